@@ -1,0 +1,48 @@
+#include <catch2/catch.hpp>
+
+#include <sys/mman.h>
+
+#include "common/secret.h"
+
+using namespace torgw;
+
+TEST_CASE("SecretBytes is zero-initialised, movable and sized") {
+  SecretBytes a(32);
+  REQUIRE(a.size() == 32);
+  for (auto b : a.view()) CHECK(b == 0);
+  a.data()[0] = 0x42;
+  SecretBytes b = std::move(a);
+  CHECK(a.empty());
+  CHECK(b.size() == 32);
+  CHECK(b.data()[0] == 0x42);
+  const std::uint8_t src[3] = {1, 2, 3};
+  auto c = SecretBytes::copy_of(src);
+  CHECK(c.size() == 3);
+  CHECK(c.data()[2] == 3);
+}
+
+TEST_CASE("SecretBytes memory is locked") {
+  SecretBytes s(64);
+  // mincore reports residency; locked pages are resident. More directly, mlock on an
+  // already-locked page succeeds; the meaningful check is that VmLck grew.
+  auto vmlck = [] {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    long kb = -1;
+    char line[256];
+    while (f && std::fgets(line, sizeof line, f)) {
+      if (std::sscanf(line, "VmLck: %ld kB", &kb) == 1) break;
+    }
+    if (f) std::fclose(f);
+    return kb;
+  };
+  long before = vmlck();
+  SecretBytes more(4096 * 4);
+  CHECK(vmlck() > before);
+}
+
+TEST_CASE("wipe zeroes") {
+  unsigned char buf[16];
+  for (auto& c : buf) c = 0xff;
+  wipe(buf, sizeof buf);
+  for (auto c : buf) CHECK(c == 0);
+}
