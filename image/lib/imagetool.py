@@ -218,6 +218,8 @@ def cmd_manifest(a):
                  "content": "erofs + dm-verity hash tree"},
             ],
         },
+        "boot": {"uefi": "\\EFI\\BOOT\\BOOTX64.EFI (systemd-stub UKI)",
+                 "bios": facts["bios_loader"]},
         "tools": {k[5:]: v for k, v in sorted(facts.items()) if k.startswith("tool_")},
     }
     with open(a.out, "w") as f:

@@ -3,16 +3,17 @@
 # \EFI\BOOT\BOOTX64.EFI on the ESP, systemd-stub starts the kernel with the UKI's
 # command line, the kernel sets up dm-verity from it and mounts the erofs root read-only,
 # init runs, and qemu's system_powerdown (the ACPI power button) powers the guest off
-# cleanly within 10 s.
-# Usage: boot_test.sh FIXDIR [nvme|virtio-blk|virtio-scsi] [raw|qcow2]
+# cleanly within 10 s. With firmware "bios", qemu's SeaBIOS boots the legacy path instead:
+# gptmbr.bin -> syslinux on the ESP -> the same kernel and command line.
+# Usage: boot_test.sh FIXDIR [nvme|virtio-blk|virtio-scsi] [raw|qcow2] [uefi|bios]
 source "$(dirname "$0")/lib.sh"
-fix=$1 bus=${2:-nvme} fmt=${3:-raw}
+fix=$1 bus=${2:-nvme} fmt=${3:-raw} fw=${4:-uefi}
 require_fixture "$fix/out"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 missing"
 disk=$fix/out/disk.raw
 [ "$fmt" = qcow2 ] && disk=$fix/out/disk.qcow2
-log=$fix/boot-$bus-$fmt.log
-common=(--disk "$disk" --disk-bus "$bus" --log "$log" --result "$fix/boot-$bus-$fmt.json"
+log=$fix/boot-$fw-$bus-$fmt.log
+common=(--disk "$disk" --firmware "$fw" --disk-bus "$bus" --log "$log" --result "$fix/boot-$fw-$bus-$fmt.json"
         --timeout "${TORGW_BOOT_TIMEOUT:-900}" --shutdown-within 10
         --forbid 'Kernel panic' --forbid 'verity: .*corrupted' --forbid 'PIPELINE-TEST-INIT poweroff reason=(no-power-button|input-error)')
 if [ "$(cat "$fix/mode")" = pipeline ]; then
@@ -31,13 +32,14 @@ if [ "$(cat "$fix/mode")" = pipeline ]; then
     --expect 'PIPELINE-TEST-INIT tor exit=0 version=Tor_version_0\.4\.' \
     --expect 'PIPELINE-TEST-INIT ready' \
     --powerdown-after 'PIPELINE-TEST-INIT ready' \
-    || fail "pipeline boot ($bus, $fmt); serial log: $log"
+    || fail "pipeline boot ($fw, $bus, $fmt); serial log: $log"
   grep -q 'PIPELINE-TEST-INIT poweroff reason=power-button' "$log" || fail "not powered off by the power button"
   grep -q 'reboot: Power down' "$log" || fail "kernel did not power down"
   guest=$(sed -n 's/.*PIPELINE-TEST-INIT clock epoch=\([0-9]*\).*/\1/p' "$log" | head -1)
   [ -n "$guest" ] && [ $(( $(date +%s) - guest )) -lt 3600 ] && [ $(( guest - $(date +%s) )) -lt 3600 ] \
     || fail "guest wall clock ($guest) is not the host's ($(date +%s)): no RTC?"
-  pass "pipeline boot ($bus, $fmt): UEFI -> UKI -> verity erofs root -> test init -> ACPI power-off"
+  path="UEFI -> UKI"; [ "$fw" = bios ] && path="SeaBIOS -> gptmbr -> syslinux"
+  pass "pipeline boot ($fw, $bus, $fmt): $path -> kernel -> verity erofs root -> test init -> ACPI power-off"
 else
   fail "product boot test: see tests/image/tornet_boot_test.sh"
 fi

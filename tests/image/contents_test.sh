@@ -67,6 +67,19 @@ read -r ts cs cc < <(sed 's/[a-z]*=//g' "$tmp/pe")
 [ "$cs" = "$cc" ] || fail "UKI PE checksum $cs, computed $cc"
 pass "ESP holds the UKI: stub + kernel + cmdline with verity root hash, PE timestamp pinned"
 
+# --- legacy BIOS path: gptmbr.bin in the protective MBR, syslinux on the ESP, same cmdline
+if [ "$(manifest "$m" "m['boot']['bios']")" != none ]; then
+  cmp -n 440 "$out/disk.raw" /usr/lib/syslinux/mbr/gptmbr.bin || fail "MBR boot code is not gptmbr.bin"
+  python3 -c "import json,sys; p=json.load(open(sys.argv[1]))['partitiontable']['partitions'][0]; assert 'LegacyBIOSBootable' in p.get('attrs',''), p" "$tmp/pt.json" \
+    || fail "ESP lacks the LegacyBIOSBootable attribute"
+  mcopy -n -i "$tmp/esp.img" ::/syslinux/syslinux.cfg "$tmp/syslinux.cfg" || fail "no syslinux.cfg"
+  mcopy -n -i "$tmp/esp.img" ::/syslinux/linux "$tmp/bios-linux" || fail "no BIOS kernel"
+  mdir -a -i "$tmp/esp.img" ::/syslinux/ldlinux.sys >/dev/null || fail "syslinux not installed"
+  cmp -s "$tmp/bios-linux" "$tmp/linux" || fail "BIOS kernel differs from the UKI's"
+  [ "$(sed -n 's/^  APPEND //p' "$tmp/syslinux.cfg")" = "$(cat "$tmp/cmdline")" ] || fail "BIOS cmdline differs from the UKI's"
+  pass "legacy BIOS: gptmbr.bin, LegacyBIOSBootable ESP, syslinux with the same kernel and cmdline"
+fi
+
 # --- verity: the hash tree verifies the erofs data with the root hash
 root_start=$(manifest "$m" "m['disk']['partitions'][1]['start']")
 root_bytes=$(manifest "$m" "m['disk']['partitions'][1]['bytes']")

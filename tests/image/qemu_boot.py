@@ -2,7 +2,7 @@
 """Boot a torgw disk under qemu (TCG unless /dev/kvm works) with Debian's OVMF, watch the
 serial console, and check what it prints.
 
-  qemu_boot.py --disk disk.raw --expect REGEX [--expect REGEX ...]
+  qemu_boot.py --disk disk.raw [--firmware uefi|bios] --expect REGEX [--expect REGEX ...]
                [--powerdown-after REGEX] [--shutdown-within 10] [--timeout 600]
                [--disk-bus nvme|virtio-blk|virtio-scsi] [--net user|tap:IFNAME|none]
                [--forbid REGEX ...] [--log FILE] [--result FILE.json]
@@ -85,15 +85,17 @@ def kvm_usable():
 
 
 def qemu_command(a, tmp, qmp_path):
-    vars_copy = os.path.join(tmp, "OVMF_VARS.fd")
-    shutil.copyfile(OVMF_VARS, vars_copy)
+    firmware = []
+    if a.firmware == "uefi":
+        vars_copy = os.path.join(tmp, "OVMF_VARS.fd")
+        shutil.copyfile(OVMF_VARS, vars_copy)
+        firmware = ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                    "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
     fmt = "qcow2" if a.disk.endswith(".qcow2") else "raw"
     accel = "kvm" if (a.accel == "auto" and kvm_usable()) or a.accel == "kvm" else "tcg"
     cmd = [a.qemu, "-machine", f"q35,accel={accel}", "-cpu", "max" if accel == "tcg" else "host",
            "-m", str(a.memory), "-smp", str(a.smp), "-nodefaults", "-no-user-config",
-           "-display", "none", "-no-reboot",
-           "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
-           "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}",
+           "-display", "none", "-no-reboot"] + firmware + [
            "-drive", f"if=none,id=disk0,format={fmt},file={a.disk},snapshot=on",
            "-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0",
            "-qmp", f"unix:{qmp_path},server=on,wait=off",
@@ -120,6 +122,8 @@ def main():
     ap.add_argument("--powerdown-after")
     ap.add_argument("--shutdown-within", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--firmware", default="uefi", choices=["uefi", "bios"],
+                    help="uefi: Debian's OVMF; bios: qemu's SeaBIOS (legacy boot)")
     ap.add_argument("--disk-bus", default="nvme", choices=["nvme", "virtio-blk", "virtio-scsi"])
     ap.add_argument("--net", default="user")
     ap.add_argument("--accel", default="auto", choices=["auto", "kvm", "tcg"])
@@ -147,7 +151,7 @@ def main():
     if a.netns:
         cmd = ["ip", "netns", "exec", a.netns] + cmd
     log = open(a.log, "w") if a.log else None
-    result = {"accel": accel, "disk_bus": a.disk_bus, "expect": {}, "ok": False}
+    result = {"accel": accel, "disk_bus": a.disk_bus, "firmware": a.firmware, "expect": {}, "ok": False}
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
