@@ -504,7 +504,7 @@ std::vector<std::pair<std::string, std::string>> Config::markers() const {
 
 // ---- resolution ---------------------------------------------------------------------
 
-Result<Config> resolve(std::span<SourceData> sources) {
+Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   // Validate everything first, in descending precedence so the error an operator sees
   // is the one from the source they most likely just edited.
   std::vector<SourceData*> order;
@@ -550,7 +550,7 @@ Result<Config> resolve(std::span<SourceData> sources) {
       }
     } else if (!spec.default_value.empty()) {
       val.text = std::string(spec.default_value);
-    } else if (spec.required) {
+    } else if (spec.required && !partial) {
       return err(spec.name, "missing", "no source sets it and it has no safe default");
     } else {
       continue;
@@ -558,6 +558,7 @@ Result<Config> resolve(std::span<SourceData> sources) {
     cfg.values().emplace(std::string(spec.name), std::move(val));
   }
   // Cross-key rules.
+  if (partial) return cfg;
   if (cfg.str("identity") == "sealed" && !cfg.has("sealed_identity"))
     return err("sealed_identity", "missing", "identity=sealed needs the sealed blob");
   if (cfg.has("backend_password") != cfg.has("backend_user"))

@@ -149,7 +149,9 @@ class Config {
 
 // Merges the sources by precedence, validates every entry, applies defaults, checks
 // required keys and cross-key rules. Secret values are moved into SecretBytes and wiped
-// from the entries given (hence the non-const span).
-Result<Config> resolve(std::span<SourceData> sources);
+// from the entries given (hence the non-const span). `partial` skips the required-key
+// and cross-key checks: torgw-init resolves cmdline + file first to learn how to reach
+// the metadata service, which may supply the rest.
+Result<Config> resolve(std::span<SourceData> sources, bool partial = false);
 
 }  // namespace torgw::config
