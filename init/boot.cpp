@@ -271,6 +271,7 @@ struct Init::Impl {
 
   // ---- PID 1 early duties (before any marker can be written) ----
   Status machine_early(UserIds& tor) {
+    install_crash_guard();
     ::umask(022);
     if (::chdir("/") != 0) return make_error("init.chdir", std::strerror(errno));
     auto t = lookup_user_in("tor");

@@ -18,6 +18,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -333,6 +334,30 @@ std::optional<Action> parse_action(std::string_view s) {
 Status disable_cad() {
   if (::reboot(RB_DISABLE_CAD) != 0 && errno != EINVAL) return make_error("init.cad", errno_text(errno));
   return {};
+}
+
+namespace {
+
+void crash_handler(int sig) {
+  // Async-signal-safe only: a preformatted line, write(), sync(), reboot().
+  char line[] = "\r\nTORGW FATAL=init_crashed_00\r\n";
+  line[sizeof line - 4] = static_cast<char>('0' + sig % 10);
+  line[sizeof line - 5] = static_cast<char>('0' + (sig / 10) % 10);
+  ssize_t ignored = ::write(1, line, sizeof line - 1);
+  (void)ignored;
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  for (;;) pause();
+}
+
+}  // namespace
+
+void install_crash_guard() {
+  struct sigaction sa {};
+  sa.sa_handler = crash_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) sigaction(sig, &sa, nullptr);
 }
 
 void final_reboot(Action a) {

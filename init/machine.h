@@ -105,6 +105,11 @@ std::optional<Action> parse_action(std::string_view s);
 // child PID namespace is not an error.
 Status disable_cad();
 
+// PID 1 only: on SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT (a bug in PID 1, an
+// abort() on a failed mlock) print FATAL=init_crashed_<signal> on fd 1 and power off,
+// instead of letting the kernel panic with "Attempted to kill init".
+void install_crash_guard();
+
 // sync(), then reboot(2) with the action. In a child PID namespace the kernel ends
 // this process (SIGINT for power-off/halt, SIGHUP for reboot). Never returns: if
 // reboot() fails, PID 1 sleeps forever rather than exit (which would panic the kernel).

@@ -415,6 +415,16 @@ TEST_CASE("PID 1: the FATAL delay is honoured, and PID 1 stays up during it") {
   CHECK(*ns.boot().get("FATAL") == "bogus_key:unknown_key");
 }
 
+TEST_CASE("PID 1: a crash of PID 1 itself powers off with FATAL instead of panicking") {
+  REQUIRE_ROOT();
+  Pid1 ns("ok");
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  ::kill(ns.pid, SIGSEGV);  // as a fault would; delivered because PID 1 handles it
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+  CHECK(*ns.boot().get("FATAL") == "init_crashed_11");
+}
+
 TEST_CASE("PID 1: a crashing child is restarted") {
   REQUIRE_ROOT();
   // The children torgw-init runs are tor (supervisor/) and torgw-socks (socks/); until
