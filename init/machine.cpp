@@ -70,8 +70,8 @@ std::vector<MountSpec> early_mounts(uid_t tor_uid, gid_t tor_gid) {
       {"proc", "/proc", "proc", hard, "hidepid=invisible", false},
       {"sysfs", "/sys", "sysfs", hard | MS_RDONLY, "", false},
       {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755", false},
-      {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", false},
-      {"tmpfs", "/dev/shm", "tmpfs", hard, "mode=1777,size=16m", false},
+      {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", false, true},
+      {"tmpfs", "/dev/shm", "tmpfs", hard, "mode=1777,size=16m", false, true},
       {"tmpfs", "/run", "tmpfs", hard, "mode=0755,size=32m", false},
       {"tmpfs", "/tmp", "tmpfs", hard, "mode=1777,size=32m", false},
       {"configfs", "/sys/kernel/config", "configfs", hard, "", true},
@@ -104,6 +104,8 @@ std::string mounted_type(const std::string& target) {
 
 Status mount_all(const std::vector<MountSpec>& specs) {
   for (const auto& m : specs) {
+    if (m.create && ::mkdir(m.target.c_str(), 0755) != 0 && errno != EEXIST)
+      return make_error("mount." + m.target.substr(1), "mkdir: " + errno_text(errno));
     struct stat st;
     if (::stat(m.target.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (m.optional) continue;

@@ -23,6 +23,7 @@ struct MountSpec {
   unsigned long flags = 0;
   std::string data;
   bool optional = false;  // skip if the mount point or filesystem type does not exist
+  bool create = false;    // mkdir the mount point first (inside devtmpfs: /dev/pts, /dev/shm)
 };
 
 // The early mounts, in order: /proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp,

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include <linux/input.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cstring>
@@ -23,6 +26,8 @@ TEST_CASE("early mounts: every duty, hardened flags, tor state dir owned by tor,
     CHECK((s.flags & MS_NOSUID));
     if (s.fstype == "tmpfs") CHECK((s.flags & (MS_NODEV | MS_NOEXEC)) == (MS_NODEV | MS_NOEXEC));
     CHECK(s.optional == (s.target == "/sys/kernel/config"));
+    // A fresh devtmpfs has neither: the kernel's instance is empty but for device nodes.
+    CHECK(s.create == (s.target == "/dev/pts" || s.target == "/dev/shm"));
   }
   const auto& tor = m.back();
   CHECK(tor.fstype == "tmpfs");
@@ -126,4 +131,43 @@ TEST_CASE("wait status descriptions") {
   CHECK(describe_status(3 << 8) == "exit_3");
   CHECK(describe_status(SIGKILL) == "signal_9");
   CHECK(describe_status(SIGSEGV | 0x80) == "signal_11_core");
+}
+
+TEST_CASE("mount_all creates mount points inside a fresh filesystem and skips optional ones") {
+  if (geteuid() != 0) {
+    WARN("SKIP: mounting needs root");
+    return;
+  }
+  char tmpl[] = "/tmp/torgw-mount-XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  const std::string base = tmpl;
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // A private mount namespace: nothing here reaches the host.
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(10);
+    if (mount("tmpfs", base.c_str(), "tmpfs", 0, "mode=0755") != 0) _exit(11);  // empty, like a fresh devtmpfs
+    std::vector<MountSpec> specs = {
+        {"tmpfs", base + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777", false, true},
+        {"tmpfs", base + "/absent", "tmpfs", 0, "", true, false},
+        {"tmpfs", base + "/state", "tmpfs", 0, "mode=0700,uid=4242,gid=4343", false, false},
+    };
+    if (::mkdir((base + "/state").c_str(), 0755) != 0) _exit(12);
+    if (!mount_all(specs).ok()) _exit(13);
+    struct stat st;
+    if (::stat((base + "/shm").c_str(), &st) != 0 || (st.st_mode & 07777) != 01777) _exit(14);
+    if (::stat((base + "/absent").c_str(), &st) == 0) _exit(15);
+    if (!check_dir(base + "/state", 4242, 4343, 0700).ok()) _exit(16);
+    if (check_dir(base + "/state", 4242, 4343, 0755).ok()) _exit(17);
+    if (check_dir(base + "/state", 0, 0, 0700).error().reason != "mount.state_dir_owner") _exit(18);
+    // A missing, non-optional mount point is an error naming it.
+    auto e = mount_all({{"tmpfs", base + "/nope", "tmpfs", 0, "", false, false}});
+    if (e.ok() || e.error().reason.find("nope") == std::string::npos) _exit(19);
+    _exit(0);
+  }
+  int st;
+  REQUIRE(waitpid(pid, &st, 0) == pid);
+  ::rmdir(tmpl);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
 }
