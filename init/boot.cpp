@@ -457,10 +457,11 @@ struct Init::Impl {
   }
 
   int run(std::vector<std::unique_ptr<Stage>> extra) {
-    read_early_fatal_settings();
     UserIds tor;
     Status early;
     if (pid1) early = machine_early(tor);
+    // After the mounts: /proc/cmdline needs /proc.
+    read_early_fatal_settings();
     std::vector<int> fds = marker_fds();
     markers = serial::MarkerWriter(fds);
     ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, std::chrono::steady_clock::now(), {}, {}, {}});

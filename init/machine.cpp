@@ -222,8 +222,12 @@ std::string resolv_conf_from_pnp(std::string_view pnp) {
     if (w[0] == "nameserver") {
       in_addr a{};
       std::string ip(w[1]);
-      if (inet_pton(AF_INET, ip.c_str(), &a) != 1 || a.s_addr == 0 || count >= 3) return;
-      ns += "nameserver " + ip + "\n";
+      // inet_pton stops at an embedded NUL: write back the canonical form, never the input.
+      char canon[INET_ADDRSTRLEN];
+      if (ip.find('\0') != std::string::npos || inet_pton(AF_INET, ip.c_str(), &a) != 1 || a.s_addr == 0 ||
+          count >= 3 || !inet_ntop(AF_INET, &a, canon, sizeof canon))
+        return;
+      ns += "nameserver " + std::string(canon) + "\n";
       ++count;
     } else if (w[0] == "domain" && search.empty() && w[1].size() <= 253) {
       bool ok = true;

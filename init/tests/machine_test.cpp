@@ -59,6 +59,9 @@ TEST_CASE("resolv.conf from the kernel's DHCP answer") {
   CHECK(resolv_conf_from_pnp("nameserver not-an-ip\nnameserver 1.2.3.4; rm -rf /\n").empty());
   CHECK(resolv_conf_from_pnp("domain bad;name\nnameserver 1.1.1.1\n").find("search") == std::string::npos);
   CHECK(resolv_conf_from_pnp("").empty());
+  // Found by the fuzzer: bytes after an embedded NUL must not ride along.
+  CHECK(resolv_conf_from_pnp(std::string("nameserver 0.0.0.1\0\0\0(.1\n", 26)).empty());
+  CHECK(resolv_conf_from_pnp("nameserver 010.1.1.1\n").find("010") == std::string::npos);
 }
 
 TEST_CASE("/proc/consoles parsing") {
