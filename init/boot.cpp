@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "config/metadata.h"
+#include "init/text.h"
 
 namespace torgw::init {
 
@@ -27,25 +28,7 @@ std::int64_t BootContext::ms_since_start() const {
 
 namespace {
 
-// Reads a whole (small) file. nullopt + errno if it cannot be opened.
-std::optional<std::string> read_small(const std::string& path, std::size_t max, bool* too_large = nullptr) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string out;
-  char buf[8192];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > max) {
-      if (too_large) *too_large = true;
-      break;
-    }
-  }
-  ::close(fd);
-  return out;
-}
+using text::read_small;
 
 // ---- the config stage ----------------------------------------------------------------
 
@@ -274,10 +257,16 @@ struct Init::Impl {
     install_crash_guard();
     ::umask(022);
     if (::chdir("/") != 0) return make_error("init.chdir", std::strerror(errno));
+    // /proc first: even if what follows fails, the kernel command line (fatal_action)
+    // must be readable.
+    auto mounts = early_mounts(0, 0);
+    TORGW_TRY(mount_all({mounts.front()}));
     auto t = lookup_user_in("tor");
     if (!t) return make_error("user.tor_missing", t.error().to_string());
     tor = *t;
-    TORGW_TRY(mount_all(early_mounts(tor.uid, tor.gid)));
+    mounts = early_mounts(tor.uid, tor.gid);
+    mounts.erase(mounts.begin());
+    TORGW_TRY(mount_all(mounts));
     ensure_stdio();
     TORGW_TRY(ensure_root_readonly());
     TORGW_TRY(check_dir("/var/lib/tor", tor.uid, tor.gid, 0700));

@@ -1,5 +1,7 @@
 #include "init/child.h"
 
+#include "init/text.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -23,18 +25,6 @@ namespace torgw::init {
 
 namespace {
 
-std::vector<std::string_view> fields(std::string_view line, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (true) {
-    auto next = line.find(sep, pos);
-    out.push_back(line.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
-    if (next == std::string_view::npos) break;
-    pos = next + 1;
-  }
-  return out;
-}
-
 std::optional<std::uint32_t> parse_id(std::string_view s) {
   std::uint32_t v = 0;
   if (s.empty() || s.size() > 10) return std::nullopt;
@@ -43,27 +33,13 @@ std::optional<std::uint32_t> parse_id(std::string_view s) {
   return v;
 }
 
+// passwd/group lines, without comments and blank lines.
 template <class Fn>
-void for_each_line(std::string_view text, Fn fn) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+void for_each_entry(std::string_view file, Fn fn) {
+  text::for_each_line(file, [&](std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line.front() == '#') continue;
-    fn(line);
-  }
-}
-
-std::string slurp(const std::string& path, std::size_t max = 1 << 20) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return {};
-  std::string s;
-  s.resize(max);
-  f.read(s.data(), static_cast<std::streamsize>(max));
-  s.resize(static_cast<std::size_t>(f.gcount()));
-  return s;
+    if (!line.empty() && line.front() != '#') fn(line);
+  });
 }
 
 }  // namespace
@@ -71,8 +47,8 @@ std::string slurp(const std::string& path, std::size_t max = 1 << 20) {
 Result<UserIds> lookup_user(std::string_view name, std::string_view passwd, std::string_view group) {
   std::optional<UserIds> found;
   bool bad = false;
-  for_each_line(passwd, [&](std::string_view line) {
-    auto f = fields(line, ':');
+  for_each_entry(passwd, [&](std::string_view line) {
+    auto f = text::fields(line, ':');
     if (f.size() != 7 || f[0] != name || found) return;
     auto uid = parse_id(f[2]);
     auto gid = parse_id(f[3]);
@@ -84,12 +60,12 @@ Result<UserIds> lookup_user(std::string_view name, std::string_view passwd, std:
   });
   if (bad) return make_error("user.bad_passwd", std::string(name));
   if (!found) return make_error("user.unknown", std::string(name));
-  for_each_line(group, [&](std::string_view line) {
-    auto f = fields(line, ':');
+  for_each_entry(group, [&](std::string_view line) {
+    auto f = text::fields(line, ':');
     if (f.size() != 4) return;
     auto gid = parse_id(f[2]);
     if (!gid || *gid == found->gid) return;
-    for (auto member : fields(f[3], ','))
+    for (auto member : text::fields(f[3], ','))
       if (member == name) found->groups.push_back(*gid);
   });
   return *found;
@@ -97,7 +73,8 @@ Result<UserIds> lookup_user(std::string_view name, std::string_view passwd, std:
 
 Result<UserIds> lookup_user_in(std::string_view name, const std::string& root) {
   std::string base = root == "/" ? "" : root;
-  return lookup_user(name, slurp(base + "/etc/passwd"), slurp(base + "/etc/group"));
+  return lookup_user(name, text::read_small(base + "/etc/passwd", 1 << 20).value_or(""),
+                     text::read_small(base + "/etc/group", 1 << 20).value_or(""));
 }
 
 // ---- spawning ---------------------------------------------------------------------------

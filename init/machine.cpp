@@ -1,5 +1,7 @@
 #include "init/machine.h"
 
+#include "init/text.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -34,17 +36,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
-}
-
-template <class Fn>
-void for_each_line(std::string_view text, Fn fn) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    fn(line);
-  }
 }
 
 std::vector<std::string_view> words(std::string_view line) {
@@ -151,7 +142,7 @@ Result<std::vector<std::string>> parse_module_list(std::string_view text) {
   std::vector<std::string> out;
   std::size_t lineno = 0;
   std::optional<Error> error;
-  for_each_line(text, [&](std::string_view raw) {
+  text::for_each_line(text, [&](std::string_view raw) {
     ++lineno;
     if (error) return;
     auto line = trim(raw);
@@ -216,7 +207,7 @@ std::vector<Interface> list_interfaces() {
 std::string resolv_conf_from_pnp(std::string_view pnp) {
   std::string ns, search;
   int count = 0;
-  for_each_line(pnp, [&](std::string_view raw) {
+  text::for_each_line(pnp, [&](std::string_view raw) {
     auto w = words(raw);
     if (w.size() != 2) return;
     if (w[0] == "nameserver") {
@@ -264,7 +255,7 @@ void wait_rng() {
 
 std::vector<std::string> parse_consoles(std::string_view text) {
   std::vector<std::string> out;
-  for_each_line(text, [&](std::string_view raw) {
+  text::for_each_line(text, [&](std::string_view raw) {
     auto w = words(raw);
     if (w.empty() || w[0].size() > 32) return;
     bool ok = true;

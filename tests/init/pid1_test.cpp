@@ -66,14 +66,16 @@ struct TestRoot {
   tt::TempDir dir{"pid1root"};
   std::string path = dir.path() + "/root";
 
-  TestRoot() {
+  explicit TestRoot(bool with_tor_user = true) {
     for (const char* d : {"sbin", "usr/sbin", "etc/torgw", "etc/test", "proc", "sys", "dev", "run", "tmp", "var/lib/tor"})
       fs::create_directories(path + "/" + d);
     install(path, tt::binary_dir() + "/init/torgw-init", "/sbin/init");
     install(path, tt::find_program("tor"), "/usr/sbin/tor");
     tt::write_file(path + "/etc/passwd",
-                   "root:x:0:0:root:/:/sbin/nologin\n"
-                   "tor:x:" + std::to_string(kTorUid) + ":" + std::to_string(kTorGid) + "::/var/lib/tor:/sbin/nologin\n"
+                   std::string("root:x:0:0:root:/:/sbin/nologin\n") +
+                       (with_tor_user ? "tor:x:" + std::to_string(kTorUid) + ":" + std::to_string(kTorGid) +
+                                        "::/var/lib/tor:/sbin/nologin\n"
+                                  : std::string()) +
                    "torgw-socks:x:1103:1104::/nonexistent:/sbin/nologin\n");
     tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) + ":\ntorgw-socks:x:1104:\n");
     tt::write_file(path + "/etc/torgw/torgw.conf", "# the image's defaults\nbackend=127.0.0.1:9050\nidentity=ephemeral\n");
@@ -85,11 +87,18 @@ struct TestRoot {
     cmdline("fatal", "torgw.onion_port=0");
     cmdline("fatal-reboot", "torgw.onion_port=0 torgw.fatal_action=reboot");
     cmdline("fatal-delay", "torgw.bogus_key=1 torgw.fatal_delay=2");
+    cmdline("early-reboot", "torgw.fatal_action=reboot");
   }
 };
 
 TestRoot& test_root() {
   static TestRoot r;
+  return r;
+}
+
+// An image whose /etc/passwd lacks the tor user.
+TestRoot& broken_root() {
+  static TestRoot r(false);
   return r;
 }
 
@@ -126,11 +135,11 @@ struct Pid1 {
   pid_t pid = -1;  // host pid of the namespace's init
   std::optional<int> status;
 
-  explicit Pid1(const std::string& cmdline) {
+  explicit Pid1(const std::string& cmdline, TestRoot& root = test_root()) {
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     REQUIRE(out >= 0);
-    CloneArgs a{test_root().path.c_str(), cmdline.c_str(), out, null_fd};
+    CloneArgs a{root.path.c_str(), cmdline.c_str(), out, null_fd};
     static std::vector<char> stack(1 << 20);
     pid = clone(ns_init_main, stack.data() + stack.size(), CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD, &a);
     int e = errno;
@@ -401,6 +410,19 @@ TEST_CASE("PID 1: a FATAL config powers off (or reboots when configured), no ser
     CHECK(ns.end_signal() == SIGHUP);
     CHECK(*ns.boot().get("FATAL") == "onion_port:out_of_range");
   }
+}
+
+TEST_CASE("PID 1: a machine-duty failure before the config is FATAL and honours the cmdline's fatal_action") {
+  REQUIRE_ROOT();
+  Pid1 ns("early-reboot", broken_root());
+  REQUIRE(ns.ended(60s));
+  INFO(ns.console());
+  CHECK(ns.end_signal() == SIGHUP);  // reboot, as torgw.fatal_action=reboot asked
+  auto b = ns.boot();
+  CHECK(*b.get("FATAL") == "user.tor_missing");
+  CHECK(b.markers[0].key == "BOOT_ID");  // the banner still comes first
+  CHECK(b.get("MOUNTS") == nullptr);
+  CHECK(b.get("CONFIG_SOURCES") == nullptr);
 }
 
 TEST_CASE("PID 1: the FATAL delay is honoured, and PID 1 stays up during it") {
