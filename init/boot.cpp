@@ -208,6 +208,8 @@ struct Init::Impl {
   Timer fatal_timer{loop};
   std::optional<Action> final_action;
 
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();  // before the mounts
+
   explicit Impl(BootOptions o) : opts(std::move(o)), pid1(!opts.dev) {}
 
   Action fatal_action() const {
@@ -453,7 +455,7 @@ struct Init::Impl {
     read_early_fatal_settings();
     std::vector<int> fds = marker_fds();
     markers = serial::MarkerWriter(fds);
-    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, std::chrono::steady_clock::now(), {}, {}, {}});
+    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, {}, {}});
     wire_children_events();
     Status sig = install_signals();
     // The BOOT_ID comes from getrandom(), so the RNG must be ready first.
