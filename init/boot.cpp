@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,13 +140,13 @@ class EphemeralIdentityStage : public Stage {
     const auto& mode = ctx.config.str("identity");
     if (mode != "ephemeral")
       return done(make_error("identity:needs_snp", "identity=" + mode + " needs the SEV-SNP stage"));
-    ensure_sodium();
-    ctx.identity_seed = SecretBytes(32);
-    randombytes_buf(ctx.identity_seed.data(), ctx.identity_seed.size());
+    ctx.identity = onion::Identity::generate();
     ctx.identity_binding = "ephemeral";
     ctx.markers.emit("IDENTITY_BINDING", "ephemeral");
     ctx.markers.emit("IDENTITY_WARNING", "ephemeral_identity:new_onion_address_every_boot:not_bound_to_hardware");
-    ctx.log("WARNING: ephemeral identity: a new onion address every boot, bound to nothing");
+    ctx.markers.emit("ONION_HOSTNAME", ctx.identity->hostname());
+    ctx.log("WARNING: ephemeral identity " + ctx.identity->hostname() +
+            ": a new onion address every boot, bound to nothing");
     done({});
   }
 };
@@ -162,11 +161,11 @@ std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
   // SEAM (snp/): the SEV-SNP stage goes first here. It emits SNP=present|absent|
   // simulated and the attestation markers, and replaces the ephemeral identity stage
   // for identity=derived|sealed|transfer (and follows snp_fallback without SNP). It
-  // sets ctx.identity_seed and ctx.identity_binding.
+  // sets ctx.identity and ctx.identity_binding and prints ONION_HOSTNAME.
   s.push_back(make_ephemeral_identity_stage());
   // SEAM (supervisor/): tor supervision. Build a SupervisorConfig from ctx.config
   // (onion_port, client_auth, pow_defense, tor_bootstrap_timeout, publish_timeout) and
-  // ctx.identity_seed, drive it on ctx.loop.base(), register tor's pid with ctx.reaper
+  // ctx.identity, drive it on ctx.loop.base(), register tor's pid with ctx.reaper
   // (or spawn it through ctx.children), call done() once tor is spawned; READY and
   // DESCRIPTOR_PUBLISHED are its markers.
   // SEAM (socks/): torgw-socks as a ChildSpec through ctx.children:
@@ -455,7 +454,7 @@ struct Init::Impl {
     read_early_fatal_settings();
     std::vector<int> fds = marker_fds();
     markers = serial::MarkerWriter(fds);
-    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, {}, {}});
+    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, std::nullopt, {}});
     wire_children_events();
     Status sig = install_signals();
     // The BOOT_ID comes from getrandom(), so the RNG must be ready first.

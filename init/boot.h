@@ -29,6 +29,7 @@
 #include "init/child.h"
 #include "init/loop.h"
 #include "init/machine.h"
+#include "onion/onion.h"
 #include "serial/serial.h"
 
 namespace torgw::init {
@@ -54,8 +55,9 @@ struct BootContext {
   std::string boot_id;
   std::chrono::steady_clock::time_point started;
   config::Config config;           // valid once the config stage is done
-  // Identity (set by the identity stage; consumed by tor supervision via ADD_ONION).
-  SecretBytes identity_seed;       // 32-byte ed25519 seed, mlock'ed
+  // Identity (set by the identity stage; consumed by tor supervision via ADD_ONION:
+  // identity->add_onion_key_blob()). The secret lives in the Identity's SecretBytes.
+  std::optional<onion::Identity> identity;
   std::string identity_binding;    // the IDENTITY_BINDING marker value
   // Human log line on stderr (the console): "torgw-init: <text>".
   void log(const std::string& text) const;
@@ -79,8 +81,8 @@ class Stage {
 // here (see the comments in boot.cpp).
 std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts);
 
-// Identity without SEV-SNP: identity=ephemeral (or the dev-mode default) -> 32 random
-// bytes in SecretBytes, IDENTITY_BINDING=ephemeral and a loud IDENTITY_WARNING marker.
+// Identity without SEV-SNP: identity=ephemeral (or the dev-mode default) -> a fresh
+// onion::Identity, IDENTITY_BINDING=ephemeral, a loud IDENTITY_WARNING, ONION_HOSTNAME.
 // Any other identity mode needs the SNP stage: FATAL=identity:needs_snp.
 std::unique_ptr<Stage> make_ephemeral_identity_stage();
 

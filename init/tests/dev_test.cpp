@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
+#include "onion/onion.h"
 #include "serial/serial.h"
 #include "tests/metadata/metadata_server.h"
 #include "tests/support/process.h"
@@ -80,6 +82,8 @@ TEST_CASE("dev mode: markers in order, ephemeral identity marked loudly, SIGTERM
   CHECK(*b.get("CONFIG_ORIGIN") == "backend@file,onion_port@file,max_connections@flag");
   CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
   CHECK(b.get("IDENTITY_WARNING"));
+  REQUIRE(b.get("ONION_HOSTNAME"));
+  CHECK(onion::public_key_from_address(*b.get("ONION_HOSTNAME")).ok());
   CHECK(*b.get("SHUTDOWN") == "poweroff:sigterm");
   CHECK(b.get("SHUTDOWN_DONE"));
   CHECK(b.get("FATAL") == nullptr);
@@ -93,6 +97,20 @@ TEST_CASE("dev mode: markers in order, ephemeral identity marked loudly, SIGTERM
   CHECK(pos("CONFIG_SOURCES") < pos("IDENTITY_BINDING"));
   CHECK(pos("IDENTITY_BINDING") < pos("INIT_DONE"));
   CHECK(pos("INIT_DONE") < pos("SHUTDOWN"));
+}
+
+TEST_CASE("dev mode: ephemeral means a new onion address every run") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2; ++i) {
+    DevRun r;
+    tt::write_file(r.dir.file("torgw.conf"), "backend=127.0.0.1:9050\n");
+    r.start({"--config", r.dir.file("torgw.conf")});
+    REQUIRE(r.wait_marker("INIT_DONE"));
+    r.proc.signal(SIGTERM);
+    CHECK(exit_code(r.proc.wait(30s)) == 0);
+    seen.insert(*r.boot().get("ONION_HOSTNAME"));
+  }
+  CHECK(seen.size() == 2);
 }
 
 TEST_CASE("dev mode: every invalid config is FATAL=<key>:<reason>, exit 1") {

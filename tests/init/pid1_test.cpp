@@ -313,6 +313,7 @@ TEST_CASE("PID 1: mounts, read-only root, tor state dir tor:tor 0700, loopback u
   CHECK(*b.get("NETWORK") == "none");  // only lo in a fresh network namespace
   CHECK(*b.get("CONFIG_SOURCES") == "cmdline,file");
   CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
+  CHECK(b.get("ONION_HOSTNAME"));
 
   ::kill(ns.pid, SIGTERM);
   REQUIRE(ns.ended(60s));
