@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   Action selected;
   register_serial(app, selected);
   register_onion(app, selected);
+  register_config(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
