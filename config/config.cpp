@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/bytes.h"
+#include "config/text.h"
 
 namespace torgw::config {
 
@@ -68,17 +69,7 @@ std::string error_key(std::string_view raw) {
   return out.empty() ? "_" : out;
 }
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (true) {
-    auto next = s.find(sep, pos);
-    out.push_back(s.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
-    if (next == std::string_view::npos) break;
-    pos = next + 1;
-  }
-  return out;
-}
+std::vector<std::string_view> split(std::string_view s, char sep) { return text::fields(s, sep); }
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;

@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "config/metadata.h"
-#include "init/text.h"
+#include "config/text.h"
 
 namespace torgw::init {
 

@@ -1,6 +1,6 @@
 #include "init/child.h"
 
-#include "init/text.h"
+#include "config/text.h"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -1,6 +1,6 @@
 #include "init/machine.h"
 
-#include "init/text.h"
+#include "config/text.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-// Small text helpers shared by init's parsers of kernel and image files (internal).
+// Small text helpers for the parsers of config/ and init/ (header-only).
 #pragma once
 
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace torgw::init::text {
+namespace torgw::text {
 
 // Splits on every `sep` (empty fields kept).
 inline std::vector<std::string_view> fields(std::string_view s, char sep) {
@@ -58,4 +58,4 @@ inline std::optional<std::string> read_small(const std::string& path, std::size_
   return out;
 }
 
-}  // namespace torgw::init::text
+}  // namespace torgw::text
