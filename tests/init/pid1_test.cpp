@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -25,6 +28,7 @@
 #include <thread>
 
 #include "serial/serial.h"
+#include "tests/metadata/metadata_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
 
@@ -37,6 +41,8 @@ namespace {
 
 constexpr uid_t kTorUid = 1101;
 constexpr gid_t kTorGid = 1102;
+// Fixed, because the server listens inside the namespace's own, fresh network namespace.
+constexpr std::uint16_t kNsMetadataPort = 8080;
 
 bool is_root() { return geteuid() == 0; }
 
@@ -81,14 +87,18 @@ struct TestRoot {
     tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) + ":\ntorgw-socks:x:1104:\n");
     tt::write_file(path + "/etc/torgw/torgw.conf", "# the image's defaults\nbackend=127.0.0.1:9050\nidentity=ephemeral\n");
     auto cmdline = [&](const std::string& name, const std::string& extra) {
-      tt::write_file(path + "/etc/test/" + name,
-                     "BOOT_IMAGE=/vmlinuz ro console=ttyS0 torgw.metadata=off torgw.fatal_delay=0 " + extra + "\n");
+      const bool own_metadata = extra.find("torgw.metadata=") != std::string::npos;
+      tt::write_file(path + "/etc/test/" + name, "BOOT_IMAGE=/vmlinuz ro console=ttyS0 " +
+                                                     std::string(own_metadata ? "" : "torgw.metadata=off ") +
+                                                     "torgw.fatal_delay=0 " + extra + "\n");
     };
     cmdline("ok", "");
     cmdline("fatal", "torgw.onion_port=0");
     cmdline("fatal-reboot", "torgw.onion_port=0 torgw.fatal_action=reboot");
     cmdline("fatal-delay", "torgw.bogus_key=1 torgw.fatal_delay=2");
     cmdline("early-reboot", "torgw.fatal_action=reboot");
+    cmdline("metadata", "torgw.metadata=auto torgw.metadata_url=http://127.0.0.1:" + std::to_string(kNsMetadataPort) +
+                            " torgw.metadata_attempts=10 torgw.metadata_timeout=2 torgw.onion_port=84");
   }
 };
 
@@ -325,6 +335,50 @@ TEST_CASE("PID 1: mounts, read-only root, tor state dir tor:tor 0700, loopback u
   CHECK(*after.get("SHUTDOWN") == "poweroff:sigterm");
   CHECK(after.get("SHUTDOWN_DONE"));
   CHECK(after.get("FATAL") == nullptr);
+}
+
+TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespace's network") {
+  REQUIRE_ROOT();
+  Pid1 ns("metadata");
+  // Serve from inside the namespace's network namespace (lo only): a thread joins it,
+  // brings lo up (torgw-init would too), and binds the server there. torgw-init's first
+  // attempts may find nothing listening yet; its retries cover that.
+  std::unique_ptr<tt::MetadataServer> server;
+  std::string error;
+  std::thread t([&] {
+    int fd = ::open(("/proc/" + std::to_string(ns.pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+      error = "setns";
+      return;
+    }
+    ::close(fd);
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) error = "lo flags";
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) error = "lo up";
+    ::close(s);
+    server = std::make_unique<tt::MetadataServer>(kNsMetadataPort);
+    server->serve_gce({{"torgw-backend", "3.3.3.3:3"}, {"torgw-onion-port", "83"}});
+    server->serve_hetzner("onion_port=82\nmax_connections=12\n");
+  });
+  t.join();
+  REQUIRE(error.empty());
+  bool done = ns.wait_marker("INIT_DONE");
+  INFO(ns.console());
+  REQUIRE(done);
+  auto b = ns.boot();
+  CHECK(*b.get("METADATA") == "gce:present,hetzner:present");
+  CHECK(*b.get("CONFIG_SOURCES") == "cmdline,gce,hetzner,file");
+  CHECK(*b.get("CONFIG_BACKEND") == "3.3.3.3:3");        // GCE over the image's file
+  CHECK(*b.get("CONFIG_ONION_PORT") == "84");            // cmdline over GCE and Hetzner
+  CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");       // Hetzner over the default
+  CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");       // the file
+  CHECK(server->requests("/computeMetadata/v1/instance/attributes/torgw-backend") == 1);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
 }
 
 TEST_CASE("PID 1: 1,000 orphans are reaped, none left a zombie") {

@@ -30,6 +30,9 @@ struct Route {
 class MetadataServer {
  public:
   MetadataServer();  // listens on 127.0.0.1:<free port>
+  // A fixed port: only inside a network namespace the test just created, where nothing
+  // else can hold it (the socket lives in the calling thread's network namespace).
+  explicit MetadataServer(std::uint16_t port);
   ~MetadataServer();
   MetadataServer(const MetadataServer&) = delete;
   MetadataServer& operator=(const MetadataServer&) = delete;
