@@ -7,6 +7,8 @@
 
 #include <deque>
 
+#include "common/secret.h"
+
 namespace torgw::config {
 
 const char* to_string(ProviderState s) {
@@ -174,6 +176,12 @@ struct MetadataFetcher::Impl {
       } else {
         o.body.resize(n);
         if (n) evbuffer_copyout(in, o.body.data(), n);
+        // The evbuffer's own copy is freed by libevent; overwrite it first.
+        if (n) {
+          evbuffer_iovec v[8];
+          int chunks = evbuffer_peek(in, -1, nullptr, v, 8);
+          for (int i = 0; i < chunks && i < 8; ++i) wipe(v[i].iov_base, v[i].iov_len);
+        }
       }
     }
     self->attempt_end(std::move(o));
@@ -274,7 +282,7 @@ struct MetadataFetcher::Impl {
         return fail(make_error("gce:fetch_failed", "attribute " + attr + ": " + o.error));
       if (o.status == 404) return next_gce_key();  // removed between listing and fetch
       if (o.status != 200) return fail(make_error("gce:http_" + std::to_string(o.status), "attribute " + attr));
-      std::string v = std::move(o.body);
+      std::string v = std::move(o.body);  // moved, not copied: nothing left to wipe
       while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.pop_back();
       result.gce.data.entries.push_back(Entry{key, std::move(v), 0});
       next_gce_key();
@@ -303,6 +311,7 @@ struct MetadataFetcher::Impl {
       }
       if (o.status != 200) return fail(make_error("hetzner:http_" + std::to_string(o.status), "userdata"));
       auto entries = parse_kv_text(o.body, "hetzner");
+      wipe(o.body.data(), o.body.size());  // userdata may hold a secret
       if (!entries) return fail(entries.error());
       h.state = ProviderState::Present;
       h.data.entries = std::move(*entries);

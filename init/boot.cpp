@@ -73,6 +73,7 @@ class ConfigStage : public Stage {
       if (!text) return make_error("cmdline:unreadable", o.cmdline_path + ": " + std::strerror(errno));
       if (big) return make_error("cmdline:too_large", o.cmdline_path);
       auto e = config::parse_cmdline(*text);
+      wipe(text->data(), text->size());  // may hold a secret (backend_password)
       if (!e) return e.error();
       out.push_back({config::Source::Cmdline, std::move(*e)});
     }
@@ -85,6 +86,7 @@ class ConfigStage : public Stage {
       } else {
         if (big) return make_error("config_file:too_large", o.config_path);
         auto e = config::parse_kv_text(*text, "config_file");
+        wipe(text->data(), text->size());
         if (!e) return e.error();
         out.push_back({config::Source::File, std::move(*e)});
       }
