@@ -265,8 +265,25 @@ std::vector<std::string> parse_consoles(std::string_view text) {
   return out;
 }
 
+namespace {
+bool g_placeholder[3] = {false, false, false};
+}
+
+void reserve_stdio() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) continue;
+    int p = ::open("/", O_RDONLY | O_PATH);  // lands on the lowest free fd: this one
+    if (p == fd) g_placeholder[fd] = true;
+    else if (p >= 0) ::close(p);
+  }
+}
+
 void ensure_stdio() {
   for (int fd = 0; fd <= 2; ++fd) {
+    if (g_placeholder[fd]) {
+      ::close(fd);
+      g_placeholder[fd] = false;
+    }
     if (fcntl(fd, F_GETFD) >= 0) continue;
     int c = ::open("/dev/console", O_RDWR | O_NOCTTY);
     if (c < 0) c = ::open("/dev/null", O_RDWR);

@@ -82,8 +82,11 @@ void wait_rng();
 // /proc/consoles -> the device names listed ("ttyS0", "tty0", ...). Pure.
 std::vector<std::string> parse_consoles(std::string_view text);
 
-// Makes sure fds 0, 1, 2 are open (on /dev/console, else /dev/null): a kernel that
-// found no /dev/console starts init without them.
+// A kernel that found no /dev/console starts init without fds 0-2. reserve_stdio()
+// (first thing in main) fills the holes with placeholders so no other fd lands there;
+// ensure_stdio() (after /dev is mounted) puts /dev/console (else /dev/null) in their
+// place.
+void reserve_stdio();
 void ensure_stdio();
 
 // ---- power button ----------------------------------------------------------------------------

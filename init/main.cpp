@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "init/boot.h"
+#include "init/machine.h"
 
 #ifndef TORGW_VERSION
 #define TORGW_VERSION "0.0.0"
@@ -17,6 +18,7 @@
 int main(int argc, char** argv) {
   using namespace torgw;
   const bool is_pid1 = getpid() == 1;
+  if (is_pid1) init::reserve_stdio();
   init::BootOptions opts;
   opts.version = TORGW_VERSION;
   opts.build_time = TORGW_BUILD_TIME;

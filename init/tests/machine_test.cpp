@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <linux/input.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -171,6 +172,28 @@ TEST_CASE("mount_all creates mount points inside a fresh filesystem and skips op
   int st;
   REQUIRE(waitpid(pid, &st, 0) == pid);
   ::rmdir(tmpl);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+}
+
+TEST_CASE("stdio: holes are reserved early, then filled with a console or /dev/null") {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(0);
+    ::close(2);
+    reserve_stdio();
+    int other = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // must not land on 0 or 2
+    if (other <= 2) _exit(10);
+    ensure_stdio();
+    // 0 and 2 are now real files (console or /dev/null), not O_PATH placeholders.
+    char c;
+    if (::read(0, &c, 0) < 0) _exit(11);
+    if (::write(2, "", 0) < 0) _exit(12);
+    _exit(0);
+  }
+  int st;
+  REQUIRE(waitpid(pid, &st, 0) == pid);
   REQUIRE(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);
 }
