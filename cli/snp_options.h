@@ -1,0 +1,38 @@
+// Flags shared by the SEV-SNP commands (report verify, verify, identity wrap): policy
+// relaxations, expected values, validity time, the simulated ARK, and the human output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "snp/verify.h"
+
+namespace torgw::cli {
+
+struct SnpFlags {
+  bool allow_debug = false;
+  bool allow_uncommitted_tcb = false;
+  bool allow_migrate_ma = false;
+  std::string expected_measurement;
+  std::string expected_report_data;
+  std::string allow_simulated;  // path of the simulated PSP's ARK
+  std::int64_t at = -1;
+  int vmpl = -1;
+  bool json = false;
+};
+
+// Registers the flags on `cmd`; `report_data` adds --expected-report-data.
+void add_snp_flags(CLI::App* cmd, SnpFlags& f, bool report_data);
+// Flags -> options. On a usage error prints "torgw: ..." and returns nullopt.
+std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f);
+
+// Loads a PEM or DER certificate file; prints and returns nullopt on failure.
+std::optional<Bytes> load_cert_file(const std::string& path);
+
+// The human summary of a verification, one fact per line, "SIMULATED" when it is.
+void print_verification(const snp::Verification& v, const char* indent = "  ");
+
+}  // namespace torgw::cli
