@@ -45,13 +45,8 @@ int wrap_command(const Args& a) {
     return kExitUsage;
   }
 
-  std::string data;
-  if (!read_input_file(a.log, data, serial::kMaxLogBytes)) return kExitUsage;
-  auto log = serial::parse_log(data);
-  if (!log) {
-    std::fprintf(stderr, "torgw: %s: %s\n", a.log.c_str(), log.error().to_string().c_str());
-    return kExitUsage;
-  }
+  auto log = read_serial_log(a.log);
+  if (!log) return kExitUsage;
   const serial::Boot* boot = snp::last_transfer_boot(*log);
   if (!boot) {
     std::fprintf(stderr, "torgw: INVALID: no boot in %s published a transfer key with a whole attestation report "

@@ -26,13 +26,8 @@ struct Args {
 int verify_command(const Args& a) {
   auto opts = snp_options(a.flags);
   if (!opts) return kExitUsage;
-  std::string data;
-  if (!read_input_file(a.log, data, serial::kMaxLogBytes)) return kExitUsage;
-  auto log = serial::parse_log(data);
-  if (!log) {
-    std::fprintf(stderr, "torgw: %s: %s\n", a.log.c_str(), log.error().to_string().c_str());
-    return kExitUsage;
-  }
+  auto log = read_serial_log(a.log);
+  if (!log) return kExitUsage;
   const serial::Boot* boot = serial::last_complete_boot(*log);
   snp::LogVerifyOptions lo;
   lo.verify = *opts;

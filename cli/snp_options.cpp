@@ -16,6 +16,7 @@ void add_snp_flags(CLI::App* cmd, SnpFlags& f, bool report_data) {
   if (report_data)
     cmd->add_option("--expected-report-data", f.expected_report_data, "Required REPORT_DATA (128 hex digits)");
   cmd->add_option("--at", f.at, "Check certificate validity at this UNIX time (VLEKs live one year)");
+  cmd->add_option("--min-tcb", f.min_tcb, "Minimum REPORTED_TCB: bl=N,tee=N,snp=N,ucode=N[,fmc=N]");
   cmd->add_option("--vmpl", f.vmpl, "Required VMPL (0-3)")->check(CLI::Range(0, 3));
   cmd->add_option("--allow-simulated", f.allow_simulated,
                   "Accept a chain rooted in this SIMULATED PSP ARK (PEM/DER) - for dev mode only");
@@ -55,6 +56,14 @@ std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f) {
     }
     o.policy.expected_report_data = *d;
   }
+  if (!f.min_tcb.empty()) {
+    auto t = snp::parse_tcb_spec(f.min_tcb);
+    if (!t) {
+      std::fprintf(stderr, "torgw: --min-tcb: %s\n", t.error().to_string().c_str());
+      return std::nullopt;
+    }
+    o.policy.minimum_tcb = *t;
+  }
   if (f.at >= 0) o.chain.at = f.at;
   if (!f.allow_simulated.empty()) {
     auto ark = load_cert_file(f.allow_simulated);
@@ -62,6 +71,17 @@ std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f) {
     o.chain.simulated_ark = *ark;
   }
   return o;
+}
+
+std::optional<serial::ParsedLog> read_serial_log(const std::string& path) {
+  std::string data;
+  if (!read_input_file(path, data, serial::kMaxLogBytes)) return std::nullopt;
+  auto log = serial::parse_log(data);
+  if (!log) {
+    std::fprintf(stderr, "torgw: %s: %s\n", path.c_str(), log.error().to_string().c_str());
+    return std::nullopt;
+  }
+  return std::move(*log);
 }
 
 void print_verification(const snp::Verification& v, const char* in) {

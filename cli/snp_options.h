@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "serial/serial.h"
 #include "snp/verify.h"
 
 namespace torgw::cli {
@@ -19,6 +20,7 @@ struct SnpFlags {
   std::string expected_measurement;
   std::string expected_report_data;
   std::string allow_simulated;  // path of the simulated PSP's ARK
+  std::string min_tcb;          // "bl=4,tee=0,snp=24,ucode=219[,fmc=0]"
   std::int64_t at = -1;
   int vmpl = -1;
   bool json = false;
@@ -31,6 +33,10 @@ std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f);
 
 // Loads a PEM or DER certificate file; prints and returns nullopt on failure.
 std::optional<Bytes> load_cert_file(const std::string& path);
+
+// Reads and parses a scraped serial log; prints "torgw: ..." and returns nullopt on an
+// unreadable or oversized file.
+std::optional<serial::ParsedLog> read_serial_log(const std::string& path);
 
 // The human summary of a verification, one fact per line, "SIMULATED" when it is.
 void print_verification(const snp::Verification& v, const char* indent = "  ");

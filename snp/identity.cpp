@@ -65,7 +65,7 @@ Result<Mode> mode_from_string(std::string_view s) {
 }
 
 std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated) {
-  if (mode == Mode::Ephemeral) return "ephemeral:none";
+  if (mode == Mode::Ephemeral) return "ephemeral";
   return std::string(simulated ? "simulated-" : "") + to_string(mode) + ":" + root_name(req.root) + ":" +
          key_fields_to_string(req.fields);
 }

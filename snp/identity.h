@@ -42,7 +42,7 @@ Result<Mode> mode_from_string(std::string_view s);  // config `identity`
 
 // The IDENTITY_BINDING marker value: "derived:vcek:policy+measurement",
 // "sealed:vcek:policy+measurement", "transfer:vcek:policy+measurement",
-// "ephemeral:none" (no SEV-SNP: the onion changes every boot). A simulated device
+// "ephemeral" (no SEV-SNP: the onion changes every boot). A simulated device
 // prefixes "simulated-": "simulated-derived:vcek:policy+measurement".
 std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated);
 

@@ -27,6 +27,44 @@ Result<std::array<std::uint8_t, 64>> parse_report_data_hex(std::string_view hex)
   return parse_fixed_hex<64>(hex, "report data");
 }
 
+Result<Tcb> parse_tcb_spec(std::string_view spec) {
+  Tcb t;
+  unsigned seen = 0;
+  std::size_t pos = 0;
+  while (pos <= spec.size()) {
+    std::size_t end = spec.find(',', pos);
+    if (end == std::string_view::npos) end = spec.size();
+    std::string_view item = spec.substr(pos, end - pos);
+    pos = end + 1;
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos) return make_error("snp.bad_tcb", "expected name=value, got '" + std::string(item) + "'");
+    std::string_view name = item.substr(0, eq), num = item.substr(eq + 1);
+    unsigned v = 0;
+    if (num.empty() || num.size() > 3) return make_error("snp.bad_tcb", "bad value for " + std::string(name));
+    for (char c : num) {
+      if (c < '0' || c > '9') return make_error("snp.bad_tcb", "bad value for " + std::string(name));
+      v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v > 255) return make_error("snp.bad_tcb", std::string(name) + " above 255");
+    struct Slot {
+      const char* name;
+      std::uint8_t* dst;
+      unsigned bit;
+    };
+    const Slot slots[] = {{"bl", &t.bootloader, 1}, {"tee", &t.tee, 2}, {"snp", &t.snp, 4}, {"ucode", &t.microcode, 8},
+                          {"fmc", &t.fmc, 16}};
+    const Slot* s = nullptr;
+    for (const auto& sl : slots)
+      if (name == sl.name) s = &sl;
+    if (!s) return make_error("snp.bad_tcb", "unknown component '" + std::string(name) + "' (bl tee snp ucode fmc)");
+    if (seen & s->bit) return make_error("snp.bad_tcb", std::string(name) + " twice");
+    seen |= s->bit;
+    *s->dst = static_cast<std::uint8_t>(v);
+  }
+  if ((seen & 15) != 15) return make_error("snp.bad_tcb", "bl, tee, snp and ucode are all required");
+  return t;
+}
+
 Status validate_policy(const Report& r, Product product, const Policy& p) {
   using namespace policy_bits;
   if (r.version < p.minimum_version)

@@ -42,5 +42,8 @@ Status validate_policy(const Report& r, Product product, const Policy& policy);
 // Error: snp.bad_hex.
 Result<std::array<std::uint8_t, 48>> parse_measurement_hex(std::string_view hex);
 Result<std::array<std::uint8_t, 64>> parse_report_data_hex(std::string_view hex);
+// "bl=4,tee=0,snp=24,ucode=219[,fmc=0]" (any order, every component but fmc required)
+// -> Tcb, for --min-tcb / a minimum-TCB config. Error: snp.bad_tcb.
+Result<Tcb> parse_tcb_spec(std::string_view spec);
 
 }  // namespace torgw::snp

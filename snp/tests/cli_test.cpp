@@ -131,6 +131,12 @@ TEST_CASE("torgw report verify: cert tables, trust dir, expectations, JSON, usag
   CHECK(with({"--vmpl", "0"}).exit_code == 0);
   CHECK(with({"--vmpl", "1"}).exit_code == 1);
   CHECK(with({"--vmpl", "9"}).exit_code == 2);
+  // Turin: fmc0 bl1 tee0 snp2 ucode71.
+  CHECK(with({"--min-tcb", "fmc=0,bl=1,tee=0,snp=2,ucode=71"}).exit_code == 0);
+  r = with({"--min-tcb", "fmc=0,bl=1,tee=0,snp=3,ucode=71"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "snp.tcb.below_minimum"));
+  CHECK(with({"--min-tcb", "snp=3"}).exit_code == 2);
 
   CHECK(run({torgw_bin(), "report", "verify", "--report", "/nonexistent", "--vcek", v.vek_path}).exit_code == 2);
   CHECK(run({torgw_bin(), "report", "verify", "--report", v.dir + "/report.bin"}).exit_code == 2);

@@ -53,7 +53,7 @@ TEST_CASE("derived: the same chip and fields give the same seed and onion; other
 
   CHECK(binding_marker(Mode::Derived, req, false) == "derived:vcek:policy+measurement");
   CHECK(binding_marker(Mode::Sealed, req, true) == "simulated-sealed:vcek:policy+measurement");
-  CHECK(binding_marker(Mode::Ephemeral, req, false) == "ephemeral:none");
+  CHECK(binding_marker(Mode::Ephemeral, req, false) == "ephemeral");
   CHECK(*mode_from_string("transfer") == Mode::Transfer);
   CHECK(mode_from_string("tpm").error().reason == "identity.bad_mode");
 }

@@ -271,6 +271,19 @@ TEST_CASE("policy: every knob has its own reason") {
   CHECK(parse_report_data_hex(std::string(128, 'g')).error().reason == "snp.bad_hex");
 }
 
+TEST_CASE("TCB specs for --min-tcb") {
+  auto t = parse_tcb_spec("bl=4,tee=0,snp=24,ucode=219");
+  REQUIRE(t.ok());
+  CHECK(t->bootloader == 4);
+  CHECK(t->snp == 24);
+  CHECK(t->microcode == 219);
+  CHECK(parse_tcb_spec("ucode=71,snp=2,fmc=1,tee=0,bl=1")->fmc == 1);
+  for (const char* bad : {"", "bl=4", "bl=4,tee=0,snp=24", "bl=4,tee=0,snp=24,ucode=256", "bl=4,tee=0,snp=24,ucode=x",
+                          "bl=4,tee=0,snp=24,ucode=1,bl=2", "bl=4,tee=0,snp=24,ucode=1,chip=3", "bl=4,,tee=0",
+                          "bl=4,tee=0,snp=24,ucode=", "bl=4,tee=0,snp=24,ucode=1234"})
+    CHECK(parse_tcb_spec(bad).error().reason == "snp.bad_tcb");
+}
+
 TEST_CASE("DER small integers in VCEK extensions") {
   CHECK(*parse_der_small_uint(Bytes{0x02, 0x01, 0x47}) == 0x47);
   CHECK(*parse_der_small_uint(Bytes{0x02, 0x02, 0x00, 0xd9}) == 0xd9);
