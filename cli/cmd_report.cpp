@@ -2,7 +2,6 @@
 // torgw report show R.bin [--json]
 // Exit codes: 0 valid, 1 invalid, 2 usage/input error.
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -19,40 +18,6 @@ struct VerifyArgs {
   std::string report, cert_table, vcek, ask, ark, trust_dir;
   SnpFlags flags;
 };
-
-std::string default_trust_dir() {
-  if (const char* e = std::getenv("TORGW_SNP_TRUST_DIR")) return e;
-  return "/usr/share/torgw/snp-trust";
-}
-
-// Without --ask/--ark: the pinned roots from a trust dir holding AMD's
-// {milan,genoa,turin}_{ark,ask,asvk}.pem. Their SPKI hashes are still checked against
-// the pins compiled into torgw, so the directory cannot widen what is trusted. Picks the
-// ASK/ASVK whose subject issued the VCEK/VLEK.
-bool fill_from_trust_dir(snp::CertChain& c, const std::string& dir) {
-  for (const char* product : {"milan", "genoa", "turin"})
-    for (const char* ask_name : {"ask", "asvk"}) {
-      const std::string ask_path = dir + "/" + product + "_" + ask_name + ".pem";
-      const std::string ark_path = dir + "/" + product + "_ark.pem";
-      if (!std::filesystem::exists(ask_path) || !std::filesystem::exists(ark_path)) continue;
-      std::string a, r;
-      if (!read_input_file(ask_path, a, 1 << 20) || !read_input_file(ark_path, r, 1 << 20)) continue;
-      auto ask = snp::load_certificate(as_bytes(a));
-      auto ark = snp::load_certificate(as_bytes(r));
-      if (!ask || !ark) continue;
-      snp::CertChain trial = c;
-      if (trial.ask.empty()) trial.ask = *ask;
-      if (trial.ark.empty()) trial.ark = *ark;
-      snp::ChainOptions any_time;
-      auto res = snp::verify_chain(trial, any_time);
-      if (res.ok() || (res.error().reason != "snp.chain.issuer_mismatch" &&
-                       res.error().reason != "snp.chain.ask_not_pinned" && res.error().reason != "snp.chain.bad_signature")) {
-        c = trial;
-        return true;
-      }
-    }
-  return false;
-}
 
 int verify_command(const VerifyArgs& a) {
   auto opts = snp_options(a.flags);
@@ -75,25 +40,9 @@ int verify_command(const VerifyArgs& a) {
     }
     chain = *c;
   } else {
-    auto vek = load_cert_file(a.vcek);
-    if (!vek) return kExitUsage;
-    chain.vek = *vek;
-    if (!a.ask.empty()) {
-      auto ask = load_cert_file(a.ask);
-      if (!ask) return kExitUsage;
-      chain.ask = *ask;
-    }
-    if (!a.ark.empty()) {
-      auto ark = load_cert_file(a.ark);
-      if (!ark) return kExitUsage;
-      chain.ark = *ark;
-    }
-    if ((chain.ask.empty() || chain.ark.empty()) && !fill_from_trust_dir(chain, a.trust_dir)) {
-      std::fprintf(stderr,
-                   "torgw: no ASK/ARK: pass --ask and --ark, or --trust-dir with AMD's "
-                   "{milan,genoa,turin}_{ark,ask,asvk}.pem\n");
-      return kExitUsage;
-    }
+    auto c = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
+    if (!c) return kExitUsage;
+    chain = std::move(*c);
   }
   auto v = snp::verify_attestation(as_bytes(report), chain, *opts);
   if (a.flags.json) {
@@ -154,15 +103,12 @@ void register_report(CLI::App& app, Action& selected) {
   auto* verify = report->add_subcommand(
       "verify", "Verify a report: AMD chain (pinned roots), VCEK/VLEK extensions, signature, policy");
   auto a = std::make_shared<VerifyArgs>();
-  a->trust_dir = default_trust_dir();
   verify->add_option("--report", a->report, "Raw report (1184 bytes)")->required();
   auto* table = verify->add_option("--cert-table", a->cert_table, "GHCB cert table (SNP_GET_EXT_REPORT / auxblob)");
   auto* vcek = verify->add_option("--vcek", a->vcek, "VCEK or VLEK certificate (PEM or DER)");
   verify->add_option("--ask", a->ask, "ASK or ASVK certificate (PEM or DER)")->needs(vcek);
   verify->add_option("--ark", a->ark, "ARK certificate (PEM or DER)")->needs(vcek);
-  verify->add_option("--trust-dir", a->trust_dir,
-                     "Where AMD's {milan,genoa,turin}_{ark,ask,asvk}.pem live when --ask/--ark are not given "
-                     "(default $TORGW_SNP_TRUST_DIR or /usr/share/torgw/snp-trust)");
+  add_trust_dir_option(verify, a->trust_dir);
   table->excludes(vcek);
   add_snp_flags(verify, a->flags, true);
   verify->callback([&selected, a, table, vcek] {

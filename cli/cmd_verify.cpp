@@ -20,6 +20,7 @@ namespace {
 struct Args {
   std::string log;
   std::string expected_onion;
+  std::string vcek, ask, ark, trust_dir;
   SnpFlags flags;
 };
 
@@ -32,6 +33,10 @@ int verify_command(const Args& a) {
   snp::LogVerifyOptions lo;
   lo.verify = *opts;
   if (!a.expected_onion.empty()) lo.expected_onion = a.expected_onion;
+  if (!a.vcek.empty()) {
+    lo.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
+    if (!lo.certs) return kExitUsage;
+  }
 
   if (!boot) {
     if (a.flags.json) {
@@ -80,6 +85,14 @@ int verify_command(const Args& a) {
       std::printf("  the VM itself said: %s%s%s\n", *v.device_said_valid ? "valid" : "invalid",
                   v.device_reason.empty() ? "" : " ", v.device_reason.c_str());
     print_verification(v.verification);
+    if (!v.valid() && !a.flags.json && !lo.certs && !v.report.empty() && !boot->get("ATTESTATION_CERTS")) {
+      if (auto r = snp::parse_report(v.report); r) {
+        const snp::Product p = snp::product_from_cpuid(*r).value_or(snp::Product::Milan);
+        std::printf("  the host supplied no certificates: fetch the VCEK (%s%s) and pass it with --vcek:\n    %s\n",
+                    to_string(p), snp::product_from_cpuid(*r) ? "" : " assumed: version 2 reports do not say",
+                    snp::kds_vcek_url(*r, p).c_str());
+      }
+    }
   }
   return v.valid() ? kExitOk : kExitInvalid;
 }
@@ -92,6 +105,12 @@ void register_verify(CLI::App& app, Action& selected) {
   auto a = std::make_shared<Args>();
   cmd->add_option("LOG", a->log, "Scraped serial console log")->required();
   cmd->add_option("--expected-onion", a->expected_onion, "The onion address the boot must have (with or without .onion)");
+  auto* vcek = cmd->add_option("--vcek", a->vcek,
+                               "VCEK/VLEK (PEM or DER) to use instead of the log's ATTESTATION_CERTS, e.g. from "
+                               "AMD's KDS when the host supplied none");
+  cmd->add_option("--ask", a->ask, "ASK or ASVK for --vcek")->needs(vcek);
+  cmd->add_option("--ark", a->ark, "ARK for --vcek")->needs(vcek);
+  add_trust_dir_option(cmd, a->trust_dir);
   add_snp_flags(cmd, a->flags, false);
   cmd->callback([&selected, a] { selected = [a] { return verify_command(*a); }; });
 }

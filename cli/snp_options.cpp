@@ -1,6 +1,8 @@
 #include "cli/snp_options.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "cli/commands.h"
 #include "snp/json.h"
@@ -71,6 +73,71 @@ std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f) {
     o.chain.simulated_ark = *ark;
   }
   return o;
+}
+
+void add_trust_dir_option(CLI::App* cmd, std::string& trust_dir) {
+  const char* env = std::getenv("TORGW_SNP_TRUST_DIR");
+  trust_dir = env ? env : "/usr/share/torgw/snp-trust";
+  cmd->add_option("--trust-dir", trust_dir,
+                  "Where AMD's {milan,genoa,turin}_{ark,ask,asvk}.pem live when --ask/--ark are not given "
+                  "(default $TORGW_SNP_TRUST_DIR or /usr/share/torgw/snp-trust)");
+}
+
+namespace {
+
+// Picks the trust-dir ASK/ASVK (and its ARK) whose subject issued the VCEK/VLEK: the
+// first pair whose chain check gets past issuer, pin and signature checks.
+bool fill_from_trust_dir(snp::CertChain& c, const std::string& dir) {
+  for (const char* product : {"milan", "genoa", "turin"})
+    for (const char* ask_name : {"ask", "asvk"}) {
+      const std::string ask_path = dir + "/" + product + "_" + ask_name + ".pem";
+      const std::string ark_path = dir + "/" + product + "_ark.pem";
+      if (!std::filesystem::exists(ask_path) || !std::filesystem::exists(ark_path)) continue;
+      std::string a, r;
+      if (!read_input_file(ask_path, a, 1 << 20) || !read_input_file(ark_path, r, 1 << 20)) continue;
+      auto ask = snp::load_certificate(as_bytes(a));
+      auto ark = snp::load_certificate(as_bytes(r));
+      if (!ask || !ark) continue;
+      snp::CertChain trial = c;
+      if (trial.ask.empty()) trial.ask = *ask;
+      if (trial.ark.empty()) trial.ark = *ark;
+      auto res = snp::verify_chain(trial, snp::ChainOptions{});
+      const std::string reason = res.ok() ? "" : res.error().reason;
+      if (reason != "snp.chain.issuer_mismatch" && reason != "snp.chain.ask_not_pinned" &&
+          reason != "snp.chain.bad_signature") {
+        c = std::move(trial);
+        return true;
+      }
+    }
+  return false;
+}
+
+}  // namespace
+
+std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask,
+                                               const std::string& ark, const std::string& trust_dir) {
+  snp::CertChain chain;
+  auto vek = load_cert_file(vcek);
+  if (!vek) return std::nullopt;
+  chain.vek = *vek;
+  if (!ask.empty()) {
+    auto c = load_cert_file(ask);
+    if (!c) return std::nullopt;
+    chain.ask = *c;
+  }
+  if (!ark.empty()) {
+    auto c = load_cert_file(ark);
+    if (!c) return std::nullopt;
+    chain.ark = *c;
+  }
+  if ((chain.ask.empty() || chain.ark.empty()) && !fill_from_trust_dir(chain, trust_dir)) {
+    std::fprintf(stderr,
+                 "torgw: no ASK/ARK for %s: pass --ask and --ark, or --trust-dir with AMD's "
+                 "{milan,genoa,turin}_{ark,ask,asvk}.pem\n",
+                 vcek.c_str());
+    return std::nullopt;
+  }
+  return chain;
 }
 
 std::optional<serial::ParsedLog> read_serial_log(const std::string& path) {

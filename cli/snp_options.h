@@ -34,6 +34,15 @@ std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f);
 // Loads a PEM or DER certificate file; prints and returns nullopt on failure.
 std::optional<Bytes> load_cert_file(const std::string& path);
 
+// --trust-dir: where AMD's {milan,genoa,turin}_{ark,ask,asvk}.pem live when --ask/--ark
+// are not given (default $TORGW_SNP_TRUST_DIR, else /usr/share/torgw/snp-trust).
+void add_trust_dir_option(CLI::App* cmd, std::string& trust_dir);
+// VCEK/VLEK (+ ASK/ASVK, ARK, each optional) files -> chain; missing ASK/ARK come from
+// the trust dir (their SPKI hashes are still checked against the compiled-in pins, so
+// the directory cannot widen what is trusted). Prints and returns nullopt on failure.
+std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask,
+                                               const std::string& ark, const std::string& trust_dir);
+
 // Reads and parses a scraped serial log; prints "torgw: ..." and returns nullopt on an
 // unreadable or oversized file.
 std::optional<serial::ParsedLog> read_serial_log(const std::string& path);

@@ -159,22 +159,30 @@ LogVerdict verify_boot(const serial::Boot& boot, const LogVerifyOptions& opts) {
 
   const std::string* rep_b64 = get("ATTESTATION_REPORT");
   if (!rep_b64) return fail(missing("ATTESTATION_REPORT"));
-  const std::string* certs_b64 = get("ATTESTATION_CERTS");
-  if (!certs_b64) return fail(missing("ATTESTATION_CERTS"));
   auto rep = from_base64(*rep_b64);
   if (!rep) return fail(make_error("log.bad_marker", "ATTESTATION_REPORT is not base64"));
   v.report = std::move(*rep);
-  auto certs = from_base64(*certs_b64);
-  if (!certs) return fail(make_error("log.bad_marker", "ATTESTATION_CERTS is not base64"));
-  auto table = parse_cert_table(*certs);
-  if (!table) return fail(table.error());
-  auto chain = chain_from_cert_table(*table);
-  if (!chain) return fail(chain.error());
+  CertChain chain;
+  if (opts.certs) {
+    chain = *opts.certs;
+  } else {
+    const std::string* certs_b64 = get("ATTESTATION_CERTS");
+    if (!certs_b64)
+      return fail(make_error("log.missing_marker", "ATTESTATION_CERTS marker missing (the host supplied no cert "
+                                                   "table): pass the VCEK (--vcek) from AMD's KDS"));
+    auto certs = from_base64(*certs_b64);
+    if (!certs) return fail(make_error("log.bad_marker", "ATTESTATION_CERTS is not base64"));
+    auto table = parse_cert_table(*certs);
+    if (!table) return fail(table.error());
+    auto c = chain_from_cert_table(*table);
+    if (!c) return fail(c.error());
+    chain = std::move(*c);
+  }
 
   VerifyOptions vo = opts.verify;
   v.expected_report_data = report_data_for(onion_key, v.transfer_key, *boot_id);
   vo.policy.expected_report_data = v.expected_report_data;
-  v.verification = verify_attestation(v.report, *chain, vo);
+  v.verification = verify_attestation(v.report, chain, vo);
   if (!v.verification.valid()) return fail(v.verification.status.error());
   // Telemetry must agree with the proof.
   if (const std::string* m = get("ATTESTATION_MEASUREMENT")) {
@@ -186,6 +194,17 @@ LogVerdict verify_boot(const serial::Boot& boot, const LogVerifyOptions& opts) {
     return fail(make_error("log.bad_marker", "SNP=present but the report comes from the simulated PSP"));
   v.status = {};
   return v;
+}
+
+std::string kds_vcek_url(const Report& r, Product p) {
+  const std::size_t hwid_len = p == Product::Turin ? 8 : 64;
+  const Tcb t = decode_tcb(r.reported_tcb, p);
+  std::string url = std::string("https://kdsintf.amd.com/vcek/v1/") + to_string(p) + "/" +
+                    to_hex(ByteView(r.chip_id.data(), hwid_len)) + "?";
+  if (p == Product::Turin) url += "fmcSPL=" + std::to_string(t.fmc) + "&";
+  url += "blSPL=" + std::to_string(t.bootloader) + "&teeSPL=" + std::to_string(t.tee) +
+         "&snpSPL=" + std::to_string(t.snp) + "&ucodeSPL=" + std::to_string(t.microcode);
+  return url;
 }
 
 const serial::Boot* last_transfer_boot(const serial::ParsedLog& log) {

@@ -74,6 +74,9 @@ struct LogVerifyOptions {
   std::optional<std::string> expected_onion;  // "<56>.onion" or without ".onion"
   // Transfer-waiting boots have no ONION_HOSTNAME: allow a zero onion key (wrap only).
   bool allow_missing_onion = false;
+  // Operator-supplied VCEK/ASK/ARK (e.g. fetched from AMD's KDS when the host put no
+  // cert table in the extended report): used instead of the log's ATTESTATION_CERTS.
+  std::optional<CertChain> certs;
 };
 
 struct LogVerdict {
@@ -95,6 +98,10 @@ struct LogVerdict {
 // Reason tokens beyond verify.h's: log.snp_absent, log.missing_marker, log.bad_marker,
 // log.measurement_mismatch, log.onion_mismatch.
 LogVerdict verify_boot(const serial::Boot& boot, const LogVerifyOptions& opts);
+
+// Where AMD's Key Distribution Service serves the VCEK for this report (for a log whose
+// host supplied no cert table): https://kdsintf.amd.com/vcek/v1/<product>/<hwid>?<TCB>.
+std::string kds_vcek_url(const Report& r, Product product);
 
 // The boot `torgw identity wrap` acts on: the last boot whose markers include an
 // ATTESTATION_TRANSFER_KEY other than "none" and a whole ATTESTATION_REPORT (it need

@@ -5,6 +5,7 @@
 #include "snp/attest.h"
 #include "snp/tests/boot_log.h"
 #include "snp/tests/sim_fixture.h"
+#include "snp/tests/vectors.h"
 #include "tests/support/tempdir.h"
 
 using namespace torgw;
@@ -220,4 +221,18 @@ TEST_CASE("transfer: the VM's key is bound in its report and last_transfer_boot 
   REQUIRE(v.valid());
   REQUIRE(v.transfer_key);
   CHECK(*v.transfer_key == kp.public_key);
+}
+
+TEST_CASE("kds_vcek_url names AMD's KDS VCEK for the report's chip and TCB") {
+  if (!testvec::present()) {
+    WARN("SKIP: ../shared/vectors/snp absent");
+    return;
+  }
+  auto genoa = *parse_report(testvec::read_bytes(testvec::root() + "/oak_genoa_oc/report.bin"));
+  CHECK(kds_vcek_url(genoa, Product::Genoa) ==
+        "https://kdsintf.amd.com/vcek/v1/Genoa/" + to_hex(ByteView(genoa.chip_id.data(), 64)) +
+            "?blSPL=10&teeSPL=0&snpSPL=25&ucodeSPL=84");
+  auto turin = *parse_report(testvec::read_bytes(testvec::root() + "/oak_turin_oc/report.bin"));
+  CHECK(kds_vcek_url(turin, Product::Turin) ==
+        "https://kdsintf.amd.com/vcek/v1/Turin/3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71");
 }

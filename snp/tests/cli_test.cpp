@@ -252,6 +252,54 @@ TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass
   CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", "/nonexistent.pem"}).exit_code == 2);
 }
 
+TEST_CASE("torgw verify: a host without a cert table, and the operator's own VCEK") {
+  auto sim = testsim::open(testsim::chip_named("cli-nocerts"));
+  // The host answers SNP_GET_EXT_REPORT without certificates.
+  struct NoCerts : Device {
+    SimulatedPsp* psp;
+    explicit NoCerts(SimulatedPsp* p) : psp(p) {}
+    DeviceKind kind() const override { return DeviceKind::Simulated; }
+    std::string describe() const override { return "no certs"; }
+    Result<ExtendedReport> get_report(const ReportData& d, std::uint32_t vmpl, bool) override {
+      return psp->get_report(d, vmpl, false);
+    }
+    Result<SecretBytes> get_derived_key(const DerivedKeyRequest& r) override { return psp->get_derived_key(r); }
+  } host(sim.get());
+  auto id = onion::Identity::generate();
+  torgw::testing::TempDir dir("cli-nocerts");
+  const std::string log = dir.file("serial.log");
+  torgw::testing::write_file(dir.file("ark.pem"), sim->ark_pem());
+  torgw::testing::write_file(dir.file("ask.der"), std::string(as_chars(sim->ask_der())));
+  torgw::testing::write_file(dir.file("vcek.der"), std::string(as_chars(sim->vcek_der())));
+  testlog::BootSpec spec;
+  spec.dev = &host;
+  spec.id = &id;
+  testlog::append_boot(log, spec);
+  auto log_text = torgw::testing::read_file(log);
+  CHECK(contains(log_text, "ATTESTATION_REPORT_VALID_REASON=snp.chain.missing_cert"));
+  CHECK_FALSE(contains(log_text, "ATTESTATION_CERTS"));
+
+  auto r = run({torgw_bin(), "verify", log, "--allow-simulated", dir.file("ark.pem")});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "ATTESTATION_CERTS"));
+  const std::string hwid = to_hex(ByteView(sim->chip_id().data(), 64));
+  CHECK(contains(r.out, "https://kdsintf.amd.com/vcek/v1/Milan/" + hwid + "?blSPL=4&teeSPL=0&snpSPL=24&ucodeSPL=219"));
+
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", dir.file("ark.pem"), "--vcek", dir.file("vcek.der"), "--ask",
+           dir.file("ask.der"), "--ark", dir.file("ark.pem")});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "SIMULATED VALID"));
+  // Another chip's VCEK does not fit this report.
+  auto other = testsim::open(testsim::chip_named("cli-nocerts-other"));
+  torgw::testing::write_file(dir.file("other.der"), std::string(as_chars(other->vcek_der())));
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", dir.file("ark.pem"), "--vcek", dir.file("other.der"),
+           "--ask", dir.file("ask.der"), "--ark", dir.file("ark.pem")});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "snp.vek.chip_id_mismatch"));
+  CHECK(run({torgw_bin(), "verify", log, "--ask", dir.file("ask.der")}).exit_code == 2);  // --ask needs --vcek
+}
+
 TEST_CASE("transfer round trip through torgw identity wrap, then re-seal on the new VM") {
   auto sim = testsim::open(testsim::chip_named("cli-transfer"));
   torgw::testing::TempDir dir("cli-wrap");
