@@ -44,6 +44,9 @@ int verify_command(const VerifyArgs& a) {
     if (!c) return kExitUsage;
     chain = std::move(*c);
   }
+  auto crl = load_crl_file(a.flags);
+  if (!crl) return kExitUsage;
+  if (!crl->empty()) chain.crl = *crl;
   auto v = snp::verify_attestation(as_bytes(report), chain, *opts);
   if (a.flags.json) {
     std::cout << snp::verification_json(v).dump(2) << "\n";

@@ -33,6 +33,9 @@ int verify_command(const Args& a) {
   snp::LogVerifyOptions lo;
   lo.verify = *opts;
   if (!a.expected_onion.empty()) lo.expected_onion = a.expected_onion;
+  auto crl = load_crl_file(a.flags);
+  if (!crl) return kExitUsage;
+  lo.crl = *crl;
   if (!a.vcek.empty()) {
     lo.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
     if (!lo.certs) return kExitUsage;

@@ -19,6 +19,7 @@ void add_snp_flags(CLI::App* cmd, SnpFlags& f, bool report_data) {
     cmd->add_option("--expected-report-data", f.expected_report_data, "Required REPORT_DATA (128 hex digits)");
   cmd->add_option("--at", f.at, "Check certificate validity at this UNIX time (VLEKs live one year)");
   cmd->add_option("--min-tcb", f.min_tcb, "Minimum REPORTED_TCB: bl=N,tee=N,snp=N,ucode=N[,fmc=N]");
+  cmd->add_option("--crl", f.crl, "AMD's CRL for the product (DER, from the KDS): the ASK/ASVK must not be on it");
   cmd->add_option("--vmpl", f.vmpl, "Required VMPL (0-3)")->check(CLI::Range(0, 3));
   cmd->add_option("--allow-simulated", f.allow_simulated,
                   "Accept a chain rooted in this SIMULATED PSP ARK (PEM/DER) - for dev mode only");
@@ -140,6 +141,13 @@ std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const st
   return chain;
 }
 
+std::optional<Bytes> load_crl_file(const SnpFlags& f) {
+  if (f.crl.empty()) return Bytes{};
+  std::string data;
+  if (!read_input_file(f.crl, data, 1 << 20)) return std::nullopt;
+  return Bytes(data.begin(), data.end());
+}
+
 std::optional<serial::ParsedLog> read_serial_log(const std::string& path) {
   std::string data;
   if (!read_input_file(path, data, serial::kMaxLogBytes)) return std::nullopt;
@@ -168,6 +176,7 @@ void print_verification(const snp::Verification& v, const char* in) {
   std::printf("%sreported TCB: %s\n", in, snp::tcb_to_string(snp::decode_tcb(r.reported_tcb, p), p).c_str());
   std::printf("%schip_id: %s\n", in, to_hex(ByteView(r.chip_id.data(), r.chip_id.size())).c_str());
   std::printf("%ssignature: %s\n", in, v.signature_ok ? "ok" : "not verified");
+  if (v.chain && v.chain->crl_checked) std::printf("%sCRL: checked, the ASK/ASVK is not revoked\n", in);
 }
 
 }  // namespace torgw::cli

@@ -21,6 +21,7 @@ struct SnpFlags {
   std::string expected_report_data;
   std::string allow_simulated;  // path of the simulated PSP's ARK
   std::string min_tcb;          // "bl=4,tee=0,snp=24,ucode=219[,fmc=0]"
+  std::string crl;              // AMD's CRL (DER), e.g. from the KDS
   std::int64_t at = -1;
   int vmpl = -1;
   bool json = false;
@@ -42,6 +43,9 @@ void add_trust_dir_option(CLI::App* cmd, std::string& trust_dir);
 // the directory cannot widen what is trusted). Prints and returns nullopt on failure.
 std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask,
                                                const std::string& ark, const std::string& trust_dir);
+
+// The --crl file's bytes (empty if not given); nullopt after printing on a read error.
+std::optional<Bytes> load_crl_file(const SnpFlags& f);
 
 // Reads and parses a scraped serial log; prints "torgw: ..." and returns nullopt on an
 // unreadable or oversized file.

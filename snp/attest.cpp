@@ -179,6 +179,7 @@ LogVerdict verify_boot(const serial::Boot& boot, const LogVerifyOptions& opts) {
     chain = std::move(*c);
   }
 
+  if (!opts.crl.empty()) chain.crl = opts.crl;
   VerifyOptions vo = opts.verify;
   v.expected_report_data = report_data_for(onion_key, v.transfer_key, *boot_id);
   vo.policy.expected_report_data = v.expected_report_data;

@@ -77,6 +77,8 @@ struct LogVerifyOptions {
   // Operator-supplied VCEK/ASK/ARK (e.g. fetched from AMD's KDS when the host put no
   // cert table in the extended report): used instead of the log's ATTESTATION_CERTS.
   std::optional<CertChain> certs;
+  // AMD's CRL (DER) to check the ASK/ASVK against, whatever the chain's source.
+  Bytes crl;
 };
 
 struct LogVerdict {

@@ -275,6 +275,14 @@ Result<std::unique_ptr<TsmDevice>> TsmDevice::open(const std::string& root) {
 
 Result<ExtendedReport> read_tsm_entry(const std::string& dir, std::uint64_t generation_before, bool with_certs) {
   ExtendedReport out;
+  // configfs-tsm serves TDX and others too: only an SEV-SNP report is one we can parse.
+  if (std::filesystem::exists(dir + "/provider")) {
+    auto prov = read_attr(dir + "/provider", 64);
+    if (!prov) return prov.error();
+    std::string_view p = as_chars(*prov);
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.remove_suffix(1);
+    if (p != "sev_guest") return make_error("snp.tsm.provider", "configfs-tsm provider is '" + std::string(p) + "', not sev_guest");
+  }
   auto rep = read_attr(dir + "/outblob", 16384);
   if (!rep) return rep.error();
   if (rep->size() != kReportSize)

@@ -5,7 +5,8 @@
 // Reason tokens: snp.device.absent, snp.device.open, snp.device.ioctl,
 // snp.device.fw_error, snp.device.status, snp.device.bad_response,
 // snp.device.zero_key, snp.device.no_derived_key, snp.device.certs_too_large,
-// snp.tsm.io, snp.tsm.generation (a concurrent writer changed the entry).
+// snp.tsm.io, snp.tsm.generation (a concurrent writer changed the entry),
+// snp.tsm.provider (the TSM is not sev_guest, e.g. TDX).
 #pragma once
 
 #include <array>

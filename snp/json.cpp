@@ -105,6 +105,7 @@ nlohmann::json verification_json(const Verification& v) {
     j["vek_subject"] = v.chain->vek_subject;
     j["ark_spki_sha256"] = v.chain->ark_spki_sha256;
     j["ask_spki_sha256"] = v.chain->ask_spki_sha256;
+    j["crl_checked"] = v.chain->crl_checked;
   }
   if (v.report) {
     Product p = v.chain ? v.chain->product : product_from_cpuid(*v.report).value_or(Product::Milan);

@@ -298,6 +298,37 @@ Bytes SimulatedPsp::cert_table() const {
                            {guid_of(CertKind::Ark), CertKind::Ark, impl_->ark.der}});
 }
 
+Result<Bytes> SimulatedPsp::make_crl(bool revoke_ask) const {
+  std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>> crl(X509_CRL_new());
+  std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>> now(X509_gmtime_adj(nullptr, 0));
+  std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>> next(X509_gmtime_adj(nullptr, 7 * 24 * 3600));
+  if (!crl || !now || !next || X509_CRL_set_version(crl.get(), 1) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(impl_->ark.cert.get())) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), now.get()) != 1 || X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1)
+    return crypto_error("CRL");
+  if (revoke_ask) {
+    X509_REVOKED* rev = X509_REVOKED_new();
+    if (!rev || X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(impl_->ask.cert.get())) != 1 ||
+        X509_REVOKED_set_revocationDate(rev, now.get()) != 1 || X509_CRL_add0_revoked(crl.get(), rev) != 1) {
+      X509_REVOKED_free(rev);
+      return crypto_error("CRL entry");
+    }
+    X509_CRL_sort(crl.get());
+  }
+  MdCtxPtr md(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!md || EVP_DigestSignInit(md.get(), &pctx, EVP_sha384(), nullptr, impl_->ark.key.get()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 48) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha384()) != 1 ||
+      X509_CRL_sign_ctx(crl.get(), md.get()) <= 0)
+    return crypto_error("CRL signature");
+  int n = i2d_X509_CRL(crl.get(), nullptr);
+  Bytes out(static_cast<std::size_t>(n));
+  unsigned char* p = out.data();
+  i2d_X509_CRL(crl.get(), &p);
+  return out;
+}
+
 Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uint32_t vmpl, bool with_certs) {
   if (vmpl > 3 || vmpl < chip_.vmpl)
     return make_error("snp.device.status", "MSG_REPORT_RSP status " + std::to_string(kPspStatusInvalidParam) +

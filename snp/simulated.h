@@ -57,6 +57,8 @@ class SimulatedPsp final : public Device {
   const Bytes& ask_der() const;
   const Bytes& vcek_der() const;
   Bytes cert_table() const;     // VCEK, ASK, ARK
+  // A CRL issued by the ARK (DER), listing the ASK when `revoke_ask`.
+  Result<Bytes> make_crl(bool revoke_ask) const;
 
   struct Impl;
 

@@ -56,6 +56,7 @@ Result<CertChain> chain_from_cert_table(const std::vector<CertEntry>& entries) {
   c.vek_kind = vcek ? SignerKind::Vcek : SignerKind::Vlek;
   if (const auto* ask = find_cert(entries, CertKind::Ask)) c.ask = ask->data;
   if (const auto* ark = find_cert(entries, CertKind::Ark)) c.ark = ark->data;
+  if (const auto* crl = find_cert(entries, CertKind::Crl)) c.crl = crl->data;
   return c;
 }
 
@@ -152,6 +153,33 @@ Status check_validity(X509* x, std::time_t at, const char* what) {
     return make_error("snp.chain.not_yet_valid", std::string(what) + " not valid before its notBefore");
   if (X509_cmp_time(X509_get0_notAfter(x), &at) <= 0)
     return make_error("snp.chain.expired", std::string(what) + " expired (notAfter passed)");
+  return {};
+}
+
+// AMD's CRL (per product, issued by the ARK) lists revoked ASKs/ASVKs.
+Status check_crl(ByteView der, X509* ark, X509* ask) {
+  const unsigned char* p = der.data();
+  std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>> crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+  if (!crl || p != der.data() + der.size()) {
+    ERR_clear_error();
+    return make_error("snp.crl.parse", "the CRL is not DER X.509 CRL");
+  }
+  const X509_ALGOR* alg = nullptr;
+  X509_CRL_get0_signature(crl.get(), nullptr, &alg);
+  unsigned char* alg_der = nullptr;
+  int n = i2d_X509_ALGOR(const_cast<X509_ALGOR*>(alg), &alg_der);
+  const bool alg_ok = n > 0 && is_amd_pss_alg(ByteView(alg_der, static_cast<std::size_t>(n)));
+  OPENSSL_free(alg_der);
+  if (!alg_ok) return make_error("snp.chain.bad_sig_alg", "CRL is not signed with RSASSA-PSS SHA-384 salt 48");
+  if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(ark)) != 0 ||
+      X509_CRL_verify(crl.get(), X509_get0_pubkey(ark)) != 1) {
+    ERR_clear_error();
+    return make_error("snp.crl.bad_signature", "the CRL is not signed by this ARK");
+  }
+  X509_REVOKED* rev = nullptr;
+  if (X509_CRL_get0_by_cert(crl.get(), &rev, ask) == 1)
+    return make_error("snp.chain.revoked", "the ASK/ASVK " + name_oneline(X509_get_subject_name(ask)) +
+                                               " is on the ARK's revocation list");
   return {};
 }
 
@@ -254,6 +282,10 @@ Result<VerifiedChain> verify_chain(const CertChain& c, const ChainOptions& opts)
   TORGW_TRY(check_validity(ark.get(), at, "ARK"));
   TORGW_TRY(check_validity(ask.get(), at, ask_name));
   TORGW_TRY(check_validity(vek.get(), at, vek_name));
+  if (!c.crl.empty()) {
+    TORGW_TRY(check_crl(c.crl, ark.get(), ask.get()));
+    out.crl_checked = true;
+  }
 
   // 4. The VCEK/VLEK key is ECDSA P-384.
   EVP_PKEY* key = X509_get0_pubkey(vek.get());

@@ -13,7 +13,8 @@
 // snp.chain.issuer_mismatch, snp.chain.not_yet_valid, snp.chain.expired, snp.chain.vek_key,
 // snp.chain.signer_kind, snp.vek.missing_extension, snp.vek.bad_extension,
 // snp.vek.tcb_mismatch, snp.vek.chip_id_mismatch, snp.vek.product_mismatch,
-// snp.signature.invalid, snp.signature.no_signing_key, plus those of abi.h/validate.h.
+// snp.signature.invalid, snp.signature.no_signing_key, snp.crl.parse,
+// snp.crl.bad_signature, snp.chain.revoked, plus those of abi.h/validate.h.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +50,8 @@ struct CertChain {
   Bytes vek;  // VCEK or VLEK, DER
   Bytes ask;  // ASK or ASVK, DER (empty: missing)
   Bytes ark;  // DER (empty: missing)
+  Bytes crl;  // AMD's CRL for this product (DER), optional: when present it must be
+              // signed by the ARK, and the ASK/ASVK must not be on it
   std::optional<SignerKind> vek_kind;  // from the cert table GUID, when known
 };
 // Picks VCEK|VLEK, ASK, ARK out of a parsed cert table (other entries are ignored).
@@ -84,6 +87,7 @@ struct VerifiedChain {
   Bytes vek_spki;  // SubjectPublicKeyInfo DER of the VCEK/VLEK
   std::string ark_spki_sha256, ask_spki_sha256;
   std::string vek_subject;  // one-line subject of the VCEK/VLEK, for display
+  bool crl_checked = false; // a CRL signed by the ARK was present and the ASK is not on it
 };
 Result<VerifiedChain> verify_chain(const CertChain& chain, const ChainOptions& opts);
 

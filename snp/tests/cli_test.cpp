@@ -230,6 +230,16 @@ TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass
   r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--expected-measurement", std::string(96, '0')});
   CHECK(r.exit_code == 1);
   CHECK(contains(r.out, "snp.measurement.mismatch"));
+  // A CRL from the simulated ARK: clean passes, the ASK revoked fails.
+  torgw::testing::write_file(dir.file("clean.crl"), std::string(as_chars(*sim->make_crl(false))));
+  torgw::testing::write_file(dir.file("revoked.crl"), std::string(as_chars(*sim->make_crl(true))));
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--crl", dir.file("clean.crl")});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "CRL: checked"));
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--crl", dir.file("revoked.crl")});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "snp.chain.revoked"));
+  CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--crl", dir.file("nonexistent.crl")}).exit_code == 2);
   // Another simulated root does not vouch for this one.
   torgw::testing::TempDir other("cli-verify-other");
   auto other_sim = SimulatedPsp::open(other.path(), {});

@@ -81,6 +81,43 @@ TEST_CASE("simulated PSP: an AMD-shaped chain and signed report that verify only
   }
 }
 
+TEST_CASE("CRL: signed by the ARK, and a revoked ASK fails the chain") {
+  auto sim = testsim::open();
+  auto ext = sim->get_report(data_of(1), 0, true);
+  REQUIRE(ext.ok());
+  auto chain = chain_of(ext->cert_table);
+  VerifyOptions o;
+  o.chain.simulated_ark = sim->ark_der();
+  auto clean = sim->make_crl(false);
+  REQUIRE(clean.ok());
+  chain.crl = *clean;
+  auto res = verify_attestation(ext->report, chain, o);
+  INFO((res.valid() ? "" : res.status.error().to_string()));
+  REQUIRE(res.valid());
+  CHECK(res.chain->crl_checked);
+
+  auto revoked = sim->make_crl(true);
+  REQUIRE(revoked.ok());
+  chain.crl = *revoked;
+  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.chain.revoked");
+  // ... also when the CRL arrives in the host's cert table.
+  auto entries = *parse_cert_table(ext->cert_table);
+  entries.push_back({guid_of(CertKind::Crl), CertKind::Crl, *revoked});
+  auto from_table = chain_of(build_cert_table(entries));
+  CHECK(from_table.crl == *revoked);
+  CHECK(verify_attestation(ext->report, from_table, o).status.error().reason == "snp.chain.revoked");
+
+  torgw::testing::TempDir other_dir("snp-sim-crl");
+  auto other = SimulatedPsp::open(other_dir.path(), {});
+  chain.crl = *(*other)->make_crl(false);
+  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.crl.bad_signature");
+  chain.crl = Bytes{0x30, 0x03, 0x02, 0x01, 0x00};
+  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.crl.parse");
+  chain.crl = *clean;
+  chain.crl.push_back(0);  // trailing garbage
+  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.crl.parse");
+}
+
 TEST_CASE("simulated PSP: derived keys depend on chip, measurement, policy and fields, nothing else") {
   auto a = testsim::open(testsim::chip_named("chip-a"));
   auto a2 = testsim::open(testsim::chip_named("chip-a"));  // same chip, another process start
@@ -299,6 +336,9 @@ TEST_CASE("configfs-tsm: outblob, auxblob and the generation check") {
   torgw::testing::write_file(e + "/outblob", std::string(as_chars(ext->report)));
   torgw::testing::write_file(e + "/auxblob", std::string(as_chars(ext->cert_table)));
   torgw::testing::write_file(e + "/generation", "3\n");
+  torgw::testing::write_file(e + "/provider", "tdx_guest\n");
+  CHECK(read_tsm_entry(e, 3, true).error().reason == "snp.tsm.provider");
+  torgw::testing::write_file(e + "/provider", "sev_guest\n");
   auto r = read_tsm_entry(e, 3, true);
   REQUIRE(r.ok());
   CHECK(r->report == ext->report);
