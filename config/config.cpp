@@ -550,8 +550,8 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   }
   // Cross-key rules.
   if (partial) return cfg;
-  if (cfg.str("identity") == "sealed" && !cfg.has("sealed_identity"))
-    return err("sealed_identity", "missing", "identity=sealed needs the sealed blob");
+  if (cfg.str("identity") == "sealed" && !cfg.has("sealed_identity") && !cfg.flag("seal_new_identity"))
+    return err("sealed_identity", "missing", "identity=sealed needs the sealed blob (or seal_new_identity=true on first boot)");
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");

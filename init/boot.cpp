@@ -133,38 +133,13 @@ class ConfigStage : public Stage {
   std::unique_ptr<config::MetadataFetcher> fetcher_;
 };
 
-// ---- identity without SEV-SNP ----------------------------------------------------------
-
-class EphemeralIdentityStage : public Stage {
- public:
-  const char* name() const override { return "identity"; }
-  void start(BootContext& ctx, std::function<void(Status)> done) override {
-    const auto& mode = ctx.config.str("identity");
-    if (mode != "ephemeral")
-      return done(make_error("identity:needs_snp", "identity=" + mode + " needs the SEV-SNP stage"));
-    ctx.identity = onion::Identity::generate();
-    ctx.identity_binding = "ephemeral";
-    ctx.markers.emit("IDENTITY_BINDING", "ephemeral");
-    ctx.markers.emit("IDENTITY_WARNING", "ephemeral_identity:new_onion_address_every_boot:not_bound_to_hardware");
-    ctx.markers.emit("ONION_HOSTNAME", ctx.identity->hostname());
-    ctx.log("WARNING: ephemeral identity " + ctx.identity->hostname() +
-            ": a new onion address every boot, bound to nothing");
-    done({});
-  }
-};
-
 }  // namespace
-
-std::unique_ptr<Stage> make_ephemeral_identity_stage() { return std::make_unique<EphemeralIdentityStage>(); }
 
 std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
   (void)opts;
   std::vector<std::unique_ptr<Stage>> s;
-  // SEAM (snp/): the SEV-SNP stage goes first here. It emits SNP=present|absent|
-  // simulated and the attestation markers, and replaces the ephemeral identity stage
-  // for identity=derived|sealed|transfer (and follows snp_fallback without SNP). It
-  // sets ctx.identity and ctx.identity_binding and prints ONION_HOSTNAME.
-  s.push_back(make_ephemeral_identity_stage());
+  // SEV-SNP device, identity (derived|sealed|transfer|ephemeral), attestation markers.
+  s.push_back(make_identity_stage());
   // SEAM (supervisor/): tor supervision. Build a SupervisorConfig from ctx.config
   // (onion_port, client_auth, pow_defense, tor_bootstrap_timeout, publish_timeout) and
   // ctx.identity, drive it on ctx.loop.base(), register tor's pid with ctx.reaper

@@ -81,10 +81,12 @@ class Stage {
 // here (see the comments in boot.cpp).
 std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts);
 
-// Identity without SEV-SNP: identity=ephemeral (or the dev-mode default) -> a fresh
-// onion::Identity, IDENTITY_BINDING=ephemeral, a loud IDENTITY_WARNING, ONION_HOSTNAME.
-// Any other identity mode needs the SNP stage: FATAL=identity:needs_snp.
-std::unique_ptr<Stage> make_ephemeral_identity_stage();
+// SEV-SNP and identity (init/identity_stage.cpp): opens the device snp_device names,
+// obtains the onion identity as `identity` says (derived, sealed, transfer, ephemeral;
+// without SEV-SNP only ephemeral, and only if identity=ephemeral or
+// snp_fallback=ephemeral, else FATAL=identity:needs_snp), sets ctx.identity, and prints
+// SNP, IDENTITY_BINDING, ONION_HOSTNAME and the attestation markers (snp/attest.h).
+std::unique_ptr<Stage> make_identity_stage();
 
 class Init {
  public:

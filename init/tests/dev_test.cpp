@@ -14,53 +14,15 @@
 #include "tests/metadata/metadata_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
+#include "init/tests/dev_run.h"
 
 using namespace torgw;
 using namespace std::chrono_literals;
 namespace tt = torgw::testing;
 
-namespace {
-
-std::string init_bin() { return tt::binary_dir() + "/init/torgw-init"; }
-
-struct DevRun {
-  tt::TempDir dir{"dev"};
-  tt::Subprocess proc;
-  std::string out_path = dir.file("stdout");
-  std::string err_path = dir.file("stderr");
-
-  void start(std::vector<std::string> args) {
-    args.insert(args.begin(), {init_bin(), "--dev"});
-    tt::SpawnOptions o;
-    o.stdout_path = out_path;
-    o.stderr_path = err_path;
-    proc = tt::Subprocess::spawn(args, o);
-  }
-  std::string out() const { return tt::read_file(out_path); }
-  std::string err() const { return tt::read_file(err_path); }
-  bool wait_marker(const std::string& key, std::chrono::milliseconds limit = 30s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (out().find("\r\nTORGW " + key + "=") != std::string::npos) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  serial::Boot boot() const {
-    auto p = serial::parse_log(out());
-    REQUIRE(p.ok());
-    REQUIRE(p->boots.size() == 1);
-    return p->boots[0];
-  }
-};
-
-int exit_code(std::optional<int> st) {
-  REQUIRE(st);
-  REQUIRE(WIFEXITED(*st));
-  return WEXITSTATUS(*st);
-}
-
-}  // namespace
+using torgw::testing::DevRun;
+using torgw::testing::exit_code;
+using torgw::testing::init_bin;
 
 TEST_CASE("dev mode: markers in order, ephemeral identity marked loudly, SIGTERM exits 0") {
   DevRun r;
