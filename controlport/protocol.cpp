@@ -516,10 +516,18 @@ static Status check_target(const std::string& t) {
 
 Result<SecretBytes> cmd_add_onion(const AddOnionRequest& req) {
   if (req.ports.empty()) return bad_argument("ADD_ONION: no Port");
-  if (req.key && req.key->size() != 64) return bad_argument("ADD_ONION: the ED25519-V3 key must be 64 bytes");
+  if (req.key_blob) {
+    // "ED25519-V3:" + base64 of 64 bytes (88 chars). Checked without copying it anywhere.
+    static constexpr std::string_view kType = "ED25519-V3:";
+    std::string_view blob(reinterpret_cast<const char*>(req.key_blob->data()), req.key_blob->size());
+    auto b64 = [](char c) { return (is_key_char(c) && c != '_') || c == '+' || c == '/' || c == '='; };
+    if (blob.size() != kType.size() + 88 || blob.substr(0, kType.size()) != kType ||
+        !std::all_of(blob.begin() + kType.size(), blob.end(), b64))
+      return bad_argument("ADD_ONION: the key must be ED25519-V3:<base64 of 64 bytes>");
+  }
   std::string tail;
   std::vector<std::string> flags;
-  if (!req.key && req.discard_pk) flags.emplace_back("DiscardPK");
+  if (!req.key_blob && req.discard_pk) flags.emplace_back("DiscardPK");
   if (req.detach) flags.emplace_back("Detach");
   if (req.non_anonymous) flags.emplace_back("NonAnonymous");
   if (req.max_streams_close_circuit) flags.emplace_back("MaxStreamsCloseCircuit");
@@ -553,26 +561,14 @@ Result<SecretBytes> cmd_add_onion(const AddOnionRequest& req) {
 
   static constexpr std::string_view kHead = "ADD_ONION ";
   static constexpr std::string_view kNew = "NEW:ED25519-V3";
-  static constexpr std::string_view kKeyType = "ED25519-V3:";
-  constexpr std::size_t b64_len = sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL);  // with NUL
-  const std::size_t key_len = req.key ? kKeyType.size() + b64_len - 1 : kNew.size();
-  SecretBytes line(kHead.size() + key_len + tail.size());
+  std::string_view key = kNew;
+  if (req.key_blob) key = std::string_view(reinterpret_cast<const char*>(req.key_blob->data()), req.key_blob->size());
+  SecretBytes line(kHead.size() + key.size() + tail.size());
   auto* out = reinterpret_cast<char*>(line.data());
   std::memcpy(out, kHead.data(), kHead.size());
   out += kHead.size();
-  if (req.key) {
-    std::memcpy(out, kKeyType.data(), kKeyType.size());
-    out += kKeyType.size();
-    SecretBytes b64(b64_len);
-    ensure_sodium();
-    sodium_bin2base64(reinterpret_cast<char*>(b64.data()), b64_len, req.key->data(), req.key->size(),
-                      sodium_base64_VARIANT_ORIGINAL);
-    std::memcpy(out, b64.data(), b64_len - 1);
-    out += b64_len - 1;
-  } else {
-    std::memcpy(out, kNew.data(), kNew.size());
-    out += kNew.size();
-  }
+  std::memcpy(out, key.data(), key.size());
+  out += key.size();
   std::memcpy(out, tail.data(), tail.size());
   return line;
 }

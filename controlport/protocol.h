@@ -156,9 +156,10 @@ struct PowOptions {
 };
 
 struct AddOnionRequest {
-  // The service key: the 64-byte expanded ed25519 secret (tor's format, see onion/), or
-  // null to let tor generate one (NEW:ED25519-V3, always with DiscardPK).
-  const SecretBytes* key = nullptr;
+  // The service key as ADD_ONION's KeyType:KeyBlob text, "ED25519-V3:<base64 of the
+  // 64-byte expanded secret>" (onion::Identity::add_onion_key_blob()), or null to let
+  // tor generate one (NEW:ED25519-V3).
+  const SecretBytes* key_blob = nullptr;
   std::vector<OnionPort> ports;            // at least one
   bool detach = false;                     // survive this control connection
   bool discard_pk = true;                  // only meaningful with a NEW key

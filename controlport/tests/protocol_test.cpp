@@ -7,6 +7,7 @@
 #include <string>
 
 #include "controlport/protocol.h"
+#include "onion/onion.h"
 
 using namespace torgw;
 using namespace torgw::controlport;
@@ -268,9 +269,9 @@ TEST_CASE("ADD_ONION lines") {
   req.ports = {{80, "127.0.0.1:8080"}};
   CHECK(line_of(*cmd_add_onion(req)) == "ADD_ONION NEW:ED25519-V3 Flags=DiscardPK Port=80,127.0.0.1:8080");
 
-  SecretBytes key(64);
-  for (std::size_t i = 0; i < 64; ++i) key.data()[i] = static_cast<std::uint8_t>(i);
-  req.key = &key;
+  auto id = onion::Identity::generate();
+  SecretBytes blob = id.add_onion_key_blob();
+  req.key_blob = &blob;
   req.ports = {{80, "unix:/run/torgw/socks.sock"}, {443, ""}, {22, "2222"}};
   req.detach = true;
   req.max_streams = 10;
@@ -278,7 +279,7 @@ TEST_CASE("ADD_ONION lines") {
   req.client_auth_v3 = {std::string(52, 'a')};
   req.pow = PowOptions{true, 250, 2500};
   auto line = line_of(*cmd_add_onion(req));
-  CHECK(line == "ADD_ONION ED25519-V3:" + to_base64(key.view()) +
+  CHECK(line == "ADD_ONION ED25519-V3:" + to_base64(id.expanded_secret()) +
                     " Flags=Detach,MaxStreamsCloseCircuit,V3Auth MaxStreams=10 Port=80,unix:/run/torgw/socks.sock"
                     " Port=443 Port=22,2222 ClientAuthV3=" + std::string(52, 'a') +
                     " PoWDefensesEnabled=1 PoWQueueRate=250 PoWQueueBurst=2500");
@@ -299,8 +300,11 @@ TEST_CASE("ADD_ONION lines") {
   CHECK(bad([](AddOnionRequest& r) { r.ports = {{80, "1\r\nSIGNAL HALT"}}; }) == "controlport.bad_argument");
   CHECK(bad([](AddOnionRequest& r) { r.client_auth_v3 = {"short"}; }) == "controlport.bad_argument");
   CHECK(bad([](AddOnionRequest& r) { r.max_streams = 70000; }) == "controlport.bad_argument");
-  SecretBytes short_key(32);
-  CHECK(bad([&](AddOnionRequest& r) { r.key = &short_key; }) == "controlport.bad_argument");
+  for (std::string b : {"ED25519-V3:" + std::string(87, 'A'), "RSA1024:" + std::string(91, 'A'),
+                        "ED25519-V3:" + std::string(87, 'A') + " ", "ED25519-V3:" + std::string(86, 'A') + "\r\n"}) {
+    SecretBytes k = SecretBytes::copy_of(as_bytes(b));
+    CHECK(bad([&](AddOnionRequest& r) { r.key_blob = &k; }) == "controlport.bad_argument");
+  }
 }
 
 TEST_CASE("SAFECOOKIE hashes match an independent HMAC-SHA256") {

@@ -22,6 +22,7 @@
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "controlport/controlport.h"
+#include "onion/onion.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
@@ -205,11 +206,13 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
   REQUIRE(valid_service_id(service_id));
   auto raw_key = from_base64(key_b64);
   REQUIRE(raw_key.ok());
-  REQUIRE(raw_key->size() == 64);
-  SecretBytes key = SecretBytes::copy_of(*raw_key);
+  auto id = onion::Identity::from_expanded(*raw_key);
+  REQUIRE(id.ok());
+  CHECK(id->hostname() == service_id + ".onion");
+  SecretBytes blob = id->add_onion_key_blob();
 
   AddOnionRequest req;
-  req.key = &key;
+  req.key_blob = &blob;
   req.ports = {{80, "127.0.0.1:8080"}, {81, "unix:" + tor.dir.file("backend.sock")}};
   req.max_streams = 16;
   req.max_streams_close_circuit = true;
@@ -226,6 +229,14 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
   auto again = b.add_onion(req);
   REQUIRE(again.ok());
   CHECK(again->service_id == service_id);  // the address is a function of the key we gave
+
+  // A fresh identity of ours: tor derives the address we computed.
+  auto mine = onion::Identity::generate();
+  SecretBytes mine_blob = mine.add_onion_key_blob();
+  req.key_blob = &mine_blob;
+  auto added = b.add_onion(req);
+  REQUIRE(added.ok());
+  CHECK(added->service_id + ".onion" == mine.hostname());
   CHECK_FALSE(again->returned_private_key);
   auto onions = b.getinfo1("onions/current");
   REQUIRE(onions.ok());
