@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <ranges>
 
 namespace torgw::controlport {
 
@@ -208,10 +207,14 @@ Result<ProtocolInfo> parse_protocolinfo(const Reply& r) {
       if (!a) return make_error("controlport.bad_protocolinfo", a.error().detail);
       const std::string* m = a->get("METHODS");
       if (!m) return make_error("controlport.bad_protocolinfo", "AUTH line without METHODS");
-      for (auto part : std::views::split(std::string_view(*m), ',')) {
-        std::string_view s(part.begin(), part.end());
+      std::string_view rest = *m;
+      for (;;) {
+        auto comma = rest.find(',');
+        std::string_view s = rest.substr(0, comma);
         if (s.empty() || !valid_keyword(s)) return make_error("controlport.bad_protocolinfo", "bad auth method");
         pi.auth_methods.emplace_back(s);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
       }
       if (const std::string* f = a->get("COOKIEFILE")) pi.cookie_file = *f;
       have_auth = true;
