@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <mutex>
 
 #include "common/bytes.h"
 #include "common/fd.h"
@@ -74,8 +76,20 @@ std::string Endpoint::to_string() const {
 
 // ---- Connection --------------------------------------------------------------------
 
+// libevent writes with write()/writev(): a peer that has closed would kill the process
+// with SIGPIPE. A process that talks to tor must ignore it (PID 1 does anyway); if
+// nobody chose a disposition, we do.
+static void ignore_sigpipe_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction cur {};
+    if (::sigaction(SIGPIPE, nullptr, &cur) == 0 && cur.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+  });
+}
+
 Connection::Connection(event_base* base, ConnectOptions opts)
     : base_(base), opts_(opts), parser_(opts.limits) {
+  ignore_sigpipe_once();
   retry_ev_ = evtimer_new(base_, &Connection::retry_cb, this);
   timeout_ev_ = evtimer_new(base_, &Connection::timeout_cb, this);
 }

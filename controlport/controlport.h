@@ -18,6 +18,8 @@
 // without calling them.
 //
 // Reentrancy: callbacks may issue commands, close the connection or destroy it.
+// SIGPIPE: a write to a connection tor has closed must not kill the process; the first
+// Connection sets SIGPIPE to SIG_IGN if its disposition is still SIG_DFL.
 #pragma once
 
 #include <chrono>

@@ -38,6 +38,7 @@ namespace {
 
 constexpr std::size_t kMaxOutputLine = 4096;
 constexpr int kMaxHsFailedMarkers = 16;
+constexpr milliseconds kKillGrace{1000};
 
 timeval to_tv(milliseconds ms) {
   if (ms.count() < 0) ms = milliseconds(0);
@@ -397,8 +398,11 @@ void Supervisor::attempt_failed(const std::string& why, const std::string& fatal
   last_failure_ = why;
   log("torgw: supervisor: " + why);
   if (child_.pid > 0) {
+    // tor may be on its way out by itself (its control connection closes first): a
+    // moment's grace, so its own exit status is what gets reported; then SIGKILL
+    // (not SIGTERM, which a sandboxed tor may not see, see shutdown_tor()).
     restart_on_exit_ = true;
-    kill_tor(SIGKILL);
+    arm_timer(kKillGrace);
   } else {
     schedule_restart();
   }
@@ -542,6 +546,10 @@ void Supervisor::arm_timer(milliseconds after) {
 void Supervisor::timer_cb(int, short, void* p) { static_cast<Supervisor*>(p)->on_timer(); }
 
 void Supervisor::on_timer() {
+  if (restart_on_exit_ && child_.pid > 0) {
+    kill_tor(SIGKILL);
+    return;
+  }
   switch (phase_) {
     case Phase::Waiting: {
       timeline_.started = Clock::now();

@@ -382,6 +382,7 @@ class FakeTor {
         seen_.push_back(line);
       }
       std::string answer = step(line);
+      if (answer == "<close>") return;
       if (answer == "<hang>") {
         std::this_thread::sleep_for(3s);
         return;
@@ -509,6 +510,18 @@ TEST_CASE("fake tor: garbage, long lines, unexpected replies and silence") {
     CHECK(r.ok());
     REQUIRE(run_until((*b)->connection().base(), [&] { return (*b)->closed().has_value(); }, 5s));
     CHECK((*b)->closed()->reason == "controlport.unexpected_reply");
+  }
+  SECTION("tor hangs up while we write: an error, not SIGPIPE") {
+    FakeTor fake(dir.file("s"), {null_auth, ok, [](const std::string&) { return std::string("<close>"); }});
+    auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{}, fast);
+    REQUIRE(b.ok());
+    auto r = (*b)->command("GETINFO version");
+    REQUIRE_FALSE(r.ok());
+    // Keep writing into the closed connection: the process must survive it.
+    std::string big(1 << 20, 'x');
+    auto again = (*b)->command("GETINFO " + big);
+    REQUIRE_FALSE(again.ok());
+    CHECK((*b)->closed().has_value());
   }
   SECTION("silence: the command times out") {
     FakeTor fake(dir.file("s"), {null_auth, ok, [](const std::string&) { return std::string("<hang>"); }});

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "controlport/controlport.h"
+#include "onion/onion.h"
 #include "supervisor/tests/support.h"
 
 using namespace torgw;
@@ -211,4 +212,124 @@ TEST_CASE("supervisor: stop() ends tor and reports when it is gone") {
   CHECK_FALSE(sup2.notify_child_exit(pid2, st));
   CHECK(m2.values("TOR_EXIT") == std::vector<std::string>{"killed_by_SIGKILL"});
   CHECK(sup2.phase() == Phase::Waiting);
+}
+
+// ---- a scripted tor (supervisor/tests/fake_tor.py) -----------------------------------
+
+namespace {
+
+struct Scripted {
+  TempDir dir{"sup-script"};
+  MarkerLog markers{dir.file("markers")};
+  std::shared_ptr<onion::Identity> id = std::make_shared<onion::Identity>(onion::Identity::generate());
+  std::string sid = id->hostname().substr(0, 56);
+  Loop loop;
+  int ready = 0;
+  std::optional<Error> fatal;
+  std::vector<std::string> lines;
+  std::unique_ptr<Supervisor> sup;
+
+  explicit Scripted(const std::string& attempts_json) {
+    std::string script = read_file(torgw::testing::source_dir() + "/supervisor/tests/fake_tor.py");
+    REQUIRE_FALSE(script.empty());
+    torgw::testing::write_file(dir.file("fake_tor.py"), script, 0755);
+    std::string json = attempts_json;
+    for (std::size_t p; (p = json.find("{sid}")) != std::string::npos;) json.replace(p, 5, sid);
+    torgw::testing::write_file(dir.file("scenario.json"), json, 0644);
+    auto cfg = test_config(dir.path());
+    cfg.tor_binary = dir.file("fake_tor.py");
+    cfg.identity = id;
+    cfg.ports = {{80, "127.0.0.1:8080"}};
+    cfg.backoff.initial = 50ms;
+    cfg.timeouts.stop = 5s;
+    Hooks h;
+    h.on_ready = [this] { ++ready; };
+    h.on_fatal = [this](const Error& e) { fatal = e; };
+    h.log = [this](std::string_view l) { lines.emplace_back(l); };
+    sup = std::make_unique<Supervisor>(loop.base, std::move(cfg), markers.writer(), h);
+    REQUIRE(sup->start().ok());
+  }
+  bool run_until(const std::function<bool()>& f) { return controlport::run_until(loop.base, f, 30s); }
+  std::string log() const {
+    std::string s = markers.dump();
+    for (const auto& l : lines) s += l + "\n";
+    return s;
+  }
+};
+
+const std::string kBoot = R"("650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=50 TAG=loading_descriptors SUMMARY=\"Loading\"",
+                             "650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY=\"Done\"")";
+const std::string kUploaded = R"("650 HS_DESC UPLOADED {sid} UNKNOWN $B8D1CB8F3F4F5A7B1E6A1DA1C8A0A3D27C4F3A10~relay1")";
+
+}  // namespace
+
+TEST_CASE("scripted tor: HS_DESC FAILED reasons are markers; only our own UPLOADED counts") {
+  Scripted s(R"({"attempts": [{"service_id": "{sid}", "after": [)" + kBoot + R"(,
+      "650 HS_DESC UPLOADED )" + std::string(56, 'b') + R"( UNKNOWN UNKNOWN",
+      "650 HS_DESC FAILED {sid} NO_AUTH $B8D1CB8F3F4F5A7B1E6A1DA1C8A0A3D27C4F3A10~relay2 abc REASON=UPLOAD_REJECTED",
+      "650 HS_DESC FAILED {sid} NO_AUTH UNKNOWN",
+      "650 WARN something odd", {"sleep": 0.3}, )" + kUploaded + R"(, "hang"]}]})");
+  REQUIRE(s.run_until([&] { return s.ready == 1 || s.fatal; }));
+  INFO(s.log());
+  REQUIRE(s.ready == 1);
+  CHECK(s.markers.values("HS_DESC_FAILED") == std::vector<std::string>{"UPLOAD_REJECTED", "UNKNOWN"});
+  CHECK(s.markers.values("TOR_BOOTSTRAP") == std::vector<std::string>{"0", "50", "100"});
+  CHECK(s.markers.values("POW_DEFENSE") == std::vector<std::string>{"true"});
+  auto ms = s.markers.markers();
+  std::vector<std::string> keys;
+  for (const auto& m : ms) keys.push_back(m.key);
+  // The published marker comes only after our own UPLOADED (after the 0.3 s pause).
+  auto pos = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) - keys.begin(); };
+  CHECK(pos("HS_DESC_FAILED") < pos("DESCRIPTOR_PUBLISHED"));
+  CHECK(pos("DESCRIPTOR_PUBLISHED") < pos("READY"));
+  CHECK(s.sup->last_tor_warning() == "something odd");
+}
+
+TEST_CASE("scripted tor: ADD_ONION without PoW when this tor refuses it") {
+  Scripted s(R"({"attempts": [{"service_id": "{sid}", "add_onion": "pow_refused", "after": [)" + kBoot + "," +
+             kUploaded + R"(, "hang"]}]})");
+  REQUIRE(s.run_until([&] { return s.ready == 1 || s.fatal; }));
+  INFO(s.log());
+  REQUIRE(s.ready == 1);
+  CHECK(s.markers.values("POW_DEFENSE") == std::vector<std::string>{"false"});
+}
+
+TEST_CASE("scripted tor: errors a restart cannot fix are FATAL at once") {
+  SECTION("ADD_ONION rejected") {
+    Scripted s(R"({"attempts": [{"service_id": "{sid}", "add_onion": "reject"}]})");
+    REQUIRE(s.run_until([&] { return s.fatal.has_value(); }));
+    INFO(s.log());
+    CHECK(s.fatal->reason == "tor.add_onion_rejected");
+    CHECK(s.markers.count("TOR_RESTART") == 0);
+    CHECK(s.run_until([&] { return s.sup->tor_pid() <= 0; }));  // told to shut down, and did
+  }
+  SECTION("tor serves another address than our key's") {
+    Scripted s(R"({"attempts": [{"service_id": "{sid}", "add_onion": "wrong_id"}]})");
+    REQUIRE(s.run_until([&] { return s.fatal.has_value(); }));
+    INFO(s.log());
+    CHECK(s.fatal->reason == "tor.wrong_onion");
+    CHECK(s.markers.count("ONION_HOSTNAME") == 0);
+  }
+}
+
+TEST_CASE("scripted tor: lost control connection or tor exit -> restart, re-add, re-announce") {
+  Scripted s(R"({"attempts": [
+      {"service_id": "{sid}", "after": [)" + kBoot + R"(, "close"]},
+      {"service_id": "{sid}", "after": [)" + kBoot + "," + kUploaded + R"(, {"sleep": 0.3}, "exit:3"]},
+      {"service_id": "{sid}", "after": [)" + kBoot + "," + kUploaded + R"(, "hang"]}]})");
+  s.run_until([&] { return s.ready == 2 || s.fatal; });
+  INFO(s.log());
+  REQUIRE(s.ready == 2);
+  // The first tor, alive without its control connection, is killed after a grace
+  // period; the second leaves by itself and its own status is reported.
+  CHECK(s.markers.values("TOR_EXIT") == std::vector<std::string>{"killed_by_SIGKILL", "exited_3"});
+  CHECK(s.markers.values("TOR_RESTART") == std::vector<std::string>{"1", "2"});
+  CHECK(s.markers.values("ONION_HOSTNAME") ==
+        std::vector<std::string>{s.id->hostname(), s.id->hostname(), s.id->hostname()});
+  CHECK(s.markers.count("DESCRIPTOR_PUBLISHED") == 2);
+  CHECK(s.markers.count("READY") == 2);
+  CHECK(s.sup->restarts() == 2);
+  CHECK(s.sup->phase() == Phase::Ready);
+  // A tor that exits after publishing restarts after the initial delay, not a longer one.
+  CHECK(std::count(s.lines.begin(), s.lines.end(), "torgw: supervisor: restarting tor in 50 ms (restart 2)") == 1);
 }
