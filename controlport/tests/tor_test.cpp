@@ -248,21 +248,7 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
   auth_req.detach = true;
   Bytes x25519(32);
   randombytes_buf(x25519.data(), x25519.size());
-  std::string b32;
-  {
-    static const char* alpha = "abcdefghijklmnopqrstuvwxyz234567";
-    unsigned buffer = 0;
-    int bits = 0;
-    for (auto byte : x25519) {
-      buffer = (buffer << 8) | byte;
-      bits += 8;
-      while (bits >= 5) {
-        b32.push_back(alpha[(buffer >> (bits - 5)) & 31]);
-        bits -= 5;
-      }
-    }
-    if (bits > 0) b32.push_back(alpha[(buffer << (5 - bits)) & 31]);
-  }
+  const std::string b32 = onion::base32_encode(x25519);
   auth_req.client_auth_v3 = {b32};
   auto detached = b.add_onion(auth_req);
   REQUIRE(detached.ok());

@@ -20,7 +20,6 @@ using namespace torgw::supervisor;
 using namespace torgw::supervisor::testing;
 using torgw::testing::find_program;
 using torgw::testing::read_file;
-using torgw::testing::run;
 using torgw::testing::SpawnOptions;
 using torgw::testing::Subprocess;
 using namespace std::chrono_literals;
@@ -30,40 +29,24 @@ namespace {
 
 long ms(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
 
-// A static HTTP server, exposed on a unix socket through socat (tor connects to it as
-// the tor user, like the appliance's torgw-socks socket).
+// The static HTTP server, exposed on a unix socket through socat: tor connects to it as
+// the tor user, like to the appliance's torgw-socks socket.
 struct UnixBackend {
-  std::string token = "torgw-sup-" + to_hex(as_bytes(std::to_string(Clock::now().time_since_epoch().count())));
-  std::uint16_t port = torgw::testing::free_tcp_port();
+  std::unique_ptr<tornet::StaticHttp> http;
   std::string socket;
-  Subprocess http, socat;
+  Subprocess socat;
   explicit UnixBackend(const std::string& dir) : socket(dir + "/backend.sock") {
-    std::filesystem::create_directories(dir + "/www");
-    torgw::testing::write_file(dir + "/www/index.html", token);
-    SpawnOptions o;
-    o.cwd = dir + "/www";
-    o.stdout_path = dir + "/http.log";
-    http = Subprocess::spawn({find_program("python3"), "-m", "http.server", "--bind", "127.0.0.1", std::to_string(port)}, o);
-    REQUIRE(torgw::testing::wait_for_tcp("127.0.0.1", port, 20s));
+    auto h = tornet::StaticHttp::start(dir);
+    REQUIRE(h.ok());
+    http = std::move(*h);
     SpawnOptions so;
     so.stdout_path = dir + "/socat.log";
     socat = Subprocess::spawn({find_program("socat"), "UNIX-LISTEN:" + socket + ",fork,mode=666",
-                               "TCP:127.0.0.1:" + std::to_string(port)}, so);
+                               "TCP:127.0.0.1:" + std::to_string(http->port())}, so);
     REQUIRE(torgw::testing::wait_for_unix(socket, 20s));
   }
+  const std::string& token() const { return http->token(); }
 };
-
-bool curl_until(const std::string& socks, const std::string& host, const std::string& expect, std::chrono::seconds budget,
-                std::string& last) {
-  auto deadline = Clock::now() + budget;
-  while (Clock::now() < deadline) {
-    auto r = run({find_program("curl"), "-sS", "--max-time", "30", "--socks5-hostname", socks, "http://" + host + "/"}, 40s);
-    last = r.err + r.out;
-    if (r.exit_code == 0 && r.out == expect) return true;
-    std::this_thread::sleep_for(500ms);
-  }
-  return false;
-}
 
 std::size_t index_of(const std::vector<serial::Marker>& ms, const std::string& key, const std::string& value,
                      std::size_t nth = 0) {
@@ -128,7 +111,7 @@ TEST_CASE("supervisor on a private network: published, reachable, survives kill 
   if (::geteuid() == 0) CHECK(uid_of(sup.tor_pid()) == static_cast<long>(lookup_user("debian-tor")->uid));
 
   std::string last;
-  const bool reached = curl_until(net.socks_endpoint(), id->hostname(), backend.token, 120s, last);
+  const bool reached = tornet::curl_until(net.socks_endpoint(), id->hostname(), backend.token(), 120s, &last);
   INFO("curl: " << last);
   REQUIRE(reached);
   const auto reached_at = Clock::now();
@@ -151,7 +134,7 @@ TEST_CASE("supervisor on a private network: published, reachable, survives kill 
   CHECK(index_of(ms_, "TOR_RESTART", "1") < index_of(ms_, "DESCRIPTOR_PUBLISHED", "true", 1));
   CHECK(markers.count("READY") == 2);
   CHECK(markers.count("FATAL") == 0);
-  REQUIRE(curl_until(net.socks_endpoint(), id->hostname(), backend.token, 120s, last));
+  REQUIRE(tornet::curl_until(net.socks_endpoint(), id->hostname(), backend.token(), 120s, &last));
   const auto reached_again = Clock::now();
 
   std::fprintf(stderr,

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/bytes.h"
 #include "common/fd.h"
 #include "controlport/controlport.h"
 #include "supervisor/process.h"
@@ -284,6 +285,61 @@ Result<std::string> http_get(const std::string& host, std::uint16_t port, const 
   auto body = resp.find("\r\n\r\n");
   if (code != "200" || body == std::string::npos) return make_error("tornet.http", "HTTP " + code + " for " + path);
   return resp.substr(body + 4);
+}
+
+Result<std::unique_ptr<StaticHttp>> StaticHttp::start(const std::string& dir) {
+  std::unique_ptr<StaticHttp> h(new StaticHttp());
+  std::string python = testing::find_program("python3");
+  if (python.empty()) return make_error("tornet.spawn", "python3 is not installed");
+  std::error_code ec;
+  fs::create_directories(dir + "/www", ec);
+  std::uint8_t rnd[12];
+  std::FILE* ur = std::fopen("/dev/urandom", "rb");
+  if (!ur || std::fread(rnd, 1, sizeof rnd, ur) != sizeof rnd) {
+    if (ur) std::fclose(ur);
+    return make_error("tornet.spawn", "no /dev/urandom");
+  }
+  std::fclose(ur);
+  h->token_ = "torgw-" + to_hex(ByteView(rnd, sizeof rnd));
+  write_file(dir + "/www/index.html", h->token_);
+  h->port_ = testing::free_tcp_port();
+  UniqueFd log(::open((dir + "/http.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  supervisor::SpawnSpec spec;
+  spec.path = python;
+  spec.argv = {python, "-m", "http.server", "--bind", "127.0.0.1", std::to_string(h->port_)};
+  spec.env = {env_path()};
+  spec.output_fd = log.get();
+  spec.cwd = dir + "/www";
+  auto c = supervisor::spawn(spec);
+  if (!c) return make_error("tornet.spawn", c.error().to_string());
+  h->pid_ = c->pid;
+  register_pid(h->pid_);
+  if (!testing::wait_for_tcp("127.0.0.1", h->port_, milliseconds(20000)))
+    return make_error("tornet.spawn", "the HTTP server did not listen: " + Network::tail(dir + "/http.log", 5));
+  return h;
+}
+
+StaticHttp::~StaticHttp() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int st;
+  ::waitpid(pid_, &st, 0);
+  unregister_pid(pid_);
+}
+
+bool curl_until(const std::string& socks, const std::string& host, const std::string& expect,
+                std::chrono::seconds budget, std::string* last) {
+  const std::string curl = testing::find_program("curl");
+  const auto deadline = Clock::now() + budget;
+  while (!curl.empty() && Clock::now() < deadline) {
+    auto r = testing::run({curl, "-sS", "--max-time", "30", "--socks5-hostname", socks, "http://" + host + "/"},
+                          milliseconds(40000));
+    if (last) *last = r.err + r.out;
+    if (r.exit_code == 0 && r.out == expect) return true;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  if (curl.empty() && last) *last = "curl is not installed";
+  return false;
 }
 
 std::string Network::tail(const std::string& path, std::size_t lines) {

@@ -120,6 +120,29 @@ class Network {
   bool stopped_ = false;
 };
 
+// A static HTTP server on 127.0.0.1 (python3 -m http.server) whose "/" is a random
+// token: the target behind an onion in end-to-end tests. Ended by PID with the object.
+class StaticHttp {
+ public:
+  // Errors: tornet.spawn (python3 missing, or it did not listen within 20 s).
+  static Result<std::unique_ptr<StaticHttp>> start(const std::string& dir);
+  ~StaticHttp();
+  std::uint16_t port() const { return port_; }
+  const std::string& token() const { return token_; }  // the body of GET /
+
+ private:
+  StaticHttp() = default;
+  std::uint16_t port_ = 0;
+  std::string token_;
+  pid_t pid_ = -1;
+};
+
+// GET http://<host>/ with curl through a SOCKS5 endpoint ("127.0.0.1:PORT"), resolving
+// the name on the proxy side, until the body equals `expect` or `budget` runs out (each
+// try is bounded to 30 s). `last` gets curl's last output, for failure messages.
+bool curl_until(const std::string& socks, const std::string& host, const std::string& expect,
+                std::chrono::seconds budget, std::string* last = nullptr);
+
 // Reads a one-line description of the tor version ("0.4.9.11") from `tor --version`.
 Result<std::string> tor_version(const std::string& tor);
 

@@ -28,38 +28,6 @@ long ms_since(Clock::time_point t) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
 }
 
-// A static HTTP server on 127.0.0.1 whose index is a random token.
-struct Backend {
-  std::string token;
-  std::uint16_t port = free_tcp_port();
-  Subprocess proc;
-  explicit Backend(const std::string& dir) {
-    std::filesystem::create_directories(dir);
-    token = "torgw-" + to_hex(as_bytes(std::to_string(Clock::now().time_since_epoch().count())));
-    write_file(dir + "/index.html", token);
-    SpawnOptions o;
-    o.cwd = dir;
-    o.stdout_path = dir + "/../backend.log";
-    proc = Subprocess::spawn({find_program("python3"), "-m", "http.server", "--bind", "127.0.0.1",
-                              std::to_string(port)}, o);
-    REQUIRE(wait_for_tcp("127.0.0.1", port, 20s));
-  }
-};
-
-// curl through the client tor until the body is `expect` or the deadline passes.
-bool curl_until(const std::string& socks, const std::string& onion, const std::string& expect,
-                std::chrono::seconds budget, std::string& last) {
-  auto deadline = Clock::now() + budget;
-  while (Clock::now() < deadline) {
-    auto r = run({find_program("curl"), "-sS", "--max-time", "30", "--socks5-hostname", socks, "http://" + onion + "/"},
-                 40s);
-    last = r.err + r.out;
-    if (r.exit_code == 0 && r.out == expect) return true;
-    std::this_thread::sleep_for(500ms);
-  }
-  return false;
-}
-
 std::optional<controlport::HsDescEvent> wait_uploaded(controlport::BlockingControl& c, const std::string& service_id,
                                                       std::chrono::seconds t) {
   auto ev = c.wait_event(
@@ -91,13 +59,15 @@ TEST_CASE("private network: onion services published and reached through it") {
   for (const auto& p : net.processes()) pids.push_back(p.pid);
   CHECK(pids.size() == 5);  // authority, 3 relays, client
 
-  Backend backend(net.dir() + "/www");
+  auto backend_r = tornet::StaticHttp::start(net.dir() + "/backend");
+  REQUIRE(backend_r.ok());
+  auto& backend = **backend_r;
 
   // A bare tor with HiddenServiceDir, as an operator would run it.
   std::string hs = net.dir() + "/hs";
   std::string ctl = net.dir() + "/bare/control";  // in its DataDirectory: tor wants a private dir
   auto bare = net.spawn_tor("bare", "SocksPort 0\nHiddenServiceDir " + hs + "\nHiddenServicePort 80 127.0.0.1:" +
-                                        std::to_string(backend.port) + "\nControlSocket " + ctl +
+                                        std::to_string(backend.port()) + "\nControlSocket " + ctl +
                                         "\nCookieAuthentication 1\nCookieAuthFile " + ctl + ".cookie\n");
   REQUIRE(bare.ok());
   const auto bare_started = Clock::now();
@@ -121,7 +91,7 @@ TEST_CASE("private network: onion services published and reached through it") {
   CHECK(controlport::valid_fingerprint(up->hs_dir_fingerprint));
   const long bare_uploaded = ms_since(bare_started);
   std::string last;
-  const bool reached = curl_until(net.socks_endpoint(), hostname, backend.token, 120s, last);
+  const bool reached = tornet::curl_until(net.socks_endpoint(), hostname, backend.token(), 120s, &last);
   INFO("curl: " << last);
   REQUIRE(reached);
   const long bare_reached = ms_since(bare_started);
@@ -131,14 +101,14 @@ TEST_CASE("private network: onion services published and reached through it") {
   SecretBytes blob = id.add_onion_key_blob();
   controlport::AddOnionRequest req;
   req.key_blob = &blob;
-  req.ports = {{80, "127.0.0.1:" + std::to_string(backend.port)}};
+  req.ports = {{80, "127.0.0.1:" + std::to_string(backend.port())}};
   const auto added_at = Clock::now();
   auto added = (*c)->add_onion(req);
   REQUIRE(added.ok());
   REQUIRE(added->service_id + ".onion" == id.hostname());
   REQUIRE(wait_uploaded(**c, added->service_id, 120s));
   const long added_uploaded = ms_since(added_at);
-  REQUIRE(curl_until(net.socks_endpoint(), id.hostname(), backend.token, 120s, last));
+  REQUIRE(tornet::curl_until(net.socks_endpoint(), id.hostname(), backend.token(), 120s, &last));
   const long added_reached = ms_since(added_at);
 
   const auto& t = net.timings();
