@@ -284,6 +284,12 @@ TEST_CASE("ADD_ONION lines") {
                     " Port=443 Port=22,2222 ClientAuthV3=" + std::string(52, 'a') +
                     " PoWDefensesEnabled=1 PoWQueueRate=250 PoWQueueBurst=2500");
 
+  AddOnionRequest single;
+  single.ports = {{80, ""}};
+  single.non_anonymous = true;
+  single.discard_pk = false;
+  CHECK(line_of(*cmd_add_onion(single)) == "ADD_ONION NEW:ED25519-V3 Flags=NonAnonymous Port=80");
+
   auto bad = [&](auto mutate) {
     AddOnionRequest r;
     r.ports = {{80, ""}};

@@ -256,6 +256,14 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
   REQUIRE(det.ok());
   CHECK(det->find(detached->service_id) != std::string::npos);
 
+  // A single-onion (NonAnonymous) service on a tor in anonymous mode: refused.
+  AddOnionRequest single;
+  single.ports = {{80, ""}};
+  single.non_anonymous = true;
+  auto refused = b.add_onion(single);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().reason == "controlport.reply_error");
+
   // A key tor cannot decode, sent raw: 512.
   auto bad = b.command("ADD_ONION ED25519-V3:not-base64 Port=80");
   REQUIRE(bad.ok());
