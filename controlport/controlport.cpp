@@ -186,7 +186,11 @@ void Connection::attempt_connect() {
     return;
   }
   bufferevent_setcb(bev_, &Connection::read_cb, nullptr, &Connection::event_cb, this);
-  if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+  // An immediate failure may already have run event_cb (which handles it, and whose
+  // callback may even have destroyed us): act only if that did not happen.
+  auto alive = alive_;
+  bufferevent* attempt = bev_;
+  if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&ss), len) != 0 && *alive && bev_ == attempt) {
     connect_failed_attempt(errno ? errno : ECONNREFUSED);
     return;
   }
