@@ -220,6 +220,7 @@ Status Supervisor::spawn_attempt() {
     return make_error("tor.spawn_failed", "pidfd_open unsupported (Linux >= 5.3 needed)");
   }
   log("torgw: supervisor: started tor (pid " + std::to_string(child_.pid) + (sandbox_ ? ", sandboxed" : "") + ")");
+  if (hooks_.on_spawn) hooks_.on_spawn(child_.pid);
 
   exit_ev_ = event_new(base_, child_.pidfd.get(), EV_READ, &Supervisor::exit_cb, this);
   event_add(exit_ev_, nullptr);

@@ -150,6 +150,10 @@ struct Hooks {
   std::function<void()> on_ready;               // after READY (each (re)publication)
   std::function<void(const Error&)> on_fatal;   // after FATAL; tor is being stopped
   std::function<void(std::string_view)> log;    // console lines; default: stderr
+  // Synchronously after each tor spawn, with its pid: an owner that reaps children
+  // itself (init's Reaper) registers it there and passes the status back through
+  // notify_child_exit().
+  std::function<void(pid_t)> on_spawn;
 };
 
 class Supervisor {

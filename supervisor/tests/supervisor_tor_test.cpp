@@ -201,8 +201,14 @@ TEST_CASE("supervisor: stop() ends tor and reports when it is gone") {
   cfg2.ports = {{80, ""}};
   cfg2.test_network = closed_network();
   cfg2.backoff.initial = 60s;  // we only want to see the restart scheduled
-  Supervisor sup2(loop.base, std::move(cfg2), m2.writer(), Hooks{{}, {}, [](std::string_view) {}});
+  std::vector<pid_t> spawned;
+  Hooks h2;
+  h2.log = [](std::string_view) {};
+  h2.on_spawn = [&](pid_t p) { spawned.push_back(p); };
+  Supervisor sup2(loop.base, std::move(cfg2), m2.writer(), h2);
   REQUIRE(sup2.start().ok());
+  REQUIRE(spawned.size() == 1);
+  CHECK(spawned[0] == sup2.tor_pid());
   REQUIRE(controlport::run_until(loop.base, [&] { return !sup2.service_id().empty(); }, 30s));
   const pid_t pid2 = sup2.tor_pid();
   ::kill(pid2, SIGKILL);
