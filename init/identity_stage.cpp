@@ -1,0 +1,268 @@
+// The identity + attestation stage (DESIGN.md boot steps 4-5): open the SEV-SNP device
+// the config names, obtain the onion identity in the configured mode, then attest with
+// REPORT_DATA binding the onion key and BOOT_ID, and print it all as markers:
+//   SNP, IDENTITY_BINDING, [IDENTITY_WARNING], [SEALED_IDENTITY], ONION_HOSTNAME,
+//   ATTESTATION_TRANSFER_KEY, ATTESTATION_REPORT_VALID(+_REASON),
+//   ATTESTATION_MEASUREMENT, ATTESTATION_REPORT, ATTESTATION_CERTS
+// Transfer mode first attests with the X25519 key only (no onion yet), waits for the
+// wrapped identity (metadata key transfer_blob, polled), unwraps it, seals it for the
+// next boots (SEALED_IDENTITY) and attests again, now with the onion key.
+#include <memory>
+#include <optional>
+
+#include "config/metadata.h"
+#include "init/boot.h"
+#include "snp/attest.h"
+#include "snp/identity.h"
+#include "snp/validate.h"
+
+namespace torgw::init {
+
+namespace {
+
+namespace id = snp::identity;
+using namespace std::chrono_literals;
+
+constexpr auto kTransferPoll = 5s;
+
+Result<onion::Identity> to_onion(const id::Secret& s) {
+  return s.kind == id::SecretKind::Seed ? onion::Identity::from_seed(s.bytes.view())
+                                        : onion::Identity::from_expanded(s.bytes.view());
+}
+
+Error prefixed(const std::string& what, const Error& e) {
+  // FATAL=<what>:<token>, the token being the module's stable reason.
+  return make_error(what + ":" + e.reason, e.detail);
+}
+
+class IdentityStage : public Stage {
+ public:
+  const char* name() const override { return "identity"; }
+
+  void start(BootContext& ctx, std::function<void(Status)> done) override {
+    ctx_ = &ctx;
+    done_ = std::move(done);
+    const auto& cfg = ctx.config;
+    auto mode = id::mode_from_string(cfg.str("identity"));
+    if (!mode) return finish(prefixed("identity", mode.error()));
+    mode_ = *mode;
+
+    snp::DeviceConfig dc;
+    dc.kind = cfg.str("snp_device");
+    dc.sim_state_dir = cfg.str("snp_sim_state_dir");
+    dc.sim_chip = cfg.str("snp_sim_chip");
+    dc.sim_measurement = cfg.str("snp_sim_measurement");
+    auto dev = snp::open_device(dc);
+    if (!dev) return finish(prefixed("snp", dev.error()));
+    dev_ = std::move(*dev);
+    ctx.markers.emit("SNP", snp::snp_marker_value(dev_.get()));
+    if (dev_) ctx.log("SEV-SNP device: " + dev_->describe());
+
+    auto fields = snp::parse_key_fields(cfg.str("snp_key_fields"));
+    if (!fields) return finish(prefixed("snp_key_fields", fields.error()));
+    key_req_.fields = *fields;
+
+    if (!dev_) return no_snp();
+    switch (mode_) {
+      case id::Mode::Ephemeral: return ephemeral("snp_present_but_identity_ephemeral");
+      case id::Mode::Derived: return derived();
+      case id::Mode::Sealed: return sealed();
+      case id::Mode::Transfer: return transfer_begin();
+    }
+  }
+
+  void stop(BootContext&, std::function<void()> done) override {
+    poll_timer_.reset();
+    fetcher_.reset();
+    done();
+  }
+
+ private:
+  bool simulated() const { return dev_ && dev_->kind() == snp::DeviceKind::Simulated; }
+
+  void no_snp() {
+    const bool fallback = ctx_->config.str("snp_fallback") == "ephemeral";
+    if (mode_ != id::Mode::Ephemeral && !fallback)
+      return finish(make_error("identity:needs_snp", "identity=" + ctx_->config.str("identity") +
+                                                         " needs SEV-SNP and there is none (snp_fallback=fatal)"));
+    ctx_->identity = onion::Identity::generate();
+    emit_identity("ephemeral", mode_ == id::Mode::Ephemeral ? "no_snp" : "no_snp:snp_fallback");
+    ctx_->markers.emit("ATTESTATION_REPORT_VALID", "false");
+    ctx_->markers.emit("ATTESTATION_REPORT_VALID_REASON", "snp_absent");
+    finish({});
+  }
+
+  void ephemeral(const char* why) {
+    ctx_->identity = onion::Identity::generate();
+    emit_identity("ephemeral", why);
+    attest_and_finish();
+  }
+
+  void derived() {
+    auto secret = id::derive(*dev_, key_req_);
+    if (!secret) return finish(prefixed("identity", secret.error()));
+    if (auto s = set_identity(*secret); !s) return finish(s.error());
+    emit_identity(id::binding_marker(id::Mode::Derived, key_req_, simulated()), nullptr);
+    attest_and_finish();
+  }
+
+  void sealed() {
+    const auto& cfg = ctx_->config;
+    if (cfg.has("sealed_identity")) {
+      auto blob = from_base64(cfg.str("sealed_identity"));
+      if (!blob) return finish(make_error("sealed_identity:bad_base64"));
+      auto secret = id::unseal(*dev_, *blob);
+      if (!secret) return finish(prefixed("identity", secret.error()));
+      // The blob's own request decides what it is bound to (it may predate a change of
+      // snp_key_fields); report that binding.
+      auto parsed = id::parse_sealed_blob(*blob);
+      if (parsed) key_req_ = parsed->binding.req;
+      if (auto s = set_identity(*secret); !s) return finish(s.error());
+      emit_identity(id::binding_marker(id::Mode::Sealed, key_req_, simulated()), nullptr);
+      return attest_and_finish();
+    }
+    // First boot (seal_new_identity=true, enforced by the config's cross-key rule).
+    auto secret = id::generate();
+    if (auto s = seal_and_print(secret); !s) return finish(s.error());
+    if (auto s = set_identity(secret); !s) return finish(s.error());
+    emit_identity(id::binding_marker(id::Mode::Sealed, key_req_, simulated()), nullptr);
+    attest_and_finish();
+  }
+
+  // ---- transfer ----
+
+  void transfer_begin() {
+    const auto& cfg = ctx_->config;
+    auto mopts = config::metadata_options(cfg);
+    if (!mopts.gce && !mopts.hetzner)
+      return finish(make_error("transfer_blob:no_source", "identity=transfer polls metadata for transfer_blob; metadata=off"));
+    transfer_ = id::TransferKeypair::generate();
+    ctx_->markers.emit("IDENTITY_BINDING", id::binding_marker(id::Mode::Transfer, key_req_, simulated()));
+    ctx_->markers.emit("IDENTITY_TRANSFER", "waiting");
+    snp::AttestRequest req = attest_request();
+    req.transfer_key = transfer_->public_key;
+    auto att = snp::attest_and_emit(*dev_, req, ctx_->markers);
+    if (!att.raw.report.size()) return finish(prefixed("attestation", att.status.error()));
+    report_data_ = att.report_data;
+    ctx_->log("identity=transfer: waiting up to " + std::to_string(cfg.uint("transfer_timeout")) +
+              " s for transfer_blob (torgw identity wrap) in metadata");
+    transfer_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.uint("transfer_timeout"));
+    poll_timer_ = std::make_unique<Timer>(ctx_->loop);
+    poll_metadata();
+  }
+
+  void poll_metadata() {
+    if (std::chrono::steady_clock::now() >= transfer_deadline_)
+      return finish(make_error("transfer_blob:timeout", "no transfer_blob arrived"));
+    fetcher_ = std::make_unique<config::MetadataFetcher>(ctx_->loop.base(), config::metadata_options(ctx_->config));
+    fetcher_->start([this](Result<config::MetadataResult> r) {
+      ctx_->loop.post([this, r = std::move(r)]() mutable {
+        fetcher_.reset();
+        std::optional<std::string> blob;
+        if (r) {
+          for (auto* p : {&r->gce, &r->hetzner})
+            for (const auto& e : p->data.entries)
+              if (e.key == "transfer_blob") blob = e.value;
+        } else {
+          ctx_->log("metadata poll failed: " + r.error().to_string());
+        }
+        if (!blob) {
+          poll_timer_->start(kTransferPoll, [this] { poll_metadata(); });
+          return;
+        }
+        transfer_finish(*blob);
+      });
+    });
+  }
+
+  void transfer_finish(const std::string& text) {
+    auto blob = from_base64(text);
+    if (!blob) return finish(make_error("transfer_blob:bad_base64"));
+    auto boot_id = snp::parse_boot_id(ctx_->boot_id);
+    if (!boot_id) return finish(prefixed("transfer", boot_id.error()));
+    auto secret = id::unwrap(*blob, *transfer_, id::transfer_context(*boot_id, report_data_));
+    if (!secret) return finish(prefixed("identity", secret.error()));
+    transfer_.reset();
+    ctx_->markers.emit("IDENTITY_TRANSFER", "received");
+    if (auto s = seal_and_print(*secret); !s) return finish(s.error());
+    if (auto s = set_identity(*secret); !s) return finish(s.error());
+    ctx_->markers.emit("ONION_HOSTNAME", ctx_->identity->hostname());
+    ctx_->identity_binding = id::binding_marker(id::Mode::Transfer, key_req_, simulated());
+    attest_and_finish();
+  }
+
+  // ---- shared ----
+
+  Status set_identity(const id::Secret& s) {
+    auto oid = to_onion(s);
+    if (!oid) return prefixed("identity", oid.error());
+    ctx_->identity = std::move(*oid);
+    return {};
+  }
+
+  Status seal_and_print(const id::Secret& s) {
+    auto blob = id::seal(*dev_, s, key_req_);
+    if (!blob) return prefixed("identity", blob.error());
+    // Ciphertext only the same chip + measurement + policy can open: safe on the console;
+    // the operator stores it as sealed_identity for the next boots.
+    ctx_->markers.emit_chunked("SEALED_IDENTITY", to_base64(*blob));
+    ctx_->log("identity sealed: store SEALED_IDENTITY as sealed_identity for the next boots");
+    return {};
+  }
+
+  void emit_identity(const std::string& binding, const char* warning) {
+    ctx_->identity_binding = binding;
+    ctx_->markers.emit("IDENTITY_BINDING", binding);
+    if (warning) {
+      ctx_->markers.emit("IDENTITY_WARNING",
+                         std::string("ephemeral_identity:new_onion_address_every_boot:") + warning);
+      ctx_->log("WARNING: ephemeral identity " + ctx_->identity->hostname() +
+                ": a new onion address every boot, bound to nothing");
+    }
+    ctx_->markers.emit("ONION_HOSTNAME", ctx_->identity->hostname());
+  }
+
+  snp::AttestRequest attest_request() const {
+    snp::AttestRequest req;
+    req.boot_id = ctx_->boot_id;
+    if (ctx_->config.has("expected_measurement")) {
+      auto m = snp::parse_measurement_hex(ctx_->config.str("expected_measurement"));
+      if (m) req.policy.expected_measurement = *m;  // validated by the config already
+    }
+    return req;
+  }
+
+  void attest_and_finish() {
+    snp::AttestRequest req = attest_request();
+    req.onion_public_key = ctx_->identity->public_key();
+    auto att = snp::attest_and_emit(*dev_, req, ctx_->markers);
+    if (!att.valid()) {
+      ctx_->log("own attestation report does not verify: " + att.status.error().to_string());
+      if (ctx_->config.flag("attestation_required")) return finish(prefixed("attestation", att.status.error()));
+    }
+    finish({});
+  }
+
+  void finish(Status s) {
+    if (!done_) return;
+    auto d = std::move(done_);
+    d(std::move(s));
+  }
+
+  BootContext* ctx_ = nullptr;
+  std::function<void(Status)> done_;
+  id::Mode mode_ = id::Mode::Ephemeral;
+  std::unique_ptr<snp::Device> dev_;
+  snp::DerivedKeyRequest key_req_;
+  std::optional<id::TransferKeypair> transfer_;
+  snp::ReportData report_data_{};
+  std::chrono::steady_clock::time_point transfer_deadline_;
+  std::unique_ptr<Timer> poll_timer_;
+  std::unique_ptr<config::MetadataFetcher> fetcher_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_identity_stage() { return std::make_unique<IdentityStage>(); }
+
+}  // namespace torgw::init

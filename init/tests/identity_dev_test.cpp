@@ -1,0 +1,231 @@
+// The identity stage in the real torgw-init --dev with the SIMULATED PSP, checked the way
+// an operator would: `torgw verify` on the markers the boot printed, `torgw identity wrap`
+// for a transfer. Covers derived (same chip -> same onion, another chip or measurement ->
+// another), sealed (first boot seals, next boot unseals, another chip cannot), transfer
+// (through a metadata server), and the no-SNP fallbacks.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "init/tests/dev_run.h"
+#include "onion/onion.h"
+#include "tests/metadata/metadata_server.h"
+
+using namespace torgw;
+using namespace torgw::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string torgw_bin() { return binary_dir() + "/cli/torgw"; }
+
+// One simulated "host" (its state dir: the simulated AMD root and fuses) shared by the
+// cases, as several VMs on one machine would share a PSP.
+const TempDir& sim_host() {
+  static TempDir d("simhost");
+  return d;
+}
+
+struct Boot {
+  std::string log;
+  serial::Boot markers;
+  int exit = -1;
+};
+
+// Boots torgw-init --dev with the simulated PSP until INIT_DONE (or FATAL), then SIGTERM.
+Boot boot_with(const std::vector<std::string>& sets, const std::string& until = "INIT_DONE") {
+  DevRun r;
+  write_file(r.dir.file("torgw.conf"), "backend=127.0.0.1:9050\n");
+  std::vector<std::string> args{"--config", r.dir.file("torgw.conf"), "--set", "snp_device=simulated", "--set",
+                                "snp_sim_state_dir=" + sim_host().path()};
+  for (const auto& s : sets) {
+    args.push_back("--set");
+    args.push_back(s);
+  }
+  r.start(args);
+  // The first boot on a fresh simulated host makes its RSA-4096 ARK and ASK: seconds.
+  bool reached = r.wait_marker(until, 120s) || r.wait_marker("FATAL", 1s);
+  INFO(r.err());
+  CHECK(reached);
+  Boot b;
+  if (r.proc.running()) {
+    r.proc.signal(SIGTERM);
+    b.exit = exit_code(r.proc.wait(30s));
+  } else {
+    b.exit = exit_code(r.proc.wait(1s));
+  }
+  b.log = r.out();
+  b.markers = r.boot();
+  return b;
+}
+
+std::string marker(const Boot& b, const std::string& key) {
+  const std::string* v = b.markers.get(key);
+  return v ? *v : std::string("<missing ") + key + ">";
+}
+
+RunResult verify(const TempDir& dir, const Boot& b, std::vector<std::string> extra = {}) {
+  write_file(dir.file("serial.log"), b.log);
+  std::vector<std::string> argv{torgw_bin(), "verify", dir.file("serial.log")};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run(argv, 60s);
+}
+
+}  // namespace
+
+TEST_CASE("derived identity from the simulated PSP: stable per chip, verified by torgw verify") {
+  auto a = boot_with({"identity=derived"});
+  REQUIRE(a.exit == 0);
+  CHECK(marker(a, "SNP") == "simulated");
+  CHECK(marker(a, "IDENTITY_BINDING") == "simulated-derived:vcek:policy+measurement");
+  CHECK(marker(a, "ATTESTATION_REPORT_VALID") == "true");
+  CHECK(a.markers.get("ATTESTATION_REPORT"));
+  CHECK(a.markers.get("ATTESTATION_CERTS"));
+  const std::string onion = marker(a, "ONION_HOSTNAME");
+  REQUIRE(onion::public_key_from_address(onion).ok());
+
+  // Same chip, same measurement: same onion, nothing stored anywhere.
+  auto again = boot_with({"identity=derived"});
+  CHECK(marker(again, "ONION_HOSTNAME") == onion);
+  CHECK(marker(again, "BOOT_ID") != marker(a, "BOOT_ID"));
+  // Another chip, or another measurement: another onion.
+  auto other_chip = boot_with({"identity=derived", "snp_sim_chip=sim-chip-7"});
+  CHECK(marker(other_chip, "ONION_HOSTNAME") != onion);
+  auto other_meas = boot_with({"identity=derived", "snp_sim_measurement=" + std::string(96, 'a')});
+  CHECK(marker(other_meas, "ONION_HOSTNAME") != onion);
+  CHECK(marker(other_meas, "ATTESTATION_MEASUREMENT") == std::string(96, 'a'));
+
+  // The operator's offline check: simulated roots are refused unless named explicitly.
+  TempDir dir("verify");
+  const std::string ark = sim_host().file("ark.pem");
+  auto plain = verify(dir, a);
+  CHECK(plain.exit_code == 1);
+  auto sim = verify(dir, a, {"--allow-simulated", ark, "--expected-onion", onion});
+  INFO(sim.out << sim.err);
+  CHECK(sim.exit_code == 0);
+  CHECK(sim.out.find("SIMULATED") != std::string::npos);
+  // The log binds this onion and no other.
+  auto wrong = verify(dir, a, {"--allow-simulated", ark, "--expected-onion", marker(other_chip, "ONION_HOSTNAME")});
+  CHECK(wrong.exit_code == 1);
+  // A forged ONION_HOSTNAME in an otherwise genuine log is caught by REPORT_DATA.
+  Boot forged = a;
+  auto pos = forged.log.find("ONION_HOSTNAME=" + onion);
+  REQUIRE(pos != std::string::npos);
+  forged.log.replace(pos + 15, onion.size(), marker(other_chip, "ONION_HOSTNAME"));
+  CHECK(verify(dir, forged, {"--allow-simulated", ark}).exit_code == 1);
+}
+
+TEST_CASE("own attestation is checked against expected_measurement; attestation_required makes it fatal") {
+  auto soft = boot_with({"identity=derived", "expected_measurement=" + std::string(96, 'b')});
+  CHECK(soft.exit == 0);
+  CHECK(marker(soft, "ATTESTATION_REPORT_VALID") == "false");
+  CHECK(marker(soft, "ATTESTATION_REPORT_VALID_REASON") == "snp.measurement.mismatch");
+  auto hard = boot_with({"identity=derived", "expected_measurement=" + std::string(96, 'b'),
+                         "attestation_required=true"}, "FATAL");
+  CHECK(hard.exit == 1);
+  CHECK(marker(hard, "FATAL") == "attestation:snp.measurement.mismatch");
+}
+
+TEST_CASE("sealed identity: first boot seals, later boots unseal, another chip cannot") {
+  auto first = boot_with({"identity=sealed", "seal_new_identity=true"});
+  REQUIRE(first.exit == 0);
+  const std::string blob = marker(first, "SEALED_IDENTITY");
+  REQUIRE(from_base64(blob).ok());
+  const std::string onion = marker(first, "ONION_HOSTNAME");
+  CHECK(marker(first, "IDENTITY_BINDING") == "simulated-sealed:vcek:policy+measurement");
+  CHECK(marker(first, "ATTESTATION_REPORT_VALID") == "true");
+
+  auto second = boot_with({"identity=sealed", "sealed_identity=" + blob});
+  CHECK(second.exit == 0);
+  CHECK(marker(second, "ONION_HOSTNAME") == onion);
+  CHECK(second.markers.get("SEALED_IDENTITY") == nullptr);  // nothing new to store
+
+  auto stolen = boot_with({"identity=sealed", "sealed_identity=" + blob, "snp_sim_chip=sim-chip-9"}, "FATAL");
+  CHECK(stolen.exit == 1);
+  CHECK(marker(stolen, "FATAL") == "identity:identity.sealed.wrong_chip");
+  CHECK(stolen.markers.get("ONION_HOSTNAME") == nullptr);
+  auto remeasured = boot_with({"identity=sealed", "sealed_identity=" + blob, "snp_sim_measurement=" + std::string(96, 'c')},
+                              "FATAL");
+  CHECK(marker(remeasured, "FATAL") == "identity:identity.sealed.wrong_measurement");
+}
+
+TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the VM takes it and seals it") {
+  // The key to move: one the real tor made for an existing onion service.
+  TempDir dir("transfer");
+  std::string hs = dir.file("hs");
+  ::mkdir(hs.c_str(), 0700);
+  onion::Identity existing = onion::Identity::generate();
+  auto sk = onion::secret_key_file(existing);
+  write_file(hs + "/hs_ed25519_secret_key", std::string(as_chars(sk)), 0600);
+
+  MetadataServer meta;
+  meta.serve_gce({{"torgw-backend", "127.0.0.1:9050"}});
+  DevRun vm;
+  write_file(vm.dir.file("torgw.conf"), "backend=127.0.0.1:9050\n");
+  vm.start({"--config", vm.dir.file("torgw.conf"), "--set", "snp_device=simulated", "--set",
+            "snp_sim_state_dir=" + sim_host().path(), "--set", "identity=transfer", "--set", "metadata=gce", "--set",
+            "metadata_url=" + meta.url(), "--set", "metadata_timeout=1"});
+  REQUIRE(vm.wait_marker("ATTESTATION_CERTS.1", 120s));
+  REQUIRE(vm.wait_marker("IDENTITY_TRANSFER", 1s));
+  CHECK(vm.out().find("ONION_HOSTNAME=") == std::string::npos);
+
+  // The operator scrapes the log so far and wraps the key to the attested VM.
+  write_file(dir.file("serial.log"), vm.out());
+  auto wrap = run({torgw_bin(), "identity", "wrap", dir.file("serial.log"), "--key", hs + "/hs_ed25519_secret_key",
+                   "--allow-simulated", sim_host().file("ark.pem")},
+                  60s);
+  INFO(wrap.err);
+  REQUIRE(wrap.exit_code == 0);
+  std::string blob = wrap.out;
+  while (!blob.empty() && (blob.back() == '\n' || blob.back() == '\r')) blob.pop_back();
+  REQUIRE(from_base64(blob).ok());
+
+  meta.serve_gce({{"torgw-backend", "127.0.0.1:9050"}, {"torgw-transfer-blob", blob}});
+  REQUIRE(vm.wait_marker("INIT_DONE", 60s));
+  vm.proc.signal(SIGTERM);
+  CHECK(exit_code(vm.proc.wait(30s)) == 0);
+  auto b = vm.boot();
+  CHECK(*b.get("IDENTITY_TRANSFER") == "received");
+  CHECK(*b.get("ONION_HOSTNAME") == existing.hostname());
+  CHECK(*b.get("ATTESTATION_REPORT_VALID") == "true");
+  CHECK(*b.get("ATTESTATION_TRANSFER_KEY") == "none");  // the final report binds the onion
+  const std::string sealed = *b.get("SEALED_IDENTITY");
+
+  // The whole log verifies for the moved onion...
+  Boot whole{vm.out(), b, 0};
+  auto v = verify(dir, whole, {"--allow-simulated", sim_host().file("ark.pem"), "--expected-onion", existing.hostname()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  // ...and the next boot keeps the onion from the sealed blob alone.
+  auto next = boot_with({"identity=sealed", "sealed_identity=" + sealed});
+  CHECK(marker(next, "ONION_HOSTNAME") == existing.hostname());
+
+  // A blob wrapped for that boot opens in no other.
+  MetadataServer meta2;
+  meta2.serve_gce({{"torgw-backend", "127.0.0.1:9050"}, {"torgw-transfer-blob", blob}});
+  auto replay = boot_with({"identity=transfer", "metadata=gce", "metadata_url=" + meta2.url()}, "FATAL");
+  CHECK(replay.exit == 1);
+  CHECK(marker(replay, "FATAL").rfind("identity:identity.transfer.", 0) == 0);
+}
+
+TEST_CASE("without SEV-SNP: identity=derived is fatal unless snp_fallback=ephemeral") {
+  DevRun r;
+  write_file(r.dir.file("torgw.conf"), "backend=127.0.0.1:9050\nidentity=derived\n");
+  r.start({"--config", r.dir.file("torgw.conf"), "--set", "snp_device=none"});
+  CHECK(exit_code(r.proc.wait(30s)) == 1);
+  CHECK(*r.boot().get("FATAL") == "identity:needs_snp");
+  CHECK(*r.boot().get("SNP") == "absent");
+
+  DevRun f;
+  write_file(f.dir.file("torgw.conf"), "backend=127.0.0.1:9050\nidentity=derived\nsnp_fallback=ephemeral\n");
+  f.start({"--config", f.dir.file("torgw.conf"), "--set", "snp_device=none"});
+  REQUIRE(f.wait_marker("INIT_DONE"));
+  f.proc.signal(SIGTERM);
+  CHECK(exit_code(f.proc.wait(30s)) == 0);
+  auto b = f.boot();
+  CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
+  CHECK(b.get("IDENTITY_WARNING")->find("snp_fallback") != std::string::npos);
+  CHECK(*b.get("ATTESTATION_REPORT_VALID") == "false");
+  CHECK(*b.get("ATTESTATION_REPORT_VALID_REASON") == "snp_absent");
+}

@@ -1,0 +1,143 @@
+// spawn(): what the child gets (and does not get), checked from inside the child.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "supervisor/process.h"
+#include "tests/support/tempdir.h"
+#include "tests/support/process.h"
+
+using namespace torgw;
+using namespace torgw::supervisor;
+
+namespace {
+
+// Runs a shell snippet through spawn() and returns its stdout+stderr and wait status.
+std::pair<std::string, int> sh(const std::string& script, std::optional<Credentials> creds = std::nullopt,
+                               std::vector<std::string> env = {"PATH=/usr/bin:/bin"}) {
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  SpawnSpec s;
+  s.path = "/bin/sh";
+  s.argv = {"sh", "-c", script};
+  s.env = std::move(env);
+  s.output_fd = p[1];
+  s.creds = creds;
+  auto c = spawn(s);
+  ::close(p[1]);
+  REQUIRE(c.ok());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(p[0]);
+  pollfd pf{c->pidfd.get(), POLLIN, 0};
+  REQUIRE(::poll(&pf, 1, 10000) == 1);  // the pidfd says when it exited
+  auto st = try_reap(*c);
+  REQUIRE(st);
+  return {out, *st};
+}
+
+}  // namespace
+
+TEST_CASE("spawn: clean environment, no inherited fds, own process group") {
+  int leak = ::open("/dev/null", O_RDONLY);  // not CLOEXEC: must still not reach the child
+  REQUIRE(leak >= 3);
+  auto [out, st] = sh("echo env=$(env | sort | tr '\\n' ' '); ls /proc/self/fd | tr '\\n' ' '; echo; "
+                      "echo pgid=$(ps -o pgid= -p $$ | tr -d ' ') pid=$$; exit 3");
+  ::close(leak);
+  CHECK(describe_status(st) == "exited 3");
+  INFO(out);
+  CHECK(out.rfind("env=PATH=/usr/bin:/bin PWD=/\n", 0) == 0);  // nothing inherited
+  // Only 0, 1, 2 (and ls's own directory fd).
+  auto fds = out.substr(out.find('\n') + 1);
+  fds = fds.substr(0, fds.find('\n'));
+  INFO(fds);
+  std::size_t count = 0;
+  for (char ch : fds) count += ch == ' ';
+  CHECK(count <= 4);
+  auto pg = out.find("pgid=");
+  REQUIRE(pg != std::string::npos);
+  auto pgid = out.substr(pg + 5, out.find(' ', pg) - pg - 5);
+  auto pid = out.substr(out.find("pid=") + 4);
+  while (!pid.empty() && pid.back() == '\n') pid.pop_back();
+  CHECK(pgid == pid);
+}
+
+TEST_CASE("spawn: exec and privilege-drop failures are errors, not silent children") {
+  SpawnSpec s;
+  s.path = "/nonexistent/tor";
+  s.argv = {"tor"};
+  auto c = spawn(s);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().reason == "process.spawn_failed");
+  CHECK(c.error().detail.find("execve") != std::string::npos);
+  s.path = "relative";
+  CHECK_FALSE(spawn(s).ok());
+  s.path = "/bin/true";
+  s.cwd = "/nonexistent-dir";
+  auto d = spawn(s);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.error().detail.find("chdir") != std::string::npos);
+  if (::geteuid() != 0) {
+    s.cwd = "/";
+    s.creds = Credentials{0, 0, {}};
+    auto e = spawn(s);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().detail.find("setgroups") != std::string::npos);
+  }
+}
+
+TEST_CASE("spawn: drops to the tor user before exec (root only)") {
+  if (::geteuid() != 0) {
+    WARN("SKIP: needs root to switch users");
+    return;
+  }
+  auto u = lookup_user("debian-tor");
+  if (!u) u = lookup_user("nobody");
+  REQUIRE(u.ok());
+  auto [out, st] = sh("id -u; id -g; id -G; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\\t' ' '", *u);
+  CHECK(describe_status(st) == "exited 0");
+  std::string uid = std::to_string(u->uid), gid = std::to_string(u->gid);
+  CHECK(out.rfind(uid + "\n" + gid + "\n" + gid + "\n", 0) == 0);  // no supplementary groups
+  CHECK(out.find("CapEff: 0000000000000000") != std::string::npos);
+  CHECK(lookup_user("no-such-user-torgw").error().reason == "process.no_such_user");
+}
+
+TEST_CASE("spawn: the child dies with its parent (PR_SET_PDEATHSIG)") {
+  // A middle process spawns a sleeper, reports its pid, then exits: the sleeper must go.
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  pid_t mid = ::fork();
+  REQUIRE(mid >= 0);
+  if (mid == 0) {
+    ::close(p[0]);
+    SpawnSpec s;
+    s.path = "/bin/sleep";
+    s.argv = {"sleep", "60"};
+    auto c = spawn(s);
+    pid_t pid = c ? c->pid : -1;
+    (void)!::write(p[1], &pid, sizeof pid);
+    _exit(0);
+  }
+  ::close(p[1]);
+  pid_t sleeper = -1;
+  REQUIRE(::read(p[0], &sleeper, sizeof sleeper) == sizeof sleeper);
+  ::close(p[0]);
+  int st;
+  ::waitpid(mid, &st, 0);
+  REQUIRE(sleeper > 0);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::string stat = testing::read_file("/proc/" + std::to_string(sleeper) + "/stat");
+    gone = stat.empty() || stat.find(") Z") != std::string::npos;
+    if (!gone) ::usleep(20000);
+  }
+  CHECK(gone);
+}
