@@ -171,7 +171,7 @@ def cmd_manifest(a):
                                              "bytes": os.path.getsize(path)}
     m = {
         "format": "torgw-image-manifest/1",
-        "product": not rootfs.get("test_init", False),
+        "product": rootfs["product"],
         "torgw": {"version": facts["version"], "source_commit": facts["commit"]},
         "source_date_epoch": int(facts["source_date_epoch"]),
         "artefacts": artefacts,

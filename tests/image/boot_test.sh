@@ -41,19 +41,50 @@ if [ "$(cat "$fix/mode")" = pipeline ]; then
   path="UEFI -> UKI"; [ "$fw" = bios ] && path="SeaBIOS -> gptmbr -> syslinux"
   pass "pipeline boot ($fw, $bus, $fmt): $path -> kernel -> verity erofs root -> test init -> ACPI power-off"
 else
-  # The product image as built (no configuration at all): torgw-init comes up as PID 1 on
-  # the verity root and reports itself; the power button shuts it down in order. The
-  # full service (tor, DESCRIPTOR_PUBLISHED) is tests/image/tornet_boot_test.sh.
-  python3 "$(dirname "$0")/qemu_boot.py" "${common[@]}" \
+  # torgw-init as PID 1 of the image exactly as built (nothing on its command line): it
+  # finds its configuration where it would on GCE, in instance metadata (qemu's user
+  # network answers 169.254.169.254 with tests/image/gce_metadata.py), reports the boot,
+  # and the ACPI power button shuts it down in order. The private Tor network part
+  # (DESCRIPTOR_PUBLISHED) is tests/image/tornet_boot_test.sh.
+  attrs=$(mktemp /var/tmp/torgw-gce-attrs.XXXXXX.json); trap 'rm -f "$attrs" "$attrs.log"' EXIT
+  printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral", "torgw-snp-fallback": "ephemeral"}\n' > "$attrs"
+  python3 "$(dirname "$0")/qemu_boot.py" "${common[@]}" --net "user-gce:$attrs" --forbid 'TORGW FATAL=' \
     --expect 'Linux version 6\.1\.' \
     --expect 'dm-0 \(torgw-root\) is ready' \
     --expect 'VFS: Mounted root \(erofs filesystem\) readonly' \
     --expect 'Run /sbin/init as init process' \
     --expect 'TORGW BOOT_ID=[0-9a-f]{32}' \
     --expect 'TORGW MARKER_VERSION=1' \
+    --expect 'TORGW MOUNTS=ok' \
+    --expect 'TORGW TOR_STATE_DIR=tmpfs:100:100:0700' \
+    --expect 'TORGW CLOCK_CHECK=ok' \
+    --expect 'TORGW MODULES=0' \
+    --expect 'TORGW NETWORK=eth0:169\.254\.169\.15' \
+    --expect 'TORGW METADATA=gce:present' \
+    --expect 'TORGW CONFIG_ORIGIN=.*backend@gce' \
     --expect 'TORGW SNP=absent' \
-    --powerdown-after 'TORGW SNP=absent' \
-    || fail "product boot ($fw, $bus, $fmt); serial log: $log"
+    --expect 'TORGW ONION_HOSTNAME=[a-z2-7]{56}\.onion' \
+    --expect 'TORGW INIT_DONE=' \
+    --powerdown-after 'TORGW INIT_DONE=' \
+    || fail "torgw-init boot ($fw, $bus, $fmt); serial log: $log"
+  grep -q 'TORGW SHUTDOWN=poweroff:power_button' "$log" || fail "power button did not start the ordered shutdown"
+  grep -q 'TORGW SHUTDOWN_DONE=' "$log" || fail "ordered shutdown did not finish"
   grep -q 'reboot: Power down' "$log" || fail "kernel did not power down"
-  pass "product boot ($fw, $bus, $fmt): torgw-init markers, ACPI power-off"
+  grep -q '^GET /computeMetadata/v1/instance/attributes/ HTTP/1.1 flavor=Google' "$attrs.log" \
+    || fail "the guest never asked the metadata server: $(cat "$attrs.log" 2>/dev/null)"
+  if [ -n "${5:-}" ]; then
+    # the operator's tool reads the raw console log (CRLF, kernel lines interleaved)
+    "$5" serial parse "$log" --json > "$log.json" || true
+    python3 - "$log.json" "$log" <<'PY' || fail "torgw serial parse disagrees with the console"
+import json, re, sys
+boots = json.load(open(sys.argv[1]))["boots"]
+assert len(boots) == 1, len(boots)
+b = boots[0]
+seen = re.findall(r"TORGW BOOT_ID=([0-9a-f]{32})", open(sys.argv[2], errors="replace").read())
+assert b["boot_id"] == seen[-1], (b["boot_id"], seen)
+keys = {m["key"]: m["value"] for m in b["markers"]}
+assert keys.get("SNP") == "absent" and keys.get("MOUNTS") == "ok", keys
+PY
+  fi
+  pass "torgw-init boot ($fw, $bus, $fmt): markers with GCE metadata, SNP=absent, ACPI power-off in order"
 fi

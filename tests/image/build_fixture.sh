@@ -4,8 +4,9 @@
 # so the suite never depends on pins that Debian has since replaced). Cold, this
 # includes the kernel build (~20-30 min on 2 cores); warm, about a minute.
 # Usage: build_fixture.sh FIXDIR PIPELINE_TEST_INIT
-# Before torgw-init exists (issue 4) the image carries PIPELINE_TEST_INIT instead and
-# FIXDIR/mode says "pipeline"; with torgw-init it is the product image ("product").
+# FIXDIR/mode says what the tree allowed: "product" (torgw-init and torgw-socks),
+# "init-only" (torgw-init, but socks/ not in the tree yet: a test image without
+# torgw-socks), or "pipeline" (no torgw-init yet: PIPELINE_TEST_INIT as /sbin/init).
 source "$(dirname "$0")/lib.sh"
 fix=$1 test_init=$2
 cache=${TORGW_CACHE:-/var/cache/torgw}
@@ -15,8 +16,11 @@ rm -rf "$fix"
 mkdir -p "$fix"
 : > "$fix/packages.lock"
 args=(--out "$fix/out" --lock "$fix/packages.lock" --update-lock)
-if grep -qs 'torgw-init' "$SRC/init/CMakeLists.txt"; then
+if grep -qs 'torgw-init' "$SRC/init/CMakeLists.txt" && grep -qs 'torgw-socks' "$SRC/socks/CMakeLists.txt"; then
   echo product > "$fix/mode"
+elif grep -qs 'torgw-init' "$SRC/init/CMakeLists.txt"; then
+  echo init-only > "$fix/mode"
+  args+=(--without-socks)
 else
   echo pipeline > "$fix/mode"
   args+=(--test-init "$test_init")

@@ -108,6 +108,15 @@ def qemu_command(a, tmp, qmp_path):
         cmd += ["-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-hd,drive=disk0,bus=scsi0.0"]
     if a.net == "user":
         cmd += ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"]
+    elif a.net.startswith("user-gce:"):
+        # GCE's metadata address inside qemu's user network: every guest connection to
+        # 169.254.169.254:80 runs gce_metadata.py on it (no host socket, no fixed port).
+        server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gce_metadata.py")
+        attrs = os.path.abspath(a.net[len("user-gce:"):])
+        cmd += ["-netdev", "user,id=net0,net=169.254.169.0/24,host=169.254.169.1,"
+                f"dhcpstart=169.254.169.15,guestfwd=tcp:169.254.169.254:80-cmd:"
+                f"{sys.executable} {server} {attrs}",
+                "-device", "virtio-net-pci,netdev=net0"]
     elif a.net.startswith("tap:"):
         cmd += ["-netdev", f"tap,id=net0,ifname={a.net[4:]},script=no,downscript=no",
                 "-device", "virtio-net-pci,netdev=net0"]
@@ -125,7 +134,8 @@ def main():
     ap.add_argument("--firmware", default="uefi", choices=["uefi", "bios"],
                     help="uefi: Debian's OVMF; bios: qemu's SeaBIOS (legacy boot)")
     ap.add_argument("--disk-bus", default="nvme", choices=["nvme", "virtio-blk", "virtio-scsi"])
-    ap.add_argument("--net", default="user")
+    ap.add_argument("--net", default="user",
+                    help="user | user-gce:ATTRS.json (GCE metadata server) | tap:IFNAME | none")
     ap.add_argument("--accel", default="auto", choices=["auto", "kvm", "tcg"])
     ap.add_argument("--memory", type=int, default=1024)
     ap.add_argument("--smp", type=int, default=2)

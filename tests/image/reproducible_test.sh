@@ -9,7 +9,10 @@ fix=$1 test_init=$2
 require_fixture "$fix/out"
 tmp=$(mktemp -d /var/tmp/torgw-repro.XXXXXX); trap 'rm -rf "$tmp"' EXIT
 args=(--out "$tmp/second/out" --lock "$fix/packages.lock")
-[ "$(cat "$fix/mode")" = product ] || args+=(--test-init "$test_init")
+case $(cat "$fix/mode") in
+  pipeline) args+=(--test-init "$test_init") ;;
+  init-only) args+=(--without-socks) ;;
+esac
 sleep 2  # a different second for anything that would leak the clock
 cp "$fix/packages.lock" "$tmp/lock.before"
 (cd "$tmp" && umask 077 && TZ=Asia/Kolkata "$SRC/image/build" "${args[@]}") > "$tmp/build.log" 2>&1 \
