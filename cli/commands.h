@@ -20,6 +20,7 @@ inline constexpr int kExitUsage = 2;
 using Action = std::function<int()>;
 
 void register_serial(CLI::App& app, Action& selected);
+void register_onion(CLI::App& app, Action& selected);
 
 // Reads a whole file (bounded); on failure prints "torgw: <path>: <reason>" to stderr
 // and returns false.

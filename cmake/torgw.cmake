@@ -1,7 +1,9 @@
 # Helpers shared by every module. Keep them few and boring.
 
 set(TORGW_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-    -Wformat=2 -Wimplicit-fallthrough -Wundef)
+    -Wformat=2 -Wimplicit-fallthrough -Wundef
+    # Designated initializers that leave members defaulted are the point of them.
+    -Wno-missing-field-initializers)
 if(TORGW_WERROR)
   list(APPEND TORGW_WARNINGS -Werror)
 endif()
@@ -42,7 +44,8 @@ function(torgw_executable name)
   target_link_libraries(${name} PRIVATE ${M_DEPS})
 endfunction()
 
-# torgw_test(<name> SOURCES ... [DEPS ...] [LABELS ...] [TIMEOUT s])
+# torgw_test(<name> SOURCES ... [DEPS ...] [LABELS ...] [TIMEOUT s] [NEEDS target...])
+# NEEDS: executables the test runs (built before it, not linked).
 # One Catch2 executable, registered as one CTest test. Labels: unit (fast, pure, run
 # under ASan too), integration (real peers on loopback), slow (minutes), root (needs
 # CAP_SYS_ADMIN: namespaces, mounts). The Catch2 main lives in tests/support.
@@ -50,10 +53,13 @@ function(torgw_test name)
   if(NOT TORGW_TESTS)
     return()
   endif()
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS;NEEDS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_compile_options(${name} PRIVATE ${TORGW_WARNINGS})
   target_link_libraries(${name} PRIVATE torgw_catch_main ${T_DEPS})
+  if(T_NEEDS)
+    add_dependencies(${name} ${T_NEEDS})
+  endif()
   add_test(NAME ${name} COMMAND ${name})
   if(NOT T_LABELS)
     set(T_LABELS unit)

@@ -7,6 +7,8 @@
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
 
+#include <unistd.h>
+
 using namespace torgw;
 using namespace torgw::testing;
 
@@ -35,4 +37,33 @@ TEST_CASE("torgw serial parse: exit codes and JSON") {
   CHECK(run({torgw_bin(), "serial", "parse"}).exit_code == 2);
   CHECK(run({torgw_bin(), "nonsense"}).exit_code == 2);
   CHECK(run({torgw_bin(), "--help"}).exit_code == 0);
+}
+
+TEST_CASE("torgw onion address prints the hostname of either key file") {
+  TempDir dir("cli-onion");
+  if (find_program("tor").empty()) {
+    WARN("SKIP: tor not installed");
+    return;
+  }
+  std::string hs = dir.file("hs");
+  auto tor = Subprocess::spawn({find_program("tor"), "--DataDirectory", dir.file("data"), "--HiddenServiceDir", hs,
+                                "--HiddenServicePort", "80 127.0.0.1:9", "--DisableNetwork", "1", "--SocksPort", "0",
+                                "--GeoIPFile", "", "--GeoIPv6File", ""},
+                               {.stdout_path = dir.file("tor.log")});
+  std::string host;
+  for (int i = 0; i < 1500 && (host.empty() || host.back() != '\n'); ++i) {
+    host = read_file(hs + "/hostname");
+    ::usleep(20000);
+  }
+  tor.stop();
+  REQUIRE(!host.empty());
+  auto sk = run({torgw_bin(), "onion", "address", hs + "/hs_ed25519_secret_key"});
+  CHECK(sk.exit_code == 0);
+  CHECK(sk.out == host);
+  auto pk = run({torgw_bin(), "onion", "address", hs + "/hs_ed25519_public_key"});
+  CHECK(pk.exit_code == 0);
+  CHECK(pk.out == host);
+  auto bad = run({torgw_bin(), "onion", "address", hs + "/hostname"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("onion.keyfile_header") != std::string::npos);
 }
