@@ -21,19 +21,15 @@
 #include "socks/relay.h"
 #include "tests/support/net.h"
 #include "tests/support/tempdir.h"
+#include "tests/socks/socks_client.h"
 
 using namespace torgw;
 using namespace torgw::socks;
 using namespace torgw::testing;
+using namespace torgw::testing::socks;
 using namespace std::chrono_literals;
 
 namespace {
-
-Bytes B(std::initializer_list<int> v) {
-  Bytes b;
-  for (int x : v) b.push_back(static_cast<std::uint8_t>(x));
-  return b;
-}
 
 std::uint16_t bound_port(int fd) {
   sockaddr_in a{};
@@ -292,63 +288,12 @@ bool eventually(F f, std::chrono::milliseconds t = 10s) {
 
 std::uint64_t get(const std::atomic<std::uint64_t>& a) { return a.load(); }
 
-// Client side: greeting (+auth) + CONNECT; returns the reply code (-1: closed early).
-struct Client {
-  UniqueFd fd;
-  int reply = -1;
-  Bytes method;  // the server's method choice
-};
-
-Bytes connect_request(const std::string& host, std::uint16_t port) {
-  Bytes rq = B({5, 1, 0, 3, static_cast<int>(host.size())});
-  rq.insert(rq.end(), host.begin(), host.end());
-  rq.push_back(static_cast<std::uint8_t>(port >> 8));
-  rq.push_back(static_cast<std::uint8_t>(port));
-  return rq;
-}
-
-Client socks_connect(std::uint16_t relay_port, const Bytes& request, const Bytes& greeting = B({5, 1, 0}),
-                     const Bytes& auth = {}) {
-  Client c;
-  c.fd = connect_tcp("127.0.0.1", relay_port);
-  REQUIRE(c.fd.valid());
-  REQUIRE(write_all(c.fd.get(), greeting.data(), greeting.size()));
-  c.method.resize(2);
-  if (!read_exact(c.fd.get(), c.method.data(), 2, 10s)) {
-    c.method.clear();
-    return c;
-  }
-  if (c.method[1] == 0xff) return c;
-  if (c.method[1] == 2) {
-    REQUIRE(write_all(c.fd.get(), auth.data(), auth.size()));
-    std::uint8_t st[2];
-    if (!read_exact(c.fd.get(), st, 2, 10s) || st[1] != 0) return c;
-  }
-  REQUIRE(write_all(c.fd.get(), request.data(), request.size()));
-  std::uint8_t rep[10];
-  if (!read_exact(c.fd.get(), rep, 10, 20s)) return c;
-  CHECK(rep[0] == 5);
-  CHECK(rep[2] == 0);
-  CHECK(rep[3] == 1);
-  c.reply = rep[1];
-  return c;
-}
-
-bool echo_roundtrip(int fd, const std::string& msg) {
-  if (!write_all(fd, msg.data(), msg.size())) return false;
-  std::string back(msg.size(), '\0');
-  return read_exact(fd, back.data(), back.size(), 10s) && back == msg;
-}
-
-// True if the peer closes without sending anything (within t).
-bool closed_silently(int fd, std::chrono::milliseconds t = 10s) { return read_until_eof(fd, t).empty(); }
-
 }  // namespace
 
 TEST_CASE("relay: CONNECT by name through a backend, echo both ways") {
   FakeBackend be;
   RunningRelay r(make_config("", {be.endpoint()}));
-  auto c = socks_connect(r.port(), connect_request("example.com", 443));
+  auto c = connect_via(r.port(), name_request("example.com", 443));
   REQUIRE(c.reply == 0);
   CHECK(c.method == B({5, 0}));
   CHECK(echo_roundtrip(c.fd.get(), "hello through the relay"));
@@ -368,7 +313,7 @@ TEST_CASE("relay: pipelined greeting + request + early data, and server-first da
   RunningRelay r(make_config("", {be.endpoint()}));
   auto fd = connect_tcp("127.0.0.1", r.port());
   Bytes all = B({5, 1, 0});
-  auto rq = connect_request("example.org", 80);
+  auto rq = name_request("example.org", 80);
   all.insert(all.end(), rq.begin(), rq.end());
   std::string early = "EARLY";
   all.insert(all.end(), early.begin(), early.end());
@@ -384,7 +329,7 @@ TEST_CASE("relay: pipelined greeting + request + early data, and server-first da
 TEST_CASE("relay: typed replies for refused requests") {
   FakeBackend be;
   RunningRelay r(make_config("deny = *.blocked.example\n", {be.endpoint()}));
-  auto reply_for = [&](const Bytes& rq) { return socks_connect(r.port(), rq).reply; };
+  auto reply_for = [&](const Bytes& rq) { return connect_via(r.port(), rq).reply; };
   SECTION("BIND and UDP ASSOCIATE: 0x07") {
     CHECK(reply_for(B({5, 2, 0, 1, 1, 2, 3, 4, 0, 80})) == 7);
     CHECK(reply_for(B({5, 3, 0, 1, 0, 0, 0, 0, 0, 0})) == 7);
@@ -398,13 +343,13 @@ TEST_CASE("relay: typed replies for refused requests") {
   SECTION("policy: 0x02") {
     CHECK(reply_for(B({5, 1, 0, 1, 127, 0, 0, 1, 0, 80})) == 2);
     CHECK(reply_for(B({5, 1, 0, 1, 169, 254, 169, 254, 0, 80})) == 2);
-    CHECK(reply_for(connect_request("localhost", 22)) == 2);
-    CHECK(reply_for(connect_request("0x7f.1", 22)) == 2);
-    CHECK(reply_for(connect_request("a.blocked.example", 443)) == 2);
+    CHECK(reply_for(name_request("localhost", 22)) == 2);
+    CHECK(reply_for(name_request("0x7f.1", 22)) == 2);
+    CHECK(reply_for(name_request("a.blocked.example", 443)) == 2);
     CHECK(get(r.ctr().rejected_policy) == 5);
   }
   SECTION("invalid hostname: 0x01") {
-    CHECK(reply_for(connect_request("bad host", 80)) == 1);
+    CHECK(reply_for(name_request("bad host", 80)) == 1);
     CHECK(get(r.ctr().rejected_hostname) == 1);
   }
   // None of these reached the backend.
@@ -428,7 +373,7 @@ TEST_CASE("relay: malformed clients are closed without a reply; no acceptable me
     write_all(fd.get(), bad.data(), bad.size());
     CHECK(read_until_eof(fd.get(), 10s) == std::string("\x05\x00", 2));
   }
-  auto c = socks_connect(r.port(), {}, B({5, 1, 2}));
+  auto c = connect_via(r.port(), {}, B({5, 1, 2}));
   CHECK(c.method == B({5, 0xff}));
   CHECK(eventually([&] { return get(r.ctr().malformed) == 4; }));
   CHECK(get(r.ctr().rejected_auth) == 1);
@@ -440,7 +385,7 @@ TEST_CASE("relay: the backend's own failure code reaches the client") {
     s.reply = code;
     FakeBackend be(s);
     RunningRelay r(make_config("", {be.endpoint()}));
-    CHECK(socks_connect(r.port(), connect_request("example.com", 80)).reply == code);
+    CHECK(connect_via(r.port(), name_request("example.com", 80)).reply == code);
     CHECK(get(r.ctr().backend_replied_error) == 1);
   }
 }
@@ -449,7 +394,7 @@ TEST_CASE("relay: backend down or mute gives a typed reply") {
   SECTION("refused: 0x05") {
     std::uint16_t dead = free_tcp_port();
     RunningRelay r(make_config("health_check = none\n", {"127.0.0.1:" + std::to_string(dead)}));
-    CHECK(socks_connect(r.port(), connect_request("example.com", 80)).reply == 5);
+    CHECK(connect_via(r.port(), name_request("example.com", 80)).reply == 5);
     CHECK(get(r.ctr().backend_failed) == 1);
   }
   SECTION("accepts but never answers the greeting: 0x04 after connect_timeout") {
@@ -458,7 +403,7 @@ TEST_CASE("relay: backend down or mute gives a typed reply") {
     FakeBackend be(s);
     RunningRelay r(make_config("health_check = none\nconnect_timeout = 500ms\n", {be.endpoint()}));
     auto t0 = std::chrono::steady_clock::now();
-    CHECK(socks_connect(r.port(), connect_request("example.com", 80)).reply == 4);
+    CHECK(connect_via(r.port(), name_request("example.com", 80)).reply == 4);
     CHECK(std::chrono::steady_clock::now() - t0 >= 400ms);
   }
   SECTION("closes during the negotiation: 0x01") {
@@ -466,7 +411,7 @@ TEST_CASE("relay: backend down or mute gives a typed reply") {
     s.close_on_greeting = true;
     FakeBackend be(s);
     RunningRelay r(make_config("health_check = none\n", {be.endpoint()}));
-    CHECK(socks_connect(r.port(), connect_request("example.com", 80)).reply == 1);
+    CHECK(connect_via(r.port(), name_request("example.com", 80)).reply == 1);
   }
 }
 
@@ -475,7 +420,7 @@ TEST_CASE("relay: failover between backends is invisible to clients") {
   std::uint16_t dead = free_tcp_port();
   RunningRelay r(make_config("health_check = none\n", {"127.0.0.1:" + std::to_string(dead), good.endpoint()}));
   for (int i = 0; i < 5; ++i) {
-    auto c = socks_connect(r.port(), connect_request("example.com", 80));
+    auto c = connect_via(r.port(), name_request("example.com", 80));
     REQUIRE(c.reply == 0);
     CHECK(echo_roundtrip(c.fd.get(), "x"));
   }
@@ -489,10 +434,10 @@ TEST_CASE("relay: a backend that dies between connections, then comes back") {
   FakeBackend b;
   std::uint16_t a_port = a->port();
   RunningRelay r(make_config("health_interval = 200ms\n", {a->endpoint(), b.endpoint()}));
-  CHECK(socks_connect(r.port(), connect_request("one.example", 80)).reply == 0);
+  CHECK(connect_via(r.port(), name_request("one.example", 80)).reply == 0);
   CHECK(a->dests().size() == 1);  // first-healthy: backend a
   a.reset();                      // dies
-  for (int i = 0; i < 3; ++i) CHECK(socks_connect(r.port(), connect_request("two.example", 80)).reply == 0);
+  for (int i = 0; i < 3; ++i) CHECK(connect_via(r.port(), name_request("two.example", 80)).reply == 0);
   CHECK(b.dests().size() == 3);
   (void)a_port;
 }
@@ -500,7 +445,7 @@ TEST_CASE("relay: a backend that dies between connections, then comes back") {
 TEST_CASE("relay: round-robin spreads connections") {
   FakeBackend a, b, c;
   RunningRelay r(make_config("balance = round-robin\n", {a.endpoint(), b.endpoint(), c.endpoint()}));
-  for (int i = 0; i < 9; ++i) REQUIRE(socks_connect(r.port(), connect_request("x.example", 80)).reply == 0);
+  for (int i = 0; i < 9; ++i) REQUIRE(connect_via(r.port(), name_request("x.example", 80)).reply == 0);
   CHECK(a.dests().size() == 3);
   CHECK(b.dests().size() == 3);
   CHECK(c.dests().size() == 3);
@@ -513,7 +458,7 @@ TEST_CASE("relay: health checks mark a backend down before any client pays for i
   FakeBackend broken(s);
   RunningRelay r(make_config("health_interval = 100ms\n", {broken.endpoint(), good.endpoint()}));
   std::this_thread::sleep_for(500ms);
-  for (int i = 0; i < 3; ++i) CHECK(socks_connect(r.port(), connect_request("x.example", 80)).reply == 0);
+  for (int i = 0; i < 3; ++i) CHECK(connect_via(r.port(), name_request("x.example", 80)).reply == 0);
   CHECK(get(r.ctr().failovers) == 0);
   CHECK(good.dests().size() == 3);
 }
@@ -529,7 +474,7 @@ TEST_CASE("relay: client and backend authentication") {
                                "backend_auth = password\nbackend_credential = exit:exitpw\n",
                                {be.endpoint()}));
     Bytes good = B({1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c', 'r', 'e', 't'});
-    auto c = socks_connect(r.port(), connect_request("example.com", 80), B({5, 2, 0, 2}), good);
+    auto c = connect_via(r.port(), name_request("example.com", 80), B({5, 2, 0, 2}), good);
     CHECK(c.method == B({5, 2}));
     CHECK(c.reply == 0);
     Bytes bad = B({1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c', 'r', 'e', 'T'});
@@ -546,7 +491,7 @@ TEST_CASE("relay: client and backend authentication") {
     FakeBackend be(s);
     RunningRelay r(make_config("client_auth = isolate\nbackend_auth = forward\nhealth_check = connect\n", {be.endpoint()}));
     Bytes tok = B({1, 4, 't', 'a', 'b', '1', 2, 'x', 'y'});
-    CHECK(socks_connect(r.port(), connect_request("example.com", 80), B({5, 2, 0, 2}), tok).reply == 0);
+    CHECK(connect_via(r.port(), name_request("example.com", 80), B({5, 2, 0, 2}), tok).reply == 0);
     CHECK(be.creds() == std::vector<std::string>{"tab1:xy"});
   }
 }
@@ -554,23 +499,23 @@ TEST_CASE("relay: client and backend authentication") {
 TEST_CASE("relay: connection cap") {
   FakeBackend be;
   RunningRelay r(make_config("max_connections = 2\n", {be.endpoint()}));
-  auto a = socks_connect(r.port(), connect_request("a.example", 80));
-  auto b = socks_connect(r.port(), connect_request("b.example", 80));
+  auto a = connect_via(r.port(), name_request("a.example", 80));
+  auto b = connect_via(r.port(), name_request("b.example", 80));
   REQUIRE(a.reply == 0);
   REQUIRE(b.reply == 0);
-  auto over = socks_connect(r.port(), connect_request("c.example", 80));
+  auto over = connect_via(r.port(), name_request("c.example", 80));
   CHECK(over.method == B({5, 0}));
   CHECK(over.reply == 1);
   CHECK(get(r.ctr().rejected_cap) == 1);
   a.fd.reset();
   CHECK(eventually([&] { return get(r.ctr().active) == 1; }));
-  CHECK(socks_connect(r.port(), connect_request("d.example", 80)).reply == 0);
+  CHECK(connect_via(r.port(), name_request("d.example", 80)).reply == 0);
 }
 
 TEST_CASE("relay: half-close travels, the other direction keeps flowing") {
   FakeBackend be;
   RunningRelay r(make_config("", {be.endpoint()}));
-  auto c = socks_connect(r.port(), connect_request("example.com", 80));
+  auto c = connect_via(r.port(), name_request("example.com", 80));
   REQUIRE(c.reply == 0);
   std::string msg(100000, 'q');
   REQUIRE(write_all(c.fd.get(), msg.data(), msg.size()));
@@ -584,7 +529,7 @@ TEST_CASE("relay: large transfers are intact, with and without splice") {
     INFO(extra);
     FakeBackend be;
     RunningRelay r(make_config(extra, {be.endpoint()}));
-    auto c = socks_connect(r.port(), connect_request("example.com", 80));
+    auto c = connect_via(r.port(), name_request("example.com", 80));
     REQUIRE(c.reply == 0);
     std::vector<std::uint8_t> data(8 << 20);
     std::mt19937 rng(42);
@@ -604,7 +549,7 @@ TEST_CASE("relay: a client that stops reading stops the backend, not the relay's
   s.source_bytes = 64u << 20;
   FakeBackend be(s);
   RunningRelay r(make_config("", {be.endpoint()}));
-  auto c = socks_connect(r.port(), connect_request("example.com", 80));
+  auto c = connect_via(r.port(), name_request("example.com", 80));
   REQUIRE(c.reply == 0);
   // Do not read. The relay moves what fits in the socket buffers, then stops.
   std::this_thread::sleep_for(1500ms);
@@ -636,7 +581,7 @@ TEST_CASE("relay: handshake and idle timeouts") {
   CHECK(closed_silently(silent.get(), 10s));
   CHECK(std::chrono::steady_clock::now() - t0 >= 450ms);
   CHECK(get(r.ctr().handshake_timeout) == 1);
-  auto c = socks_connect(r.port(), connect_request("example.com", 80));
+  auto c = connect_via(r.port(), name_request("example.com", 80));
   REQUIRE(c.reply == 0);
   CHECK(echo_roundtrip(c.fd.get(), "still alive"));
   CHECK(closed_silently(c.fd.get(), 10s));
@@ -646,7 +591,7 @@ TEST_CASE("relay: handshake and idle timeouts") {
 TEST_CASE("relay: passthrough is an opaque pipe") {
   FakeBackend be;  // the client speaks SOCKS5 to the backend itself, through us
   RunningRelay r(make_config("mode = passthrough\n", {be.endpoint()}));
-  auto c = socks_connect(r.port(), connect_request("example.com", 80));
+  auto c = connect_via(r.port(), name_request("example.com", 80));
   REQUIRE(c.reply == 0);
   CHECK(echo_roundtrip(c.fd.get(), std::string("\x00\x01 any bytes at all \xff", 20)));
   CHECK(be.dests() == std::vector<std::string>{"example.com:80"});
@@ -668,7 +613,7 @@ TEST_CASE("relay: unix socket listener") {
   auto fd = connect_unix(dir.file("s.sock"));
   REQUIRE(fd.valid());
   Bytes g = B({5, 1, 0});
-  auto rq = connect_request("example.com", 80);
+  auto rq = name_request("example.com", 80);
   write_all(fd.get(), g.data(), g.size());
   write_all(fd.get(), rq.data(), rq.size());
   std::uint8_t rep[12];
@@ -681,7 +626,7 @@ TEST_CASE("relay: drain lets tunnels finish, refuses new clients, then returns")
   FakeBackend be;
   RunningRelay r(make_config("drain_timeout = 20s\n", {be.endpoint()}));
   auto port = r.port();
-  auto c = socks_connect(port, connect_request("example.com", 80));
+  auto c = connect_via(port, name_request("example.com", 80));
   REQUIRE(c.reply == 0);
   r.relay().request_stop();
   CHECK(eventually([&] { return !connect_tcp("127.0.0.1", port).valid(); }));
@@ -696,7 +641,7 @@ TEST_CASE("relay: drain lets tunnels finish, refuses new clients, then returns")
 TEST_CASE("relay: drain deadline closes what is left") {
   FakeBackend be;
   RunningRelay r(make_config("drain_timeout = 500ms\n", {be.endpoint()}));
-  auto c = socks_connect(r.port(), connect_request("example.com", 80));
+  auto c = connect_via(r.port(), name_request("example.com", 80));
   REQUIRE(c.reply == 0);
   r.relay().request_stop();
   CHECK(r.wait_done(10s));
@@ -709,7 +654,7 @@ TEST_CASE("relay: many concurrent tunnels") {
   RunningRelay r(make_config("", {be.endpoint()}));
   std::vector<Client> cs;
   for (int i = 0; i < 200; ++i) {
-    cs.push_back(socks_connect(r.port(), connect_request("h" + std::to_string(i) + ".example", 80)));
+    cs.push_back(connect_via(r.port(), name_request("h" + std::to_string(i) + ".example", 80)));
     REQUIRE(cs.back().reply == 0);
   }
   for (std::size_t i = 0; i < cs.size(); ++i) CHECK(echo_roundtrip(cs[i].fd.get(), "m" + std::to_string(i)));
