@@ -275,6 +275,7 @@ struct Relay::Impl {
   void fail_all(Conn* c);
   int pick_backend(Conn* c);
   void backend_connect_io(Conn* c);
+  void begin_backend_handshake(Conn* c);
   void backend_handshake_io(Conn* c);
   bool queue_client(Conn* c, ByteView out);
   bool flush_cout(Conn* c);
@@ -384,6 +385,12 @@ Status Relay::Impl::init() {
   if (tcp_listener) {
     int one = 1;
     ::setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Accepted sockets inherit TCP_NODELAY: one setsockopt here instead of one per client.
+    ::setsockopt(listen_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // SOCKS5 clients speak first: accept them only once their greeting is there, so
+    // accept and the first read share one wakeup.
+    int defer = 1;
+    if (cfg.mode == Mode::Socks5) ::setsockopt(listen_fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
   } else {
     // Replace a stale socket from an earlier run, but never anything that is not a socket.
     struct stat st {};
@@ -637,10 +644,6 @@ void Relay::Impl::on_accept() {
       reject_over_cap(fd);
       continue;
     }
-    if (tcp_listener) {
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     Conn* c = alloc_conn();
     bump(ctr.active);
     c->fd[0] = fd;
@@ -653,6 +656,8 @@ void Relay::Impl::on_accept() {
       c->st = St::ClientHandshake;
       c->hs = new Handshake(&auth);
       c->deadline = now + cfg.handshake_timeout_ms;
+      c->can_read[0] = true;  // the greeting is usually there already (TCP_DEFER_ACCEPT)
+      client_handshake_io(c);
     } else {
       start_attempt(c);
     }
@@ -957,6 +962,13 @@ void Relay::Impl::start_attempt(Conn* c) {
       c->st = St::BackendConnect;
       c->deadline = now + cfg.connect_timeout_ms;
       add_fd(fd, reinterpret_cast<std::uint64_t>(c) | kTagBackend, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+      if (cfg.mode == Mode::Socks5) {
+        // On loopback the TCP handshake is usually complete by now: send the greeting
+        // at once. If it is not, send() says EAGAIN and EPOLLOUT resumes; if it failed,
+        // send() or read() reports the error and the attempt fails over as usual.
+        c->can_write[1] = true;
+        begin_backend_handshake(c);
+      }
       return;
     }
     int e = errno;
@@ -996,20 +1008,22 @@ void Relay::Impl::fail_all(Conn* c) {
   refuse(c, ByteView(rep, socks5::encode_reply_into(c->fail_reply, rep, sizeof rep)));
 }
 
+// Passthrough only: socks5 mode goes straight to begin_backend_handshake().
 void Relay::Impl::backend_connect_io(Conn* c) {
-  if (!c->can_write[1]) return;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) {
+  if (c->rdhup[1]) {  // EPOLLERR/EPOLLHUP: the connect failed
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0) err = ECONNRESET;
     attempt_failed(c, err, "connect: " + errno_text(err));
     return;
   }
-  if (cfg.mode == Mode::Passthrough) {
-    mark(c->backend, true, {});
-    start_relay(c, 0);
-    return;
-  }
+  if (!c->can_write[1]) return;
+  mark(c->backend, true, {});
+  start_relay(c, 0);
+}
+
+void Relay::Impl::begin_backend_handshake(Conn* c) {
   Handshake& h = *c->hs;
   socks5::BackendSession::Options o;
   if (cfg.backend_auth == BackendAuth::Password) o.auth_msg = cfg.backend_auth_msg.view();
