@@ -149,6 +149,9 @@ std::string Config::describe() const {
   for (const auto& c : client_credentials) kv("client_credential", c.user + ":(redacted)");
   kv("backend_auth", backend_auth == BackendAuth::None ? "none" : backend_auth == BackendAuth::Password ? "password" : "forward");
   if (!backend_auth_msg.empty()) kv("backend_credential", "(redacted)");
+  kv("backend_pipelining", backend_pipelining == Pipelining::Auto  ? "auto"
+                           : backend_pipelining == Pipelining::Yes ? "yes"
+                                                                    : "no");
   for (const auto& r : rules) kv(r.allow ? "allow" : "deny", r.text);
   kv("deny_private", deny_private ? "yes" : "no");
   kv("buffer_size", std::to_string(buffer_size));
@@ -316,6 +319,12 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
          c.deny_private = *b;
          return {};
        }}},
+      {"backend_pipelining", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "auto") c.backend_pipelining = Pipelining::Auto;
+         else if (auto b = parse_bool(s.value)) c.backend_pipelining = *b ? Pipelining::Yes : Pipelining::No;
+         else return bad(s, "expected auto, yes or no");
+         return {};
+       }}},
       {"splice", {false, [](Config& c, const Setting& s) -> Status {
          auto b = parse_bool(s.value);
          if (!b) return bad(s, "expected yes or no");
@@ -369,6 +378,8 @@ Status validate(const Config& c) {
     return err("client_credential is set but client_auth is not password");
   if (c.backend_auth == BackendAuth::Password && c.backend_auth_msg.empty())
     return err("backend_auth = password needs backend_credential = USER:PASSWORD");
+  if (c.backend_pipelining == Pipelining::Yes && c.backend_auth != BackendAuth::None)
+    return err("backend_pipelining = yes needs backend_auth = none (credentials are never sent unasked)");
   if (c.backend_auth != BackendAuth::Password && !c.backend_auth_msg.empty())
     return err("backend_credential is set but backend_auth is not password");
   if (c.backend_auth == BackendAuth::Forward && c.client_auth == socks5::ClientAuthMode::None)
@@ -378,6 +389,7 @@ Status validate(const Config& c) {
       return err("client_auth and backend_auth apply to mode socks5 only; passthrough relays bytes unread");
     if (!c.rules.empty())
       return err("allow/deny rules apply to mode socks5 only; passthrough never sees the destination");
+    if (c.backend_pipelining == Pipelining::Yes) return err("backend_pipelining applies to mode socks5 only");
   }
   if (c.listen.kind == Endpoint::Kind::Tcp && c.listen.host.empty()) return err("listen: empty host");
   return {};
@@ -509,6 +521,10 @@ Config file keys (durations: 500ms, 10s, 5m, 1h; sizes: 64k, 1m):
   backend_auth = none          none | password (backend_credential) |
                                forward (pass the client's RFC 1929 pair on)
   backend_credential = USER:PASSWORD
+  backend_pipelining = auto    send greeting + CONNECT in one write to no-auth backends
+                               (saves a round trip); auto: once the health check saw
+                               that the backend reads pipelined input (dante and tor
+                               do, microsocks does not); yes; no
   allow = CIDR|NAME|*.SUFFIX   repeatable, with deny: first matching rule wins
   deny = CIDR|NAME|*.SUFFIX
   deny_private = yes           then deny IP literals in loopback, RFC 1918, link-local

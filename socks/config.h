@@ -37,6 +37,7 @@ enum class Balance : std::uint8_t { First, RoundRobin };
 enum class HealthCheck : std::uint8_t { Socks5, Connect, None };
 enum class BackendAuth : std::uint8_t { None, Password, Forward };
 enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
+enum class Pipelining : std::uint8_t { Auto, Yes, No };
 
 struct Credential {
   std::string user;
@@ -66,6 +67,9 @@ struct Config {
   std::vector<Credential> client_credentials;
   BackendAuth backend_auth = BackendAuth::None;
   SecretBytes backend_auth_msg;  // encoded RFC 1929 message for backend_auth = password
+  // Greeting + CONNECT in one write to no-auth backends. Auto: per backend, once its
+  // health check showed that it reads pipelined input.
+  Pipelining backend_pipelining = Pipelining::Auto;
 
   std::vector<PolicyRule> rules;
   bool deny_private = true;

@@ -64,17 +64,20 @@ struct Backend {
   std::string name;
   bool up = true;  // optimistic until a check or an attempt says otherwise
   bool checked = false;
+  std::int8_t pipelining = -1;  // reads pipelined greeting + request: -1 unknown, 0, 1
 };
 
 struct Probe : Handler {
   std::size_t backend = 0;
   int fd = -1;
-  enum class St : std::uint8_t { Idle, Connecting, Greeting } st = St::Idle;
+  // PipeTest: healthy; waiting to see whether it answers a pipelined request too.
+  enum class St : std::uint8_t { Idle, Connecting, Greeting, PipeTest } st = St::Idle;
   std::uint64_t deadline = 0;
   std::uint64_t next = 0;
   std::uint8_t greeting[4] = {};
   std::uint8_t greeting_len = 0;
-  std::uint8_t buf[2] = {};
+  bool pipe_test = false;
+  std::uint8_t buf[16] = {};
   std::uint8_t got = 0;
 };
 
@@ -298,6 +301,7 @@ struct Relay::Impl {
   void start_probe(Probe* p);
   void on_probe(Probe* p, std::uint32_t ev);
   void probe_done(Probe* p, bool ok, std::string_view why);
+  void pipe_result(Probe* p, bool supported);
 };
 
 Relay::Impl::~Impl() {
@@ -613,6 +617,7 @@ void Relay::Impl::mark(std::size_t b, bool up, std::string_view why) {
   be.checked = true;
   if (!changed) return;
   be.up = up;
+  if (!up) be.pipelining = -1;  // whatever comes back may be different software
   if (up)
     log::write(LogLevel::Info, "backend %s up", be.name.c_str());
   else
@@ -1026,6 +1031,8 @@ void Relay::Impl::backend_connect_io(Conn* c) {
 void Relay::Impl::begin_backend_handshake(Conn* c) {
   Handshake& h = *c->hs;
   socks5::BackendSession::Options o;
+  o.pipeline = cfg.backend_pipelining == Pipelining::Yes ||
+               (cfg.backend_pipelining == Pipelining::Auto && backends[c->backend].pipelining == 1);
   if (cfg.backend_auth == BackendAuth::Password) o.auth_msg = cfg.backend_auth_msg.view();
   else if (cfg.backend_auth == BackendAuth::Forward && h.fwd_len > 0) o.auth_msg = ByteView(h.fwd, h.fwd_len);
   auto bs = socks5::BackendSession::make(h.dst, o);
@@ -1056,7 +1063,7 @@ bool Relay::Impl::flush_bout(Conn* c) {
         return true;
       }
       int e = errno;
-      if (h.bs && h.bs->request_sent()) {
+      if (h.bs && h.bs->committed()) {
         c->fail_reply = 0x01;
         mark(c->backend, false, "send: " + errno_text(e));
         if (c->fd[1] >= 0) ::close(c->fd[1]);
@@ -1086,7 +1093,7 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
     }
     if (n <= 0) {
       std::string why = n == 0 ? "closed during SOCKS5 negotiation" : "read: " + errno_text(e);
-      if (h.bs->request_sent()) {
+      if (h.bs->committed()) {
         // The destination may have been contacted: no retry elsewhere.
         c->fail_reply = 0x01;
         if (c->fd[1] >= 0) ::close(c->fd[1]);
@@ -1114,7 +1121,7 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
         h.bout = s.out.data();
         h.bout_len = static_cast<std::uint16_t>(s.out.size());
         h.bout_off = 0;
-        if (h.bs->request_sent()) c->deadline = now + cfg.reply_timeout_ms;
+        if (h.bs->committed()) c->deadline = now + cfg.reply_timeout_ms;
         if (!flush_bout(c)) return;
         continue;
       }
@@ -1320,7 +1327,9 @@ bool Relay::Impl::pump(Conn* c, int i) {
     budget -= std::min(budget, static_cast<std::size_t>(n));
   }
   if (d.eof && d.pending == 0 && !d.shut) {
-    ::shutdown(dst, SHUT_WR);
+    // If the other direction is done too, relay_io() closes both sockets right away and
+    // close() sends the FIN: skip the extra syscall.
+    if (!c->d[o].shut) ::shutdown(dst, SHUT_WR);
     d.shut = true;
   }
   return true;
@@ -1339,7 +1348,7 @@ bool Relay::Impl::check_timeout(Conn* c) {
     case St::BackendConnect:
     case St::BackendHandshake:
       if (now < c->deadline) return false;
-      if (c->hs && c->hs->bs && c->hs->bs->request_sent()) {
+      if (c->hs && c->hs->bs && c->hs->bs->committed()) {
         // The backend took the CONNECT but did not answer in time.
         c->fail_reply = 0x04;
         ::close(c->fd[1]);
@@ -1410,6 +1419,7 @@ void Relay::Impl::tick() {
   }
   for (auto& p : probes) {
     if (p->st == Probe::St::Idle && now >= p->next) start_probe(p.get());
+    else if (p->st == Probe::St::PipeTest && now >= p->deadline) pipe_result(p.get(), false);
     else if (p->st != Probe::St::Idle && now >= p->deadline) probe_done(p.get(), false, "health check timed out");
   }
   if (cfg.stats_interval_ms > 0 && now >= next_stats) {
@@ -1439,6 +1449,9 @@ void Relay::Impl::start_probe(Probe* p) {
   p->fd = fd;
   p->st = Probe::St::Connecting;
   p->got = 0;
+  // Learn once whether the backend reads a request pipelined behind the greeting.
+  p->pipe_test = cfg.backend_pipelining == Pipelining::Auto && cfg.backend_auth == BackendAuth::None &&
+                 cfg.effective_health_check() == HealthCheck::Socks5 && be.pipelining < 0;
   p->deadline = now + cfg.connect_timeout_ms;
   add_fd(fd, reinterpret_cast<std::uint64_t>(p) | kTagHandler, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
@@ -1458,29 +1471,67 @@ void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
       probe_done(p, true, {});
       return;
     }
-    if (::send(p->fd, p->greeting, p->greeting_len, MSG_NOSIGNAL) != p->greeting_len) {
+    // The pipelining test rides on the greeting: a CONNECT to 0.0.0.0 port 0, which
+    // reaches nothing. A server that reads pipelined input answers it (dante: 0x08,
+    // tor: 0x01, torgw-socks: 0x02); one that does not (microsocks) never answers.
+    std::uint8_t msg[4 + 10];
+    std::memcpy(msg, p->greeting, p->greeting_len);
+    std::size_t n = p->greeting_len;
+    if (p->pipe_test) {
+      static const std::uint8_t kBogus[10] = {socks5::kVersion, 1, 0, 1, 0, 0, 0, 0, 0, 0};
+      std::memcpy(msg + n, kBogus, sizeof kBogus);
+      n += sizeof kBogus;
+    }
+    if (::send(p->fd, msg, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) {
       probe_done(p, false, "health check: send failed");
       return;
     }
     p->st = Probe::St::Greeting;
   }
-  if (p->st == Probe::St::Greeting) {
-    while (p->got < 2) {
-      ssize_t n = ::read(p->fd, p->buf + p->got, 2u - p->got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && retry_errno(errno)) return;
-      if (n <= 0) {
-        probe_done(p, false, "health check: closed before answering the greeting");
-        return;
-      }
-      p->got = static_cast<std::uint8_t>(p->got + n);
+  bool eof = false;
+  while (p->got < sizeof p->buf) {
+    ssize_t n = ::read(p->fd, p->buf + p->got, sizeof p->buf - p->got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && retry_errno(errno)) break;
+    if (n <= 0) {
+      eof = true;
+      break;
     }
+    p->got = static_cast<std::uint8_t>(p->got + n);
+  }
+  if (p->st == Probe::St::Greeting && p->got >= 2) {
     bool offered = false;
     for (int k = 0; k < p->greeting[1]; ++k) offered |= p->buf[1] == p->greeting[2 + k];
-    if (p->buf[0] != socks5::kVersion) probe_done(p, false, "health check: not a SOCKS5 server");
-    else if (!offered) probe_done(p, false, "health check: no acceptable authentication method");
-    else probe_done(p, true, {});
+    if (p->buf[0] != socks5::kVersion) {
+      probe_done(p, false, "health check: not a SOCKS5 server");
+      return;
+    }
+    if (!offered) {
+      probe_done(p, false, "health check: no acceptable authentication method");
+      return;
+    }
+    if (!p->pipe_test) {
+      probe_done(p, true, {});
+      return;
+    }
+    mark(p->backend, true, {});
+    p->st = Probe::St::PipeTest;
+    p->deadline = now + std::min<std::uint32_t>(cfg.connect_timeout_ms, 1000);
   }
+  if (p->st == Probe::St::PipeTest && (p->got >= 4 || eof)) {
+    pipe_result(p, p->got >= 4 && p->buf[2] == socks5::kVersion);
+    return;
+  }
+  if (eof) probe_done(p, false, "health check: closed before answering the greeting");
+}
+
+void Relay::Impl::pipe_result(Probe* p, bool supported) {
+  Backend& be = backends[p->backend];
+  if (be.pipelining != (supported ? 1 : 0))
+    log::write(LogLevel::Info, "backend %s %s pipelined requests%s", be.name.c_str(),
+               supported ? "reads" : "does not read", supported ? ": sending greeting and CONNECT together" : "");
+  be.pipelining = supported ? 1 : 0;
+  probe_done(p, true, {});
 }
 
 void Relay::Impl::probe_done(Probe* p, bool ok, std::string_view why) {

@@ -121,6 +121,10 @@ Result<BackendSession> BackendSession::make(const Address& dst, const Options& o
   s.request_ = std::move(*req);
   s.auth_msg_ = opt.auth_msg;
   if (!s.auth_msg_.empty()) s.greeting_[2] = static_cast<std::uint8_t>(Method::UserPass);
+  if (opt.pipeline && s.auth_msg_.empty()) {
+    s.request_.insert(s.request_.begin(), s.greeting_, s.greeting_ + 3);
+    s.pipelined_ = true;
+  }
   return s;
 }
 
@@ -147,7 +151,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
         s.out = auth_msg_;
         state_ = State::Auth;
       } else if (method == greeting_[2]) {
-        s.out = request_;
+        if (!pipelined_) s.out = request_;  // pipelined: it went with the greeting
         state_ = State::Reply;
       } else if (method == static_cast<std::uint8_t>(Method::NoAcceptable)) {
         return fail("backend.no_acceptable_method");

@@ -82,6 +82,7 @@ client_credential = alice:pa#ss:word
 client_credential = bob:
 backend_auth = password
 backend_credential = exit:pw
+backend_pipelining = no
 allow = 10.1.0.0/16
 deny = 203.0.113.0/24
 deny = *.corp.example
@@ -116,6 +117,7 @@ unix_group = nogroup
   CHECK(c->client_credentials[1].pass.empty());
   CHECK(c->backend_auth == BackendAuth::Password);
   CHECK(std::string(as_chars(c->backend_auth_msg.view())) == std::string("\x01\x04" "exit\x02" "pw"));
+  CHECK(c->backend_pipelining == Pipelining::No);
   REQUIRE(c->rules.size() == 3);
   CHECK(c->rules[0].allow);
   CHECK_FALSE(c->rules[2].allow);
@@ -144,6 +146,7 @@ TEST_CASE("defaults") {
   CHECK(c->effective_health_check() == HealthCheck::Socks5);
   CHECK(c->deny_private);
   CHECK(c->client_auth == socks5::ClientAuthMode::None);
+  CHECK(c->backend_pipelining == Pipelining::Auto);
   auto p = build("backend = 127.0.0.5:1080\nmode = passthrough\n");
   CHECK(p->effective_health_check() == HealthCheck::Connect);
 }
@@ -196,6 +199,9 @@ TEST_CASE("config errors name the place and the problem") {
         std::string::npos);
   CHECK(err(build("backend = 1.2.3.4:5\ndeny = 10.0.0.1/8\n")).find("host bits set") != std::string::npos);
   CHECK(err(build("backend = 1.2.3.4:5\nbuffer_size = 1k\n")).find("4k..1m") != std::string::npos);
+  CHECK(err(build("backend = 1.2.3.4:5\nbackend_pipelining = maybe\n")).find("auto, yes or no") != std::string::npos);
+  CHECK(err(build("backend = 1.2.3.4:5\nbackend_pipelining = yes\nbackend_auth = password\nbackend_credential = a:b\n"))
+            .find("never sent unasked") != std::string::npos);
   CHECK(err(build("backend = 1.2.3.4:5\nunix_mode = 999\n")).find("octal") != std::string::npos);
   CHECK(err(build("backend = 1.2.3.4:5\nsplice = maybe\n")).find("yes or no") != std::string::npos);
   std::string many;
@@ -234,7 +240,7 @@ TEST_CASE("help documents every flag and every config key") {
     CHECK(h.find(flag) != std::string::npos);
   for (const char* key : {"handshake_timeout", "connect_timeout", "reply_timeout", "idle_timeout", "drain_timeout",
                           "linger_timeout", "balance", "health_check", "health_interval", "client_auth",
-                          "client_credential", "backend_auth", "backend_credential", "allow", "deny", "deny_private",
+                          "client_credential", "backend_auth", "backend_credential", "backend_pipelining", "allow", "deny", "deny_private",
                           "buffer_size", "splice", "pipe_size", "stats_interval", "log_level", "unix_mode",
                           "unix_group"})
     CHECK(h.find(std::string("  ") + key) != std::string::npos);

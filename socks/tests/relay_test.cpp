@@ -94,6 +94,7 @@ class FakeBackend {
     return creds_;
   }
   int connections() const { return conns_.load(); }
+  int pipelined() const { return pipelined_.load(); }
   std::size_t echoed() const { return echoed_.load(); }
 
  private:
@@ -122,6 +123,8 @@ class FakeBackend {
       }
       return;
     }
+    // A request already waiting behind the greeting means the client pipelined.
+    if (readable_within(fd, 0ms)) ++pipelined_;
     std::uint8_t want = script_.require_auth ? 2 : 0;
     bool offered = std::find(methods.begin(), methods.end(), want) != methods.end();
     std::uint8_t choice[2] = {5, static_cast<std::uint8_t>(offered ? want : 0xff)};
@@ -154,6 +157,11 @@ class FakeBackend {
       char t[32];
       std::snprintf(t, sizeof t, "%d.%d.%d.%d:%d", a[0], a[1], a[2], a[3], a[4] << 8 | a[5]);
       dest = t;
+      if (dest == "0.0.0.0:0") {  // like a real server: nothing listens there
+        std::uint8_t rep[10] = {5, 5, 0, 1, 0, 0, 0, 0, 0, 0};
+        write_all(fd, rep, sizeof rep);
+        return;
+      }
     } else if (rq[3] == 3) {
       std::uint8_t l;
       if (!rd(fd, &l, 1)) return;
@@ -161,10 +169,14 @@ class FakeBackend {
       std::uint8_t p[2];
       if (!rd(fd, name.data(), l) || !rd(fd, p, 2)) return;
       dest = name + ":" + std::to_string(p[0] << 8 | p[1]);
-    } else {
+    } else if (rq[3] == 4) {
       std::uint8_t a[18];
       if (!rd(fd, a, 18)) return;
       dest = "v6";
+    } else {
+      std::uint8_t rep[10] = {5, 8, 0, 1, 0, 0, 0, 0, 0, 0};  // address type not supported
+      write_all(fd, rep, sizeof rep);
+      return;
     }
     {
       std::lock_guard lk(m_);
@@ -221,6 +233,7 @@ class FakeBackend {
   std::vector<std::string> dests_;
   std::vector<std::string> creds_;
   std::atomic<int> conns_{0};
+  std::atomic<int> pipelined_{0};
   std::atomic<std::size_t> echoed_{0};
 };
 
@@ -440,6 +453,37 @@ TEST_CASE("relay: a backend that dies between connections, then comes back") {
   for (int i = 0; i < 3; ++i) CHECK(connect_via(r.port(), name_request("two.example", 80)).reply == 0);
   CHECK(b.dests().size() == 3);
   (void)a_port;
+}
+
+TEST_CASE("relay: pipelining to the backend, learnt from the health check or configured") {
+  SECTION("auto: a backend that answers the pipelined probe gets greeting + CONNECT together") {
+    FakeBackend be;
+    RunningRelay r(make_config("health_interval = 100ms\n", {be.endpoint()}));
+    CHECK(eventually([&] { return be.pipelined() >= 1; }));  // the probe itself
+    std::this_thread::sleep_for(300ms);
+    int before = be.pipelined();
+    auto c = connect_via(r.port(), name_request("example.com", 80));
+    REQUIRE(c.reply == 0);
+    CHECK(echo_roundtrip(c.fd.get(), "pipelined"));
+    CHECK(be.pipelined() == before + 1);
+    CHECK(be.dests() == std::vector<std::string>{"example.com:80"});
+  }
+  SECTION("no: never") {
+    FakeBackend be;
+    RunningRelay r(make_config("health_interval = 100ms\nbackend_pipelining = no\n", {be.endpoint()}));
+    std::this_thread::sleep_for(400ms);
+    REQUIRE(connect_via(r.port(), name_request("example.com", 80)).reply == 0);
+    CHECK(be.pipelined() == 0);
+  }
+  SECTION("yes: from the first connection, and a refusal still fails over") {
+    FakeBackend be;
+    std::uint16_t dead = free_tcp_port();
+    RunningRelay r(make_config("health_check = none\nbackend_pipelining = yes\n",
+                               {"127.0.0.1:" + std::to_string(dead), be.endpoint()}));
+    REQUIRE(connect_via(r.port(), name_request("example.com", 80)).reply == 0);
+    CHECK(be.pipelined() == 1);
+    CHECK(get(r.ctr().failovers) == 1);
+  }
 }
 
 TEST_CASE("relay: round-robin spreads connections") {

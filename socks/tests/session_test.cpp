@@ -232,13 +232,33 @@ TEST_CASE("backend session: no-auth CONNECT") {
   CHECK(st.consumed == 2);
   Bytes req(st.out.begin(), st.out.end());
   CHECK(req == cat({B({5, 1, 0, 3, 11}), Bytes{'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm'}, B({1, 0xbb})}));
-  CHECK(s->request_sent());
+  CHECK(s->committed());
   auto partial = s->step(B({5, 0, 0, 1, 1}));
   CHECK(partial.kind == BackendSession::Step::Kind::NeedMore);
   auto done = s->step(cat({B({5, 0, 0, 1, 1, 2, 3, 4, 0, 9}), B({'h', 'i'})}));
   CHECK(done.kind == BackendSession::Step::Kind::Done);
   CHECK(done.reply == 0);
   CHECK(done.consumed == 10);
+}
+
+TEST_CASE("backend session: pipelined greeting + request") {
+  auto s = BackendSession::make(Address::ipv4(0x01020304, 80), {.pipeline = true});
+  REQUIRE(s.ok());
+  Bytes flight(s->first_flight().begin(), s->first_flight().end());
+  CHECK(flight == cat({B({5, 1, 0}), B({5, 1, 0, 1, 1, 2, 3, 4, 0, 80})}));
+  CHECK_FALSE(s->committed());
+  // Method choice and reply in one read: nothing more to send.
+  Bytes in = cat({B({5, 0}), B({5, 0, 0, 1, 0, 0, 0, 0, 0, 0})});
+  auto st = s->step(in);
+  CHECK(st.kind == BackendSession::Step::Kind::Send);
+  CHECK(st.out.empty());
+  CHECK(s->committed());
+  auto done = s->step(ByteView(in).subspan(st.consumed));
+  CHECK(done.kind == BackendSession::Step::Kind::Done);
+  // With credentials nothing is pipelined: the secret is sent only when asked for.
+  auto msg = encode_userpass(as_bytes("u"), as_bytes("p"));
+  auto a = BackendSession::make(Address::ipv4(0x01020304, 80), {.auth_msg = *msg, .pipeline = true});
+  CHECK(a->first_flight().size() == 3);
 }
 
 TEST_CASE("backend session: relays the backend's failure code") {
@@ -258,11 +278,11 @@ TEST_CASE("backend session: user/pass") {
   auto st = s->step(B({5, 2}));
   REQUIRE(st.kind == BackendSession::Step::Kind::Send);
   CHECK(Bytes(st.out.begin(), st.out.end()) == *msg);
-  CHECK_FALSE(s->request_sent());
+  CHECK_FALSE(s->committed());
   SECTION("accepted") {
     auto st2 = s->step(B({1, 0}));
     CHECK(st2.kind == BackendSession::Step::Kind::Send);
-    CHECK(s->request_sent());
+    CHECK(s->committed());
   }
   SECTION("refused: retryable elsewhere") {
     auto st2 = s->step(B({1, 1}));
