@@ -15,7 +15,13 @@ rounds, the median reported, ratios against the direct path of the same run):
   conn/s          connect + SOCKS5 handshake + 64 B echo + close, 32 in flight (the
                   destination closes first, so TIME_WAIT does not exhaust client ports)
   mem @N idle     the relay's memory while holding N idle tunnels (default 5000): VmRSS
-                  of the process; for socat (a process per connection) the sum of PSS
+                  of the process; for socat (a process per connection) the sum of PSS.
+                  Measured in the first round only (it does not vary with load, and
+                  5000 socat processes are hard on a shared machine).
+  CPU             where cgroup v1 cpuacct is available, the CPU time every process of
+                  each role used (children included), per connection in the conn/s test
+                  and per GB in the bulk x1 test: relay, and everything together. This
+                  does not depend on what else runs on the machine, unlike the rates.
 
 Targets for torgw-socks (ratios to direct): bulk >= 0.95, conn/s >= 0.90, added p50
 <= 10 us, mem <= 16 MiB at 5000 idle tunnels, and ahead of haproxy and socat on every
@@ -107,10 +113,58 @@ class Bench:
         self.relay = os.path.join(self.bin, "socks", "torgw-socks")
         self.tmp = tempfile.mkdtemp(prefix="torgw-bench-")
         self.procs = {}
+        self.cg = self.cgroup_setup()
 
-    def spawn(self, name, argv, **kw):
+    def cgroup_setup(self):
+        """cpuacct groups per role, so CPU use can be attributed (None if unavailable)."""
+        base = "/sys/fs/cgroup/cpuacct"
+        if not os.path.exists(os.path.join(base, "cpuacct.usage")):
+            return None
+        root = os.path.join(base, f"torgw-bench-{os.getpid()}")
+        try:
+            for role in ["client", "backend", "target"] + PATHS[1:]:
+                os.makedirs(os.path.join(root, role.replace(" ", "_")), exist_ok=True)
+        except OSError:
+            return None
+        return root
+
+    def cgroup_cleanup(self):
+        if not self.cg:
+            return
+        for _ in range(50):
+            left = False
+            for d in os.listdir(self.cg):
+                p = os.path.join(self.cg, d)
+                if os.path.isdir(p):
+                    try:
+                        os.rmdir(p)
+                    except OSError:
+                        left = True
+            if not left:
+                break
+            time.sleep(0.1)
+        try:
+            os.rmdir(self.cg)
+        except OSError:
+            pass
+
+    def cpu_ns(self, role):
+        if not self.cg:
+            return None
+        with open(os.path.join(self.cg, role.replace(" ", "_"), "cpuacct.usage")) as f:
+            return int(f.read())
+
+    def in_cgroup(self, role, argv):
+        """argv wrapped so the process enters its role's cgroup before exec."""
+        if not self.cg:
+            return argv
+        procs = os.path.join(self.cg, role.replace(" ", "_"), "cgroup.procs")
+        return ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh"] + argv
+
+    def spawn(self, name, argv, role=None, **kw):
         logf = open(os.path.join(self.tmp, name.replace(" ", "_") + ".log"), "w")
-        p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        p = subprocess.Popen(self.in_cgroup(role or name, argv), stdout=logf, stderr=subprocess.STDOUT,
+                             start_new_session=True, **kw)
         self.procs[name] = p
         return p
 
@@ -121,6 +175,7 @@ class Bench:
             except ProcessLookupError:
                 pass
             p.wait()
+        self.cgroup_cleanup()
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -137,7 +192,7 @@ class Bench:
                     "user.privileged: root\nuser.unprivileged: nobody\n"
                     "client pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  log: error\n}\n"
                     "socks pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  command: connect\n  log: error\n}\n")
-        self.spawn("danted", ["danted", "-f", dconf, "-N", "2"])
+        self.spawn("danted", ["danted", "-f", dconf, "-N", "2"], role="backend")
         if not wait_port("127.0.0.5", 1080):
             raise RuntimeError("danted did not start")
         maxconn = max(6000, self.args.idle + 1000)
@@ -147,7 +202,7 @@ class Bench:
                 if mode == "socks5":
                     f.write(f"allow = {TARGET_HOST}\n")  # the destination is on loopback
                 f.write("stats_interval = 0\nlog_level = warn\n")
-            self.spawn(f"torgw-socks {mode}",
+            self.spawn(f"torgw-socks {mode}", role=f"torgw-socks {mode}", argv=
                        [self.relay, "--listen", f"127.0.0.1:{port}", "--backend", DANTE, "--mode", mode,
                         "--config", conf, "--max-connections", str(maxconn), "--user", "nobody"])
         hconf = os.path.join(self.tmp, "haproxy.cfg")
@@ -167,7 +222,8 @@ class Bench:
         return DANTE if path == "direct" else f"127.0.0.1:{PORTS[path]}"
 
     def run_load(self, *argv, timeout=300):
-        r = subprocess.run([self.load, *argv], capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(self.in_cgroup("client", [self.load, *argv]), capture_output=True, text=True,
+                           timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"torgw-socks-load {' '.join(argv)}: {r.stderr.strip()}")
         return json.loads(r.stdout.strip().splitlines()[-1])
@@ -175,19 +231,40 @@ class Bench:
     def target(self, k):
         return f"{TARGET_HOST}:{TARGET_BASE + k}"
 
+    def cpu_snapshot(self, path):
+        roles = ["client", "backend", "target"] + ([path] if path != "direct" else [])
+        return {r: self.cpu_ns(r) for r in roles} if self.cg else None
+
+    def cpu_delta(self, path, before, units):
+        """(relay, total) CPU microseconds per unit of work, or (None, None)."""
+        if not before or units <= 0:
+            return None, None
+        after = self.cpu_snapshot(path)
+        d = {r: (after[r] - before[r]) / 1000.0 / units for r in before}
+        relay = d.get(path)
+        return relay, sum(d.values())
+
     def bulk(self, path, streams):
+        before = self.cpu_snapshot(path)
         r = self.run_load("bulk", self.proxy(path), self.target(0), str(streams), str(self.args.seconds))
-        return r["gbit_s"]
+        # CPU is counted over the whole run (warm-up included): scale the bytes to match.
+        gb = r["bytes"] * (r["seconds"] + 0.5) / r["seconds"] / 1e9
+        relay, total = self.cpu_delta(path, before, gb)
+        ms = lambda v: None if v is None else v / 1000.0  # us/GB -> ms/GB
+        return r["gbit_s"], ms(relay), ms(total)
 
     def rtt(self, path):
         r = self.run_load("rtt", self.proxy(path), self.target(1), str(self.args.rtt_count))
         return r["p50_us"], r["p99_us"]
 
     def conns(self, path):
+        before = self.cpu_snapshot(path)
         r = self.run_load("conns", self.proxy(path), self.target(2), "32", str(self.args.seconds))
         if r["errors"]:
             log(f"  note: {path}: {r['errors']} failed connections during conn/s")
-        return r["per_second"]
+        n = r["connections"] * (r["seconds"] + 0.5) / r["seconds"]
+        relay, total = self.cpu_delta(path, before, n)
+        return r["per_second"], relay, total
 
     def relay_mem_kib(self, path):
         p = self.procs[path]
@@ -266,7 +343,9 @@ def main():
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     b = Bench(args)
-    samples = {p: {"bulk1": [], "bulk16": [], "p50": [], "p99": [], "conns": [], "mem": []} for p in paths}
+    samples = {p: {"bulk1": [], "bulk16": [], "p50": [], "p99": [], "conns": [], "mem": [],
+                   "cpu_conn_relay": [], "cpu_conn_total": [], "cpu_gb_relay": [], "cpu_gb_total": []}
+               for p in paths}
     try:
         b.start()
         for rep in range(args.repeat):
@@ -274,17 +353,24 @@ def main():
             order = paths[rep % len(paths):] + paths[:rep % len(paths)]
             log(f"round {rep + 1}/{args.repeat} (load {os.getloadavg()[0]:.2f})")
             for p in order:
-                samples[p]["bulk1"].append(b.bulk(p, 1))
+                rate, relay, total = b.bulk(p, 1)
+                samples[p]["bulk1"].append(rate)
+                samples[p]["cpu_gb_relay"].append(relay)
+                samples[p]["cpu_gb_total"].append(total)
             for p in order:
-                samples[p]["bulk16"].append(b.bulk(p, 16))
+                samples[p]["bulk16"].append(b.bulk(p, 16)[0])
             for p in order:
                 p50, p99 = b.rtt(p)
                 samples[p]["p50"].append(p50)
                 samples[p]["p99"].append(p99)
             for p in order:
-                samples[p]["conns"].append(b.conns(p))
-            for p in order:
-                samples[p]["mem"].append(b.idle(p))
+                rate, relay, total = b.conns(p)
+                samples[p]["conns"].append(rate)
+                samples[p]["cpu_conn_relay"].append(relay)
+                samples[p]["cpu_conn_total"].append(total)
+            if rep == 0:
+                for p in order:
+                    samples[p]["mem"].append(b.idle(p))
     finally:
         b.stop_all()
     load_after = os.getloadavg()
@@ -308,25 +394,33 @@ def main():
     print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}; "
           f"after: {' '.join(f'{x:.2f}' for x in load_after)}  (the machine is shared: read ratios, not absolutes)")
     print()
-    hdr = (f"{'path':<24} {'bulk x1':>16} {'bulk x16':>16} {'rtt p50 us':>17} {'p99 us':>8} "
-           f"{'conn/s':>15} {'mem MiB':>8}")
-    print(hdr)
-    print(f"{'':<24} {'Gbit/s  ratio':>16} {'Gbit/s  ratio':>16} {'(added)':>17} {'':>8} {'(ratio)':>15} "
-          f"{'@' + str(args.idle):>8}")
-    print("-" * len(hdr))
+    cols = [("bulk x1", "Gbit/s"), ("", "ratio"), ("bulk x16", "Gbit/s"), ("", "ratio"),
+            ("rtt p50", "us"), ("", "added"), ("rtt p99", "us"), ("conn/s", ""), ("", "ratio"),
+            ("mem", f"MiB@{args.idle}")]
+    widths = [8, 6, 8, 6, 8, 7, 8, 7, 6, 10]
+    print(f"{'path':<24}" + "".join(f"{c[0]:>{w + 1}}" for c, w in zip(cols, widths)))
+    print(f"{'':<24}" + "".join(f"{c[1]:>{w + 1}}" for c, w in zip(cols, widths)))
+    print("-" * (24 + sum(w + 1 for w in widths)))
     for p in paths:
-        r1, r16, rc = ratio(p, "bulk1"), ratio(p, "bulk16"), ratio(p, "conns")
-        added = None if med(p, "p50") is None else med(p, "p50") - d["p50"]
-        print(f"{p:<24} {fmt(med(p, 'bulk1'), '7.2f')} {fmt(r1, '6.2f'):>8} {fmt(med(p, 'bulk16'), '7.2f')} "
-              f"{fmt(r16, '6.2f'):>8} {fmt(med(p, 'p50'), '7.1f')} {('(' + fmt(added, '+.1f') + ')') if p != 'direct' else '':>9} "
-              f"{fmt(med(p, 'p99'), '8.1f')} {fmt(med(p, 'conns'), '7.0f')} {('(' + fmt(rc, '.2f') + ')'):>7} "
-              f"{fmt(med(p, 'mem'), '8.1f')}")
+        added = None if p == "direct" or med(p, "p50") is None else med(p, "p50") - d["p50"]
+        vals = [fmt(med(p, "bulk1"), ".2f"), fmt(ratio(p, "bulk1"), ".2f"), fmt(med(p, "bulk16"), ".2f"),
+                fmt(ratio(p, "bulk16"), ".2f"), fmt(med(p, "p50"), ".1f"),
+                "" if p == "direct" else fmt(added, "+.1f"), fmt(med(p, "p99"), ".1f"),
+                fmt(med(p, "conns"), ".0f"), fmt(ratio(p, "conns"), ".2f"), fmt(med(p, "mem"), ".1f")]
+        print(f"{p:<24}" + "".join(f"{v:>{w + 1}}" for v, w in zip(vals, widths)))
     print()
+    if b.cg:
+        print("CPU (cpuacct, all processes of each role; independent of the machine's other load):")
+        print(f"{'path':<24}{'us/conn relay':>14}{'us/conn all':>13}{'ms/GB relay':>13}{'ms/GB all':>11}")
+        for p in paths:
+            print(f"{p:<24}{fmt(med(p, 'cpu_conn_relay'), '.0f'):>14}{fmt(med(p, 'cpu_conn_total'), '.0f'):>13}"
+                  f"{fmt(med(p, 'cpu_gb_relay'), '.0f'):>13}{fmt(med(p, 'cpu_gb_total'), '.0f'):>11}")
+        print()
     if args.repeat > 1:
         print("spread over rounds (min..max):")
         for p in paths:
             parts = []
-            for k, spec in (("bulk1", ".2f"), ("bulk16", ".2f"), ("p50", ".1f"), ("conns", ".0f"), ("mem", ".1f")):
+            for k, spec in (("bulk1", ".2f"), ("bulk16", ".2f"), ("p50", ".1f"), ("conns", ".0f")):
                 lo, hi = rng(p, k)
                 if lo is not None:
                     parts.append(f"{k} {lo:{spec}}..{hi:{spec}}")
