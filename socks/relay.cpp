@@ -283,6 +283,9 @@ struct Relay::Impl {
   bool queue_client(Conn* c, ByteView out);
   bool flush_cout(Conn* c);
   bool flush_bout(Conn* c);
+  template <class Off>
+  int send_small(Conn* c, int side, const std::uint8_t* buf, std::size_t len, Off& off);
+  void backend_lost(Conn* c, std::uint8_t reply, std::string_view why);
   void refuse(Conn* c, ByteView reply);
   void linger_io(Conn* c);
   void start_relay(Conn* c, std::size_t backend_consumed);
@@ -733,24 +736,34 @@ void Relay::Impl::on_conn(Conn* c, int side, std::uint32_t ev) {
 
 // ---------------------------------------------------------------------------- client side
 
-bool Relay::Impl::flush_cout(Conn* c) {
-  Handshake& h = *c->hs;
-  while (h.cout_off < h.cout_len) {
-    if (!c->can_write[0]) return true;
-    ssize_t w = ::send(c->fd[0], h.cout + h.cout_off, h.cout_len - h.cout_off, MSG_NOSIGNAL);
+// Sends buf[off..len) to one side of a connection while it is writable, advancing off.
+// 0 if all sent or the socket is full (can_write cleared), else the errno.
+template <class Off>
+int Relay::Impl::send_small(Conn* c, int side, const std::uint8_t* buf, std::size_t len, Off& off) {
+  while (off < len) {
+    if (!c->can_write[side]) return 0;
+    ssize_t w = ::send(c->fd[side], buf + off, len - off, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (retry_errno(errno)) {
-        c->can_write[0] = false;
-        return true;
+        c->can_write[side] = false;
+        return 0;
       }
-      bump(ctr.client_aborted);
-      close_conn(c);
-      return false;
+      return errno;
     }
-    h.cout_off = static_cast<std::uint8_t>(h.cout_off + w);
+    off = static_cast<Off>(off + w);
   }
-  h.cout_off = h.cout_len = 0;
+  return 0;
+}
+
+bool Relay::Impl::flush_cout(Conn* c) {
+  Handshake& h = *c->hs;
+  if (send_small(c, 0, h.cout, h.cout_len, h.cout_off) != 0) {
+    bump(ctr.client_aborted);
+    close_conn(c);
+    return false;
+  }
+  if (h.cout_off == h.cout_len) h.cout_off = h.cout_len = 0;
   return true;
 }
 
@@ -1053,30 +1066,20 @@ void Relay::Impl::begin_backend_handshake(Conn* c) {
 
 bool Relay::Impl::flush_bout(Conn* c) {
   Handshake& h = *c->hs;
-  while (h.bout_off < h.bout_len) {
-    if (!c->can_write[1]) return true;
-    ssize_t w = ::send(c->fd[1], h.bout + h.bout_off, h.bout_len - h.bout_off, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (retry_errno(errno)) {
-        c->can_write[1] = false;
-        return true;
-      }
-      int e = errno;
-      if (h.bs && h.bs->committed()) {
-        c->fail_reply = 0x01;
-        mark(c->backend, false, "send: " + errno_text(e));
-        if (c->fd[1] >= 0) ::close(c->fd[1]);
-        c->fd[1] = -1;
-        fail_all(c);
-      } else {
-        attempt_failed(c, e, "send: " + errno_text(e));
-      }
-      return false;
-    }
-    h.bout_off = static_cast<std::uint16_t>(h.bout_off + w);
-  }
-  return true;
+  int e = send_small(c, 1, h.bout, h.bout_len, h.bout_off);
+  if (e == 0) return true;
+  if (h.bs && h.bs->committed()) backend_lost(c, 0x01, "send: " + errno_text(e));
+  else attempt_failed(c, e, "send: " + errno_text(e));
+  return false;
+}
+
+// The backend failed after it may have acted on the CONNECT: no retry elsewhere.
+void Relay::Impl::backend_lost(Conn* c, std::uint8_t reply, std::string_view why) {
+  if (!why.empty()) mark(c->backend, false, why);
+  if (c->fd[1] >= 0) ::close(c->fd[1]);
+  c->fd[1] = -1;
+  c->fail_reply = reply;
+  fail_all(c);
 }
 
 void Relay::Impl::backend_handshake_io(Conn* c) {
@@ -1094,11 +1097,7 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
     if (n <= 0) {
       std::string why = n == 0 ? "closed during SOCKS5 negotiation" : "read: " + errno_text(e);
       if (h.bs->committed()) {
-        // The destination may have been contacted: no retry elsewhere.
-        c->fail_reply = 0x01;
-        if (c->fd[1] >= 0) ::close(c->fd[1]);
-        c->fd[1] = -1;
-        fail_all(c);
+        backend_lost(c, 0x01, {});  // the destination may have been contacted
       } else {
         attempt_failed(c, n == 0 ? 0 : e, why);
       }
@@ -1142,11 +1141,7 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
       if (s.retryable) {
         attempt_failed(c, 0, s.reason);
       } else {
-        c->fail_reply = 0x01;
-        mark(c->backend, false, s.reason);
-        ::close(c->fd[1]);
-        c->fd[1] = -1;
-        fail_all(c);
+        backend_lost(c, 0x01, s.reason);
       }
       return;
     }
@@ -1349,11 +1344,7 @@ bool Relay::Impl::check_timeout(Conn* c) {
     case St::BackendHandshake:
       if (now < c->deadline) return false;
       if (c->hs && c->hs->bs && c->hs->bs->committed()) {
-        // The backend took the CONNECT but did not answer in time.
-        c->fail_reply = 0x04;
-        ::close(c->fd[1]);
-        c->fd[1] = -1;
-        fail_all(c);
+        backend_lost(c, 0x04, {});  // it took the CONNECT but did not answer in time
         return c->dead;
       }
       attempt_failed(c, ETIMEDOUT, "timed out");

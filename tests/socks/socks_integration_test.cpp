@@ -300,14 +300,20 @@ void check_hello(const RunResult& r) {
   CHECK(r.out == "hello from the destination\n");
 }
 
+// The usual cast: a destination and one backend of each kind.
+struct Peers {
+  TempDir dir{"socks-it"};
+  HttpServer http;
+  Dante dante{dir};
+  Microsocks ms{dir};
+};
+
 }  // namespace
 
 TEST_CASE("curl through torgw-socks to dante and to microsocks") {
   NEED_ENV("curl", "danted", "microsocks");
-  TempDir dir("socks-it");
-  HttpServer http;
-  Dante dante(dir);
-  Microsocks ms(dir);
+  Peers peers;
+  auto& [dir, http, dante, ms] = peers;
   for (const auto& backend : {dante.endpoint(), ms.endpoint()}) {
     INFO("backend " << backend);
     Relay relay(dir, {backend}, "health_interval = 200ms\n");
@@ -338,10 +344,8 @@ TEST_CASE("curl over a unix socket listener (what tor's HiddenServicePort unix: 
 
 TEST_CASE("passthrough: the client's SOCKS5 goes to the backend untouched") {
   NEED_ENV("curl", "danted", "microsocks");
-  TempDir dir("socks-it");
-  HttpServer http;
-  Dante dante(dir);
-  Microsocks ms(dir);
+  Peers peers;
+  auto& [dir, http, dante, ms] = peers;
   for (const auto& backend : {dante.endpoint(), ms.endpoint()}) {
     Relay relay(dir, {backend}, "", {"--mode", "passthrough"});
     check_hello(curl(relay.proxy(), http.url("/hello")));
