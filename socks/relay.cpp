@@ -215,7 +215,7 @@ struct Relay::Impl {
   Handler wake_h{HKind::Wake};
   std::vector<Backend> backends;
   std::vector<std::unique_ptr<Probe>> probes;
-  std::size_t rr = 0;
+  std::size_t rr_next = 0;  // round-robin position
   socks5::ClientAuthPolicy auth;
   Policy policy;
   bool tcp_listener = true;
@@ -291,6 +291,8 @@ struct Relay::Impl {
   void start_relay(Conn* c, std::size_t backend_consumed);
   void relay_io(Conn* c);
   bool pump(Conn* c, int i);
+  enum class ReadResult : std::uint8_t { Data, Stop, Retry, Error };
+  ReadResult took(Conn* c, int i, ssize_t n);
   bool flush(Conn* c, int i);
   void mark(std::size_t b, bool up, std::string_view why);
 
@@ -658,7 +660,7 @@ void Relay::Impl::on_accept() {
     c->can_write[0] = true;
     add_fd(fd, reinterpret_cast<std::uint64_t>(c) | kTagClient, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
     c->start = backends.size() > 1 && cfg.balance == Balance::RoundRobin
-                   ? static_cast<std::uint8_t>(rr++ % backends.size())
+                   ? static_cast<std::uint8_t>(rr_next++ % backends.size())
                    : 0;
     if (cfg.mode == Mode::Socks5) {
       c->st = St::ClientHandshake;
@@ -1229,6 +1231,26 @@ bool Relay::Impl::flush(Conn* c, int i) {
   return true;
 }
 
+// What a read (or splice) from side i returned: Data (counted), Stop (drained: wait for
+// EPOLLIN; or EOF, recorded), Retry (EINTR), Error.
+Relay::Impl::ReadResult Relay::Impl::took(Conn* c, int i, ssize_t n) {
+  if (n > 0) {
+    bump(i == 0 ? ctr.bytes_up : ctr.bytes_down, static_cast<std::uint64_t>(n));
+    c->last = now;
+    return ReadResult::Data;
+  }
+  if (n == 0) {
+    c->d[i].eof = true;
+    return ReadResult::Stop;
+  }
+  if (errno == EINTR) return ReadResult::Retry;
+  if (retry_errno(errno)) {
+    c->can_read[i] = false;
+    return ReadResult::Stop;
+  }
+  return ReadResult::Error;
+}
+
 // Moves bytes from side i to side i^1 until the source is drained, the destination is
 // full, or this direction's budget for this round is spent.
 bool Relay::Impl::pump(Conn* c, int i) {
@@ -1241,7 +1263,6 @@ bool Relay::Impl::pump(Conn* c, int i) {
     if (d.pending > 0) return true;
   }
   std::size_t budget = 16 * static_cast<std::size_t>(bufsize);
-  auto& bytes = i == 0 ? ctr.bytes_up : ctr.bytes_down;
   while (!d.eof && c->can_read[i] && c->can_write[o]) {
     if (budget == 0) {
       queue_ready(c);
@@ -1252,25 +1273,14 @@ bool Relay::Impl::pump(Conn* c, int i) {
       if (pi >= 0) {
         Pipe& p = pipes[static_cast<std::size_t>(pi)];
         ssize_t n = ::splice(src, nullptr, p.w, nullptr, bufsize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n < 0) {
-          int e = errno;
-          if (e == EINTR) continue;
-          if (retry_errno(e)) {
-            c->can_read[i] = false;
-            break;
-          }
-          if (e == EINVAL || e == ENOSYS) {  // not spliceable here: copy from now on
-            splice_ok = false;
-            continue;
-          }
-          return false;
+        if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {  // not spliceable here: copy from now on
+          splice_ok = false;
+          continue;
         }
-        if (n == 0) {
-          d.eof = true;
-          break;
-        }
-        bump(bytes, static_cast<std::uint64_t>(n));
-        c->last = now;
+        ReadResult rr = took(c, i, n);
+        if (rr == ReadResult::Retry) continue;
+        if (rr == ReadResult::Stop) break;
+        if (rr == ReadResult::Error) return false;
         ssize_t w = ::splice(p.r, nullptr, dst, nullptr, static_cast<std::size_t>(n), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (w < 0) {
           if (!retry_errno(errno)) {
@@ -1293,20 +1303,10 @@ bool Relay::Impl::pump(Conn* c, int i) {
       }
     }
     ssize_t n = ::read(src, scratch.get(), bufsize);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (retry_errno(errno)) {
-        c->can_read[i] = false;
-        break;
-      }
-      return false;
-    }
-    if (n == 0) {
-      d.eof = true;
-      break;
-    }
-    bump(bytes, static_cast<std::uint64_t>(n));
-    c->last = now;
+    ReadResult rr = took(c, i, n);
+    if (rr == ReadResult::Retry) continue;
+    if (rr == ReadResult::Stop) break;
+    if (rr == ReadResult::Error) return false;
     if (static_cast<std::size_t>(n) == bufsize) d.bulk = true;
     else if (!c->rdhup[i]) c->can_read[i] = false;  // a short read drained it; EPOLLET re-arms
     ssize_t w = ::send(dst, scratch.get(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
