@@ -16,8 +16,8 @@ rounds, the median reported, ratios against the direct path of the same run):
                   destination closes first, so TIME_WAIT does not exhaust client ports)
   mem @N idle     the relay's memory while holding N idle tunnels (default 5000): VmRSS
                   of the process; for socat (a process per connection) the sum of PSS.
-                  Measured in the first round only (it does not vary with load, and
-                  5000 socat processes are hard on a shared machine).
+                  Measured once, after the rounds (it does not vary with load, and
+                  5000 socat processes must not disturb the rate measurements).
   CPU             where cgroup v1 cpuacct is available, the CPU time every process of
                   each role used (children included), per connection in the conn/s test
                   and per GB in the bulk x1 test: relay, and everything together. This
@@ -368,9 +368,11 @@ def main():
                 samples[p]["conns"].append(rate)
                 samples[p]["cpu_conn_relay"].append(relay)
                 samples[p]["cpu_conn_total"].append(total)
-            if rep == 0:
-                for p in order:
-                    samples[p]["mem"].append(b.idle(p))
+
+        # Memory last: 5000 forked socats are a load spike that must not skew the rates.
+        log("memory with idle tunnels")
+        for p in paths:
+            samples[p]["mem"].append(b.idle(p))
     finally:
         b.stop_all()
     load_after = os.getloadavg()

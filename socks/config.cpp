@@ -493,10 +493,9 @@ Options (flags override the config file; a flag for --backend replaces the file'
                                 CONNECT; passthrough: opaque byte relay, for clients
                                 that speak an end-to-end encrypted protocol to the exit
   --config FILE                 "key = value" lines, '#' comments (keys below)
-  --max-connections N           concurrent client connections (default: 4096, or
-                                less if the open-file limit is lower); over
-                                the cap socks5 clients get reply 0x01, passthrough
-                                clients are closed
+  --max-connections N           concurrent client connections (default 4096, or less
+                                if the open-file limit is lower); over the cap socks5
+                                clients get reply 0x01, passthrough clients are closed
   --user NAME                   when started as root: bind, then drop to this user
                                 (setgroups/setgid/setuid, no_new_privs, no capabilities)
   --check                       validate the configuration, print it, exit
