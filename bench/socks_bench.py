@@ -11,7 +11,8 @@ Paths (the client always speaks SOCKS5; the backend is Debian's danted on 127.0.
 Metrics, each measured for every path in the same run (paths interleaved, --repeat
 rounds, the median reported, ratios against the direct path of the same run):
   bulk x1 / x16   download throughput, 1 and 16 streams
-  rtt p50 / p99   1-byte round trips on one tunnel (and what the hop adds to p50)
+  rtt p50 / p99   1-byte round trips, one tunnel per path sampled in turn (paired, so
+                  every path sees the same load), and what the hop adds to p50
   conn/s          connect + SOCKS5 handshake + 64 B echo + close, 32 in flight (the
                   destination closes first, so TIME_WAIT does not exhaust client ports)
   mem @N idle     the relay's memory while holding N idle tunnels (default 5000): VmRSS
@@ -226,7 +227,7 @@ class Bench:
                            timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"torgw-socks-load {' '.join(argv)}: {r.stderr.strip()}")
-        return json.loads(r.stdout.strip().splitlines()[-1])
+        return json.loads(r.stdout.strip().splitlines()[-1])  # an object, or a list for rtt
 
     def target(self, k):
         return f"{TARGET_HOST}:{TARGET_BASE + k}"
@@ -253,9 +254,10 @@ class Bench:
         ms = lambda v: None if v is None else v / 1000.0  # us/GB -> ms/GB
         return r["gbit_s"], ms(relay), ms(total)
 
-    def rtt(self, path):
-        r = self.run_load("rtt", self.proxy(path), self.target(1), str(self.args.rtt_count))
-        return r["p50_us"], r["p99_us"]
+    def rtt(self, paths):
+        """Paired: one tunnel per path, sampled in turn, so all see the same load."""
+        r = self.run_load("rtt", ",".join(self.proxy(p) for p in paths), self.target(1), str(self.args.rtt_count))
+        return {p: (x["p50_us"], x["p99_us"]) for p, x in zip(paths, r)}
 
     def conns(self, path):
         before = self.cpu_snapshot(path)
@@ -359,8 +361,7 @@ def main():
                 samples[p]["cpu_gb_total"].append(total)
             for p in order:
                 samples[p]["bulk16"].append(b.bulk(p, 16)[0])
-            for p in order:
-                p50, p99 = b.rtt(p)
+            for p, (p50, p99) in b.rtt(order).items():
                 samples[p]["p50"].append(p50)
                 samples[p]["p99"].append(p99)
             for p in order:

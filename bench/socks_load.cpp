@@ -5,7 +5,7 @@
 //       +1 echo (1-byte round trips), +2 exchange (reads 64 B, echoes them, closes first,
 //       so TIME_WAIT lands here and not on the client's ports), +3 idle (holds).
 //   torgw-socks-load bulk  PROXY TARGET STREAMS SECONDS
-//   torgw-socks-load rtt   PROXY TARGET COUNT
+//   torgw-socks-load rtt   PROXY[,PROXY...] TARGET COUNT
 //   torgw-socks-load conns PROXY TARGET INFLIGHT SECONDS
 //   torgw-socks-load idle  PROXY TARGET COUNT
 //       Clients. Each one does a standard SOCKS5 no-auth CONNECT through PROXY (waiting
@@ -259,21 +259,36 @@ int bulk(const sockaddr_in& proxy, const sockaddr_in& tgt, int streams, double s
   return 0;
 }
 
-int rtt(const sockaddr_in& proxy, const sockaddr_in& tgt, int count) {
-  int fd = socks_connect(proxy, tgt);
-  if (fd < 0) die("rtt: SOCKS5 connect");
-  std::vector<std::uint64_t> lat;
-  lat.reserve(static_cast<std::size_t>(count));
+// 1-byte round trips. With several proxies (comma-separated), one tunnel through each,
+// and every iteration does one round trip on each tunnel in turn: the paths are sampled
+// under the same machine load, so their difference means something on a busy machine.
+int rtt(const std::vector<sockaddr_in>& proxies, const sockaddr_in& tgt, int count) {
+  std::vector<int> fds;
+  for (const auto& p : proxies) {
+    int fd = socks_connect(p, tgt);
+    if (fd < 0) die("rtt: SOCKS5 connect");
+    fds.push_back(fd);
+  }
+  std::vector<std::vector<std::uint64_t>> lat(fds.size());
+  for (auto& l : lat) l.reserve(static_cast<std::size_t>(count));
   char c = 'p';
   int warm = std::max(100, count / 10);
   for (int i = 0; i < warm + count; ++i) {
-    std::uint64_t t = now_ns();
-    if (!write_all(fd, &c, 1) || !read_all(fd, &c, 1)) die("rtt: echo");
-    if (i >= warm) lat.push_back(now_ns() - t);
+    for (std::size_t k = 0; k < fds.size(); ++k) {
+      std::uint64_t t = now_ns();
+      if (!write_all(fds[k], &c, 1) || !read_all(fds[k], &c, 1)) die("rtt: echo");
+      if (i >= warm) lat[k].push_back(now_ns() - t);
+    }
   }
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return static_cast<double>(lat[static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1))]) / 1000.0; };
-  std::printf("{\"count\":%d,\"p50_us\":%.2f,\"p99_us\":%.2f,\"min_us\":%.2f}\n", count, pct(0.5), pct(0.99), pct(0.0));
+  std::printf("[");
+  for (std::size_t k = 0; k < lat.size(); ++k) {
+    auto& l = lat[k];
+    std::sort(l.begin(), l.end());
+    auto pct = [&](double p) { return static_cast<double>(l[static_cast<std::size_t>(p * static_cast<double>(l.size() - 1))]) / 1000.0; };
+    std::printf("%s{\"count\":%d,\"p50_us\":%.2f,\"p99_us\":%.2f,\"min_us\":%.2f}", k ? "," : "", count, pct(0.5),
+                pct(0.99), pct(0.0));
+  }
+  std::printf("]\n");
   return 0;
 }
 
@@ -421,16 +436,27 @@ int main(int argc, char** argv) {
   std::vector<std::string> a(argv, argv + argc);
   auto usage = [] {
     std::fputs("usage: torgw-socks-load target HOST BASEPORT | bulk PROXY TARGET STREAMS SECONDS | "
-               "rtt PROXY TARGET COUNT | conns PROXY TARGET INFLIGHT SECONDS | idle PROXY TARGET COUNT\n",
+               "rtt PROXY[,PROXY...] TARGET COUNT | conns PROXY TARGET INFLIGHT SECONDS | idle PROXY TARGET COUNT\n",
                stderr);
     return 2;
   };
   if (a.size() < 2) return usage();
   if (a[1] == "target" && a.size() == 4) return target(a[2], std::stoi(a[3]));
   if (a.size() < 5) return usage();
-  auto proxy = parse_addr(a[2]), tgt = parse_addr(a[3]);
+  auto tgt = parse_addr(a[3]);
+  if (a[1] == "rtt" && a.size() == 5) {
+    std::vector<sockaddr_in> proxies;
+    std::size_t start = 0;
+    for (;;) {
+      auto comma = a[2].find(',', start);
+      proxies.push_back(parse_addr(a[2].substr(start, comma - start)));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return rtt(proxies, tgt, std::stoi(a[4]));
+  }
+  auto proxy = parse_addr(a[2]);
   if (a[1] == "bulk" && a.size() == 6) return bulk(proxy, tgt, std::stoi(a[4]), std::stod(a[5]));
-  if (a[1] == "rtt" && a.size() == 5) return rtt(proxy, tgt, std::stoi(a[4]));
   if (a[1] == "conns" && a.size() == 6) return conns(proxy, tgt, std::stoi(a[4]), std::stod(a[5]));
   if (a[1] == "idle" && a.size() == 5) return idle(proxy, tgt, std::stoi(a[4]));
   return usage();
