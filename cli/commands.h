@@ -21,6 +21,10 @@ using Action = std::function<int()>;
 
 void register_serial(CLI::App& app, Action& selected);
 void register_onion(CLI::App& app, Action& selected);
+void register_config(CLI::App& app, Action& selected);
+void register_report(CLI::App& app, Action& selected);
+void register_verify(CLI::App& app, Action& selected);
+void register_identity(CLI::App& app, Action& selected);
 
 // Reads a whole file (bounded); on failure prints "torgw: <path>: <reason>" to stderr
 // and returns false.

@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
   Action selected;
   register_serial(app, selected);
   register_onion(app, selected);
+  register_config(app, selected);
+  register_report(app, selected);
+  register_verify(app, selected);
+  register_identity(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

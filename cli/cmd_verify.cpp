@@ -1,0 +1,121 @@
+// torgw verify SERIAL.log [--expected-measurement HEX] [--expected-onion HOST] [--json] ...
+// Takes the last complete boot of a scraped serial log, rebuilds the attestation report
+// and cert table from its markers, verifies them against the pinned AMD roots, and
+// checks that REPORT_DATA binds the printed onion key and the boot's BOOT_ID.
+// Exit codes: 0 valid, 1 invalid (or no complete boot), 2 usage/input error.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/snp_options.h"
+#include "serial/serial.h"
+#include "snp/attest.h"
+#include "snp/json.h"
+
+namespace torgw::cli {
+
+namespace {
+
+struct Args {
+  std::string log;
+  std::string expected_onion;
+  std::string vcek, ask, ark, trust_dir;
+  SnpFlags flags;
+};
+
+int verify_command(const Args& a) {
+  auto opts = snp_options(a.flags);
+  if (!opts) return kExitUsage;
+  auto log = read_serial_log(a.log);
+  if (!log) return kExitUsage;
+  const serial::Boot* boot = serial::last_complete_boot(*log);
+  snp::LogVerifyOptions lo;
+  lo.verify = *opts;
+  if (!a.expected_onion.empty()) lo.expected_onion = a.expected_onion;
+  auto crl = load_crl_file(a.flags);
+  if (!crl) return kExitUsage;
+  lo.crl = *crl;
+  if (!a.vcek.empty()) {
+    lo.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
+    if (!lo.certs) return kExitUsage;
+  }
+
+  if (!boot) {
+    if (a.flags.json) {
+      nlohmann::json j = {{"valid", false}, {"reason", "log.no_complete_boot"}, {"boots", log->boots.size()}};
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::printf("INVALID: log.no_complete_boot: no boot in %s ended in READY or FATAL with all its markers "
+                  "(%zu boots seen)\n",
+                  a.log.c_str(), log->boots.size());
+    }
+    return kExitInvalid;
+  }
+  snp::LogVerdict v = snp::verify_boot(*boot, lo);
+  const bool sim = v.simulated() || v.snp == "simulated";
+  if (a.flags.json) {
+    nlohmann::json j = snp::verification_json(v.verification);
+    j["valid"] = v.valid();
+    j["reason"] = v.valid() ? nlohmann::json(nullptr) : nlohmann::json(v.status.error().reason);
+    j["detail"] = v.valid() ? nlohmann::json(nullptr) : nlohmann::json(v.status.error().detail);
+    j["simulated"] = sim;
+    j["boot_id"] = v.boot_id;
+    j["boot_end"] = serial::to_string(boot->end);
+    j["snp"] = v.snp;
+    j["identity_binding"] = v.identity_binding;
+    j["onion_hostname"] = v.onion_hostname;
+    j["transfer_key"] = v.transfer_key ? nlohmann::json(to_hex(ByteView(v.transfer_key->data(), 32))) : nlohmann::json(nullptr);
+    j["device_said_valid"] = v.device_said_valid ? nlohmann::json(*v.device_said_valid) : nlohmann::json(nullptr);
+    j["device_reason"] = v.device_reason;
+    if (v.expected_report_data)
+      j["expected_report_data"] = to_hex(ByteView(v.expected_report_data->data(), v.expected_report_data->size()));
+    std::cout << j.dump(2) << "\n";
+  } else {
+    const char* tag = sim ? "SIMULATED " : "";
+    std::printf("boot %s (%s)\n", v.boot_id.c_str(), serial::to_string(boot->end));
+    if (v.valid()) {
+      std::printf("%sVALID: %s attested by %s; REPORT_DATA binds its onion key and this BOOT_ID\n", tag,
+                  v.onion_hostname.c_str(),
+                  sim ? "the SIMULATED PSP (not AMD hardware: no security value)" : "an AMD SEV-SNP chip");
+    } else {
+      std::printf("%sINVALID: %s\n", tag, v.status.error().to_string().c_str());
+    }
+    std::printf("  SNP=%s, identity %s\n", v.snp.empty() ? "?" : v.snp.c_str(),
+                v.identity_binding.empty() ? "?" : v.identity_binding.c_str());
+    if (!v.onion_hostname.empty()) std::printf("  onion: %s\n", v.onion_hostname.c_str());
+    if (v.device_said_valid)
+      std::printf("  the VM itself said: %s%s%s\n", *v.device_said_valid ? "valid" : "invalid",
+                  v.device_reason.empty() ? "" : " ", v.device_reason.c_str());
+    print_verification(v.verification);
+    if (!v.valid() && !a.flags.json && !lo.certs && !v.report.empty() && !boot->get("ATTESTATION_CERTS")) {
+      if (auto r = snp::parse_report(v.report); r) {
+        const snp::Product p = snp::product_from_cpuid(*r).value_or(snp::Product::Milan);
+        std::printf("  the host supplied no certificates: fetch the VCEK (%s%s) and pass it with --vcek:\n    %s\n",
+                    to_string(p), snp::product_from_cpuid(*r) ? "" : " assumed: version 2 reports do not say",
+                    snp::kds_vcek_url(*r, p).c_str());
+      }
+    }
+  }
+  return v.valid() ? kExitOk : kExitInvalid;
+}
+
+}  // namespace
+
+void register_verify(CLI::App& app, Action& selected) {
+  auto* cmd = app.add_subcommand(
+      "verify", "Verify a scraped serial log: the last complete boot's SEV-SNP attestation, onion and BOOT_ID binding");
+  auto a = std::make_shared<Args>();
+  cmd->add_option("LOG", a->log, "Scraped serial console log")->required();
+  cmd->add_option("--expected-onion", a->expected_onion, "The onion address the boot must have (with or without .onion)");
+  auto* vcek = cmd->add_option("--vcek", a->vcek,
+                               "VCEK/VLEK (PEM or DER) to use instead of the log's ATTESTATION_CERTS, e.g. from "
+                               "AMD's KDS when the host supplied none");
+  cmd->add_option("--ask", a->ask, "ASK or ASVK for --vcek")->needs(vcek);
+  cmd->add_option("--ark", a->ark, "ARK for --vcek")->needs(vcek);
+  add_trust_dir_option(cmd, a->trust_dir);
+  add_snp_flags(cmd, a->flags, false);
+  cmd->callback([&selected, a] { selected = [a] { return verify_command(*a); }; });
+}
+
+}  // namespace torgw::cli

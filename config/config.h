@@ -1,0 +1,157 @@
+// Configuration: the key registry, the pure parsers of every source, and resolution.
+//
+// Sources, highest precedence first (../shared/DESIGN.md "Configuration"):
+//   flags (--set, dev mode only) > kernel command line `torgw.<key>=<value>`
+//   > GCE metadata attributes `torgw-<key>` > Hetzner userdata (key=value lines)
+//   > /etc/torgw/torgw.conf (key=value lines) > the key's default.
+// Every key has a type, a validation rule, a default where one is safe, and a secret
+// flag. resolve() validates every entry of every source (an invalid value is an error
+// even if a higher source overrides it: a broken source is a broken deployment) and
+// fails with Error.reason = "<key>:<reason>", exactly what torgw-init prints as
+// FATAL=<key>:<reason>. Error.detail says where (source, line) for humans.
+//
+// Key names: [a-z0-9_]; '-' is accepted as '_' (the kernel treats them alike in
+// parameter names, and GCE users write torgw-backend-mode). Upper case is rejected.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "common/secret.h"
+
+namespace torgw::config {
+
+// Ascending precedence: a later source overrides an earlier one.
+enum class Source : int { Default = 0, File, Hetzner, Gce, Cmdline, Flag };
+const char* to_string(Source s);  // "default", "file", "hetzner", "gce", "cmdline", "flag"
+
+struct Entry {
+  std::string key;    // normalised ('-' -> '_'); may be unknown: resolve() rejects it
+  std::string value;  // raw text as the source gave it
+  std::size_t line = 0;  // 1-based line in the source text (0: not line-based)
+};
+
+struct SourceData {
+  Source source = Source::File;
+  std::vector<Entry> entries;
+};
+
+enum class Type {
+  String,        // printable ASCII without spaces, length min..max
+  HostPort,      // host:port; host = IPv4, [IPv6] or a DNS name
+  HostPortList,  // comma-separated HostPort, 1..max items, no duplicates
+  Port,          // 1..65535
+  Uint,          // decimal, min..max
+  Seconds,       // decimal seconds, optional suffix s|m|h; min..max seconds
+  Bool,          // true|false|1|0|yes|no|on|off -> "true"|"false"
+  Enum,          // one of choices
+  EnumList,      // comma-separated subset of choices, no duplicates
+  Hex,           // exactly min hex chars (== max), normalised to lower case
+  Base64,        // standard base64, at most max chars, decodes
+  X25519List,    // comma-separated tor client-auth keys: [descriptor:x25519:]<52 base32>
+  Url,           // http://<IPv4|[IPv6]>[:port][/], no path: no DNS needed at boot
+};
+const char* to_string(Type t);
+
+struct KeySpec {
+  std::string_view name;
+  Type type;
+  std::string_view default_value;  // empty: no default (unset unless a source sets it)
+  bool required = false;           // no safe default: missing -> "<key>:missing"
+  bool secret = false;             // value kept in SecretBytes, printed as "redacted"
+  bool local_only = false;         // only from cmdline/file/flags, never from metadata
+  std::uint64_t min = 0, max = 0;  // numeric range, string/list length bounds
+  std::string_view choices;        // "a|b|c" for Enum and EnumList
+  std::string_view help;
+};
+
+// Every key, in the order the effective config is printed.
+std::span<const KeySpec> keys();
+const KeySpec* find_key(std::string_view name);
+
+// Limits on outside text.
+inline constexpr std::size_t kMaxTextBytes = 64 * 1024;     // config file, userdata
+inline constexpr std::size_t kMaxCmdlineBytes = 64 * 1024;  // /proc/cmdline is <= 4 KiB today
+inline constexpr std::size_t kMaxLineBytes = 8192;
+inline constexpr std::size_t kMaxValueBytes = 8192;
+inline constexpr std::size_t kMaxEntries = 256;
+
+// "backend-mode" -> "backend_mode"; returns "" if the name has characters outside
+// [a-z0-9_-] or is longer than 64.
+std::string normalize_key(std::string_view name);
+
+// ---- pure parsers -------------------------------------------------------------------
+
+// The kernel command line (as /proc/cmdline): whitespace-separated parameters with the
+// kernel's quoting ("..." may wrap a parameter or its value). Only `torgw.<key>=<value>`
+// parameters are returned; parsing stops at "--" (what follows is init's argv).
+// Errors: cmdline:too_large, cmdline:unterminated_quote, <key>:no_value, <key>:bad_key.
+Result<std::vector<Entry>> parse_cmdline(std::string_view cmdline);
+
+// key=value lines (the config file, Hetzner userdata). Blank lines and lines whose first
+// non-blank character is '#' are ignored; spaces around key and value are trimmed; CRLF
+// is accepted; an optional "torgw." before the key is accepted. `what` names the
+// source in errors: <what>:too_large, <what>:line_too_long, <what>:not_text,
+// <what>:syntax (detail: the line), <what>:too_many_entries, <key>:bad_key.
+Result<std::vector<Entry>> parse_kv_text(std::string_view text, std::string_view what);
+
+// GCE `.../instance/attributes/` listing: one attribute name per line. Returns the
+// attributes named torgw-<key> (the full attribute names, for fetching).
+// Errors: gce:too_large, gce:not_text, gce:too_many_entries.
+Result<std::vector<std::string>> parse_gce_attribute_list(std::string_view body);
+
+// An attribute name torgw-<key> -> the normalised key ("" if it is not one of ours).
+std::string gce_attribute_key(std::string_view attribute);
+
+// Validates one value against its key's rule; returns the normalised value.
+// Errors: <key>:<reason> with reason in empty, too_long, bad_format, out_of_range,
+// bad_choice, duplicate_item, too_many_items, bad_hex, bad_base64, bad_key_format.
+Result<std::string> validate_value(const KeySpec& spec, std::string_view value);
+
+// ---- resolution ---------------------------------------------------------------------
+
+class Config {
+ public:
+  struct Value {
+    std::string text;      // normalised value; empty for secrets (see secret())
+    SecretBytes secret;    // secrets only
+    Source source = Source::Default;
+  };
+
+  bool has(std::string_view key) const;
+  // Non-secret value; "" if unset. Asserts the key exists in the registry.
+  const std::string& str(std::string_view key) const;
+  std::uint64_t uint(std::string_view key) const;  // Uint, Port, Seconds
+  bool flag(std::string_view key) const;           // Bool
+  std::vector<std::string> list(std::string_view key) const;  // comma lists
+  const SecretBytes* secret(std::string_view key) const;      // nullptr if unset
+  Source source(std::string_view key) const;                  // Default if unset
+
+  // The effective config as markers, in registry order, secrets redacted:
+  //   CONFIG_SOURCES=<sources that set at least one key, highest first, or "none">
+  //   CONFIG_<KEY>=<value | unset | redacted | sha256:<hex> for values over 128 chars>
+  //   CONFIG_ORIGIN=<key>@<source>,...   (keys not at their default; "defaults")
+  std::vector<std::pair<std::string, std::string>> markers() const;
+
+  std::map<std::string, Value, std::less<>>& values() { return values_; }
+  const std::map<std::string, Value, std::less<>>& values() const { return values_; }
+
+ private:
+  std::map<std::string, Value, std::less<>> values_;
+};
+
+// Merges the sources by precedence, validates every entry, applies defaults, checks
+// required keys and cross-key rules. Secret values are moved into SecretBytes and wiped
+// from the entries given (hence the non-const span). `partial` skips the required-key
+// and cross-key checks: torgw-init resolves cmdline + file first to learn how to reach
+// the metadata service, which may supply the rest.
+Result<Config> resolve(std::span<SourceData> sources, bool partial = false);
+
+}  // namespace torgw::config

@@ -1,0 +1,75 @@
+// The key registry: every configuration key torgw knows. Adding a key is one row here
+// plus its documentation in docs/config.md; unknown keys are errors everywhere.
+#include "config/config.h"
+
+namespace torgw::config {
+
+namespace {
+
+constexpr KeySpec kKeys[] = {
+    // ---- the service ----------------------------------------------------------------
+    {"backend", Type::HostPortList, "", true, false, false, 1, 8, "",
+     "Backend exit node(s), host:port[,host:port...]; torgw-socks relays to them"},
+    {"backend_mode", Type::Enum, "socks5", false, false, false, 0, 0, "socks5|passthrough",
+     "socks5: validate each client's SOCKS5 request; passthrough: opaque TCP relay"},
+    {"backend_user", Type::String, "", false, false, false, 1, 255, "",
+     "RFC 1929 username for the backend's SOCKS5 (with backend_password)"},
+    {"backend_password", Type::String, "", false, true, false, 1, 255, "",
+     "RFC 1929 password for the backend's SOCKS5 (secret)"},
+    {"onion_port", Type::Port, "1080", false, false, false, 1, 65535, "",
+     "Virtual port of the onion service that clients connect to"},
+    {"max_connections", Type::Uint, "1024", false, false, false, 1, 65535, "",
+     "Concurrent client connections torgw-socks accepts"},
+    {"handshake_timeout", Type::Seconds, "10", false, false, false, 1, 300, "",
+     "Seconds a client has to complete its SOCKS5 handshake"},
+    {"idle_timeout", Type::Seconds, "300", false, false, false, 0, 86400, "",
+     "Seconds a relayed connection may stay idle (0: no limit)"},
+    {"client_auth", Type::X25519List, "", false, false, false, 1, 64, "",
+     "Authorized clients' x25519 public keys (tor client auth v3), comma-separated"},
+    {"pow_defense", Type::Bool, "true", false, false, false, 0, 0, "",
+     "Tor's proof-of-work DoS defence for the onion service"},
+    // ---- identity and SEV-SNP -------------------------------------------------------
+    {"identity", Type::Enum, "derived", false, false, false, 0, 0, "derived|sealed|transfer|ephemeral",
+     "How the onion identity is obtained (DESIGN.md \"Identity\")"},
+    {"snp_fallback", Type::Enum, "fatal", false, false, false, 0, 0, "fatal|ephemeral",
+     "Without SEV-SNP: stop (fatal) or run with an ephemeral identity"},
+    {"sealed_identity", Type::Base64, "", false, false, false, 1, 16384, "",
+     "The sealed identity blob (identity=sealed); ciphertext, useless off this chip"},
+    {"expected_measurement", Type::Hex, "", false, false, false, 96, 96, "",
+     "SNP launch measurement (48 bytes hex) our own report must carry"},
+    {"snp_key_fields", Type::EnumList, "policy,measurement", false, false, false, 1, 6,
+     "policy|measurement|tcb_version|guest_svn|family_id|image_id",
+     "Fields mixed into the SNP derived key"},
+    // ---- tor ------------------------------------------------------------------------
+    {"tor_bootstrap_timeout", Type::Seconds, "600", false, false, false, 10, 86400, "",
+     "Seconds tor may take to bootstrap to 100%"},
+    {"publish_timeout", Type::Seconds, "600", false, false, false, 10, 86400, "",
+     "Seconds from bootstrap to HS_DESC UPLOADED of our onion"},
+    // ---- the machine (torgw-init) ---------------------------------------------------
+    {"shutdown_timeout", Type::Seconds, "10", false, false, false, 1, 300, "",
+     "Seconds each child gets after SIGTERM before SIGKILL"},
+    {"fatal_action", Type::Enum, "poweroff", false, false, false, 0, 0, "poweroff|reboot|halt",
+     "What PID 1 does after FATAL (halt: stay up for debugging, services stopped)"},
+    {"fatal_delay", Type::Seconds, "10", false, false, false, 0, 3600, "",
+     "Seconds between FATAL and the fatal_action, so the console can be read"},
+    {"metadata", Type::Enum, "auto", false, false, true, 0, 0, "auto|off|gce|hetzner",
+     "Which metadata services to ask (auto: GCE and Hetzner)"},
+    {"metadata_url", Type::Url, "http://169.254.169.254", false, false, true, 0, 0, "",
+     "Base URL of the metadata service (tests point it at their own server)"},
+    {"metadata_timeout", Type::Seconds, "2", false, false, true, 1, 60, "",
+     "Seconds per metadata request attempt"},
+    {"metadata_attempts", Type::Uint, "3", false, false, true, 1, 10, "",
+     "Attempts per metadata request (transport errors and 5xx are retried)"},
+};
+
+}  // namespace
+
+std::span<const KeySpec> keys() { return kKeys; }
+
+const KeySpec* find_key(std::string_view name) {
+  for (const auto& k : kKeys)
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+}  // namespace torgw::config

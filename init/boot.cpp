@@ -1,0 +1,505 @@
+#include "init/boot.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include "config/metadata.h"
+#include "config/text.h"
+
+namespace torgw::init {
+
+void BootContext::log(const std::string& text) const {
+  std::string line = "torgw-init: " + text + "\n";
+  ssize_t ignored = ::write(2, line.data(), line.size());
+  (void)ignored;
+}
+
+std::int64_t BootContext::ms_since_start() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+}
+
+namespace {
+
+using text::read_small;
+
+// ---- the config stage ----------------------------------------------------------------
+
+class ConfigStage : public Stage {
+ public:
+  const char* name() const override { return "config"; }
+
+  void start(BootContext& ctx, std::function<void(Status)> done) override {
+    done_ = std::move(done);
+    auto local = read_local(ctx);
+    if (!local) return finish_error(local.error());
+    sources_ = std::move(*local);
+    // Resolve what we have so far (a copy: resolve() wipes secrets from its input) to
+    // learn whether and where to ask a metadata service.
+    std::vector<config::SourceData> copy = sources_;
+    auto partial = config::resolve(copy, true);
+    if (!partial) return finish_error(partial.error());
+    auto mopts = config::metadata_options(*partial);
+    if (!mopts.gce && !mopts.hetzner) return finish(ctx, nullptr);
+    ctx.log("asking metadata at " + mopts.base_url + (mopts.gce ? " (gce)" : "") + (mopts.hetzner ? " (hetzner)" : ""));
+    fetcher_ = std::make_unique<config::MetadataFetcher>(ctx.loop.base(), mopts);
+    fetcher_->start([this, &ctx](Result<config::MetadataResult> r) {
+      ctx.loop.post([this, &ctx, r = std::move(r)]() mutable {
+        fetcher_.reset();
+        if (!r) return finish_error(r.error());
+        finish(ctx, &*r);
+      });
+    });
+  }
+
+  void stop(BootContext&, std::function<void()> done) override {
+    fetcher_.reset();
+    done();
+  }
+
+ private:
+  Result<std::vector<config::SourceData>> read_local(BootContext& ctx) {
+    std::vector<config::SourceData> out;
+    const auto& o = ctx.opts;
+    if (!o.cmdline_path.empty()) {
+      bool big = false;
+      auto text = read_small(o.cmdline_path, config::kMaxCmdlineBytes, &big);
+      if (!text) return make_error("cmdline:unreadable", o.cmdline_path + ": " + std::strerror(errno));
+      if (big) return make_error("cmdline:too_large", o.cmdline_path);
+      auto e = config::parse_cmdline(*text);
+      wipe(text->data(), text->size());  // may hold a secret (backend_password)
+      if (!e) return e.error();
+      out.push_back({config::Source::Cmdline, std::move(*e)});
+    }
+    if (!o.config_path.empty()) {
+      bool big = false;
+      auto text = read_small(o.config_path, config::kMaxTextBytes, &big);
+      if (!text) {
+        if (errno != ENOENT) return make_error("config_file:unreadable", o.config_path + ": " + std::strerror(errno));
+        ctx.log("no config file at " + o.config_path);
+      } else {
+        if (big) return make_error("config_file:too_large", o.config_path);
+        auto e = config::parse_kv_text(*text, "config_file");
+        wipe(text->data(), text->size());
+        if (!e) return e.error();
+        out.push_back({config::Source::File, std::move(*e)});
+      }
+    }
+    if (!o.flags.empty()) out.push_back({config::Source::Flag, o.flags});
+    if (o.dev) {
+      // Dev mode runs on a developer's machine: no metadata service of ours, no SEV-SNP.
+      out.push_back({config::Source::Default, {{"identity", "ephemeral", 0}, {"metadata", "off", 0}}});
+    }
+    return out;
+  }
+
+  void finish(BootContext& ctx, config::MetadataResult* meta) {
+    std::string meta_marker;
+    if (meta) {
+      for (auto* p : {&meta->gce, &meta->hetzner}) {
+        if (p->state == config::ProviderState::NotTried) continue;
+        const char* which = p == &meta->gce ? "gce" : "hetzner";
+        meta_marker += (meta_marker.empty() ? "" : ",") + std::string(which) + ":" + config::to_string(p->state);
+        if (!p->note.empty()) ctx.log(std::string(which) + " metadata " + config::to_string(p->state) + ": " + p->note);
+        if (p->state == config::ProviderState::Present) sources_.push_back(std::move(p->data));
+      }
+    }
+    ctx.markers.emit("METADATA", meta_marker.empty() ? "off" : meta_marker);
+    auto cfg = config::resolve(sources_);
+    sources_.clear();
+    if (!cfg) return finish_error(cfg.error());
+    ctx.config = std::move(*cfg);
+    for (const auto& [k, v] : ctx.config.markers()) {
+      if (!ctx.markers.emit(k, v)) ctx.markers.emit_chunked(k, v);
+    }
+    auto d = std::move(done_);
+    d({});
+  }
+
+  void finish_error(const Error& e) {
+    sources_.clear();
+    auto d = std::move(done_);
+    d(e);
+  }
+
+  std::function<void(Status)> done_;
+  std::vector<config::SourceData> sources_;
+  std::unique_ptr<config::MetadataFetcher> fetcher_;
+};
+
+// ---- identity without SEV-SNP ----------------------------------------------------------
+
+class EphemeralIdentityStage : public Stage {
+ public:
+  const char* name() const override { return "identity"; }
+  void start(BootContext& ctx, std::function<void(Status)> done) override {
+    const auto& mode = ctx.config.str("identity");
+    if (mode != "ephemeral")
+      return done(make_error("identity:needs_snp", "identity=" + mode + " needs the SEV-SNP stage"));
+    ctx.identity = onion::Identity::generate();
+    ctx.identity_binding = "ephemeral";
+    ctx.markers.emit("IDENTITY_BINDING", "ephemeral");
+    ctx.markers.emit("IDENTITY_WARNING", "ephemeral_identity:new_onion_address_every_boot:not_bound_to_hardware");
+    ctx.markers.emit("ONION_HOSTNAME", ctx.identity->hostname());
+    ctx.log("WARNING: ephemeral identity " + ctx.identity->hostname() +
+            ": a new onion address every boot, bound to nothing");
+    done({});
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_ephemeral_identity_stage() { return std::make_unique<EphemeralIdentityStage>(); }
+
+std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
+  (void)opts;
+  std::vector<std::unique_ptr<Stage>> s;
+  // SEAM (snp/): the SEV-SNP stage goes first here. It emits SNP=present|absent|
+  // simulated and the attestation markers, and replaces the ephemeral identity stage
+  // for identity=derived|sealed|transfer (and follows snp_fallback without SNP). It
+  // sets ctx.identity and ctx.identity_binding and prints ONION_HOSTNAME.
+  s.push_back(make_ephemeral_identity_stage());
+  // SEAM (supervisor/): tor supervision. Build a SupervisorConfig from ctx.config
+  // (onion_port, client_auth, pow_defense, tor_bootstrap_timeout, publish_timeout) and
+  // ctx.identity, drive it on ctx.loop.base(), register tor's pid with ctx.reaper
+  // (or spawn it through ctx.children), call done() once tor is spawned; READY and
+  // DESCRIPTOR_PUBLISHED are its markers.
+  // SEAM (socks/): torgw-socks as a ChildSpec through ctx.children:
+  //   /usr/bin/torgw-socks --listen unix:/run/torgw-socks/socks.sock --backend <each
+  //   backend> --mode <backend_mode> --max-connections <max_connections>, user
+  //   torgw-socks, stop_timeout = shutdown_timeout; SIGTERM drains.
+  return s;
+}
+
+// ---- Init ------------------------------------------------------------------------------
+
+#define TORGW_TRY_FATAL(expr)    \
+  do {                           \
+    auto torgw_s_ = (expr);      \
+    if (!torgw_s_) return fatal(torgw_s_.error()); \
+  } while (0)
+
+
+struct Init::Impl {
+  enum class State { Booting, Running, Stopping };
+
+  BootOptions opts;
+  bool pid1;
+  EventLoop loop;
+  Reaper reaper{loop};
+  ChildSupervisor children{loop, reaper};
+  serial::MarkerWriter markers{{1}};
+  std::optional<BootContext> ctx;
+  std::vector<std::unique_ptr<Stage>> stages;
+  std::size_t begun = 0;  // stages whose start() was called
+  State state = State::Booting;
+  bool fatal_seen = false;
+  int exit_code = 0;
+  Action early_fatal_action = Action::PowerOff;
+  std::chrono::seconds early_fatal_delay{10};
+  std::vector<UniqueFd> buttons;
+  std::vector<FdWatch> button_watches;
+  UniqueFd serial_fd;
+  Timer fatal_timer{loop};
+  std::optional<Action> final_action;
+
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();  // before the mounts
+
+  explicit Impl(BootOptions o) : opts(std::move(o)), pid1(!opts.dev) {}
+
+  Action fatal_action() const {
+    if (ctx && ctx->config.has("fatal_action")) {
+      if (auto a = parse_action(ctx->config.str("fatal_action"))) return *a;
+    }
+    return early_fatal_action;
+  }
+  std::chrono::seconds fatal_delay() const {
+    if (ctx && ctx->config.has("fatal_delay")) return std::chrono::seconds(ctx->config.uint("fatal_delay"));
+    return early_fatal_delay;
+  }
+
+  // fatal_action / fatal_delay from the kernel command line, before the config stage:
+  // a mount failure must still honour torgw.fatal_action=halt.
+  void read_early_fatal_settings() {
+    if (opts.cmdline_path.empty()) return;
+    auto text = read_small(opts.cmdline_path, config::kMaxCmdlineBytes);
+    if (!text) return;
+    auto entries = config::parse_cmdline(*text);
+    if (!entries) return;
+    for (const auto& e : *entries) {
+      const auto* spec = config::find_key(e.key);
+      if (!spec || (e.key != "fatal_action" && e.key != "fatal_delay")) continue;
+      auto v = config::validate_value(*spec, e.value);
+      if (!v) continue;
+      if (e.key == "fatal_action") early_fatal_action = *parse_action(*v);
+      else early_fatal_delay = std::chrono::seconds(std::stoll(*v));
+    }
+  }
+
+  std::vector<int> marker_fds() {
+    std::vector<int> fds{1};
+    if (!pid1 || !opts.extra_serial) return fds;
+    // /dev/console already reaches every console the kernel writes to; ttyS0 gets its
+    // own copy only when it is not one of them (else every marker would appear twice).
+    auto consoles = read_small("/proc/consoles", 65536);
+    for (const auto& c : parse_consoles(consoles ? *consoles : ""))
+      if (c == "ttyS0") return fds;
+    serial_fd.reset(::open("/dev/ttyS0", O_WRONLY | O_NOCTTY | O_CLOEXEC));
+    if (serial_fd) fds.push_back(serial_fd.get());
+    return fds;
+  }
+
+  // ---- PID 1 early duties (before any marker can be written) ----
+  Status machine_early(UserIds& tor) {
+    install_crash_guard();
+    ::umask(022);
+    if (::chdir("/") != 0) return make_error("init.chdir", std::strerror(errno));
+    // /proc first: even if what follows fails, the kernel command line (fatal_action)
+    // must be readable.
+    auto mounts = early_mounts(0, 0);
+    TORGW_TRY(mount_all({mounts.front()}));
+    auto t = lookup_user_in("tor");
+    if (!t) return make_error("user.tor_missing", t.error().to_string());
+    tor = *t;
+    mounts = early_mounts(tor.uid, tor.gid);
+    mounts.erase(mounts.begin());
+    TORGW_TRY(mount_all(mounts));
+    ensure_stdio();
+    TORGW_TRY(ensure_root_readonly());
+    TORGW_TRY(check_dir("/var/lib/tor", tor.uid, tor.gid, 0700));
+    TORGW_TRY(disable_cad());
+    return {};
+  }
+
+  void watch_power_buttons() {
+    buttons = open_power_buttons();
+    for (auto& b : buttons) {
+      int fd = b.get();
+      button_watches.emplace_back(loop, fd, [this, fd] {
+        std::uint8_t buf[24 * 64];
+        ssize_t n;
+        while ((n = ::read(fd, buf, sizeof buf)) > 0)
+          if (power_pressed(buf, static_cast<std::size_t>(n))) shutdown(Action::PowerOff, "power_button");
+      });
+    }
+  }
+
+  Status install_signals() {
+    TORGW_TRY(loop.on_signal(SIGTERM, [this](const signalfd_siginfo&) { shutdown(Action::PowerOff, "sigterm"); }));
+    TORGW_TRY(loop.on_signal(SIGPWR, [this](const signalfd_siginfo&) { shutdown(Action::PowerOff, "sigpwr"); }));
+    // PID 1: the kernel sends SIGINT for Ctrl-Alt-Del once it is disabled. Dev: Ctrl-C.
+    TORGW_TRY(loop.on_signal(SIGINT, [this](const signalfd_siginfo&) {
+      shutdown(pid1 ? Action::Reboot : Action::PowerOff, pid1 ? "ctrl_alt_del" : "sigint");
+    }));
+    TORGW_TRY(loop.on_signal(SIGHUP, [this](const signalfd_siginfo&) { ctx->log("SIGHUP ignored"); }));
+    TORGW_TRY(loop.on_signal(SIGUSR1, [this](const signalfd_siginfo&) { log_status(); }));
+    return reaper.init();
+  }
+
+  void log_status() {
+    std::string s = "status: " + std::string(state == State::Running ? "running" : state == State::Booting ? "booting" : "stopping") +
+                    ", orphans reaped " + std::to_string(reaper.orphans_reaped());
+    for (const auto& n : children.names()) {
+      auto p = children.pid(n);
+      s += ", " + n + " pid " + (p ? std::to_string(*p) : "-") + " starts " + std::to_string(children.starts(n));
+    }
+    ctx->log(s);
+  }
+
+  void wire_children_events() {
+    children.events.started = [this](const std::string& n, pid_t pid) {
+      ctx->log("started " + n + " (pid " + std::to_string(pid) + ")");
+    };
+    children.events.exited = [this](const std::string& n, int st, bool again, std::chrono::milliseconds delay) {
+      markers.emit("CHILD_EXITED", n + ":" + describe_status(st));
+      if (again) ctx->log(n + " " + describe_status(st) + ", restarting in " + std::to_string(delay.count()) + " ms");
+    };
+    children.events.gave_up = [this](const std::string& n, const Error& e) {
+      fatal(make_error(n + ":restart_limit", e.to_string()));
+    };
+  }
+
+  // ---- the boot ----
+  void machine_checks() {
+    // Clock: tor refuses consensus documents from the future; a clock before our own
+    // build is certainly wrong.
+    TORGW_TRY_FATAL(check_clock(static_cast<std::int64_t>(std::time(nullptr)), opts.build_time));
+    markers.emit("CLOCK_CHECK", "ok");
+    if (!pid1) return;
+    // Kernel modules the image lists (none when everything is built in).
+    auto list = read_small(opts.modules_path, 1 << 20);
+    int loaded = 0;
+    if (list) {
+      auto paths = parse_module_list(*list);
+      if (!paths) return fatal(paths.error());
+      auto n = load_modules(*paths);
+      if (!n) return fatal(n.error());
+      loaded = *n;
+    }
+    markers.emit("MODULES", std::to_string(loaded));
+    // Network: the kernel configured it (ip=dhcp on the command line, CONFIG_IP_PNP_DHCP)
+    // before starting us; we bring lo up and report what is there.
+    if (auto s = bring_up_loopback(); !s) return fatal(s.error());
+    std::string net;
+    for (const auto& i : list_interfaces())
+      if (i.up && !i.ipv4.empty()) net += (net.empty() ? "" : ",") + i.name + ":" + i.ipv4;
+    markers.emit("NETWORK", net.empty() ? "none" : net);
+    if (auto pnp = read_small("/proc/net/pnp", 65536)) {
+      std::string rc = resolv_conf_from_pnp(*pnp);
+      if (!rc.empty()) {
+        int fd = ::open("/run/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || ::write(fd, rc.data(), rc.size()) != static_cast<ssize_t>(rc.size()))
+          ctx->log(std::string("cannot write /run/resolv.conf: ") + std::strerror(errno));
+        if (fd >= 0) ::close(fd);
+      }
+      markers.emit("DNS", rc.empty() ? "none" : "kernel_dhcp");
+    }
+  }
+
+  void next_stage() {
+    if (state != State::Booting) return;
+    if (begun == stages.size()) {
+      state = State::Running;
+      markers.emit("INIT_DONE", std::to_string(ctx->ms_since_start()));
+      return;
+    }
+    Stage* s = stages[begun++].get();
+    const std::size_t index = begun;
+    s->start(*ctx, [this, s, index](Status st) {
+      if (state != State::Booting || index != begun) return;  // shutting down meanwhile
+      if (!st) {
+        Error e = st.error();
+        ctx->log(std::string("stage ") + s->name() + " failed: " + e.to_string());
+        return fatal(e);
+      }
+      loop.post([this] { next_stage(); });
+    });
+  }
+
+  // ---- the end ----
+  void stop_everything(std::function<void()> then) {
+    // Stages in reverse, then any child still supervised.
+    auto i = std::make_shared<std::size_t>(begun);
+    auto step = std::make_shared<std::function<void()>>();
+    *step = [this, i, then, weak = std::weak_ptr<std::function<void()>>(step)]() {
+      if (*i == 0) {
+        children.stop_all(then);
+        return;
+      }
+      Stage* s = stages[--*i].get();
+      auto self = weak.lock();
+      s->stop(*ctx, [this, self] { loop.post([self] { (*self)(); }); });
+    };
+    (*step)();
+  }
+
+  void shutdown(Action a, const std::string& cause) {
+    if (state == State::Stopping) {
+      // A second request during a FATAL delay: go now.
+      if (fatal_seen && fatal_timer.pending()) {
+        fatal_timer.cancel();
+        finish(a);
+      }
+      return;
+    }
+    state = State::Stopping;
+    markers.emit("SHUTDOWN", std::string(to_string(a)) + ":" + cause);
+    ctx->log("shutting down (" + cause + ")");
+    stop_everything([this, a] { finish(a); });
+  }
+
+  void fatal(const Error& e) {
+    if (fatal_seen) return;
+    fatal_seen = true;
+    markers.fatal(e.reason);
+    ctx->log("FATAL " + e.to_string());
+    exit_code = 1;
+    const bool was_stopping = state == State::Stopping;
+    state = State::Stopping;
+    if (was_stopping) return;  // the shutdown in progress ends it
+    stop_everything([this] {
+      if (!pid1) return finish(Action::PowerOff);
+      auto delay = fatal_delay();
+      ctx->log("services stopped; " + std::string(to_string(fatal_action())) + " in " + std::to_string(delay.count()) + " s");
+      fatal_timer.start(delay, [this] { finish(fatal_action()); });
+    });
+  }
+
+  void finish(Action a) {
+    if (final_action) return;
+    final_action = a;
+    if (!pid1) {
+      markers.emit("SHUTDOWN_DONE", std::to_string(ctx->ms_since_start()));
+      loop.stop();
+      return;
+    }
+    // Whatever is left (orphans, strays): TERM, a moment, KILL, reap.
+    ::kill(-1, SIGTERM);
+    reaper.reap_all(std::chrono::seconds(2));
+    ::kill(-1, SIGKILL);
+    reaper.reap_all(std::chrono::seconds(2));
+    markers.emit("SHUTDOWN_DONE", std::to_string(ctx->ms_since_start()));
+    final_reboot(a);
+  }
+
+  int run(std::vector<std::unique_ptr<Stage>> extra) {
+    UserIds tor;
+    Status early;
+    if (pid1) early = machine_early(tor);
+    // After the mounts: /proc/cmdline needs /proc.
+    read_early_fatal_settings();
+    std::vector<int> fds = marker_fds();
+    markers = serial::MarkerWriter(fds);
+    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, std::nullopt, {}});
+    wire_children_events();
+    Status sig = install_signals();
+    // The BOOT_ID comes from getrandom(), so the RNG must be ready first.
+    const bool waited = !rng_ready();
+    if (waited) {
+      ctx->log("waiting for the kernel's random number generator");
+      wait_rng();
+    }
+    const auto rng_ms = ctx->ms_since_start();
+    ctx->boot_id = markers.begin_boot();
+    markers.emit("VERSION", opts.version);
+    markers.emit("INIT_MODE", pid1 ? "pid1" : "dev");
+    markers.emit("RNG", waited ? "ready_after_" + std::to_string(rng_ms) + "ms" : "ready");
+    if (pid1 && !early) {
+      fatal(early.error());
+    } else if (!sig) {
+      fatal(sig.error());
+    } else {
+      if (pid1) {
+        markers.emit("MOUNTS", "ok");
+        markers.emit("TOR_STATE_DIR", "tmpfs:" + std::to_string(tor.uid) + ":" + std::to_string(tor.gid) + ":0700");
+        watch_power_buttons();
+      }
+      machine_checks();
+      if (!fatal_seen) {
+        stages.push_back(std::make_unique<ConfigStage>());
+        for (auto& s : extra) stages.push_back(std::move(s));
+        loop.post([this] { next_stage(); });
+      }
+    }
+    loop.run();
+    if (pid1) {
+      // The loop only ends through finish(), which does not return in PID 1.
+      final_reboot(fatal_action());
+    }
+    return exit_code;
+  }
+};
+
+#undef TORGW_TRY_FATAL
+
+Init::Init(BootOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+Init::~Init() = default;
+int Init::run(std::vector<std::unique_ptr<Stage>> stages) { return impl_->run(std::move(stages)); }
+
+}  // namespace torgw::init

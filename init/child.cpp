@@ -1,0 +1,418 @@
+#include "init/child.h"
+
+#include "config/text.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace torgw::init {
+
+// ---- users ------------------------------------------------------------------------------
+
+namespace {
+
+std::optional<std::uint32_t> parse_id(std::string_view s) {
+  std::uint32_t v = 0;
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// passwd/group lines, without comments and blank lines.
+template <class Fn>
+void for_each_entry(std::string_view file, Fn fn) {
+  text::for_each_line(file, [&](std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.front() != '#') fn(line);
+  });
+}
+
+}  // namespace
+
+Result<UserIds> lookup_user(std::string_view name, std::string_view passwd, std::string_view group) {
+  std::optional<UserIds> found;
+  bool bad = false;
+  for_each_entry(passwd, [&](std::string_view line) {
+    auto f = text::fields(line, ':');
+    if (f.size() != 7 || f[0] != name || found) return;
+    auto uid = parse_id(f[2]);
+    auto gid = parse_id(f[3]);
+    if (!uid || !gid) {
+      bad = true;
+      return;
+    }
+    found = UserIds{std::string(name), *uid, *gid, {*gid}};
+  });
+  if (bad) return make_error("user.bad_passwd", std::string(name));
+  if (!found) return make_error("user.unknown", std::string(name));
+  for_each_entry(group, [&](std::string_view line) {
+    auto f = text::fields(line, ':');
+    if (f.size() != 4) return;
+    auto gid = parse_id(f[2]);
+    if (!gid || *gid == found->gid) return;
+    for (auto member : text::fields(f[3], ','))
+      if (member == name) found->groups.push_back(*gid);
+  });
+  return *found;
+}
+
+Result<UserIds> lookup_user_in(std::string_view name, const std::string& root) {
+  std::string base = root == "/" ? "" : root;
+  return lookup_user(name, text::read_small(base + "/etc/passwd", 1 << 20).value_or(""),
+                     text::read_small(base + "/etc/group", 1 << 20).value_or(""));
+}
+
+// ---- spawning ---------------------------------------------------------------------------
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exit_" + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return "signal_" + std::to_string(WTERMSIG(status)) + (WCOREDUMP(status) ? "_core" : "");
+  return "status_" + std::to_string(status);
+}
+
+namespace {
+
+// What the child writes to the error pipe before _exit(127).
+struct SpawnFailure {
+  int stage;
+  int err;
+};
+enum Stage { kStageStdio = 1, kStageSession, kStageDeathSig, kStageCaps, kStageGroups, kStageGid, kStageUid,
+             kStageNoNewPrivs, kStageCwd, kStageExec };
+
+const char* stage_reason(int stage) {
+  switch (stage) {
+    case kStageStdio: return "spawn.stdio_failed";
+    case kStageSession: return "spawn.setsid_failed";
+    case kStageDeathSig: return "spawn.pdeathsig_failed";
+    case kStageCaps: return "spawn.drop_failed";
+    case kStageGroups: return "spawn.drop_failed";
+    case kStageGid: return "spawn.drop_failed";
+    case kStageUid: return "spawn.drop_failed";
+    case kStageNoNewPrivs: return "spawn.no_new_privs_failed";
+    case kStageCwd: return "spawn.chdir_failed";
+    case kStageExec: return "spawn.exec_failed";
+  }
+  return "spawn.failed";
+}
+
+[[noreturn]] void child_fail(int pipe_fd, int stage) {
+  SpawnFailure f{stage, errno};
+  ssize_t ignored = ::write(pipe_fd, &f, sizeof f);
+  (void)ignored;
+  _exit(127);
+}
+
+// Async-signal-safe from here on: the child of a fork.
+[[noreturn]] void child_main(const ChildSpec& spec, char* const* argv, char* const* envp, int err_fd,
+                             pid_t parent) {
+  // Signals: defaults and an empty mask (PID 1 blocks the ones it reads via signalfd).
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    signal(s, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  if (setsid() < 0) child_fail(err_fd, kStageSession);
+  if (spec.die_with_parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(err_fd, kStageDeathSig);
+    if (getppid() != parent) _exit(127);
+  }
+
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) child_fail(err_fd, kStageStdio);
+  int out = spec.stdout_fd >= 0 ? spec.stdout_fd : 1;
+  int errfd = spec.stderr_fd >= 0 ? spec.stderr_fd : 2;
+  // fcntl(F_GETFD) checks the inherited stdio exists (a PID 1 may start without it).
+  if (fcntl(out, F_GETFD) < 0) out = null_fd;
+  if (fcntl(errfd, F_GETFD) < 0) errfd = null_fd;
+  if (dup2(null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) child_fail(err_fd, kStageStdio);
+  // Everything else closes on exec (the error pipe is CLOEXEC already).
+  if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0) {
+    for (int fd = 3; fd < 4096; ++fd)
+      if (fd != err_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+
+  if (spec.user && spec.user->uid != 0) {
+    // Empty the bounding set so nothing this process execs can regain a capability,
+    // then drop groups, gid, uid (which clears the permitted and effective sets).
+    for (int cap = 0; cap <= 63; ++cap) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) child_fail(err_fd, kStageCaps);
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (setgroups(spec.user->groups.size(), spec.user->groups.data()) != 0) child_fail(err_fd, kStageGroups);
+    if (setresgid(spec.user->gid, spec.user->gid, spec.user->gid) != 0) child_fail(err_fd, kStageGid);
+    if (setresuid(spec.user->uid, spec.user->uid, spec.user->uid) != 0) child_fail(err_fd, kStageUid);
+    if (setuid(0) == 0) {
+      errno = EPERM;
+      child_fail(err_fd, kStageUid);
+    }
+  } else if (spec.user) {
+    if (setgroups(spec.user->groups.size(), spec.user->groups.data()) != 0) child_fail(err_fd, kStageGroups);
+  }
+  if (spec.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(err_fd, kStageNoNewPrivs);
+  umask(static_cast<mode_t>(spec.umask));
+  if (chdir(spec.cwd.c_str()) != 0) child_fail(err_fd, kStageCwd);
+  execve(argv[0], argv, envp);
+  child_fail(err_fd, kStageExec);
+}
+
+}  // namespace
+
+Result<pid_t> spawn(const ChildSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/')
+    return make_error("spawn.bad_argv", "argv[0] must be an absolute path");
+  // Everything the child needs is prepared before fork: no allocation after it.
+  std::vector<char*> argv, envp;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return make_error("spawn.pipe_failed", std::strerror(errno));
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(p[0]);
+    ::close(p[1]);
+    return make_error("spawn.fork_failed", std::strerror(e));
+  }
+  if (pid == 0) {
+    ::close(p[0]);
+    child_main(spec, argv.data(), envp.data(), p[1], parent);
+  }
+  ::close(p[1]);
+  SpawnFailure f{};
+  ssize_t n;
+  do {
+    n = ::read(p[0], &f, sizeof f);
+  } while (n < 0 && errno == EINTR);
+  ::close(p[0]);
+  if (n == static_cast<ssize_t>(sizeof f)) {
+    // The child failed before exec and exits 127: reap it here, it never ran.
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return make_error(stage_reason(f.stage), spec.argv[0] + ": " + std::strerror(f.err));
+  }
+  return pid;
+}
+
+// ---- reaping ----------------------------------------------------------------------------
+
+Reaper::Reaper(EventLoop& loop) : loop_(loop) {}
+
+Status Reaper::init() {
+  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+    return make_error("init.subreaper", std::strerror(errno));
+  TORGW_TRY(loop_.on_signal(SIGCHLD, [this](const signalfd_siginfo&) { reap(); }));
+  reap();  // anything that exited before we listened
+  return {};
+}
+
+void Reaper::watch(pid_t pid, ExitFn fn) { watched_[pid] = std::move(fn); }
+
+void Reaper::unwatch(pid_t pid) { watched_.erase(pid); }
+
+void Reaper::reap() {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      if (pid < 0 && errno == EINTR) continue;
+      break;
+    }
+    auto it = watched_.find(pid);
+    if (it == watched_.end()) {
+      ++orphans_;
+      continue;
+    }
+    auto fn = std::move(it->second);
+    watched_.erase(it);
+    if (fn) fn(status);
+  }
+}
+
+bool Reaper::reap_all(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    reap();
+    errno = 0;
+    if (waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// ---- supervision ------------------------------------------------------------------------
+
+struct ChildSupervisor::Child {
+  ChildSpec spec;
+  pid_t pid = -1;
+  int starts = 0;
+  int failures = 0;  // consecutive short runs
+  std::chrono::milliseconds next_backoff{0};
+  std::chrono::steady_clock::time_point started_at;
+  bool stopping = false;
+  Timer restart_timer;
+  Timer kill_timer;
+  std::vector<std::function<void()>> on_stopped;
+};
+
+ChildSupervisor::ChildSupervisor(EventLoop& loop, Reaper& reaper) : loop_(loop), reaper_(reaper) {}
+
+ChildSupervisor::~ChildSupervisor() {
+  for (auto& c : children_)
+    if (c->pid > 0) reaper_.unwatch(c->pid);
+}
+
+ChildSupervisor::Child* ChildSupervisor::find(const std::string& name) const {
+  for (auto& c : children_)
+    if (c->spec.name == name) return c.get();
+  return nullptr;
+}
+
+Status ChildSupervisor::start(ChildSpec spec) {
+  if (find(spec.name)) return make_error("supervise.duplicate_name", spec.name);
+  auto pid = spawn(spec);
+  if (!pid) return pid.error();
+  auto c = std::make_unique<Child>();
+  c->spec = std::move(spec);
+  c->restart_timer = Timer(loop_);
+  c->kill_timer = Timer(loop_);
+  c->next_backoff = c->spec.backoff_initial;
+  Child& ref = *c;
+  children_.push_back(std::move(c));
+  ref.pid = *pid;
+  ref.starts = 1;
+  ref.started_at = std::chrono::steady_clock::now();
+  reaper_.watch(ref.pid, [this, &ref](int st) { on_exit(ref, st); });
+  if (events.started) events.started(ref.spec.name, ref.pid);
+  return {};
+}
+
+void ChildSupervisor::launch(Child& c) {
+  auto pid = spawn(c.spec);
+  if (!pid) {
+    // The binary vanished or the user cannot be dropped to: retrying will not help.
+    if (events.gave_up) events.gave_up(c.spec.name, pid.error());
+    return;
+  }
+  c.pid = *pid;
+  ++c.starts;
+  c.started_at = std::chrono::steady_clock::now();
+  reaper_.watch(c.pid, [this, &c](int st) { on_exit(c, st); });
+  if (events.started) events.started(c.spec.name, c.pid);
+}
+
+void ChildSupervisor::on_exit(Child& c, int status) {
+  c.pid = -1;
+  c.kill_timer.cancel();
+  if (c.stopping) {
+    if (events.exited) events.exited(c.spec.name, status, false, std::chrono::milliseconds(0));
+    auto waiters = std::move(c.on_stopped);
+    c.on_stopped.clear();
+    for (auto& w : waiters) w();
+    return;
+  }
+  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  bool restart = c.spec.restart == ChildSpec::Restart::Always ||
+                 (c.spec.restart == ChildSpec::Restart::OnFailure && !clean);
+  const auto ran = std::chrono::steady_clock::now() - c.started_at;
+  if (ran >= c.spec.stable_after) {
+    c.failures = 0;
+    c.next_backoff = c.spec.backoff_initial;
+  }
+  ++c.failures;
+  if (restart && c.failures > c.spec.max_failures) {
+    if (events.exited) events.exited(c.spec.name, status, false, std::chrono::milliseconds(0));
+    if (events.gave_up)
+      events.gave_up(c.spec.name, make_error("supervise.restart_limit",
+                                              c.spec.name + " " + describe_status(status) + " " +
+                                                  std::to_string(c.failures) + " times in a row"));
+    return;
+  }
+  auto delay = c.next_backoff;
+  if (events.exited) events.exited(c.spec.name, status, restart, delay);
+  if (!restart) return;
+  c.next_backoff = std::min(c.spec.backoff_max, c.next_backoff * 2);
+  c.restart_timer.start(delay, [this, &c] {
+    if (!c.stopping) launch(c);
+  });
+}
+
+void ChildSupervisor::stop(const std::string& name, std::function<void()> done) {
+  Child* c = find(name);
+  if (!c) {
+    if (done) done();
+    return;
+  }
+  c->stopping = true;
+  c->restart_timer.cancel();
+  if (c->pid <= 0) {
+    if (done) done();
+    return;
+  }
+  if (done) c->on_stopped.push_back(std::move(done));
+  ::kill(c->pid, c->spec.stop_signal);
+  c->kill_timer.start(c->spec.stop_timeout, [c] {
+    if (c->pid > 0) {
+      ::kill(-c->pid, SIGKILL);  // its process group: setsid() made it the leader
+      ::kill(c->pid, SIGKILL);
+    }
+  });
+}
+
+void ChildSupervisor::stop_all(std::function<void()> done) {
+  // Reverse start order, one at a time: later children depend on earlier ones.
+  stop_next(std::make_shared<std::vector<std::string>>(names()), std::move(done));
+}
+
+void ChildSupervisor::stop_next(std::shared_ptr<std::vector<std::string>> left, std::function<void()> done) {
+  if (left->empty()) {
+    if (done) done();
+    return;
+  }
+  std::string name = left->back();
+  left->pop_back();
+  stop(name, [this, left, done = std::move(done)]() mutable { stop_next(left, std::move(done)); });
+}
+
+std::optional<pid_t> ChildSupervisor::pid(const std::string& name) const {
+  Child* c = find(name);
+  if (!c || c->pid <= 0) return std::nullopt;
+  return c->pid;
+}
+
+int ChildSupervisor::starts(const std::string& name) const {
+  Child* c = find(name);
+  return c ? c->starts : 0;
+}
+
+std::vector<std::string> ChildSupervisor::names() const {
+  std::vector<std::string> out;
+  for (auto& c : children_) out.push_back(c->spec.name);
+  return out;
+}
+
+}  // namespace torgw::init

@@ -1,0 +1,217 @@
+// Child supervision against real processes on the real event loop: spawning, privilege
+// drop, restart with backoff, giving up, ordered stop with SIGKILL after the deadline,
+// and reaping orphans.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "init/child.h"
+#include "init/loop.h"
+#include "tests/support/process.h"
+#include "tests/support/tempdir.h"
+
+using namespace torgw;
+using namespace torgw::init;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string sh() { return torgw::testing::find_program("sh"); }
+
+ChildSpec shell(const std::string& name, const std::string& script) {
+  ChildSpec s;
+  s.name = name;
+  s.argv = {sh(), "-c", script};
+  s.env = {"PATH=/usr/bin:/bin"};
+  s.backoff_initial = 50ms;
+  s.backoff_max = 200ms;
+  s.stable_after = 10s;
+  s.stop_timeout = 5s;
+  return s;
+}
+
+// Runs the loop until pred() or the deadline (generous: the machine is shared).
+bool run_until(EventLoop& loop, std::function<bool()> pred, std::chrono::milliseconds limit = 30s) {
+  bool hit = false;
+  Timer deadline(loop), poll(loop);
+  deadline.start(limit, [&] { loop.stop(); });
+  poll.start(10ms, [&] {
+    if (pred()) {
+      hit = true;
+      loop.stop();
+    }
+  }, true);
+  if (pred()) return true;
+  loop.run();
+  return hit;
+}
+
+}  // namespace
+
+TEST_CASE("spawn: exec failures come back as errors, the child already reaped") {
+  ChildSpec s;
+  s.name = "missing";
+  s.argv = {"/nonexistent/binary"};
+  auto r = spawn(s);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().reason == "spawn.exec_failed");
+  CHECK(r.error().detail.find("/nonexistent/binary") != std::string::npos);
+  s.argv = {"relative"};
+  CHECK(spawn(s).error().reason == "spawn.bad_argv");
+  s.argv = {sh(), "-c", "true"};
+  s.cwd = "/nonexistent-dir";
+  CHECK(spawn(s).error().reason == "spawn.chdir_failed");
+  errno = 0;
+  CHECK(waitpid(-1, nullptr, WNOHANG) <= 0);
+}
+
+TEST_CASE("spawn: clean environment, no inherited fds, own session, no_new_privs") {
+  torgw::testing::TempDir dir("spawn");
+  int leak = ::open("/dev/null", O_RDONLY);  // not CLOEXEC: spawn must close it anyway
+  REQUIRE(leak >= 0);
+  const std::string out_path = dir.file("out");
+  ChildSpec s = shell("probe", "{ echo env=$(env | grep -c .); echo fds=$(ls /proc/self/fd | wc -l); "
+                               "grep NoNewPrivs /proc/self/status; echo sid=$(cut -d' ' -f6 /proc/$$/stat); "
+                               "echo pid=$$; } > " + out_path);
+  auto pid = spawn(s);
+  REQUIRE(pid.ok());
+  int st;
+  REQUIRE(waitpid(*pid, &st, 0) == *pid);
+  ::close(leak);
+  auto out = torgw::testing::read_file(out_path);
+  INFO(out);
+  auto field = [&](const std::string& k) {
+    auto p = out.find(k + "=");
+    return p == std::string::npos ? std::string() : out.substr(p + k.size() + 1, out.find('\n', p) - p - k.size() - 1);
+  };
+  // PATH plus what the shell itself exports (PWD).
+  CHECK(std::stoi(field("env")) <= 3);
+  CHECK(field("fds") == "4");  // 0, 1, 2 and the fd ls opens to list /proc/self/fd: the leak is gone
+  CHECK(out.find("NoNewPrivs:\t1") != std::string::npos);
+  CHECK(field("sid") == field("pid"));  // setsid(): a session leader
+}
+
+TEST_CASE("spawn: privilege drop to an unprivileged user, empty capability sets") {
+  if (geteuid() != 0) {
+    WARN("SKIP: privilege drop needs root");
+    return;
+  }
+  torgw::testing::TempDir dir("drop");
+  ::chmod(dir.path().c_str(), 0777);
+  auto nobody = lookup_user_in("nobody");
+  REQUIRE(nobody.ok());
+  ChildSpec s = shell("drop", "id -u > " + dir.file("out") + "; id -G >> " + dir.file("out") +
+                                  "; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status >> " + dir.file("out"));
+  s.user = *nobody;
+  auto pid = spawn(s);
+  REQUIRE(pid.ok());
+  int st;
+  REQUIRE(waitpid(*pid, &st, 0) == *pid);
+  CHECK(WIFEXITED(st));
+  auto out = torgw::testing::read_file(dir.file("out"));
+  INFO(out);
+  CHECK(out.rfind(std::to_string(nobody->uid) + "\n" + std::to_string(nobody->gid) + "\n", 0) == 0);
+  for (const char* cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
+    CHECK(out.find(std::string(cap) + ":\t0000000000000000") != std::string::npos);
+}
+
+TEST_CASE("supervision: a crashing child is restarted with growing backoff, then given up") {
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init().ok());
+  ChildSupervisor sup(loop, reaper);
+  std::vector<std::string> exits;
+  std::vector<std::chrono::milliseconds> delays;
+  std::optional<Error> gave_up;
+  sup.events.exited = [&](const std::string&, int st, bool again, std::chrono::milliseconds d) {
+    exits.push_back(describe_status(st));
+    if (again) delays.push_back(d);
+  };
+  sup.events.gave_up = [&](const std::string&, const Error& e) { gave_up = e; };
+  auto spec = shell("crasher", "kill -SEGV $$");
+  spec.max_failures = 4;
+  REQUIRE(sup.start(spec).ok());
+  REQUIRE(run_until(loop, [&] { return gave_up.has_value(); }));
+  CHECK(exits.size() == 5);  // the first run and 4 restarts
+  for (auto& e : exits) CHECK(e.rfind("signal_11", 0) == 0);
+  CHECK(sup.starts("crasher") == 5);
+  REQUIRE(delays.size() == 4);
+  CHECK(delays == std::vector<std::chrono::milliseconds>{50ms, 100ms, 200ms, 200ms});
+  CHECK(gave_up->reason == "supervise.restart_limit");
+}
+
+TEST_CASE("supervision: restart policies") {
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init().ok());
+  ChildSupervisor sup(loop, reaper);
+  int exits = 0;
+  sup.events.exited = [&](const std::string&, int, bool, std::chrono::milliseconds) { ++exits; };
+  auto once = shell("clean", "exit 0");
+  once.restart = ChildSpec::Restart::OnFailure;
+  REQUIRE(sup.start(once).ok());
+  auto never = shell("never", "exit 3");
+  never.restart = ChildSpec::Restart::Never;
+  REQUIRE(sup.start(never).ok());
+  CHECK_FALSE(sup.start(never).ok());  // duplicate name
+  REQUIRE(run_until(loop, [&] { return exits == 2; }));
+  // Nothing restarts: give it time to prove it.
+  run_until(loop, [] { return false; }, 500ms);
+  CHECK(exits == 2);
+  CHECK(sup.starts("clean") == 1);
+  CHECK(sup.starts("never") == 1);
+}
+
+TEST_CASE("supervision: ordered stop, SIGKILL after the deadline for a child ignoring SIGTERM") {
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init().ok());
+  ChildSupervisor sup(loop, reaper);
+  std::vector<std::string> order;
+  sup.events.exited = [&](const std::string& n, int st, bool, std::chrono::milliseconds) {
+    order.push_back(n + "=" + describe_status(st));
+  };
+  REQUIRE(sup.start(shell("first", "exec sleep 60")).ok());
+  auto stubborn = shell("second", "trap '' TERM; while :; do sleep 0.05; done");
+  stubborn.stop_timeout = 300ms;
+  REQUIRE(sup.start(stubborn).ok());
+  // Give the shell time to install its trap.
+  run_until(loop, [] { return false; }, 300ms);
+  bool done = false;
+  auto t0 = std::chrono::steady_clock::now();
+  sup.stop_all([&] { done = true; });
+  REQUIRE(run_until(loop, [&] { return done; }));
+  auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(order.size() == 2);
+  CHECK(order[0] == "second=signal_9");  // reverse start order; SIGKILL after 300 ms
+  CHECK(order[1] == "first=signal_15");
+  CHECK(took >= 300ms);
+  CHECK_FALSE(sup.pid("first"));
+  // Stopping what is stopped is immediate.
+  bool again = false;
+  sup.stop("first", [&] { again = true; });
+  CHECK(again);
+}
+
+TEST_CASE("reaper: orphans of our children come back to us and are reaped") {
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init().ok());  // not PID 1: becomes a child subreaper
+  ChildSupervisor sup(loop, reaper);
+  auto spec = shell("parent", "for i in $(seq 1 50); do (sleep 0.2; exit 0) & done; exit 0");
+  spec.restart = ChildSpec::Restart::Never;
+  REQUIRE(sup.start(spec).ok());
+  REQUIRE(run_until(loop, [&] { return reaper.orphans_reaped() >= 50; }));
+  CHECK(reaper.orphans_reaped() == 50);
+  errno = 0;
+  CHECK(waitpid(-1, nullptr, WNOHANG) == -1);
+  CHECK(errno == ECHILD);  // nothing left, no zombie
+}

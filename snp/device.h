@@ -1,0 +1,151 @@
+// The SEV-SNP guest device behind one interface: /dev/sev-guest (ioctls from
+// <linux/sev-guest.h>), configfs-tsm (/sys/kernel/config/tsm/report, reports only), and
+// the simulated PSP (simulated.h) for tests and `torgw-init --dev`.
+//
+// Reason tokens: snp.device.absent, snp.device.open, snp.device.ioctl,
+// snp.device.fw_error, snp.device.status, snp.device.bad_response,
+// snp.device.zero_key, snp.device.no_derived_key, snp.device.certs_too_large,
+// snp.tsm.io, snp.tsm.generation (a concurrent writer changed the entry),
+// snp.tsm.provider (the TSM is not sev_guest, e.g. TDX).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/fd.h"
+#include "common/result.h"
+#include "common/secret.h"
+
+struct snp_guest_request_ioctl;
+
+namespace torgw::snp {
+
+enum class DeviceKind { SevGuest, ConfigfsTsm, Simulated };
+const char* to_string(DeviceKind k);
+
+// GUEST_FIELD_SELECT bits of MSG_KEY_REQ (ABI spec Table 19): which guest fields the PSP
+// mixes into a derived key.
+namespace key_field {
+inline constexpr std::uint64_t kPolicy = 1u << 0;
+inline constexpr std::uint64_t kImageId = 1u << 1;
+inline constexpr std::uint64_t kFamilyId = 1u << 2;
+inline constexpr std::uint64_t kMeasurement = 1u << 3;
+inline constexpr std::uint64_t kGuestSvn = 1u << 4;
+inline constexpr std::uint64_t kTcbVersion = 1u << 5;
+inline constexpr std::uint64_t kAll = 0x3f;
+}  // namespace key_field
+
+// "policy,measurement" (config `snp_key_fields`; ',' or '+' separated, any order) <->
+// bits. Names: policy image_id family_id measurement guest_svn tcb_version.
+// Error: snp.bad_key_fields.
+Result<std::uint64_t> parse_key_fields(std::string_view text);
+std::string key_fields_to_string(std::uint64_t fields);  // "policy+measurement"
+
+enum class RootKey : std::uint32_t { Vcek = 0, Vmrk = 1 };
+
+struct DerivedKeyRequest {
+  RootKey root = RootKey::Vcek;
+  std::uint64_t fields = key_field::kPolicy | key_field::kMeasurement;
+  std::uint32_t vmpl = 0;
+  std::uint32_t guest_svn = 0;   // used if kGuestSvn is selected
+  std::uint64_t tcb_version = 0; // used if kTcbVersion is selected
+};
+
+inline constexpr std::size_t kDerivedKeySize = 32;
+using ReportData = std::array<std::uint8_t, 64>;
+
+struct ExtendedReport {
+  Bytes report;      // kReportSize bytes
+  Bytes cert_table;  // GHCB cert table (may be empty when the host supplies none)
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual DeviceKind kind() const = 0;
+  virtual std::string describe() const = 0;
+  // MSG_REPORT_REQ; with_certs asks for the extended report (host's cert table).
+  virtual Result<ExtendedReport> get_report(const ReportData& data, std::uint32_t vmpl, bool with_certs) = 0;
+  // MSG_KEY_REQ: 32 bytes in locked memory; an all-zero key is refused.
+  virtual Result<SecretBytes> get_derived_key(const DerivedKeyRequest& req) = 0;
+};
+
+// ---- /dev/sev-guest ----------------------------------------------------------------
+
+// Performs one ioctl; returns 0 or -errno (the struct's exitinfo2 is filled in either
+// way). Injectable so tests can play the kernel.
+using IoctlFn = std::function<int(unsigned long request, snp_guest_request_ioctl* arg)>;
+
+class SevGuestDevice final : public Device {
+ public:
+  static Result<std::unique_ptr<SevGuestDevice>> open(const std::string& path = "/dev/sev-guest");
+  SevGuestDevice(IoctlFn ioctl, std::string describe);
+  ~SevGuestDevice() override;
+
+  DeviceKind kind() const override { return DeviceKind::SevGuest; }
+  std::string describe() const override { return describe_; }
+  Result<ExtendedReport> get_report(const ReportData& data, std::uint32_t vmpl, bool with_certs) override;
+  Result<SecretBytes> get_derived_key(const DerivedKeyRequest& req) override;
+
+  // configfs-tsm to fall back on for extended reports when the kernel no longer offers
+  // SNP_GET_EXT_REPORT (ENOTTY/EOPNOTSUPP).
+  void set_report_fallback(std::unique_ptr<Device> tsm) { fallback_ = std::move(tsm); }
+
+ private:
+  IoctlFn ioctl_;
+  std::string describe_;
+  std::shared_ptr<UniqueFd> fd_;  // keeps the device open for the ioctl closure
+  std::unique_ptr<Device> fallback_;
+};
+
+// Pure decoders of the PSP's response messages (exposed for tests and the fuzzer).
+// MSG_REPORT_RSP: status LE32 @0, report_size LE32 @4, report @0x20.
+Result<Bytes> parse_report_response(ByteView resp);
+// MSG_KEY_RSP: status LE32 @0, derived key @0x20 (32 bytes).
+Result<SecretBytes> parse_key_response(ByteView resp);
+
+// ---- configfs-tsm --------------------------------------------------------------------
+
+class TsmDevice final : public Device {
+ public:
+  static constexpr const char* kDefaultRoot = "/sys/kernel/config/tsm/report";
+  static Result<std::unique_ptr<TsmDevice>> open(const std::string& root = kDefaultRoot);
+  explicit TsmDevice(std::string root) : root_(std::move(root)) {}
+
+  DeviceKind kind() const override { return DeviceKind::ConfigfsTsm; }
+  std::string describe() const override { return "configfs-tsm " + root_; }
+  Result<ExtendedReport> get_report(const ReportData& data, std::uint32_t vmpl, bool with_certs) override;
+  Result<SecretBytes> get_derived_key(const DerivedKeyRequest& req) override;
+
+ private:
+  std::string root_;
+};
+
+// Reads outblob/auxblob/generation from a configfs-tsm entry after inblob was written;
+// `generation_before` is what generation read just after the writes. Exposed for tests.
+Result<ExtendedReport> read_tsm_entry(const std::string& entry_dir, std::uint64_t generation_before, bool with_certs);
+
+// ---- selection -----------------------------------------------------------------------
+
+struct DeviceConfig {
+  // "auto" (sev-guest, else configfs-tsm), "sev-guest", "tsm", "simulated", "none".
+  std::string kind = "auto";
+  std::string sev_guest_path = "/dev/sev-guest";
+  std::string tsm_root = TsmDevice::kDefaultRoot;
+  // Simulated PSP (kind "simulated"): its state dir (ARK/ASK and fused secret; empty =
+  // in memory, new each process), chip name and measurement (96 hex; empty = default).
+  std::string sim_state_dir;
+  std::string sim_chip = "sim-chip-0";
+  std::string sim_measurement;
+};
+
+// nullptr (not an error) when kind is "none", or "auto" and no device exists: the
+// caller then follows the no-SNP fallback. Errors: snp.device.*, snp.bad_device_kind.
+Result<std::unique_ptr<Device>> open_device(const DeviceConfig& cfg);
+
+}  // namespace torgw::snp

@@ -1,0 +1,334 @@
+#include "snp/identity.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace torgw::snp::identity {
+
+namespace {
+
+constexpr char kSealMagic[8] = {'T', 'G', 'W', 'S', 'E', 'A', 'L', 0x01};
+constexpr char kXferMagic[8] = {'T', 'G', 'W', 'X', 'F', 'E', 'R', 0x01};
+constexpr std::size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr std::size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+void put_le(Bytes& b, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+SecretBytes kdf(const SecretBytes& dk, std::string_view label, const DerivedKeyRequest& req) {
+  ensure_sodium();
+  Bytes msg(label.begin(), label.end());
+  put_le(msg, static_cast<std::uint32_t>(req.root), 4);
+  put_le(msg, req.fields, 8);
+  put_le(msg, req.vmpl, 4);
+  SecretBytes out(32);
+  crypto_generichash(out.data(), out.size(), msg.data(), msg.size(), dk.data(), dk.size());
+  return out;
+}
+
+const char* root_name(RootKey r) { return r == RootKey::Vcek ? "vcek" : "vmrk"; }
+
+bool valid_kind(std::uint8_t k) {
+  return k == static_cast<std::uint8_t>(SecretKind::Seed) || k == static_cast<std::uint8_t>(SecretKind::Expanded);
+}
+
+Status check_secret(const Secret& s) {
+  if (s.bytes.size() != secret_size(s.kind))
+    return make_error("identity.bad_secret", "secret of " + std::to_string(s.bytes.size()) + " bytes for its kind");
+  return {};
+}
+
+template <std::size_t N>
+std::string hx(const std::array<std::uint8_t, N>& a, std::size_t n = N) {
+  return to_hex(ByteView(a.data(), std::min(n, N)));
+}
+
+}  // namespace
+
+const char* to_string(Mode m) {
+  switch (m) {
+    case Mode::Derived: return "derived";
+    case Mode::Sealed: return "sealed";
+    case Mode::Transfer: return "transfer";
+    case Mode::Ephemeral: return "ephemeral";
+  }
+  return "derived";
+}
+
+Result<Mode> mode_from_string(std::string_view s) {
+  for (Mode m : {Mode::Derived, Mode::Sealed, Mode::Transfer, Mode::Ephemeral})
+    if (s == to_string(m)) return m;
+  return make_error("identity.bad_mode", "identity '" + std::string(s) + "' (derived, sealed, transfer, ephemeral)");
+}
+
+std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated) {
+  if (mode == Mode::Ephemeral) return "ephemeral";
+  return std::string(simulated ? "simulated-" : "") + to_string(mode) + ":" + root_name(req.root) + ":" +
+         key_fields_to_string(req.fields);
+}
+
+std::size_t secret_size(SecretKind k) { return k == SecretKind::Seed ? kSeedSize : kExpandedSize; }
+
+// ---- derived ---------------------------------------------------------------------------
+
+SecretBytes seed_from_derived_key(const SecretBytes& dk, const DerivedKeyRequest& req) {
+  return kdf(dk, "torgw-identity-seed-v1", req);
+}
+
+SecretBytes seal_key_from_derived_key(const SecretBytes& dk, const DerivedKeyRequest& req) {
+  return kdf(dk, "torgw-seal-key-v1", req);
+}
+
+Result<Secret> derive(Device& dev, const DerivedKeyRequest& req) {
+  auto dk = dev.get_derived_key(req);
+  if (!dk) return dk.error();
+  return Secret{SecretKind::Seed, seed_from_derived_key(*dk, req)};
+}
+
+Secret generate() {
+  ensure_sodium();
+  Secret s{SecretKind::Seed, SecretBytes(kSeedSize)};
+  randombytes_buf(s.bytes.data(), s.bytes.size());
+  return s;
+}
+
+// ---- sealed ----------------------------------------------------------------------------
+
+SealBinding binding_from_report(const Report& r, const DerivedKeyRequest& req) {
+  SealBinding b;
+  b.req = req;
+  b.chip_id = r.chip_id;
+  b.measurement = r.measurement;
+  b.policy = r.policy;
+  return b;
+}
+
+namespace {
+
+Bytes seal_header(SecretKind kind, const SealBinding& b) {
+  Bytes h(kSealMagic, kSealMagic + 8);
+  h.push_back(static_cast<std::uint8_t>(kind));
+  h.push_back(static_cast<std::uint8_t>(b.req.root));
+  put_le(h, 0, 2);
+  put_le(h, b.req.fields, 8);
+  put_le(h, b.req.vmpl, 4);
+  put_le(h, b.req.guest_svn, 4);
+  put_le(h, b.req.tcb_version, 8);
+  h.insert(h.end(), b.chip_id.begin(), b.chip_id.end());
+  h.insert(h.end(), b.measurement.begin(), b.measurement.end());
+  put_le(h, b.policy, 8);
+  return h;
+}
+
+}  // namespace
+
+Result<SealedBlob> parse_sealed_blob(ByteView blob) {
+  if (blob.size() < kSealHeaderSize + kNonce + kSeedSize + kTag)
+    return make_error("identity.blob.size", "sealed blob of " + std::to_string(blob.size()) + " bytes is too short");
+  if (std::memcmp(blob.data(), kSealMagic, 7) != 0) return make_error("identity.blob.magic", "not a torgw sealed blob");
+  if (blob[7] != 0x01) return make_error("identity.blob.version", "sealed blob version " + std::to_string(blob[7]));
+  ByteReader rd(blob.subspan(8));
+  SealedBlob s;
+  const std::uint8_t kind = *rd.u8();
+  if (!valid_kind(kind)) return make_error("identity.blob.kind", "secret kind " + std::to_string(kind));
+  s.kind = static_cast<SecretKind>(kind);
+  const std::uint8_t root = *rd.u8();
+  if (root > 1) return make_error("identity.blob.reserved", "root key " + std::to_string(root));
+  s.binding.req.root = static_cast<RootKey>(root);
+  if (*rd.le16() != 0) return make_error("identity.blob.reserved", "reserved bytes not zero");
+  s.binding.req.fields = *rd.le64();
+  if (s.binding.req.fields & ~key_field::kAll) return make_error("identity.blob.reserved", "unknown key fields");
+  s.binding.req.vmpl = *rd.le32();
+  s.binding.req.guest_svn = *rd.le32();
+  s.binding.req.tcb_version = *rd.le64();
+  std::memcpy(s.binding.chip_id.data(), rd.take(64)->data(), 64);
+  std::memcpy(s.binding.measurement.data(), rd.take(48)->data(), 48);
+  s.binding.policy = *rd.le64();
+  s.header.assign(blob.begin(), blob.begin() + kSealHeaderSize);
+  std::memcpy(s.nonce.data(), rd.take(kNonce)->data(), kNonce);
+  if (rd.remaining() != secret_size(s.kind) + kTag)
+    return make_error("identity.blob.size", "sealed blob ciphertext of " + std::to_string(rd.remaining()) +
+                                                " bytes for a " + std::to_string(secret_size(s.kind)) + "-byte secret");
+  ByteView ct = rd.rest();
+  s.ciphertext.assign(ct.begin(), ct.end());
+  return s;
+}
+
+Result<Bytes> seal_with_key(const SecretBytes& dk, const SealBinding& b, const Secret& s) {
+  TORGW_TRY(check_secret(s));
+  ensure_sodium();
+  Bytes out = seal_header(s.kind, b);
+  const std::size_t aad_len = out.size();
+  std::array<std::uint8_t, kNonce> nonce;
+  randombytes_buf(nonce.data(), nonce.size());
+  out.insert(out.end(), nonce.begin(), nonce.end());
+  const std::size_t ct_off = out.size();
+  out.resize(ct_off + s.bytes.size() + kTag);
+  SecretBytes key = seal_key_from_derived_key(dk, b.req);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + ct_off, &clen, s.bytes.data(), s.bytes.size(), out.data(),
+                                             aad_len, nullptr, nonce.data(), key.data());
+  return out;
+}
+
+namespace {
+
+// Clear reasons before any cryptography: the blob's fields say where it belongs.
+Status check_binding(const SealedBlob& blob, const SealBinding& cur) {
+  const auto& want = blob.binding;
+  if (want.req.root == RootKey::Vcek && want.chip_id != cur.chip_id)
+    return make_error("identity.sealed.wrong_chip", "sealed on chip " + hx(want.chip_id, 8) + "..., this is chip " +
+                                                        hx(cur.chip_id, 8) + "... (a VM moved to another host: use "
+                                                        "identity=transfer)");
+  if ((want.req.fields & key_field::kMeasurement) && want.measurement != cur.measurement)
+    return make_error("identity.sealed.wrong_measurement",
+                      "sealed under measurement " + hx(want.measurement) + ", this VM has " + hx(cur.measurement));
+  if ((want.req.fields & key_field::kPolicy) && want.policy != cur.policy)
+    return make_error("identity.sealed.wrong_policy", "sealed under guest policy " + std::to_string(want.policy) +
+                                                          ", this VM has " + std::to_string(cur.policy));
+  if (want.req.fields != cur.req.fields || want.req.root != cur.req.root || want.req.vmpl != cur.req.vmpl)
+    return make_error("identity.sealed.wrong_fields", "sealed with key fields " + key_fields_to_string(want.req.fields) +
+                                                          ", unsealing with " + key_fields_to_string(cur.req.fields));
+  return {};
+}
+
+}  // namespace
+
+Result<Secret> unseal_with_key(const SecretBytes& dk, const SealedBlob& blob, const SealBinding& cur) {
+  TORGW_TRY(check_binding(blob, cur));
+  const auto& want = blob.binding;
+  ensure_sodium();
+  Secret s{blob.kind, SecretBytes(secret_size(blob.kind))};
+  SecretBytes key = seal_key_from_derived_key(dk, want.req);
+  unsigned long long mlen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, blob.ciphertext.data(),
+                                                 blob.ciphertext.size(), blob.header.data(), blob.header.size(),
+                                                 blob.nonce.data(), key.data()) != 0 ||
+      mlen != s.bytes.size())
+    return make_error("identity.sealed.auth_failed",
+                      "the derived key does not open this blob (other firmware/TCB/image fields, or a damaged blob)");
+  return s;
+}
+
+Result<Bytes> seal(Device& dev, const Secret& s, const DerivedKeyRequest& req) {
+  ReportData zero{};
+  auto rep = dev.get_report(zero, req.vmpl, false);
+  if (!rep) return rep.error();
+  auto parsed = parse_report(rep->report);
+  if (!parsed) return parsed.error();
+  auto dk = dev.get_derived_key(req);
+  if (!dk) return dk.error();
+  return seal_with_key(*dk, binding_from_report(*parsed, req), s);
+}
+
+Result<Secret> unseal(Device& dev, ByteView blob) {
+  auto b = parse_sealed_blob(blob);
+  if (!b) return b.error();
+  ReportData zero{};
+  auto rep = dev.get_report(zero, b->binding.req.vmpl, false);
+  if (!rep) return rep.error();
+  auto parsed = parse_report(rep->report);
+  if (!parsed) return parsed.error();
+  const SealBinding cur = binding_from_report(*parsed, b->binding.req);
+  TORGW_TRY(check_binding(*b, cur));  // refuse before asking the PSP for a key
+  auto dk = dev.get_derived_key(b->binding.req);
+  if (!dk) return dk.error();
+  return unseal_with_key(*dk, *b, cur);
+}
+
+// ---- transfer --------------------------------------------------------------------------
+
+TransferKeypair TransferKeypair::generate() {
+  ensure_sodium();
+  TransferKeypair kp;
+  kp.secret_key = SecretBytes(crypto_box_SECRETKEYBYTES);
+  crypto_box_keypair(kp.public_key.data(), kp.secret_key.data());
+  return kp;
+}
+
+Bytes transfer_context(const std::array<std::uint8_t, 16>& boot_id, const std::array<std::uint8_t, 64>& report_data) {
+  Bytes c(boot_id.begin(), boot_id.end());
+  c.insert(c.end(), report_data.begin(), report_data.end());
+  return c;
+}
+
+namespace {
+
+Result<SecretBytes> transfer_key(const std::uint8_t* our_secret, const std::uint8_t* their_public,
+                                 const std::uint8_t* sender_pub, const std::uint8_t* recipient_pub) {
+  SecretBytes shared(crypto_scalarmult_BYTES);
+  if (crypto_scalarmult(shared.data(), our_secret, their_public) != 0)
+    return make_error("identity.transfer.bad_key", "X25519 with a low-order public key");
+  Bytes msg(as_bytes("torgw-transfer-v1").begin(), as_bytes("torgw-transfer-v1").end());
+  msg.insert(msg.end(), sender_pub, sender_pub + 32);
+  msg.insert(msg.end(), recipient_pub, recipient_pub + 32);
+  SecretBytes key(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+  crypto_generichash(key.data(), key.size(), msg.data(), msg.size(), shared.data(), shared.size());
+  return key;
+}
+
+}  // namespace
+
+Result<TransferBlob> parse_transfer_blob(ByteView blob) {
+  if (blob.size() < kTransferHeaderSize + kNonce + kSeedSize + kTag)
+    return make_error("identity.blob.size", "transfer blob of " + std::to_string(blob.size()) + " bytes is too short");
+  if (std::memcmp(blob.data(), kXferMagic, 7) != 0) return make_error("identity.blob.magic", "not a torgw transfer blob");
+  if (blob[7] != 0x01) return make_error("identity.blob.version", "transfer blob version " + std::to_string(blob[7]));
+  TransferBlob t;
+  if (!valid_kind(blob[8])) return make_error("identity.blob.kind", "secret kind " + std::to_string(blob[8]));
+  t.kind = static_cast<SecretKind>(blob[8]);
+  std::memcpy(t.sender_public.data(), blob.data() + 9, 32);
+  t.header.assign(blob.begin(), blob.begin() + kTransferHeaderSize);
+  std::memcpy(t.nonce.data(), blob.data() + kTransferHeaderSize, kNonce);
+  ByteView ct = blob.subspan(kTransferHeaderSize + kNonce);
+  if (ct.size() != secret_size(t.kind) + kTag)
+    return make_error("identity.blob.size", "transfer ciphertext of " + std::to_string(ct.size()) + " bytes");
+  t.ciphertext.assign(ct.begin(), ct.end());
+  return t;
+}
+
+Result<Bytes> wrap(const Secret& s, const std::array<std::uint8_t, 32>& recipient, ByteView context) {
+  TORGW_TRY(check_secret(s));
+  ensure_sodium();
+  TransferKeypair eph = TransferKeypair::generate();
+  auto key = transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(), recipient.data());
+  if (!key) return key.error();
+  Bytes out(kXferMagic, kXferMagic + 8);
+  out.push_back(static_cast<std::uint8_t>(s.kind));
+  out.insert(out.end(), eph.public_key.begin(), eph.public_key.end());
+  Bytes aad = out;
+  aad.insert(aad.end(), context.begin(), context.end());
+  std::array<std::uint8_t, kNonce> nonce;
+  randombytes_buf(nonce.data(), nonce.size());
+  out.insert(out.end(), nonce.begin(), nonce.end());
+  const std::size_t off = out.size();
+  out.resize(off + s.bytes.size() + kTag);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + off, &clen, s.bytes.data(), s.bytes.size(), aad.data(),
+                                             aad.size(), nullptr, nonce.data(), key->data());
+  return out;
+}
+
+Result<Secret> unwrap(ByteView blob, const TransferKeypair& kp, ByteView context) {
+  auto t = parse_transfer_blob(blob);
+  if (!t) return t.error();
+  ensure_sodium();
+  auto key = transfer_key(kp.secret_key.data(), t->sender_public.data(), t->sender_public.data(), kp.public_key.data());
+  if (!key) return key.error();
+  Bytes aad = t->header;
+  aad.insert(aad.end(), context.begin(), context.end());
+  Secret s{t->kind, SecretBytes(secret_size(t->kind))};
+  unsigned long long mlen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, t->ciphertext.data(),
+                                                 t->ciphertext.size(), aad.data(), aad.size(), t->nonce.data(),
+                                                 key->data()) != 0 ||
+      mlen != s.bytes.size())
+    return make_error("identity.transfer.auth_failed",
+                      "the blob was not wrapped for this VM's transfer key and boot (or is damaged)");
+  return s;
+}
+
+}  // namespace torgw::snp::identity

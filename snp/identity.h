@@ -1,0 +1,134 @@
+// Identity modes (../shared/DESIGN.md "Identity"): where the onion service's ed25519
+// secret comes from. This file holds the KDF, sealing and transfer logic; the onion
+// module turns the secret into tor's expanded key, address and key files.
+//
+//   derived    seed = KDF(SNP derived key). Same chip + selected fields -> same onion.
+//   sealed     a long-lived secret kept only as a sealed blob (XChaCha20-Poly1305 under
+//              a key derived from the SNP derived key; the binding fields are AAD).
+//   transfer   the VM publishes an ephemeral X25519 key bound in its report; the
+//              operator wraps an existing tor key to it (`torgw identity wrap`); the VM
+//              unwraps and re-seals.
+//   ephemeral  random per boot (no SEV-SNP); loudly marked.
+//
+// KDF (libsodium BLAKE2b-256, keyed with the 32-byte SNP derived key):
+//   seed     = BLAKE2b(key=DK, "torgw-identity-seed-v1" | LE32 root | LE64 fields | LE32 vmpl)
+//   seal key = BLAKE2b(key=DK, "torgw-seal-key-v1"      | LE32 root | LE64 fields | LE32 vmpl)
+// The labels keep the two uses apart; the request fields are mixed in so two configs
+// never share a seed even if a PSP ignored a field.
+//
+// Reason tokens: identity.bad_mode, identity.blob.*, identity.sealed.wrong_chip,
+// identity.sealed.wrong_measurement, identity.sealed.wrong_policy,
+// identity.sealed.wrong_fields, identity.sealed.auth_failed, identity.transfer.*,
+// identity.bad_secret, plus the device's snp.device.*.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "common/secret.h"
+#include "snp/abi.h"
+#include "snp/device.h"
+
+namespace torgw::snp::identity {
+
+enum class Mode { Derived, Sealed, Transfer, Ephemeral };
+const char* to_string(Mode m);
+Result<Mode> mode_from_string(std::string_view s);  // config `identity`
+
+// The IDENTITY_BINDING marker value: "derived:vcek:policy+measurement",
+// "sealed:vcek:policy+measurement", "transfer:vcek:policy+measurement",
+// "ephemeral" (no SEV-SNP: the onion changes every boot). A simulated device
+// prefixes "simulated-": "simulated-derived:vcek:policy+measurement".
+std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated);
+
+// The identity secret: an ed25519 seed (derived, generated) or tor's 64-byte expanded
+// key (imported from hs_ed25519_secret_key, whose seed is gone).
+enum class SecretKind : std::uint8_t { Seed = 1, Expanded = 2 };
+struct Secret {
+  SecretKind kind = SecretKind::Seed;
+  SecretBytes bytes;  // 32 (Seed) or 64 (Expanded)
+};
+inline constexpr std::size_t kSeedSize = 32;
+inline constexpr std::size_t kExpandedSize = 64;
+std::size_t secret_size(SecretKind k);
+
+// ---- derived ---------------------------------------------------------------------------
+// Pure KDFs from a derived key (DK must be 32 bytes).
+SecretBytes seed_from_derived_key(const SecretBytes& dk, const DerivedKeyRequest& req);
+SecretBytes seal_key_from_derived_key(const SecretBytes& dk, const DerivedKeyRequest& req);
+// Asks the device for the derived key and returns the 32-byte ed25519 seed.
+Result<Secret> derive(Device& dev, const DerivedKeyRequest& req);
+
+// A fresh random seed (ephemeral mode, first boot of sealed mode).
+Secret generate();
+
+// ---- sealed ----------------------------------------------------------------------------
+// What a sealed blob is bound to, read from the device's own report at seal time.
+struct SealBinding {
+  DerivedKeyRequest req;
+  std::array<std::uint8_t, 64> chip_id{};
+  std::array<std::uint8_t, 48> measurement{};
+  std::uint64_t policy = 0;
+};
+SealBinding binding_from_report(const Report& r, const DerivedKeyRequest& req);
+
+// Blob v1 (all integers little-endian):
+//   "TGWSEAL" 0x01 | kind u8 | root u8 | reserved u16 (0) | fields u64 | vmpl u32 |
+//   guest_svn u32 | tcb u64 | chip_id 64 | measurement 48 | policy u64 |
+//   nonce 24 | XChaCha20-Poly1305(secret) (32|64 + 16)
+// AAD = every byte before the nonce. chip_id/measurement/policy are in clear so a
+// failed unseal can say why; they are authenticated, so editing them fails too.
+inline constexpr std::size_t kSealHeaderSize = 8 + 1 + 1 + 2 + 8 + 4 + 4 + 8 + 64 + 48 + 8;  // 156
+struct SealedBlob {
+  SecretKind kind = SecretKind::Seed;
+  SealBinding binding;
+  std::array<std::uint8_t, 24> nonce{};
+  Bytes header;      // AAD
+  Bytes ciphertext;  // secret + tag
+};
+// Pure; errors identity.blob.size, identity.blob.magic, identity.blob.version,
+// identity.blob.kind, identity.blob.reserved.
+Result<SealedBlob> parse_sealed_blob(ByteView blob);
+
+Result<Bytes> seal_with_key(const SecretBytes& dk, const SealBinding& b, const Secret& s);
+// `current`: the binding of the machine trying to unseal (from its own report).
+Result<Secret> unseal_with_key(const SecretBytes& dk, const SealedBlob& blob, const SealBinding& current);
+
+// Device-level: read the binding fields from a fresh report, get the derived key, seal.
+Result<Bytes> seal(Device& dev, const Secret& s, const DerivedKeyRequest& req);
+// Uses the request stored in the blob; a different chip/measurement/policy fails with
+// a clear reason before the AEAD is even tried.
+Result<Secret> unseal(Device& dev, ByteView blob);
+
+// ---- transfer --------------------------------------------------------------------------
+struct TransferKeypair {
+  std::array<std::uint8_t, 32> public_key{};
+  SecretBytes secret_key;  // 32 bytes, X25519
+  static TransferKeypair generate();
+};
+
+// Blob v1: "TGWXFER" 0x01 | kind u8 | sender X25519 public 32 | nonce 24 | ciphertext.
+// key = BLAKE2b-256(key = X25519(e, R), "torgw-transfer-v1" | e_pub | R_pub);
+// AAD = header (everything before the nonce) | context. The context is the recipient
+// boot's BOOT_ID (16 bytes) | REPORT_DATA (64): the blob opens only in that boot.
+inline constexpr std::size_t kTransferHeaderSize = 8 + 1 + 32;
+struct TransferBlob {
+  SecretKind kind = SecretKind::Seed;
+  std::array<std::uint8_t, 32> sender_public{};
+  std::array<std::uint8_t, 24> nonce{};
+  Bytes header;
+  Bytes ciphertext;
+};
+Result<TransferBlob> parse_transfer_blob(ByteView blob);
+Bytes transfer_context(const std::array<std::uint8_t, 16>& boot_id, const std::array<std::uint8_t, 64>& report_data);
+// Errors: identity.transfer.bad_key (low-order recipient key), identity.bad_secret.
+Result<Bytes> wrap(const Secret& s, const std::array<std::uint8_t, 32>& recipient, ByteView context);
+// Errors: identity.transfer.auth_failed, identity.transfer.bad_key, identity.blob.*.
+Result<Secret> unwrap(ByteView blob, const TransferKeypair& kp, ByteView context);
+
+}  // namespace torgw::snp::identity

@@ -1,0 +1,64 @@
+// Builds serial logs exactly as torgw-init emits them (DESIGN.md marker sequence), with
+// serial::MarkerWriter and snp::attest_and_emit on a simulated PSP, for the offline
+// verification tests (library and CLI).
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+
+#include "onion/onion.h"
+#include "serial/serial.h"
+#include "snp/attest.h"
+#include "snp/identity.h"
+#include "tests/support/process.h"
+
+namespace torgw::snp::testlog {
+
+struct BootSpec {
+  Device* dev = nullptr;  // nullptr: SNP=absent, ephemeral identity
+  const onion::Identity* id = nullptr;  // nullptr: no identity yet (transfer waiting)
+  std::optional<X25519Key> transfer_key;
+  std::string boot_id;  // empty: fresh
+  identity::Mode mode = identity::Mode::Derived;
+  bool ready = true;  // print TOR_BOOTSTRAP/DESCRIPTOR_PUBLISHED/READY
+};
+
+// Appends one boot's markers (with some kernel noise) to `path`; returns the BOOT_ID.
+inline std::string append_boot(const std::string& path, const BootSpec& spec) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("open " + path);
+  auto noise = [fd](std::string_view t) {
+    if (::write(fd, t.data(), t.size()) != static_cast<ssize_t>(t.size())) throw std::runtime_error("write");
+  };
+  noise("[    0.000000] Linux version 6.1.0 (noise)\n");
+  serial::MarkerWriter w({fd});
+  std::string boot = spec.boot_id;
+  if (boot.empty()) boot = w.begin_boot();
+  else w.begin_boot(boot);
+  w.emit("VERSION", "0.1.0");
+  w.emit("SNP", snp_marker_value(spec.dev));
+  DerivedKeyRequest req;
+  w.emit("IDENTITY_BINDING", identity::binding_marker(spec.dev ? spec.mode : identity::Mode::Ephemeral, req,
+                                                      spec.dev && spec.dev->kind() == DeviceKind::Simulated));
+  if (spec.id) w.emit("ONION_HOSTNAME", spec.id->hostname());
+  if (spec.dev) {
+    AttestRequest ar;
+    if (spec.id) ar.onion_public_key = spec.id->public_key();
+    ar.transfer_key = spec.transfer_key;
+    ar.boot_id = boot;
+    attest_and_emit(*spec.dev, ar, w);
+  }
+  noise("random console noise TORGW in the middle\n");
+  if (spec.ready) {
+    w.emit("TOR_BOOTSTRAP", "100");
+    w.emit("DESCRIPTOR_PUBLISHED", "true");
+    w.emit("READY", "true");
+  }
+  ::close(fd);
+  return boot;
+}
+
+}  // namespace torgw::snp::testlog

@@ -1,0 +1,177 @@
+// Identity modes on the simulated PSP: derive, seal/unseal (same chip after a "reboot",
+// other chip, other measurement, other policy, tampering), transfer wrap/unwrap.
+#include <catch2/catch.hpp>
+
+#include "onion/onion.h"
+#include "snp/identity.h"
+#include "snp/tests/sim_fixture.h"
+
+using namespace torgw;
+using namespace torgw::snp;
+using namespace torgw::snp::identity;
+
+namespace {
+
+Bytes bytes_of(const Secret& s) { return Bytes(s.bytes.view().begin(), s.bytes.view().end()); }
+
+Secret expanded_secret() {
+  auto id = onion::Identity::generate();
+  return Secret{SecretKind::Expanded, SecretBytes::copy_of(id.expanded_secret())};
+}
+
+}  // namespace
+
+TEST_CASE("derived: the same chip and fields give the same seed and onion; others do not") {
+  DerivedKeyRequest req;
+  auto a = testsim::open(testsim::chip_named("id-a"));
+  auto a_again = testsim::open(testsim::chip_named("id-a"));
+  auto b = testsim::open(testsim::chip_named("id-b"));
+  SimulatedChip m = testsim::chip_named("id-a");
+  m.measurement[47] ^= 0x80;
+  auto a_meas = testsim::open(m);
+
+  auto sa = derive(*a, req);
+  REQUIRE(sa.ok());
+  REQUIRE(sa->bytes.size() == 32);
+  CHECK(bytes_of(*derive(*a_again, req)) == bytes_of(*sa));
+  CHECK(bytes_of(*derive(*b, req)) != bytes_of(*sa));
+  CHECK(bytes_of(*derive(*a_meas, req)) != bytes_of(*sa));
+  DerivedKeyRequest with_tcb = req;
+  with_tcb.fields |= key_field::kTcbVersion;
+  with_tcb.tcb_version = encode_tcb(a->chip().tcb, Product::Milan);
+  CHECK(bytes_of(*derive(*a, with_tcb)) != bytes_of(*sa));
+
+  // The seed is a KDF output, not the derived key itself, and not the seal key.
+  auto dk = a->get_derived_key(req);
+  CHECK(Bytes(dk->view().begin(), dk->view().end()) != bytes_of(*sa));
+  auto seal_key = seal_key_from_derived_key(*dk, req);
+  CHECK(Bytes(seal_key.view().begin(), seal_key.view().end()) != bytes_of(*sa));
+
+  auto onion_a = onion::Identity::from_seed(sa->bytes.view());
+  auto onion_a2 = onion::Identity::from_seed(derive(*a_again, req)->bytes.view());
+  CHECK(onion_a->hostname() == onion_a2->hostname());
+
+  CHECK(binding_marker(Mode::Derived, req, false) == "derived:vcek:policy+measurement");
+  CHECK(binding_marker(Mode::Sealed, req, true) == "simulated-sealed:vcek:policy+measurement");
+  CHECK(binding_marker(Mode::Ephemeral, req, false) == "ephemeral");
+  CHECK(*mode_from_string("transfer") == Mode::Transfer);
+  CHECK(mode_from_string("tpm").error().reason == "identity.bad_mode");
+}
+
+TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear reason otherwise") {
+  DerivedKeyRequest req;
+  auto a = testsim::open(testsim::chip_named("seal-a"));
+  const Secret original = generate();
+  auto blob = seal(*a, original, req);
+  REQUIRE(blob.ok());
+  CHECK(blob->size() == kSealHeaderSize + 24 + 32 + 16);
+
+  auto rebooted = testsim::open(testsim::chip_named("seal-a"));
+  auto back = unseal(*rebooted, *blob);
+  REQUIRE(back.ok());
+  CHECK(back->kind == SecretKind::Seed);
+  CHECK(bytes_of(*back) == bytes_of(original));
+
+  auto other_chip = testsim::open(testsim::chip_named("seal-b"));
+  CHECK(unseal(*other_chip, *blob).error().reason == "identity.sealed.wrong_chip");
+
+  SimulatedChip m = testsim::chip_named("seal-a");
+  m.measurement[0] ^= 1;
+  auto other_meas = testsim::open(m);
+  CHECK(unseal(*other_meas, *blob).error().reason == "identity.sealed.wrong_measurement");
+
+  SimulatedChip p = testsim::chip_named("seal-a");
+  p.policy |= policy_bits::kSingleSocket;
+  auto other_pol = testsim::open(p);
+  CHECK(unseal(*other_pol, *blob).error().reason == "identity.sealed.wrong_policy");
+
+  // Same fields, different hidden state (the image id is not selected): the key
+  // differs only if the PSP mixes it in; here it does not, so it unseals.
+  SimulatedChip img = testsim::chip_named("seal-a");
+  img.image_id[0] = 1;
+  CHECK(unseal(*testsim::open(img), *blob).ok());
+  // ...but when the blob selected image_id, a different image id fails the AEAD.
+  DerivedKeyRequest img_req = req;
+  img_req.fields |= key_field::kImageId;
+  auto blob_img = seal(*a, original, img_req);
+  REQUIRE(blob_img.ok());
+  CHECK(unseal(*rebooted, *blob_img).ok());
+  CHECK(unseal(*testsim::open(img), *blob_img).error().reason == "identity.sealed.auth_failed");
+
+  // Every byte is authenticated: flipping any of them fails.
+  for (std::size_t i = 0; i < blob->size(); ++i) {
+    Bytes b = *blob;
+    b[i] ^= 0x01;
+    auto r = unseal(*rebooted, b);
+    if (r.ok()) FAIL("sealed blob byte " << i << " flipped still unseals");
+  }
+
+  // Imported tor keys (expanded form) seal too.
+  Secret exp = expanded_secret();
+  auto blob2 = seal(*a, exp, req);
+  REQUIRE(blob2.ok());
+  auto back2 = unseal(*rebooted, *blob2);
+  REQUIRE(back2.ok());
+  CHECK(back2->kind == SecretKind::Expanded);
+  CHECK(bytes_of(*back2) == bytes_of(exp));
+}
+
+TEST_CASE("sealed blob parser: hostile input") {
+  DerivedKeyRequest req;
+  auto a = testsim::open(testsim::chip_named("seal-a"));
+  auto blob = *seal(*a, generate(), req);
+  REQUIRE(parse_sealed_blob(blob).ok());
+  for (std::size_t n = 0; n < blob.size(); ++n) {
+    auto r = parse_sealed_blob(ByteView(blob).first(n));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "identity.blob.size");
+  }
+  Bytes longer = blob;
+  longer.push_back(0);
+  CHECK(parse_sealed_blob(longer).error().reason == "identity.blob.size");
+  auto with = [&](std::size_t off, std::uint8_t v) {
+    Bytes b = blob;
+    b[off] = v;
+    return parse_sealed_blob(b);
+  };
+  CHECK(with(0, 'X').error().reason == "identity.blob.magic");
+  CHECK(with(7, 2).error().reason == "identity.blob.version");
+  CHECK(with(8, 3).error().reason == "identity.blob.kind");
+  CHECK(with(8, 2).error().reason == "identity.blob.size");  // expanded kind, seed-sized ciphertext
+  CHECK(with(9, 2).error().reason == "identity.blob.reserved");
+  CHECK(with(10, 1).error().reason == "identity.blob.reserved");
+  CHECK(with(12 + 7, 0x80).error().reason == "identity.blob.reserved");  // unknown field bits
+}
+
+TEST_CASE("transfer: wrap to the VM's X25519 key, unwrap in that boot only") {
+  auto kp = TransferKeypair::generate();
+  Secret exp = expanded_secret();
+  std::array<std::uint8_t, 16> boot{};
+  boot[0] = 1;
+  std::array<std::uint8_t, 64> rd{};
+  rd[5] = 9;
+  const Bytes ctx = transfer_context(boot, rd);
+  auto blob = wrap(exp, kp.public_key, ctx);
+  REQUIRE(blob.ok());
+  auto back = unwrap(*blob, kp, ctx);
+  REQUIRE(back.ok());
+  CHECK(back->kind == SecretKind::Expanded);
+  CHECK(bytes_of(*back) == bytes_of(exp));
+
+  auto other = TransferKeypair::generate();
+  CHECK(unwrap(*blob, other, ctx).error().reason == "identity.transfer.auth_failed");
+  boot[0] = 2;
+  CHECK(unwrap(*blob, kp, transfer_context(boot, rd)).error().reason == "identity.transfer.auth_failed");
+  for (std::size_t i = 0; i < blob->size(); ++i) {
+    Bytes b = *blob;
+    b[i] ^= 0x01;
+    if (unwrap(b, kp, ctx).ok()) FAIL("transfer blob byte " << i << " flipped still unwraps");
+  }
+  for (std::size_t n = 0; n < blob->size(); ++n) CHECK_FALSE(parse_transfer_blob(ByteView(*blob).first(n)).ok());
+
+  std::array<std::uint8_t, 32> low_order{};  // the identity point
+  low_order[0] = 1;
+  CHECK(wrap(exp, low_order, ctx).error().reason == "identity.transfer.bad_key");
+  Secret wrong{SecretKind::Seed, SecretBytes(64)};
+  CHECK(wrap(wrong, kp.public_key, ctx).error().reason == "identity.bad_secret");
+}

@@ -1,0 +1,553 @@
+// The real torgw-init as PID 1 of a new PID + mount + network namespace, chrooted into
+// a read-only test root built from our binaries and tor with exactly the libraries they
+// load. What a VM would see, minus the kernel: in a child PID namespace, reboot() ends
+// the namespace's init with SIGINT (power-off, halt) or SIGHUP (reboot), which the test
+// (its parent) observes with waitpid().
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "serial/serial.h"
+#include "tests/metadata/metadata_server.h"
+#include "tests/support/process.h"
+#include "tests/support/tempdir.h"
+
+using namespace torgw;
+using namespace std::chrono_literals;
+namespace tt = torgw::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uid_t kTorUid = 1101;
+constexpr gid_t kTorGid = 1102;
+// Fixed, because the server listens inside the namespace's own, fresh network namespace.
+constexpr std::uint16_t kNsMetadataPort = 8080;
+
+bool is_root() { return geteuid() == 0; }
+
+// Copies `host` into root at `inside`, and every shared library ldd names for it at its
+// own path.
+void install(const std::string& root, const std::string& host, const std::string& inside) {
+  auto copy = [&](const std::string& from, const std::string& to) {
+    fs::create_directories(fs::path(root + to).parent_path());
+    fs::copy_file(fs::canonical(from), root + to, fs::copy_options::overwrite_existing);
+    fs::permissions(root + to, fs::perms(0755));
+  };
+  copy(host, inside);
+  auto r = tt::run({tt::find_program("ldd"), host});
+  REQUIRE(r.exit_code == 0);
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string path;
+    auto arrow = line.find("=> ");
+    if (arrow != std::string::npos) path = line.substr(arrow + 3, line.find(" (") - arrow - 3);
+    else if (line.find('/') != std::string::npos) path = line.substr(line.find('/'), line.find(" (") - line.find('/'));
+    if (!path.empty() && path[0] == '/' && !fs::exists(root + path)) copy(path, path);
+  }
+}
+
+// Built once per run: the read-only root every namespace boots from.
+struct TestRoot {
+  tt::TempDir dir{"pid1root"};
+  std::string path = dir.path() + "/root";
+
+  explicit TestRoot(bool with_tor_user = true) {
+    for (const char* d : {"sbin", "usr/sbin", "etc/torgw", "etc/test", "proc", "sys", "dev", "run", "tmp", "var/lib/tor"})
+      fs::create_directories(path + "/" + d);
+    install(path, tt::binary_dir() + "/init/torgw-init", "/sbin/init");
+    install(path, tt::find_program("tor"), "/usr/sbin/tor");
+    if (fs::exists(tt::binary_dir() + "/socks/torgw-socks"))
+      install(path, tt::binary_dir() + "/socks/torgw-socks", "/usr/bin/torgw-socks");
+    tt::write_file(path + "/etc/passwd",
+                   std::string("root:x:0:0:root:/:/sbin/nologin\n") +
+                       (with_tor_user ? "tor:x:" + std::to_string(kTorUid) + ":" + std::to_string(kTorGid) +
+                                        "::/var/lib/tor:/sbin/nologin\n"
+                                  : std::string()) +
+                   "torgw-socks:x:1103:1104::/nonexistent:/sbin/nologin\n");
+    tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) + ":\ntorgw-socks:x:1104:\n");
+    tt::write_file(path + "/etc/torgw/torgw.conf", "# the image's defaults\nbackend=127.0.0.1:9050\nidentity=ephemeral\n");
+    auto cmdline = [&](const std::string& name, const std::string& extra) {
+      const bool own_metadata = extra.find("torgw.metadata=") != std::string::npos;
+      tt::write_file(path + "/etc/test/" + name, "BOOT_IMAGE=/vmlinuz ro console=ttyS0 " +
+                                                     std::string(own_metadata ? "" : "torgw.metadata=off ") +
+                                                     "torgw.fatal_delay=0 " + extra + "\n");
+    };
+    cmdline("ok", "");
+    cmdline("fatal", "torgw.onion_port=0");
+    cmdline("fatal-reboot", "torgw.onion_port=0 torgw.fatal_action=reboot");
+    cmdline("fatal-delay", "torgw.bogus_key=1 torgw.fatal_delay=2");
+    cmdline("early-reboot", "torgw.fatal_action=reboot");
+    cmdline("metadata", "torgw.metadata=auto torgw.metadata_url=http://127.0.0.1:" + std::to_string(kNsMetadataPort) +
+                            " torgw.metadata_attempts=10 torgw.metadata_timeout=2 torgw.onion_port=84");
+  }
+};
+
+TestRoot& test_root() {
+  static TestRoot r;
+  return r;
+}
+
+// An image whose /etc/passwd lacks the tor user.
+TestRoot& broken_root() {
+  static TestRoot r(false);
+  return r;
+}
+
+struct CloneArgs {
+  const char* root;
+  const char* cmdline;
+  int out_fd;
+  int null_fd;
+};
+
+int ns_init_main(void* p) {
+  auto* a = static_cast<CloneArgs*>(p);
+  // Our own mount tree; nothing propagates back to the host.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(90);
+  // The root is read-only, as the image's erofs.
+  if (mount(a->root, a->root, nullptr, MS_BIND | MS_REC, nullptr) != 0) _exit(91);
+  if (mount(nullptr, a->root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) _exit(92);
+  if (chdir(a->root) != 0 || chroot(".") != 0 || chdir("/") != 0) _exit(93);
+  dup2(a->null_fd, 0);
+  dup2(a->out_fd, 1);
+  dup2(a->out_fd, 2);
+  std::string cmd = std::string("/etc/test/") + a->cmdline;
+  char* argv[] = {const_cast<char*>("/sbin/init"), const_cast<char*>("--cmdline"), cmd.data(),
+                  const_cast<char*>("--no-ttyS0"), nullptr};
+  char* envp[] = {const_cast<char*>("HOME=/"), const_cast<char*>("TERM=linux"), nullptr};
+  execve("/sbin/init", argv, envp);
+  _exit(94);
+}
+
+// One booted namespace: torgw-init as its PID 1, output in a host file.
+struct Pid1 {
+  tt::TempDir dir{"pid1"};
+  std::string out_path = dir.file("console");
+  pid_t pid = -1;  // host pid of the namespace's init
+  std::optional<int> status;
+
+  explicit Pid1(const std::string& cmdline, TestRoot& root = test_root()) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    REQUIRE(out >= 0);
+    CloneArgs a{root.path.c_str(), cmdline.c_str(), out, null_fd};
+    static std::vector<char> stack(1 << 20);
+    pid = clone(ns_init_main, stack.data() + stack.size(), CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD, &a);
+    int e = errno;
+    ::close(out);
+    ::close(null_fd);
+    INFO(std::strerror(e));
+    REQUIRE(pid > 0);
+  }
+  ~Pid1() {
+    if (pid > 0 && !status) {
+      ::kill(pid, SIGKILL);  // ends the whole namespace
+      int st;
+      waitpid(pid, &st, 0);
+    }
+  }
+
+  std::string console() const { return tt::read_file(out_path); }
+  bool wait_marker(const std::string& key, std::chrono::milliseconds limit = 60s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (console().find("\r\nTORGW " + key + "=") != std::string::npos) return true;
+      if (ended(0ms)) return console().find("\r\nTORGW " + key + "=") != std::string::npos;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  bool ended(std::chrono::milliseconds limit) {
+    if (status) return true;
+    auto end = std::chrono::steady_clock::now() + limit;
+    do {
+      int st;
+      pid_t r = waitpid(pid, &st, WNOHANG);
+      if (r == pid) {
+        status = st;
+        return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    } while (std::chrono::steady_clock::now() < end);
+    return false;
+  }
+  // The signal the kernel ended the namespace's init with (0 if it exited or lives).
+  int end_signal() const { return status && WIFSIGNALED(*status) ? WTERMSIG(*status) : 0; }
+  serial::Boot boot() const {
+    auto p = serial::parse_log(console());
+    REQUIRE(p.ok());
+    REQUIRE(p->boots.size() == 1);
+    return p->boots[0];
+  }
+  std::string in_root(const std::string& p) const { return "/proc/" + std::to_string(pid) + "/root" + p; }
+};
+
+// Mount point -> "fstype options" from the namespace's mountinfo.
+std::map<std::string, std::string> mounts_of(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/mountinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::vector<std::string> w;
+    std::string x;
+    while (in >> x) w.push_back(x);
+    auto dash = std::find(w.begin(), w.end(), "-");
+    if (w.size() < 7 || dash == w.end() || dash + 1 == w.end()) continue;
+    out[w[4]] = *(dash + 1) + " " + w[5];
+  }
+  return out;
+}
+
+// Host pids whose parent is `ppid`, with their state letter.
+std::map<pid_t, char> children_of(pid_t ppid) {
+  std::map<pid_t, char> out;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    pid_t p = atoi(e->d_name);
+    if (p <= 0) continue;
+    std::ifstream f("/proc/" + std::string(e->d_name) + "/stat");
+    std::string s;
+    std::getline(f, s);
+    auto close = s.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = s[close + 2];
+    pid_t parent = atoi(s.c_str() + close + 4);
+    if (parent == ppid) out[p] = state;
+  }
+  closedir(d);
+  return out;
+}
+
+// Forks `n` processes inside the namespace of `init_pid` whose parent exits at once, so
+// they are orphans of the namespace's init. Each runs `body` then _exits.
+template <class Body>
+void spawn_orphans(pid_t init_pid, int n, Body body) {
+  pid_t helper = fork();
+  REQUIRE(helper >= 0);
+  if (helper == 0) {
+    int ns = ::open(("/proc/" + std::to_string(init_pid) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWPID) != 0) _exit(10);
+    pid_t mid = fork();  // the first process in the namespace
+    if (mid < 0) _exit(11);
+    if (mid == 0) {
+      for (int i = 0; i < n; ++i) {
+        pid_t c = fork();
+        if (c == 0) {
+          body(i);
+          _exit(0);
+        }
+        if (c < 0) _exit(12);
+      }
+      _exit(0);  // orphans them all
+    }
+    int st;
+    waitpid(mid, &st, 0);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 13);
+  }
+  int st;
+  REQUIRE(waitpid(helper, &st, 0) == helper);
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+}
+
+#define REQUIRE_ROOT()                                                  \
+  if (!is_root()) {                                                     \
+    WARN("SKIP: PID 1 in namespaces needs root (CAP_SYS_ADMIN)");       \
+    return;                                                             \
+  }
+
+}  // namespace
+
+TEST_CASE("PID 1: mounts, read-only root, tor state dir tor:tor 0700, loopback up; SIGTERM powers off") {
+  REQUIRE_ROOT();
+  Pid1 ns("ok");
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  INFO(ns.console());
+  auto m = mounts_of(ns.pid);
+  auto has = [&](const std::string& target, const std::string& type, std::vector<std::string> opts) {
+    INFO(target << " -> " << (m.count(target) ? m[target] : "(not mounted)"));
+    REQUIRE(m.count(target));
+    if (!type.empty()) CHECK(m[target].rfind(type + " ", 0) == 0);
+    for (auto& o : opts) CHECK(m[target].find(o) != std::string::npos);
+  };
+  has("/", "", {"ro"});
+  has("/proc", "proc", {"nosuid", "nodev", "noexec"});
+  has("/sys", "sysfs", {"ro", "nosuid", "nodev", "noexec"});
+  has("/dev", "devtmpfs", {"nosuid", "noexec"});
+  has("/dev/pts", "devpts", {"nosuid", "noexec"});
+  has("/dev/shm", "tmpfs", {"nosuid", "nodev", "noexec"});
+  has("/run", "tmpfs", {"nosuid", "nodev", "noexec"});
+  has("/tmp", "tmpfs", {"nosuid", "nodev", "noexec"});
+  has("/var/lib/tor", "tmpfs", {"nosuid", "nodev", "noexec"});
+
+  struct stat st;
+  REQUIRE(::stat(ns.in_root("/var/lib/tor").c_str(), &st) == 0);
+  CHECK(st.st_uid == kTorUid);
+  CHECK(st.st_gid == kTorGid);
+  CHECK((st.st_mode & 07777) == 0700);
+  // Nothing else is writable: the root refuses, the tmpfs accepts.
+  CHECK(::open(ns.in_root("/etc/new").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644) < 0);
+  CHECK(errno == EROFS);
+  // lo is up in the namespace (its sysfs shows its own network namespace).
+  auto flags = tt::read_file(ns.in_root("/sys/class/net/lo/flags"));
+  CHECK((std::stoul(flags, nullptr, 16) & 0x1) == 0x1);
+
+  auto b = ns.boot();
+  CHECK(b.markers[0].key == "BOOT_ID");
+  CHECK(b.markers[1].key == "MARKER_VERSION");
+  CHECK(b.markers[2].key == "VERSION");
+  CHECK(*b.get("INIT_MODE") == "pid1");
+  CHECK(*b.get("MOUNTS") == "ok");
+  CHECK(*b.get("TOR_STATE_DIR") == "tmpfs:1101:1102:0700");
+  CHECK(*b.get("MODULES") == "0");
+  CHECK(*b.get("NETWORK") == "none");  // only lo in a fresh network namespace
+  CHECK(*b.get("CONFIG_SOURCES") == "cmdline,file");
+  CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
+  CHECK(b.get("ONION_HOSTNAME"));
+  std::fprintf(stderr, "pid1_test: INIT_DONE=%s ms after torgw-init started (mounts to identity)\n",
+               b.get("INIT_DONE")->c_str());
+
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);  // reboot(RB_POWER_OFF) in a child PID namespace
+  auto after = ns.boot();
+  CHECK(*after.get("SHUTDOWN") == "poweroff:sigterm");
+  CHECK(after.get("SHUTDOWN_DONE"));
+  CHECK(after.get("FATAL") == nullptr);
+}
+
+TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespace's network") {
+  REQUIRE_ROOT();
+  Pid1 ns("metadata");
+  // Serve from inside the namespace's network namespace (lo only): a thread joins it,
+  // brings lo up (torgw-init would too), and binds the server there. torgw-init's first
+  // attempts may find nothing listening yet; its retries cover that.
+  std::unique_ptr<tt::MetadataServer> server;
+  std::string error;
+  std::thread t([&] {
+    int fd = ::open(("/proc/" + std::to_string(ns.pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+      error = "setns";
+      return;
+    }
+    ::close(fd);
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) error = "lo flags";
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) error = "lo up";
+    ::close(s);
+    server = std::make_unique<tt::MetadataServer>(kNsMetadataPort);
+    server->serve_gce({{"torgw-backend", "3.3.3.3:3"}, {"torgw-onion-port", "83"}});
+    server->serve_hetzner("onion_port=82\nmax_connections=12\n");
+  });
+  t.join();
+  REQUIRE(error.empty());
+  bool done = ns.wait_marker("INIT_DONE");
+  INFO(ns.console());
+  REQUIRE(done);
+  auto b = ns.boot();
+  CHECK(*b.get("METADATA") == "gce:present,hetzner:present");
+  CHECK(*b.get("CONFIG_SOURCES") == "cmdline,gce,hetzner,file");
+  CHECK(*b.get("CONFIG_BACKEND") == "3.3.3.3:3");        // GCE over the image's file
+  CHECK(*b.get("CONFIG_ONION_PORT") == "84");            // cmdline over GCE and Hetzner
+  CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");       // Hetzner over the default
+  CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");       // the file
+  CHECK(server->requests("/computeMetadata/v1/instance/attributes/torgw-backend") == 1);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+}
+
+TEST_CASE("PID 1: 1,000 orphans are reaped, none left a zombie") {
+  REQUIRE_ROOT();
+  Pid1 ns("ok");
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  auto t0 = std::chrono::steady_clock::now();
+  spawn_orphans(ns.pid, 1000, [](int i) { usleep(static_cast<useconds_t>((i % 50) * 4000)); });
+  auto t1 = std::chrono::steady_clock::now();
+  // Every orphan was reparented to the namespace's init; wait until none is left,
+  // zombie or not.
+  auto end = std::chrono::steady_clock::now() + 60s;
+  std::map<pid_t, char> left;
+  do {
+    left = children_of(ns.pid);
+    if (left.empty()) break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < end);
+  CHECK(left.empty());
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::fprintf(stderr, "pid1_test: 1000 orphans forked in %lld ms, all reaped %lld ms later (they sleep <= 196 ms)\n",
+               static_cast<long long>(ms(t1 - t0)), static_cast<long long>(ms(std::chrono::steady_clock::now() - t1)));
+  // And init counted them: SIGUSR1 logs its status.
+  ::kill(ns.pid, SIGUSR1);
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (ns.console().find("orphans reaped") == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  CHECK(ns.console().find("orphans reaped 1000") != std::string::npos);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+}
+
+TEST_CASE("PID 1: ordered shutdown sends what remains SIGTERM before the end") {
+  REQUIRE_ROOT();
+  Pid1 ns("ok");
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  std::string flag = ns.dir.file("stray-got-term");
+  spawn_orphans(ns.pid, 1, [&](int) {
+    // A stray process (as a leftover tor helper would be): note SIGTERM, then linger.
+    static std::string path;
+    path = flag;
+    signal(SIGTERM, [](int) {
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) ::close(fd);
+      _exit(0);
+    });
+    for (;;) pause();
+  });
+  REQUIRE(children_of(ns.pid).size() == 1);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+  CHECK(fs::exists(flag));
+}
+
+TEST_CASE("PID 1: SIGPWR powers off, Ctrl-Alt-Del (SIGINT) reboots") {
+  REQUIRE_ROOT();
+  {
+    Pid1 ns("ok");
+    REQUIRE(ns.wait_marker("INIT_DONE"));
+    ::kill(ns.pid, SIGPWR);
+    REQUIRE(ns.ended(60s));
+    CHECK(ns.end_signal() == SIGINT);
+    CHECK(*ns.boot().get("SHUTDOWN") == "poweroff:sigpwr");
+  }
+  {
+    Pid1 ns("ok");
+    REQUIRE(ns.wait_marker("INIT_DONE"));
+    ::kill(ns.pid, SIGINT);
+    REQUIRE(ns.ended(60s));
+    CHECK(ns.end_signal() == SIGHUP);  // reboot(RB_AUTOBOOT) in a child PID namespace
+    CHECK(*ns.boot().get("SHUTDOWN") == "reboot:ctrl_alt_del");
+  }
+}
+
+TEST_CASE("PID 1: a FATAL config powers off (or reboots when configured), no service started") {
+  REQUIRE_ROOT();
+  {
+    Pid1 ns("fatal");
+    REQUIRE(ns.ended(60s));
+    CHECK(ns.end_signal() == SIGINT);
+    auto b = ns.boot();
+    INFO(ns.console());
+    CHECK(*b.get("FATAL") == "onion_port:out_of_range");
+    CHECK(b.get("IDENTITY_BINDING") == nullptr);
+    CHECK(b.get("INIT_DONE") == nullptr);
+  }
+  {
+    Pid1 ns("fatal-reboot");
+    REQUIRE(ns.ended(60s));
+    CHECK(ns.end_signal() == SIGHUP);
+    CHECK(*ns.boot().get("FATAL") == "onion_port:out_of_range");
+  }
+}
+
+TEST_CASE("PID 1: a machine-duty failure before the config is FATAL and honours the cmdline's fatal_action") {
+  REQUIRE_ROOT();
+  Pid1 ns("early-reboot", broken_root());
+  REQUIRE(ns.ended(60s));
+  INFO(ns.console());
+  CHECK(ns.end_signal() == SIGHUP);  // reboot, as torgw.fatal_action=reboot asked
+  auto b = ns.boot();
+  CHECK(*b.get("FATAL") == "user.tor_missing");
+  CHECK(b.markers[0].key == "BOOT_ID");  // the banner still comes first
+  CHECK(b.get("MOUNTS") == nullptr);
+  CHECK(b.get("CONFIG_SOURCES") == nullptr);
+}
+
+TEST_CASE("PID 1: the FATAL delay is honoured, and PID 1 stays up during it") {
+  REQUIRE_ROOT();
+  Pid1 ns("fatal-delay");
+  REQUIRE(ns.wait_marker("FATAL"));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(ns.ended(1000ms));
+  REQUIRE(ns.ended(60s));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 1500ms);
+  CHECK(ns.end_signal() == SIGINT);
+  CHECK(*ns.boot().get("FATAL") == "bogus_key:unknown_key");
+}
+
+TEST_CASE("PID 1: a crash of PID 1 itself powers off with FATAL instead of panicking") {
+  REQUIRE_ROOT();
+  Pid1 ns("ok");
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  ::kill(ns.pid, SIGSEGV);  // as a fault would; delivered because PID 1 handles it
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+  CHECK(*ns.boot().get("FATAL") == "init_crashed_11");
+}
+
+TEST_CASE("PID 1: a crashing child is restarted") {
+  REQUIRE_ROOT();
+  // torgw-init's children are tor (supervisor/) and torgw-socks (socks/). Until one of
+  // them is wired into default_stages() there is no child to crash here; this test goes
+  // live by itself when torgw-init starts torgw-socks. ChildSupervisor's restart policy
+  // is tested against real crashing processes in init_test meanwhile.
+  if (!fs::exists(test_root().path + "/usr/bin/torgw-socks")) {
+    WARN("SKIP: torgw-socks is not built in this tree: torgw-init has no child to crash yet");
+    return;
+  }
+  Pid1 ns("ok");
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  auto find_child = [&](pid_t not_this) -> pid_t {
+    auto end = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < end) {
+      for (auto [p, state] : children_of(ns.pid)) {
+        if (p == not_this || state == 'Z') continue;
+        auto comm = tt::read_file("/proc/" + std::to_string(p) + "/comm");
+        if (comm == "torgw-socks\n") return p;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return -1;
+  };
+  pid_t first = find_child(-1);
+  if (first < 0) {
+    WARN("SKIP: torgw-socks is in the image but torgw-init does not start it yet (not wired)");
+    return;
+  }
+  ::kill(first, SIGSEGV);
+  REQUIRE(ns.wait_marker("CHILD_EXITED"));
+  CHECK(ns.console().find("CHILD_EXITED=") != std::string::npos);
+  CHECK(ns.console().find(":signal_11") != std::string::npos);
+  pid_t second = find_child(first);
+  CHECK(second > 0);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+}
