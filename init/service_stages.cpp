@@ -59,7 +59,7 @@ class SocksStage : public Stage {
 
     ChildSpec spec;
     spec.name = kSocksChild;
-    spec.argv = {o.socks_binary, "--config", "/dev/stdin"};
+    spec.argv = {o.socks_binary, "--config", "-"};
     spec.user = *user;
     spec.stdin_secret = std::make_shared<const SecretBytes>(config_text(ctx));
     spec.die_with_parent = o.dev;

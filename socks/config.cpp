@@ -492,7 +492,8 @@ Options (flags override the config file; a flag for --backend replaces the file'
   --mode socks5|passthrough     socks5 (default): validate and re-issue the client's
                                 CONNECT; passthrough: opaque byte relay, for clients
                                 that speak an end-to-end encrypted protocol to the exit
-  --config FILE                 "key = value" lines, '#' comments (keys below)
+  --config FILE                 "key = value" lines, '#' comments (keys below);
+                                "-" reads them from stdin
   --max-connections N           concurrent client connections (default 4096, or less
                                 if the open-file limit is lower); over the cap socks5
                                 clients get reply 0x01, passthrough clients are closed

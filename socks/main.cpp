@@ -46,11 +46,28 @@ int main(int argc, char** argv) {
 
   std::vector<Setting> file;
   if (!args->config_file.empty()) {
-    std::ifstream f(args->config_file, std::ios::binary);
-    if (!f) return fail(2, "bad config: cannot read " + args->config_file + ": " + std::strerror(errno));
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string text = ss.str();
+    std::string text;
+    if (args->config_file == "-") {
+      // From stdin: how torgw-init hands over a config holding the backend password
+      // (an inherited pipe needs no open(), which a process that changed its uid could
+      // not do on a pipe its parent made).
+      char buf[4096];
+      for (;;) {
+        ssize_t n = ::read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(2, std::string("bad config: cannot read stdin: ") + std::strerror(errno));
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > (1u << 20)) return fail(2, "bad config: stdin: larger than 1 MiB");
+      }
+      wipe(buf, sizeof buf);
+    } else {
+      std::ifstream f(args->config_file, std::ios::binary);
+      if (!f) return fail(2, "bad config: cannot read " + args->config_file + ": " + std::strerror(errno));
+      std::stringstream ss;
+      ss << f.rdbuf();
+      text = ss.str();
+    }
     auto parsed = parse_config_text(text, args->config_file);
     wipe(text.data(), text.size());  // it may hold credentials
     if (!parsed.ok()) return fail(2, "bad config: " + parsed.error().detail);

@@ -65,6 +65,16 @@ struct DevRun {
     }
     return false;
   }
+  // Waits until the log holds the whole value of `key`, chunked or not.
+  bool wait_value(const std::string& key, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto p = serial::parse_log(out());
+      if (p.ok() && !p->boots.empty() && p->boots.back().get(key)) return true;
+      if (std::chrono::steady_clock::now() >= end || !proc.running()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
   serial::Boot boot() const {
     auto p = serial::parse_log(out());
     REQUIRE(p.ok());
