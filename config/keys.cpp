@@ -61,6 +61,10 @@ constexpr KeySpec kKeys[] = {
      "Seconds tor may take to bootstrap to 100%"},
     {"publish_timeout", Type::Seconds, "600", false, false, false, 10, 86400, "",
      "Seconds from bootstrap to HS_DESC UPLOADED of our onion"},
+    {"tor_options", Type::String, "", false, false, false, 1, 4096, "",
+     "Extra torrc options from tor's allowlist: Option=Value;Option=Value ('+' for a space)"},
+    {"tor_test_network", Type::Base64, "", false, false, true, 1, 4096, "",
+     "TESTS ONLY: base64 of DirAuthority lines (one per line): join a private Tor network"},
     // ---- the machine (torgw-init) ---------------------------------------------------
     {"shutdown_timeout", Type::Seconds, "10", false, false, false, 1, 300, "",
      "Seconds each child gets after SIGTERM before SIGKILL"},

@@ -140,15 +140,9 @@ std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
   std::vector<std::unique_ptr<Stage>> s;
   // SEV-SNP device, identity (derived|sealed|transfer|ephemeral), attestation markers.
   s.push_back(make_identity_stage());
-  // SEAM (supervisor/): tor supervision. Build a SupervisorConfig from ctx.config
-  // (onion_port, client_auth, pow_defense, tor_bootstrap_timeout, publish_timeout) and
-  // ctx.identity, drive it on ctx.loop.base(), register tor's pid with ctx.reaper
-  // (or spawn it through ctx.children), call done() once tor is spawned; READY and
-  // DESCRIPTOR_PUBLISHED are its markers.
-  // SEAM (socks/): torgw-socks as a ChildSpec through ctx.children:
-  //   /usr/bin/torgw-socks --listen unix:/run/torgw-socks/socks.sock --backend <each
-  //   backend> --mode <backend_mode> --max-connections <max_connections>, user
-  //   torgw-socks, stop_timeout = shutdown_timeout; SIGTERM drains.
+  // torgw-socks first, so the onion's target accepts before tor publishes it.
+  s.push_back(make_socks_stage());
+  s.push_back(make_tor_stage());
   return s;
 }
 
@@ -389,10 +383,10 @@ struct Init::Impl {
     stop_everything([this, a] { finish(a); });
   }
 
-  void fatal(const Error& e) {
+  void fatal(const Error& e, bool printed = false) {
     if (fatal_seen) return;
     fatal_seen = true;
-    markers.fatal(e.reason);
+    if (!printed) markers.fatal(e.reason);
     ctx->log("FATAL " + e.to_string());
     exit_code = 1;
     const bool was_stopping = state == State::Stopping;
@@ -431,7 +425,8 @@ struct Init::Impl {
     read_early_fatal_settings();
     std::vector<int> fds = marker_fds();
     markers = serial::MarkerWriter(fds);
-    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, std::nullopt, {}});
+    ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, std::nullopt, {}, {}, {}});
+    ctx->fatal = [this](const Error& e, bool printed) { fatal(e, printed); };
     wire_children_events();
     Status sig = install_signals();
     // The BOOT_ID comes from getrandom(), so the RNG must be ready first.

@@ -41,6 +41,16 @@ struct BootOptions {
   std::string modules_path = "/etc/torgw/modules";
   std::vector<config::Entry> flags;                  // --set key=value (highest precedence)
   bool extra_serial = true;                          // also write markers to ttyS0 (PID 1)
+  // Where the services' programs are and whom they run as. PID 1: the image's paths and
+  // users. --dev: tor from PATH, torgw-socks beside torgw-init's build, no user switch
+  // (unless --tor-user/--socks-user), and state under a fresh temporary directory.
+  std::string tor_binary = "/usr/bin/tor";
+  std::string tor_user = "tor";
+  std::string socks_binary = "/usr/bin/torgw-socks";
+  std::string socks_user = "torgw-socks";
+  std::string tor_data_dir = "/var/lib/tor";         // PID 1 mounts it (tmpfs, tor, 0700)
+  std::string tor_run_dir = "/run/torgw/tor";         // ControlSocket, cookie, torrc
+  std::string socks_dir = "/run/torgw-socks";         // torgw-socks's unix socket
   std::string version;
   std::int64_t build_time = 0;                       // unix seconds; the clock must be later
 };
@@ -59,6 +69,10 @@ struct BootContext {
   // identity->add_onion_key_blob()). The secret lives in the Identity's SecretBytes.
   std::optional<onion::Identity> identity;
   std::string identity_binding;    // the IDENTITY_BINDING marker value
+  std::string socks_socket;        // where torgw-socks listens (set by its stage)
+  // FATAL from a stage after its start() finished (e.g. tor gave up). `printed`: the
+  // FATAL marker is out already (the supervisor prints its own).
+  std::function<void(const Error&, bool printed)> fatal;
   // Human log line on stderr (the console): "torgw-init: <text>".
   void log(const std::string& text) const;
   std::int64_t ms_since_start() const;
@@ -87,6 +101,14 @@ std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts);
 // snp_fallback=ephemeral, else FATAL=identity:needs_snp), sets ctx.identity, and prints
 // SNP, IDENTITY_BINDING, ONION_HOSTNAME and the attestation markers (snp/attest.h).
 std::unique_ptr<Stage> make_identity_stage();
+
+// torgw-socks as a supervised child (init/service_stages.cpp): listens on a unix socket
+// in opts.socks_dir that only tor's group can reach; its config (with the backend
+// password, if any) goes to it on stdin. Done once it accepts connections.
+std::unique_ptr<Stage> make_socks_stage();
+// tor through supervisor/: ADD_ONION with ctx.identity, HiddenServicePort onion_port ->
+// torgw-socks; READY=true each time the descriptor is published. Done once tor runs.
+std::unique_ptr<Stage> make_tor_stage();
 
 class Init {
  public:

@@ -1,5 +1,7 @@
 #include "init/child.h"
 
+#include "common/fd.h"
+
 #include "config/text.h"
 
 #include <fcntl.h>
@@ -121,7 +123,7 @@ const char* stage_reason(int stage) {
 
 // Async-signal-safe from here on: the child of a fork.
 [[noreturn]] void child_main(const ChildSpec& spec, char* const* argv, char* const* envp, int err_fd,
-                             pid_t parent) {
+                             pid_t parent, int stdin_fd) {
   // Signals: defaults and an empty mask (PID 1 blocks the ones it reads via signalfd).
   for (int s = 1; s < NSIG; ++s) {
     if (s == SIGKILL || s == SIGSTOP) continue;
@@ -144,7 +146,8 @@ const char* stage_reason(int stage) {
   // fcntl(F_GETFD) checks the inherited stdio exists (a PID 1 may start without it).
   if (fcntl(out, F_GETFD) < 0) out = null_fd;
   if (fcntl(errfd, F_GETFD) < 0) errfd = null_fd;
-  if (dup2(null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) child_fail(err_fd, kStageStdio);
+  if (dup2(stdin_fd >= 0 ? stdin_fd : null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
+    child_fail(err_fd, kStageStdio);
   // Everything else closes on exec (the error pipe is CLOEXEC already).
   if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0) {
     for (int fd = 3; fd < 4096; ++fd)
@@ -187,6 +190,19 @@ Result<pid_t> spawn(const ChildSpec& spec) {
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
+  // stdin_secret: filled before fork (it fits the pipe buffer, so the write cannot block),
+  // so the child finds it complete and then EOF.
+  UniqueFd stdin_read;
+  if (spec.stdin_secret) {
+    const SecretBytes& data = *spec.stdin_secret;
+    if (data.size() > 65536) return make_error("spawn.stdin_too_large", std::to_string(data.size()) + " bytes");
+    int sp[2];
+    if (pipe2(sp, O_CLOEXEC) != 0) return make_error("spawn.pipe_failed", std::strerror(errno));
+    stdin_read.reset(sp[0]);
+    UniqueFd stdin_write(sp[1]);
+    if (!data.empty() && ::write(stdin_write.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()))
+      return make_error("spawn.stdin_failed", std::strerror(errno));
+  }
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return make_error("spawn.pipe_failed", std::strerror(errno));
   const pid_t parent = getpid();
@@ -199,7 +215,7 @@ Result<pid_t> spawn(const ChildSpec& spec) {
   }
   if (pid == 0) {
     ::close(p[0]);
-    child_main(spec, argv.data(), envp.data(), p[1], parent);
+    child_main(spec, argv.data(), envp.data(), p[1], parent, stdin_read.get());
   }
   ::close(p[1]);
   SpawnFailure f{};

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/secret.h"
 #include "init/loop.h"
 
 namespace torgw::init {
@@ -51,6 +52,10 @@ struct ChildSpec {
   unsigned umask = 022;
   bool no_new_privs = true;           // PR_SET_NO_NEW_PRIVS
   bool die_with_parent = false;       // PR_SET_PDEATHSIG=SIGKILL (dev mode)
+  // Bytes the child reads on stdin (e.g. a config holding a password: never in argv,
+  // which /proc shows to everyone, never in a file). Written into a fresh pipe at every
+  // launch, so restarts get them too; at most 64 KiB (one pipe buffer). Null: /dev/null.
+  std::shared_ptr<const SecretBytes> stdin_secret;
   int stdout_fd = -1;                 // -1: inherit ours (the console)
   int stderr_fd = -1;                 // -1: inherit ours
   // Supervision.
@@ -64,7 +69,8 @@ struct ChildSpec {
 };
 
 // fork + exec with the spec's privilege drop. In the child, before exec: default
-// signal dispositions and an empty mask, a new session, stdin from /dev/null, stdio
+// signal dispositions and an empty mask, a new session, stdin from /dev/null (or the
+// stdin_secret pipe), stdio
 // as the spec says, every other fd closed, capabilities' bounding set emptied and
 // groups/gid/uid dropped when a user is given, no_new_privs, umask, cwd. An exec or
 // privilege-drop failure is reported back through a CLOEXEC pipe and returned here

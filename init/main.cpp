@@ -1,9 +1,13 @@
 // torgw-init: PID 1 of the torgw appliance, or (--dev) the same boot sequence as a
 // normal process without the machine duties. See docs/init.md.
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
 
 #include "init/boot.h"
 #include "init/machine.h"
@@ -14,6 +18,33 @@
 #ifndef TORGW_BUILD_TIME
 #define TORGW_BUILD_TIME 0
 #endif
+
+namespace {
+
+// An executable on PATH (and the sbin directories tor lives in on Debian), or "".
+std::string on_path(const std::string& name) {
+  const char* env = std::getenv("PATH");
+  std::stringstream dirs(std::string(env ? env : "") + ":/usr/sbin:/sbin:/usr/bin:/bin");
+  std::string d;
+  while (std::getline(dirs, d, ':'))
+    if (!d.empty() && ::access((d + "/" + name).c_str(), X_OK) == 0) return d + "/" + name;
+  return {};
+}
+
+// --dev: tor from PATH; torgw-socks from this build tree (torgw-init lives in
+// <build>/init/, torgw-socks in <build>/socks/), else PATH.
+void dev_defaults(torgw::init::BootOptions& o) {
+  if (auto t = on_path("tor"); !t.empty()) o.tor_binary = t;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  auto beside = self.parent_path().parent_path() / "socks" / "torgw-socks";
+  if (!ec && ::access(beside.c_str(), X_OK) == 0) o.socks_binary = beside.string();
+  else if (auto p = on_path("torgw-socks"); !p.empty()) o.socks_binary = p;
+  o.tor_user.clear();
+  o.socks_user.clear();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace torgw;
@@ -41,6 +72,14 @@ int main(int argc, char** argv) {
                  "(PID 1) or nothing (--dev)");
   app.add_option("--set", sets, "KEY=VALUE, overrides every other source (repeatable)");
   app.add_flag("--no-ttyS0", no_serial, "PID 1: write markers only to the console, never also to ttyS0");
+  std::string state_dir, tor_binary, socks_binary, tor_user, socks_user;
+  app.add_option("--state-dir", state_dir,
+                 "--dev: tor's data and control dirs and torgw-socks's socket go here (default: a fresh "
+                 "temporary directory, removed at exit)");
+  app.add_option("--tor-binary", tor_binary, "--dev: the tor to run (default: tor on PATH)");
+  app.add_option("--socks-binary", socks_binary, "--dev: the torgw-socks to run (default: beside this build)");
+  app.add_option("--tor-user", tor_user, "--dev: run tor as this user (default: do not switch)");
+  app.add_option("--socks-user", socks_user, "--dev: run torgw-socks as this user (default: do not switch)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,6 +106,35 @@ int main(int argc, char** argv) {
     }
     opts.flags.push_back({key, s.substr(eq + 1), 0});
   }
-  init::Init init(opts);
-  return init.run(init::default_stages(opts));
+  std::string temp_state;
+  if (dev) {
+    dev_defaults(opts);
+    if (!tor_binary.empty()) opts.tor_binary = tor_binary;
+    if (!socks_binary.empty()) opts.socks_binary = socks_binary;
+    if (!tor_user.empty()) opts.tor_user = tor_user;
+    if (!socks_user.empty()) opts.socks_user = socks_user;
+    if (state_dir.empty()) {
+      std::string tmpl = "/tmp/torgw-dev-XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr) {
+        std::perror("torgw-init: mkdtemp");
+        return 2;
+      }
+      state_dir = temp_state = tmpl;
+    }
+    // A tor user must be able to reach its dirs inside the state dir.
+    ::chmod(state_dir.c_str(), 0755);
+    opts.tor_data_dir = state_dir + "/tor-data";
+    opts.tor_run_dir = state_dir + "/tor-run";
+    opts.socks_dir = state_dir + "/socks";
+  }
+  int rc;
+  {
+    init::Init init(opts);
+    rc = init.run(init::default_stages(opts));
+  }
+  if (!temp_state.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(temp_state, ec);
+  }
+  return rc;
 }

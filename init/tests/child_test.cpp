@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/bytes.h"
 #include "init/child.h"
 #include "init/loop.h"
 #include "tests/support/process.h"
@@ -214,4 +215,29 @@ TEST_CASE("reaper: orphans of our children come back to us and are reaped") {
   errno = 0;
   CHECK(waitpid(-1, nullptr, WNOHANG) == -1);
   CHECK(errno == ECHILD);  // nothing left, no zombie
+}
+
+TEST_CASE("supervision: stdin_secret reaches every launch of the child, and nothing else") {
+  torgw::testing::TempDir dir("stdin");
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init().ok());
+  ChildSupervisor sup(loop, reaper);
+  int exits = 0;
+  sup.events.exited = [&](const std::string&, int, bool, std::chrono::milliseconds) { ++exits; };
+  // Each run appends what it read on stdin, then fails so it is restarted.
+  auto spec = shell("reader", "cat >> " + dir.file("got") + "; echo '|' >> " + dir.file("got") + "; exit 1");
+  spec.stdin_secret = std::make_shared<const SecretBytes>(SecretBytes::copy_of(as_bytes("backend_credential = u:p")));
+  spec.max_failures = 2;
+  REQUIRE(sup.start(spec).ok());
+  REQUIRE(run_until(loop, [&] { return exits == 3; }));
+  CHECK(torgw::testing::read_file(dir.file("got")) ==
+        "backend_credential = u:p|\nbackend_credential = u:p|\nbackend_credential = u:p|\n");
+
+  // Larger than a pipe buffer: refused before anything runs.
+  auto big = shell("big", "cat");
+  big.stdin_secret = std::make_shared<const SecretBytes>(SecretBytes(70000));
+  auto r = sup.start(big);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().reason == "spawn.stdin_too_large");
 }

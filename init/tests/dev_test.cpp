@@ -41,7 +41,7 @@ TEST_CASE("dev mode: markers in order, ephemeral identity marked loudly, SIGTERM
   CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:9050");
   CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "7");
   CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");
-  CHECK(*b.get("CONFIG_ORIGIN") == "backend@file,onion_port@file,max_connections@flag");
+  CHECK(*b.get("CONFIG_ORIGIN") == "backend@file,onion_port@file,max_connections@flag,tor_test_network@flag");
   CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
   CHECK(b.get("IDENTITY_WARNING"));
   REQUIRE(b.get("ONION_HOSTNAME"));
@@ -108,7 +108,7 @@ TEST_CASE("dev mode: every invalid config is FATAL=<key>:<reason>, exit 1") {
 
 TEST_CASE("dev mode: secrets are redacted everywhere we print") {
   DevRun r;
-  tt::write_file(r.dir.file("torgw.conf"), "backend=a:1\nbackend_user=alice\nbackend_password=s3cr3t-p4ss\n");
+  tt::write_file(r.dir.file("torgw.conf"), "backend=127.0.0.1:1\nbackend_user=alice\nbackend_password=s3cr3t-p4ss\n");
   r.start({"--config", r.dir.file("torgw.conf")});
   REQUIRE(r.wait_marker("INIT_DONE"));
   r.proc.signal(SIGTERM);
@@ -120,11 +120,11 @@ TEST_CASE("dev mode: secrets are redacted everywhere we print") {
 
 TEST_CASE("dev mode: cmdline > GCE > Hetzner > file through the real binary and HTTP") {
   tt::MetadataServer s;
-  s.serve_gce({{"torgw-backend", "3.3.3.3:3"}, {"torgw-onion-port", "83"}, {"torgw-backend-mode", "passthrough"}});
-  s.serve_hetzner("backend=2.2.2.2:2\nonion_port=82\nmax_connections=12\n");
+  s.serve_gce({{"torgw-backend", "127.0.0.13:3"}, {"torgw-onion-port", "83"}, {"torgw-backend-mode", "passthrough"}});
+  s.serve_hetzner("backend=127.0.0.12:2\nonion_port=82\nmax_connections=12\n");
   DevRun r;
-  tt::write_file(r.dir.file("torgw.conf"), "backend=1.1.1.1:1\nonion_port=81\nmax_connections=11\nidle_timeout=7\n");
-  tt::write_file(r.dir.file("cmdline"), "BOOT_IMAGE=/vmlinuz ro console=ttyS0 torgw.backend=4.4.4.4:4 "
+  tt::write_file(r.dir.file("torgw.conf"), "backend=127.0.0.11:1\nonion_port=81\nmax_connections=11\nidle_timeout=7\n");
+  tt::write_file(r.dir.file("cmdline"), "BOOT_IMAGE=/vmlinuz ro console=ttyS0 torgw.backend=127.0.0.14:4 "
                                         "torgw.metadata=auto torgw.metadata_url=" + s.url() + "\n");
   r.start({"--config", r.dir.file("torgw.conf"), "--cmdline", r.dir.file("cmdline")});
   REQUIRE(r.wait_marker("INIT_DONE"));
@@ -133,8 +133,8 @@ TEST_CASE("dev mode: cmdline > GCE > Hetzner > file through the real binary and 
   auto b = r.boot();
   INFO(r.out() << r.err());
   CHECK(*b.get("METADATA") == "gce:present,hetzner:present");
-  CHECK(*b.get("CONFIG_SOURCES") == "cmdline,gce,hetzner,file");
-  CHECK(*b.get("CONFIG_BACKEND") == "4.4.4.4:4");
+  CHECK(*b.get("CONFIG_SOURCES") == "flag,cmdline,gce,hetzner,file");
+  CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.14:4");
   CHECK(*b.get("CONFIG_ONION_PORT") == "83");
   CHECK(*b.get("CONFIG_BACKEND_MODE") == "passthrough");
   CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");
@@ -148,7 +148,7 @@ TEST_CASE("dev mode: a bad value or a forbidden key from metadata is FATAL") {
            {"torgw-bogus", "1", "bogus:unknown_key"}}) {
     INFO(fatal);
     tt::MetadataServer s;
-    s.serve_gce({{"torgw-backend", "3.3.3.3:3"}, {attr, value}});
+    s.serve_gce({{"torgw-backend", "127.0.0.13:3"}, {attr, value}});
     DevRun r;
     tt::write_file(r.dir.file("cmdline"), "torgw.metadata=gce torgw.metadata_url=" + s.url());
     r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline")});

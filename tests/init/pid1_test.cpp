@@ -77,9 +77,8 @@ struct TestRoot {
     for (const char* d : {"sbin", "usr/sbin", "etc/torgw", "etc/test", "proc", "sys", "dev", "run", "tmp", "var/lib/tor"})
       fs::create_directories(path + "/" + d);
     install(path, tt::binary_dir() + "/init/torgw-init", "/sbin/init");
-    install(path, tt::find_program("tor"), "/usr/sbin/tor");
-    if (fs::exists(tt::binary_dir() + "/socks/torgw-socks"))
-      install(path, tt::binary_dir() + "/socks/torgw-socks", "/usr/bin/torgw-socks");
+    install(path, tt::find_program("tor"), "/usr/bin/tor");  // where the image puts it
+    install(path, tt::binary_dir() + "/socks/torgw-socks", "/usr/bin/torgw-socks");
     tt::write_file(path + "/etc/passwd",
                    std::string("root:x:0:0:root:/:/sbin/nologin\n") +
                        (with_tor_user ? "tor:x:" + std::to_string(kTorUid) + ":" + std::to_string(kTorGid) +
@@ -387,6 +386,9 @@ TEST_CASE("PID 1: 1,000 orphans are reaped, none left a zombie") {
   REQUIRE_ROOT();
   Pid1 ns("ok");
   REQUIRE(ns.wait_marker("INIT_DONE"));
+  // tor and torgw-socks are init's own children: only what comes on top counts.
+  const auto services = children_of(ns.pid);
+  CHECK(services.size() == 2);
   auto t0 = std::chrono::steady_clock::now();
   spawn_orphans(ns.pid, 1000, [](int i) { usleep(static_cast<useconds_t>((i % 50) * 4000)); });
   auto t1 = std::chrono::steady_clock::now();
@@ -396,6 +398,7 @@ TEST_CASE("PID 1: 1,000 orphans are reaped, none left a zombie") {
   std::map<pid_t, char> left;
   do {
     left = children_of(ns.pid);
+    for (const auto& [pid, state] : services) left.erase(pid);
     if (left.empty()) break;
     std::this_thread::sleep_for(50ms);
   } while (std::chrono::steady_clock::now() < end);
@@ -418,6 +421,7 @@ TEST_CASE("PID 1: ordered shutdown sends what remains SIGTERM before the end") {
   REQUIRE_ROOT();
   Pid1 ns("ok");
   REQUIRE(ns.wait_marker("INIT_DONE"));
+  const auto services = children_of(ns.pid);  // tor and torgw-socks
   std::string flag = ns.dir.file("stray-got-term");
   spawn_orphans(ns.pid, 1, [&](int) {
     // A stray process (as a leftover tor helper would be): note SIGTERM, then linger.
@@ -430,7 +434,7 @@ TEST_CASE("PID 1: ordered shutdown sends what remains SIGTERM before the end") {
     });
     for (;;) pause();
   });
-  REQUIRE(children_of(ns.pid).size() == 1);
+  REQUIRE(children_of(ns.pid).size() == services.size() + 1);
   ::kill(ns.pid, SIGTERM);
   REQUIRE(ns.ended(60s));
   CHECK(ns.end_signal() == SIGINT);
@@ -514,14 +518,7 @@ TEST_CASE("PID 1: a crash of PID 1 itself powers off with FATAL instead of panic
 
 TEST_CASE("PID 1: a crashing child is restarted") {
   REQUIRE_ROOT();
-  // torgw-init's children are tor (supervisor/) and torgw-socks (socks/). Until one of
-  // them is wired into default_stages() there is no child to crash here; this test goes
-  // live by itself when torgw-init starts torgw-socks. ChildSupervisor's restart policy
-  // is tested against real crashing processes in init_test meanwhile.
-  if (!fs::exists(test_root().path + "/usr/bin/torgw-socks")) {
-    WARN("SKIP: torgw-socks is not built in this tree: torgw-init has no child to crash yet");
-    return;
-  }
+  // torgw-socks is one of torgw-init's supervised children: crash it.
   Pid1 ns("ok");
   REQUIRE(ns.wait_marker("INIT_DONE"));
   auto find_child = [&](pid_t not_this) -> pid_t {
@@ -537,10 +534,7 @@ TEST_CASE("PID 1: a crashing child is restarted") {
     return -1;
   };
   pid_t first = find_child(-1);
-  if (first < 0) {
-    WARN("SKIP: torgw-socks is in the image but torgw-init does not start it yet (not wired)");
-    return;
-  }
+  REQUIRE(first > 0);
   ::kill(first, SIGSEGV);
   REQUIRE(ns.wait_marker("CHILD_EXITED"));
   CHECK(ns.console().find("CHILD_EXITED=") != std::string::npos);

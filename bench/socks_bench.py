@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""torgw-socks benchmark: the relay against the direct path, haproxy and socat.
+
+Paths (the client always speaks SOCKS5; the backend is Debian's danted on 127.0.0.5):
+  direct                   client -> dante -> destination            (the limit)
+  torgw-socks socks5       client -> torgw-socks (validating) -> dante -> destination
+  torgw-socks passthrough  client -> torgw-socks (opaque) -> dante -> destination
+  haproxy                  client -> haproxy (mode tcp, nbthread 1) -> dante -> destination
+  socat                    client -> socat (TCP-LISTEN fork) -> dante -> destination
+
+Metrics, each measured for every path in the same run (paths interleaved, --repeat
+rounds, the median reported, ratios against the direct path of the same run):
+  bulk x1 / x16   download throughput, 1 and 16 streams
+  rtt p50 / p99   1-byte round trips, one tunnel per path sampled in turn (paired, so
+                  every path sees the same load), and what the hop adds to p50
+  conn/s          connect + SOCKS5 handshake + 64 B echo + close, 32 in flight (the
+                  destination closes first, so TIME_WAIT does not exhaust client ports)
+  mem @N idle     the relay's memory while holding N idle tunnels (default 5000): VmRSS
+                  of the process; for socat (a process per connection) the sum of PSS.
+                  Measured once, after the rounds (it does not vary with load, and
+                  5000 socat processes must not disturb the rate measurements).
+  CPU             where cgroup v1 cpuacct is available, the CPU time every process of
+                  each role used (children included), per connection in the conn/s test
+                  and per GB in the bulk x1 test: relay, and everything together. This
+                  does not depend on what else runs on the machine, unlike the rates.
+
+Targets for torgw-socks (ratios to direct): bulk >= 0.95, conn/s >= 0.90, added p50
+<= 10 us, mem <= 16 MiB at 5000 idle tunnels, and ahead of haproxy and socat on every
+metric. This script reports them; it never fails on a number (a benchmark, not a test).
+
+Everything runs in a private network namespace (re-executes itself under `unshare -n`),
+so no port or TIME_WAIT state is shared with anything else on the machine. Needs root,
+danted, haproxy, socat, and a build (torgw-socks, torgw-socks-load).
+
+Usage: bench/socks_bench.py [--seconds 5] [--repeat 3] [--idle 5000] [--paths a,b]
+                            [--quick] [--json FILE] [--bin-dir build/default]
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+DANTE = "127.0.0.5:1080"
+TARGET_HOST = "127.0.0.1"
+TARGET_BASE = 7000  # +0 source, +1 echo, +2 exchange, +3 idle
+PATHS = ["direct", "torgw-socks socks5", "torgw-socks passthrough", "haproxy", "socat"]
+PORTS = {"direct": None, "torgw-socks socks5": 9050, "torgw-socks passthrough": 9051, "haproxy": 9052,
+         "socat": 9053}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def wait_port(host, port, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(d))
+        except OSError:
+            pass
+    return out
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.bin = os.path.abspath(args.bin_dir)
+        self.load = os.path.join(self.bin, "bench", "torgw-socks-load")
+        self.relay = os.path.join(self.bin, "socks", "torgw-socks")
+        self.tmp = tempfile.mkdtemp(prefix="torgw-bench-")
+        self.procs = {}
+        self.cg = self.cgroup_setup()
+
+    def cgroup_setup(self):
+        """cpuacct groups per role, so CPU use can be attributed (None if unavailable)."""
+        base = "/sys/fs/cgroup/cpuacct"
+        if not os.path.exists(os.path.join(base, "cpuacct.usage")):
+            return None
+        root = os.path.join(base, f"torgw-bench-{os.getpid()}")
+        try:
+            for role in ["client", "backend", "target"] + PATHS[1:]:
+                os.makedirs(os.path.join(root, role.replace(" ", "_")), exist_ok=True)
+        except OSError:
+            return None
+        return root
+
+    def cgroup_cleanup(self):
+        if not self.cg:
+            return
+        for _ in range(50):
+            left = False
+            for d in os.listdir(self.cg):
+                p = os.path.join(self.cg, d)
+                if os.path.isdir(p):
+                    try:
+                        os.rmdir(p)
+                    except OSError:
+                        left = True
+            if not left:
+                break
+            time.sleep(0.1)
+        try:
+            os.rmdir(self.cg)
+        except OSError:
+            pass
+
+    def cpu_ns(self, role):
+        if not self.cg:
+            return None
+        with open(os.path.join(self.cg, role.replace(" ", "_"), "cpuacct.usage")) as f:
+            return int(f.read())
+
+    def in_cgroup(self, role, argv):
+        """argv wrapped so the process enters its role's cgroup before exec."""
+        if not self.cg:
+            return argv
+        procs = os.path.join(self.cg, role.replace(" ", "_"), "cgroup.procs")
+        return ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh"] + argv
+
+    def spawn(self, name, argv, role=None, **kw):
+        logf = open(os.path.join(self.tmp, name.replace(" ", "_") + ".log"), "w")
+        p = subprocess.Popen(self.in_cgroup(role or name, argv), stdout=logf, stderr=subprocess.STDOUT,
+                             start_new_session=True, **kw)
+        self.procs[name] = p
+        return p
+
+    def stop_all(self):
+        for name, p in self.procs.items():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        self.cgroup_cleanup()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self):
+        t = self.spawn("target", [self.load, "target", TARGET_HOST, str(TARGET_BASE)])
+        for k in range(4):
+            if not wait_port(TARGET_HOST, TARGET_BASE + k):
+                raise RuntimeError("destination server did not start")
+        dconf = os.path.join(self.tmp, "danted.conf")
+        with open(dconf, "w") as f:
+            f.write("logoutput: stderr\n"
+                    "internal: 127.0.0.5 port = 1080\nexternal: 127.0.0.5\n"
+                    "clientmethod: none\nsocksmethod: none\n"
+                    "user.privileged: root\nuser.unprivileged: nobody\n"
+                    "client pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  log: error\n}\n"
+                    "socks pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  command: connect\n  log: error\n}\n")
+        self.spawn("danted", ["danted", "-f", dconf, "-N", "2"], role="backend")
+        if not wait_port("127.0.0.5", 1080):
+            raise RuntimeError("danted did not start")
+        maxconn = max(6000, self.args.idle + 1000)
+        for mode, port in (("socks5", 9050), ("passthrough", 9051)):
+            conf = os.path.join(self.tmp, f"socks-{mode}.conf")
+            with open(conf, "w") as f:
+                if mode == "socks5":
+                    f.write(f"allow = {TARGET_HOST}\n")  # the destination is on loopback
+                f.write("stats_interval = 0\nlog_level = warn\n")
+            self.spawn(f"torgw-socks {mode}", role=f"torgw-socks {mode}", argv=
+                       [self.relay, "--listen", f"127.0.0.1:{port}", "--backend", DANTE, "--mode", mode,
+                        "--config", conf, "--max-connections", str(maxconn), "--user", "nobody"])
+        hconf = os.path.join(self.tmp, "haproxy.cfg")
+        with open(hconf, "w") as f:
+            f.write("global\n  nbthread 1\n  maxconn 9000\n"
+                    "defaults\n  mode tcp\n  timeout connect 10s\n  timeout client 1h\n  timeout server 1h\n"
+                    "  maxconn 9000\n"
+                    f"listen socks\n  bind 127.0.0.1:9052\n  server dante {DANTE}\n")
+        self.spawn("haproxy", ["haproxy", "-f", hconf, "-db"])
+        self.spawn("socat", ["socat", "TCP-LISTEN:9053,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay",
+                             f"TCP:{DANTE},nodelay"])
+        for name, port in PORTS.items():
+            if port and not wait_port("127.0.0.1", port):
+                raise RuntimeError(f"{name} did not start (log in {self.tmp})")
+
+    def proxy(self, path):
+        return DANTE if path == "direct" else f"127.0.0.1:{PORTS[path]}"
+
+    def run_load(self, *argv, timeout=300):
+        r = subprocess.run(self.in_cgroup("client", [self.load, *argv]), capture_output=True, text=True,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"torgw-socks-load {' '.join(argv)}: {r.stderr.strip()}")
+        return json.loads(r.stdout.strip().splitlines()[-1])  # an object, or a list for rtt
+
+    def target(self, k):
+        return f"{TARGET_HOST}:{TARGET_BASE + k}"
+
+    def cpu_snapshot(self, path):
+        roles = ["client", "backend", "target"] + ([path] if path != "direct" else [])
+        return {r: self.cpu_ns(r) for r in roles} if self.cg else None
+
+    def cpu_delta(self, path, before, units):
+        """(relay, total) CPU microseconds per unit of work, or (None, None)."""
+        if not before or units <= 0:
+            return None, None
+        after = self.cpu_snapshot(path)
+        d = {r: (after[r] - before[r]) / 1000.0 / units for r in before}
+        relay = d.get(path)
+        return relay, sum(d.values())
+
+    def bulk(self, path, streams):
+        before = self.cpu_snapshot(path)
+        r = self.run_load("bulk", self.proxy(path), self.target(0), str(streams), str(self.args.seconds))
+        # CPU is counted over the whole run (warm-up included): scale the bytes to match.
+        gb = r["bytes"] * (r["seconds"] + 0.5) / r["seconds"] / 1e9
+        relay, total = self.cpu_delta(path, before, gb)
+        ms = lambda v: None if v is None else v / 1000.0  # us/GB -> ms/GB
+        return r["gbit_s"], ms(relay), ms(total)
+
+    def rtt(self, paths):
+        """Paired: one tunnel per path, sampled in turn, so all see the same load."""
+        r = self.run_load("rtt", ",".join(self.proxy(p) for p in paths), self.target(1), str(self.args.rtt_count))
+        return {p: (x["p50_us"], x["p99_us"]) for p, x in zip(paths, r)}
+
+    def conns(self, path):
+        before = self.cpu_snapshot(path)
+        r = self.run_load("conns", self.proxy(path), self.target(2), "32", str(self.args.seconds))
+        if r["errors"]:
+            log(f"  note: {path}: {r['errors']} failed connections during conn/s")
+        n = r["connections"] * (r["seconds"] + 0.5) / r["seconds"]
+        relay, total = self.cpu_delta(path, before, n)
+        return r["per_second"], relay, total
+
+    def relay_mem_kib(self, path):
+        p = self.procs[path]
+        if path == "socat":
+            return sum(pss_kib(c) for c in [p.pid] + children(p.pid))
+        return vmrss_kib(p.pid)
+
+    def idle(self, path):
+        if path == "direct":
+            return None
+        n = self.args.idle
+        cl = subprocess.Popen([self.load, "idle", self.proxy(path), self.target(3), str(n)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = cl.stdout.readline()
+        ready = json.loads(line)["ready"] if line else 0
+        time.sleep(1.0)
+        mem = self.relay_mem_kib(path)
+        cl.stdin.close()
+        cl.wait(timeout=120)
+        if ready != n:
+            log(f"  note: {path}: only {ready}/{n} idle tunnels could be opened")
+        # Let the relay (and socat's children) let go before the next measurement.
+        end = time.time() + 60
+        while path == "socat" and len(children(self.procs[path].pid)) > 0 and time.time() < end:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        return mem / 1024.0 if ready == n else None
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="per throughput/conn-rate measurement")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
+    ap.add_argument("--idle", type=int, default=5000, help="idle tunnels for the memory measurement")
+    ap.add_argument("--rtt-count", type=int, default=20000)
+    ap.add_argument("--paths", default=",".join(PATHS))
+    ap.add_argument("--quick", action="store_true", help="smoke run: tiny durations, proves every path works")
+    ap.add_argument("--json", help="also write all raw samples here")
+    ap.add_argument("--bin-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
+                                                      "default"))
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.repeat, args.idle, args.rtt_count = 0.3, 1, 50, 300
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    for p in paths:
+        if p not in PATHS:
+            ap.error(f"unknown path '{p}' (known: {', '.join(PATHS)})")
+    if "direct" not in paths:
+        paths.insert(0, "direct")
+
+    if os.geteuid() != 0:
+        print("SKIP: the benchmark needs root (private network namespace, danted)")
+        return SKIP
+    for prog in ["danted", "haproxy", "socat", "unshare", "ip"]:
+        if not shutil.which(prog):
+            print(f"SKIP: {prog} is not installed (scripts/setup installs it)")
+            return SKIP
+    for b in ["socks/torgw-socks", "bench/torgw-socks-load"]:
+        if not os.access(os.path.join(args.bin_dir, b), os.X_OK):
+            print(f"error: {os.path.join(args.bin_dir, b)} missing: cmake --build --preset default", file=sys.stderr)
+            return 2
+
+    if os.environ.get("TORGW_BENCH_NETNS") != "1":
+        os.environ["TORGW_BENCH_NETNS"] = "1"
+        os.execvp("unshare", ["unshare", "-n", sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "addr", "add", "127.0.0.5/8", "dev", "lo"], check=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    b = Bench(args)
+    samples = {p: {"bulk1": [], "bulk16": [], "p50": [], "p99": [], "conns": [], "mem": [],
+                   "cpu_conn_relay": [], "cpu_conn_total": [], "cpu_gb_relay": [], "cpu_gb_total": []}
+               for p in paths}
+    try:
+        b.start()
+        for rep in range(args.repeat):
+            # Rotate the order each round so slow drifts in machine load hit every path.
+            order = paths[rep % len(paths):] + paths[:rep % len(paths)]
+            log(f"round {rep + 1}/{args.repeat} (load {os.getloadavg()[0]:.2f})")
+            for p in order:
+                rate, relay, total = b.bulk(p, 1)
+                samples[p]["bulk1"].append(rate)
+                samples[p]["cpu_gb_relay"].append(relay)
+                samples[p]["cpu_gb_total"].append(total)
+            for p in order:
+                samples[p]["bulk16"].append(b.bulk(p, 16)[0])
+            for p, (p50, p99) in b.rtt(order).items():
+                samples[p]["p50"].append(p50)
+                samples[p]["p99"].append(p99)
+            for p in order:
+                rate, relay, total = b.conns(p)
+                samples[p]["conns"].append(rate)
+                samples[p]["cpu_conn_relay"].append(relay)
+                samples[p]["cpu_conn_total"].append(total)
+
+        # Memory last: 5000 forked socats are a load spike that must not skew the rates.
+        log("memory with idle tunnels")
+        for p in paths:
+            samples[p]["mem"].append(b.idle(p))
+    finally:
+        b.stop_all()
+    load_after = os.getloadavg()
+
+    def med(p, k):
+        vals = [v for v in samples[p][k] if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def rng(p, k):
+        vals = [v for v in samples[p][k] if v is not None]
+        return (min(vals), max(vals)) if vals else (None, None)
+
+    d = {k: med("direct", k) for k in ["bulk1", "bulk16", "p50", "p99", "conns"]}
+
+    def ratio(p, k):
+        v, base = med(p, k), d[k]
+        return None if v is None or not base else v / base
+
+    print(f"torgw-socks benchmark, {started}: {os.cpu_count()} CPUs, {args.repeat} round(s), "
+          f"{args.seconds:g} s per measurement, {args.idle} idle tunnels; backend danted on 127.0.0.5")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after: {' '.join(f'{x:.2f}' for x in load_after)}  (the machine is shared: read ratios, not absolutes)")
+    print()
+    cols = [("bulk x1", "Gbit/s"), ("", "ratio"), ("bulk x16", "Gbit/s"), ("", "ratio"),
+            ("rtt p50", "us"), ("", "added"), ("rtt p99", "us"), ("conn/s", ""), ("", "ratio"),
+            ("mem", f"MiB@{args.idle}")]
+    widths = [8, 6, 8, 6, 8, 7, 8, 7, 6, 10]
+    print(f"{'path':<24}" + "".join(f"{c[0]:>{w + 1}}" for c, w in zip(cols, widths)))
+    print(f"{'':<24}" + "".join(f"{c[1]:>{w + 1}}" for c, w in zip(cols, widths)))
+    print("-" * (24 + sum(w + 1 for w in widths)))
+    for p in paths:
+        added = None if p == "direct" or med(p, "p50") is None else med(p, "p50") - d["p50"]
+        vals = [fmt(med(p, "bulk1"), ".2f"), fmt(ratio(p, "bulk1"), ".2f"), fmt(med(p, "bulk16"), ".2f"),
+                fmt(ratio(p, "bulk16"), ".2f"), fmt(med(p, "p50"), ".1f"),
+                "" if p == "direct" else fmt(added, "+.1f"), fmt(med(p, "p99"), ".1f"),
+                fmt(med(p, "conns"), ".0f"), fmt(ratio(p, "conns"), ".2f"), fmt(med(p, "mem"), ".1f")]
+        print(f"{p:<24}" + "".join(f"{v:>{w + 1}}" for v, w in zip(vals, widths)))
+    print()
+    if b.cg:
+        print("CPU (cpuacct, all processes of each role; independent of the machine's other load):")
+        print(f"{'path':<24}{'us/conn relay':>14}{'us/conn all':>13}{'ms/GB relay':>13}{'ms/GB all':>11}")
+        for p in paths:
+            print(f"{p:<24}{fmt(med(p, 'cpu_conn_relay'), '.0f'):>14}{fmt(med(p, 'cpu_conn_total'), '.0f'):>13}"
+                  f"{fmt(med(p, 'cpu_gb_relay'), '.0f'):>13}{fmt(med(p, 'cpu_gb_total'), '.0f'):>11}")
+        print()
+    if args.repeat > 1:
+        print("spread over rounds (min..max):")
+        for p in paths:
+            parts = []
+            for k, spec in (("bulk1", ".2f"), ("bulk16", ".2f"), ("p50", ".1f"), ("conns", ".0f")):
+                lo, hi = rng(p, k)
+                if lo is not None:
+                    parts.append(f"{k} {lo:{spec}}..{hi:{spec}}")
+            print(f"  {p:<24} " + ", ".join(parts))
+        print()
+
+    # The targets, reported (not asserted).
+    for p in [x for x in paths if x.startswith("torgw-socks")]:
+        checks = []
+        def chk(name, ok):
+            checks.append(f"{name} {'met' if ok else 'MISSED'}")
+        r1, r16, rc = ratio(p, "bulk1"), ratio(p, "bulk16"), ratio(p, "conns")
+        added = med(p, "p50") - d["p50"] if med(p, "p50") is not None else None
+        mem = med(p, "mem")
+        chk("bulk>=0.95", r1 is not None and r16 is not None and min(r1, r16) >= 0.95)
+        chk("conn/s>=0.90", rc is not None and rc >= 0.90)
+        chk("p50+<=10us", added is not None and added <= 10.0)
+        if args.idle >= 5000:
+            chk("mem<=16MiB", mem is not None and mem <= 16.0)
+        for other in [x for x in ("haproxy", "socat") if x in paths]:
+            ahead = all([
+                (med(p, "bulk1") or 0) > (med(other, "bulk1") or 0),
+                (med(p, "bulk16") or 0) > (med(other, "bulk16") or 0),
+                (med(p, "p50") or 1e9) < (med(other, "p50") or 1e9),
+                (med(p, "p99") or 1e9) < (med(other, "p99") or 1e9),
+                (med(p, "conns") or 0) > (med(other, "conns") or 0),
+                (med(p, "mem") or 1e9) < (med(other, "mem") or 1e9),
+            ])
+            chk(f"ahead-of-{other}", ahead)
+        print(f"targets, {p}: " + ", ".join(checks))
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"started": started, "load_before": load_before, "load_after": load_after,
+                       "args": vars(args), "samples": samples}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,546 @@
+#include "socks/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <map>
+
+namespace torgw::socks {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+Error bad(const Setting& s, const std::string& what) {
+  return make_error("config.bad_value", s.origin + ": " + s.key + ": " + what);
+}
+
+template <class T>
+std::optional<T> parse_uint(std::string_view s) {
+  T v{};
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+  if (s == "yes" || s == "true" || s == "on" || s == "1") return true;
+  if (s == "no" || s == "false" || s == "off" || s == "0") return false;
+  return std::nullopt;
+}
+
+// "64k", "1m", "4096". Bytes.
+std::optional<std::uint64_t> parse_size(std::string_view s) {
+  std::uint64_t mult = 1;
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) mult = 1024, s.remove_suffix(1);
+  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M')) mult = 1024 * 1024, s.remove_suffix(1);
+  auto v = parse_uint<std::uint64_t>(s);
+  if (!v || *v > (1ULL << 40)) return std::nullopt;
+  return *v * mult;
+}
+
+std::string ms_text(std::uint32_t ms) {
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+// Splits "user:password" (password may contain ':'). Username must be 1..255 bytes.
+std::optional<std::pair<std::string_view, std::string_view>> split_credential(std::string_view v) {
+  auto colon = v.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 255 || v.size() - colon - 1 > 255) return std::nullopt;
+  return std::pair{v.substr(0, colon), v.substr(colon + 1)};
+}
+
+const char* mode_name(Mode m) { return m == Mode::Socks5 ? "socks5" : "passthrough"; }
+
+}  // namespace
+
+std::string Endpoint::to_string() const {
+  if (kind == Kind::Unix) return "unix:" + path;
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix) {
+  Endpoint e;
+  if (text.starts_with("unix:")) {
+    if (!allow_unix) return make_error("config.bad_endpoint", "a unix socket is not allowed here: '" + std::string(text) + "'");
+    auto path = text.substr(5);
+    if (path.empty() || path.front() != '/')
+      return make_error("config.bad_endpoint", "unix socket path must be absolute: '" + std::string(text) + "'");
+    if (path.size() > 107) return make_error("config.bad_endpoint", "unix socket path longer than 107 bytes");
+    if (path.find('\0') != std::string_view::npos) return make_error("config.bad_endpoint", "NUL in unix socket path");
+    e.kind = Endpoint::Kind::Unix;
+    e.path = std::string(path);
+    return e;
+  }
+  std::string_view host, port;
+  if (text.starts_with("[")) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return make_error("config.bad_endpoint", "expected [IPV6]:PORT, got '" + std::string(text) + "'");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (!parse_ip(host) || parse_ip(host)->v4)
+      return make_error("config.bad_endpoint", "not an IPv6 address: '" + std::string(host) + "'");
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      return make_error("config.bad_endpoint", "expected HOST:PORT, got '" + std::string(text) + "'");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return make_error("config.bad_endpoint", "IPv6 addresses need brackets: '[" + std::string(host) + "]:PORT'");
+    if (host.empty()) return make_error("config.bad_endpoint", "empty host in '" + std::string(text) + "'");
+    if (!parse_ip(host) && !socks5::valid_hostname(host))
+      return make_error("config.bad_endpoint", "not an IP address or hostname: '" + std::string(host) + "'");
+  }
+  auto p = parse_uint<std::uint32_t>(port);
+  if (!p || *p == 0 || *p > 65535)
+    return make_error("config.bad_endpoint", "port must be 1..65535, got '" + std::string(port) + "'");
+  e.host = std::string(host);
+  e.port = static_cast<std::uint16_t>(*p);
+  return e;
+}
+
+Result<std::uint32_t> parse_duration_ms(std::string_view s) {
+  std::uint64_t mult = 1000;
+  if (s.ends_with("ms")) mult = 1, s.remove_suffix(2);
+  else if (s.ends_with("s")) mult = 1000, s.remove_suffix(1);
+  else if (s.ends_with("m")) mult = 60'000, s.remove_suffix(1);
+  else if (s.ends_with("h")) mult = 3'600'000, s.remove_suffix(1);
+  auto v = parse_uint<std::uint64_t>(s);
+  if (!v || *v * mult > 7ULL * 24 * 3'600'000)
+    return make_error("config.bad_duration", "expected a duration like 10s, 500ms, 5m or 1h (at most 7 days)");
+  return static_cast<std::uint32_t>(*v * mult);
+}
+
+HealthCheck Config::effective_health_check() const {
+  if (health_check) return *health_check;
+  return mode == Mode::Socks5 ? HealthCheck::Socks5 : HealthCheck::Connect;
+}
+
+std::string Config::describe() const {
+  std::string o;
+  auto kv = [&](const char* k, const std::string& v) { o += std::string(k) + " = " + v + "\n"; };
+  kv("listen", listen.to_string());
+  for (const auto& b : backends) kv("backend", b.to_string());
+  kv("mode", mode_name(mode));
+  kv("max_connections", max_connections == 0 ? "auto" : std::to_string(max_connections));
+  kv("user", user.empty() ? "(none)" : user);
+  kv("handshake_timeout", ms_text(handshake_timeout_ms));
+  kv("connect_timeout", ms_text(connect_timeout_ms));
+  kv("reply_timeout", ms_text(reply_timeout_ms));
+  kv("idle_timeout", ms_text(idle_timeout_ms));
+  kv("drain_timeout", ms_text(drain_timeout_ms));
+  kv("linger_timeout", ms_text(linger_timeout_ms));
+  kv("balance", balance == Balance::First ? "first" : "round-robin");
+  auto hc = effective_health_check();
+  kv("health_check", hc == HealthCheck::Socks5 ? "socks5" : hc == HealthCheck::Connect ? "connect" : "none");
+  kv("health_interval", ms_text(health_interval_ms));
+  kv("client_auth", client_auth == socks5::ClientAuthMode::None       ? "none"
+                    : client_auth == socks5::ClientAuthMode::Password ? "password"
+                                                                      : "isolate");
+  for (const auto& c : client_credentials) kv("client_credential", c.user + ":(redacted)");
+  kv("backend_auth", backend_auth == BackendAuth::None ? "none" : backend_auth == BackendAuth::Password ? "password" : "forward");
+  if (!backend_auth_msg.empty()) kv("backend_credential", "(redacted)");
+  kv("backend_pipelining", backend_pipelining == Pipelining::Auto  ? "auto"
+                           : backend_pipelining == Pipelining::Yes ? "yes"
+                                                                    : "no");
+  for (const auto& r : rules) kv(r.allow ? "allow" : "deny", r.text);
+  kv("deny_private", deny_private ? "yes" : "no");
+  kv("buffer_size", std::to_string(buffer_size));
+  kv("splice", splice ? "yes" : "no");
+  kv("pipe_size", std::to_string(pipe_size));
+  kv("stats_interval", ms_text(stats_interval_ms));
+  static const char* levels[] = {"debug", "info", "warn", "error"};
+  kv("log_level", levels[static_cast<int>(log_level)]);
+  char mode_buf[8];
+  std::snprintf(mode_buf, sizeof mode_buf, "%04o", unix_mode);
+  kv("unix_mode", mode_buf);
+  kv("unix_group", unix_group.empty() ? "(user's group)" : unix_group);
+  return o;
+}
+
+Result<std::vector<Setting>> parse_config_text(std::string_view text, std::string_view filename) {
+  std::vector<Setting> out;
+  std::size_t lineno = 0;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    ++lineno;
+    std::string origin = std::string(filename) + ":" + std::to_string(lineno);
+    if (line.find('\0') != std::string_view::npos) return make_error("config.syntax", origin + ": NUL byte");
+    // A comment starts at '#' at the start of the line or after whitespace, so values
+    // (passwords) may contain '#'.
+    std::size_t hash = std::string_view::npos;
+    for (std::size_t i = 0; i < line.size(); ++i)
+      if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        hash = i;
+        break;
+      }
+    line = trim(line.substr(0, hash));
+    if (line.empty()) continue;
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) return make_error("config.syntax", origin + ": expected 'key = value'");
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    if (key.empty()) return make_error("config.syntax", origin + ": missing key before '='");
+    if (value.empty()) return make_error("config.syntax", origin + ": " + std::string(key) + ": missing value");
+    out.push_back(Setting{std::string(key), std::string(value), origin});
+  }
+  return out;
+}
+
+namespace {
+
+using Apply = std::function<Status(Config&, const Setting&)>;
+
+struct KeyDef {
+  bool repeatable;
+  Apply apply;
+};
+
+Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
+  auto d = parse_duration_ms(s.value);
+  if (!d.ok()) return bad(s, d.error().detail);
+  if (*d == 0 && !allow_zero) return bad(s, "must be greater than 0");
+  field = *d;
+  return {};
+}
+
+const std::map<std::string, KeyDef, std::less<>>& keys() {
+  static const std::map<std::string, KeyDef, std::less<>> k = {
+      {"listen", {false, [](Config& c, const Setting& s) -> Status {
+         auto e = parse_endpoint(s.value, true);
+         if (!e.ok()) return bad(s, e.error().detail);
+         c.listen = *e;
+         return {};
+       }}},
+      {"backend", {true, [](Config& c, const Setting& s) -> Status {
+         auto e = parse_endpoint(s.value, true);
+         if (!e.ok()) return bad(s, e.error().detail);
+         if (c.backends.size() >= 64) return bad(s, "at most 64 backends");
+         c.backends.push_back(*e);
+         return {};
+       }}},
+      {"mode", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "socks5") c.mode = Mode::Socks5;
+         else if (s.value == "passthrough") c.mode = Mode::Passthrough;
+         else return bad(s, "expected socks5 or passthrough, got '" + s.value + "'");
+         return {};
+       }}},
+      {"max_connections", {false, [](Config& c, const Setting& s) -> Status {
+         auto v = parse_uint<std::uint32_t>(s.value);
+         if (!v || *v == 0 || *v > 1'000'000) return bad(s, "expected a number 1..1000000, got '" + s.value + "'");
+         c.max_connections = *v;
+         return {};
+       }}},
+      {"user", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
+           return bad(s, "not a user name: '" + s.value + "'");
+         c.user = s.value;
+         return {};
+       }}},
+      {"handshake_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.handshake_timeout_ms, s, false); }}},
+      {"connect_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.connect_timeout_ms, s, false); }}},
+      {"reply_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.reply_timeout_ms, s, false); }}},
+      {"idle_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.idle_timeout_ms, s, true); }}},
+      {"drain_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.drain_timeout_ms, s, true); }}},
+      {"linger_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.linger_timeout_ms, s, true); }}},
+      {"health_interval", {false, [](Config& c, const Setting& s) { return set_duration(c.health_interval_ms, s, false); }}},
+      {"stats_interval", {false, [](Config& c, const Setting& s) { return set_duration(c.stats_interval_ms, s, true); }}},
+      {"balance", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "first") c.balance = Balance::First;
+         else if (s.value == "round-robin") c.balance = Balance::RoundRobin;
+         else return bad(s, "expected first or round-robin, got '" + s.value + "'");
+         return {};
+       }}},
+      {"health_check", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "socks5") c.health_check = HealthCheck::Socks5;
+         else if (s.value == "connect") c.health_check = HealthCheck::Connect;
+         else if (s.value == "none") c.health_check = HealthCheck::None;
+         else return bad(s, "expected socks5, connect or none, got '" + s.value + "'");
+         return {};
+       }}},
+      {"client_auth", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "none") c.client_auth = socks5::ClientAuthMode::None;
+         else if (s.value == "password") c.client_auth = socks5::ClientAuthMode::Password;
+         else if (s.value == "isolate") c.client_auth = socks5::ClientAuthMode::Isolate;
+         else return bad(s, "expected none, password or isolate, got '" + s.value + "'");
+         return {};
+       }}},
+      {"client_credential", {true, [](Config& c, const Setting& s) -> Status {
+         auto up = split_credential(s.value);
+         if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
+         Credential cr;
+         cr.user = std::string(up->first);
+         cr.pass = SecretBytes::copy_of(as_bytes(up->second));
+         c.client_credentials.push_back(std::move(cr));
+         return {};
+       }}},
+      {"backend_auth", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "none") c.backend_auth = BackendAuth::None;
+         else if (s.value == "password") c.backend_auth = BackendAuth::Password;
+         else if (s.value == "forward") c.backend_auth = BackendAuth::Forward;
+         else return bad(s, "expected none, password or forward, got '" + s.value + "'");
+         return {};
+       }}},
+      {"backend_credential", {false, [](Config& c, const Setting& s) -> Status {
+         auto up = split_credential(s.value);
+         if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
+         auto msg = socks5::encode_userpass(as_bytes(up->first), as_bytes(up->second));
+         if (!msg.ok()) return bad(s, msg.error().detail);
+         c.backend_auth_msg = SecretBytes::copy_of(*msg);
+         wipe(msg->data(), msg->size());
+         return {};
+       }}},
+      {"allow", {true, [](Config& c, const Setting& s) -> Status {
+         auto r = parse_rule(true, s.value);
+         if (!r.ok()) return bad(s, r.error().detail);
+         c.rules.push_back(std::move(*r));
+         return {};
+       }}},
+      {"deny", {true, [](Config& c, const Setting& s) -> Status {
+         auto r = parse_rule(false, s.value);
+         if (!r.ok()) return bad(s, r.error().detail);
+         c.rules.push_back(std::move(*r));
+         return {};
+       }}},
+      {"deny_private", {false, [](Config& c, const Setting& s) -> Status {
+         auto b = parse_bool(s.value);
+         if (!b) return bad(s, "expected yes or no");
+         c.deny_private = *b;
+         return {};
+       }}},
+      {"backend_pipelining", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "auto") c.backend_pipelining = Pipelining::Auto;
+         else if (auto b = parse_bool(s.value)) c.backend_pipelining = *b ? Pipelining::Yes : Pipelining::No;
+         else return bad(s, "expected auto, yes or no");
+         return {};
+       }}},
+      {"splice", {false, [](Config& c, const Setting& s) -> Status {
+         auto b = parse_bool(s.value);
+         if (!b) return bad(s, "expected yes or no");
+         c.splice = *b;
+         return {};
+       }}},
+      {"buffer_size", {false, [](Config& c, const Setting& s) -> Status {
+         auto v = parse_size(s.value);
+         if (!v || *v < 4096 || *v > (1u << 20)) return bad(s, "expected a size 4k..1m");
+         c.buffer_size = static_cast<std::uint32_t>(*v);
+         return {};
+       }}},
+      {"pipe_size", {false, [](Config& c, const Setting& s) -> Status {
+         auto v = parse_size(s.value);
+         if (!v || *v < 4096 || *v > (1u << 20)) return bad(s, "expected a size 4k..1m");
+         c.pipe_size = static_cast<std::uint32_t>(*v);
+         return {};
+       }}},
+      {"log_level", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value == "debug") c.log_level = LogLevel::Debug;
+         else if (s.value == "info") c.log_level = LogLevel::Info;
+         else if (s.value == "warn") c.log_level = LogLevel::Warn;
+         else if (s.value == "error") c.log_level = LogLevel::Error;
+         else return bad(s, "expected debug, info, warn or error");
+         return {};
+       }}},
+      {"unix_mode", {false, [](Config& c, const Setting& s) -> Status {
+         std::uint32_t v = 0;
+         auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v, 8);
+         if (ec != std::errc() || p != s.value.data() + s.value.size() || v > 0777)
+           return bad(s, "expected an octal mode like 0660");
+         c.unix_mode = v;
+         return {};
+       }}},
+      {"unix_group", {false, [](Config& c, const Setting& s) -> Status {
+         if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
+           return bad(s, "not a group name: '" + s.value + "'");
+         c.unix_group = s.value;
+         return {};
+       }}},
+  };
+  return k;
+}
+
+Status validate(const Config& c) {
+  auto err = [](const std::string& d) { return make_error("config.invalid", d); };
+  if (c.backends.empty()) return err("no backend: give --backend HOST:PORT or 'backend = HOST:PORT' in the config file");
+  if (c.client_auth == socks5::ClientAuthMode::Password && c.client_credentials.empty())
+    return err("client_auth = password needs at least one client_credential = USER:PASSWORD");
+  if (c.client_auth != socks5::ClientAuthMode::Password && !c.client_credentials.empty())
+    return err("client_credential is set but client_auth is not password");
+  if (c.backend_auth == BackendAuth::Password && c.backend_auth_msg.empty())
+    return err("backend_auth = password needs backend_credential = USER:PASSWORD");
+  if (c.backend_pipelining == Pipelining::Yes && c.backend_auth != BackendAuth::None)
+    return err("backend_pipelining = yes needs backend_auth = none (credentials are never sent unasked)");
+  if (c.backend_auth != BackendAuth::Password && !c.backend_auth_msg.empty())
+    return err("backend_credential is set but backend_auth is not password");
+  if (c.backend_auth == BackendAuth::Forward && c.client_auth == socks5::ClientAuthMode::None)
+    return err("backend_auth = forward needs client_auth = isolate or password (there is nothing to forward)");
+  if (c.mode == Mode::Passthrough) {
+    if (c.client_auth != socks5::ClientAuthMode::None || c.backend_auth != BackendAuth::None)
+      return err("client_auth and backend_auth apply to mode socks5 only; passthrough relays bytes unread");
+    if (!c.rules.empty())
+      return err("allow/deny rules apply to mode socks5 only; passthrough never sees the destination");
+    if (c.backend_pipelining == Pipelining::Yes) return err("backend_pipelining applies to mode socks5 only");
+  }
+  if (c.listen.kind == Endpoint::Kind::Tcp && c.listen.host.empty()) return err("listen: empty host");
+  return {};
+}
+
+}  // namespace
+
+Result<Config> build_config(const std::vector<Setting>& file, const std::vector<Setting>& flags) {
+  Config c;
+  std::map<std::string, std::string, std::less<>> seen;  // non-repeatable key -> first origin
+  auto apply_all = [&](const std::vector<Setting>& list, bool from_flags) -> Status {
+    std::map<std::string, bool, std::less<>> cleared;
+    seen.clear();
+    for (const auto& s : list) {
+      auto it = keys().find(s.key);
+      if (it == keys().end()) return make_error("config.unknown_key", s.origin + ": unknown key '" + s.key + "'");
+      if (!it->second.repeatable) {
+        auto [pos, fresh] = seen.emplace(s.key, s.origin);
+        if (!fresh) return make_error("config.duplicate", s.origin + ": " + s.key + " already set at " + pos->second);
+      } else if (from_flags && !cleared[s.key]) {
+        // A repeatable key given as a flag replaces the file's list.
+        if (s.key == "backend") c.backends.clear();
+        cleared[s.key] = true;
+      }
+      TORGW_TRY(it->second.apply(c, s));
+    }
+    return {};
+  };
+  TORGW_TRY(apply_all(file, false));
+  TORGW_TRY(apply_all(flags, true));
+  TORGW_TRY(validate(c));
+  return c;
+}
+
+Result<Args> parse_args(const std::vector<std::string>& argv) {
+  static const std::map<std::string, std::string, std::less<>> flag_keys = {
+      {"--listen", "listen"},   {"--backend", "backend"}, {"--mode", "mode"},
+      {"--max-connections", "max_connections"}, {"--user", "user"},
+  };
+  Args a;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    std::string arg = argv[i];
+    std::optional<std::string> inline_value;
+    if (arg.starts_with("--")) {
+      auto eq = arg.find('=');
+      if (eq != std::string::npos) {
+        inline_value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+      }
+    }
+    auto take_value = [&]() -> Result<std::string> {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= argv.size()) return make_error("config.usage", arg + " needs a value (see --help)");
+      return argv[++i];
+    };
+    auto no_value = [&]() -> Status {
+      if (inline_value) return make_error("config.usage", arg + " takes no value");
+      return {};
+    };
+    if (arg == "--help" || arg == "-h") {
+      TORGW_TRY(no_value());
+      a.help = true;
+    } else if (arg == "--version") {
+      TORGW_TRY(no_value());
+      a.version = true;
+    } else if (arg == "--check") {
+      TORGW_TRY(no_value());
+      a.check = true;
+    } else if (arg == "--config") {
+      auto v = take_value();
+      if (!v.ok()) return v.error();
+      if (!a.config_file.empty()) return make_error("config.usage", "--config given twice");
+      if (v->empty()) return make_error("config.usage", "--config needs a file name");
+      a.config_file = *v;
+    } else if (auto it = flag_keys.find(arg); it != flag_keys.end()) {
+      auto v = take_value();
+      if (!v.ok()) return v.error();
+      a.settings.push_back(Setting{it->second, *v, arg});
+    } else {
+      return make_error("config.usage", "unknown argument '" + argv[i] + "' (see --help)");
+    }
+  }
+  return a;
+}
+
+std::string help_text() {
+  return R"(Usage: torgw-socks --listen HOST:PORT|unix:PATH --backend HOST:PORT [--backend HOST:PORT ...]
+                   [--mode socks5|passthrough] [--config FILE] [--max-connections N] [--user NAME]
+
+The SOCKS5 relay between Tor onion clients and a backend exit node. Every byte from a
+client is treated as hostile: socks5 mode parses and validates the client's RFC 1928
+request itself, enforces the destination policy, and only then performs the SOCKS5
+handshake with a healthy backend on the client's behalf.
+
+Options (flags override the config file; a flag for --backend replaces the file's list):
+  --listen HOST:PORT|unix:PATH  where to accept clients (default 127.0.0.1:9050);
+                                [V6]:PORT for IPv6, unix:/abs/path for a unix socket
+  --backend HOST:PORT           a backend exit node (repeat for several; also
+                                unix:PATH); health-checked, failover between them
+  --mode socks5|passthrough     socks5 (default): validate and re-issue the client's
+                                CONNECT; passthrough: opaque byte relay, for clients
+                                that speak an end-to-end encrypted protocol to the exit
+  --config FILE                 "key = value" lines, '#' comments (keys below);
+                                "-" reads them from stdin
+  --max-connections N           concurrent client connections (default 4096, or less
+                                if the open-file limit is lower); over the cap socks5
+                                clients get reply 0x01, passthrough clients are closed
+  --user NAME                   when started as root: bind, then drop to this user
+                                (setgroups/setgid/setuid, no_new_privs, no capabilities)
+  --check                       validate the configuration, print it, exit
+  --version                     print the version
+  -h, --help                    this text
+
+Config file keys (durations: 500ms, 10s, 5m, 1h; sizes: 64k, 1m):
+  listen, backend, mode, max_connections, user   as the flags above
+  handshake_timeout = 10s      client must send its CONNECT request within this
+  connect_timeout = 5s         per backend: TCP connect + SOCKS5 negotiation
+  reply_timeout = 30s          backend's answer to the CONNECT (reply 0x04 after)
+  idle_timeout = 1h            close tunnels without traffic (0 = never)
+  drain_timeout = 10s          on SIGTERM: stop accepting, close what is left after this
+  linger_timeout = 2s          after a refusal, wait this long for the client to close
+  balance = first              first | round-robin, over healthy backends
+  health_check = socks5        socks5 (connect + greeting) | connect | none;
+                               default socks5 in socks5 mode, connect in passthrough
+  health_interval = 5s
+  client_auth = none           none | password (check client_credential) |
+                               isolate (any RFC 1929 pair, used as an isolation token)
+  client_credential = USER:PASSWORD   repeatable (client_auth = password)
+  backend_auth = none          none | password (backend_credential) |
+                               forward (pass the client's RFC 1929 pair on)
+  backend_credential = USER:PASSWORD
+  backend_pipelining = auto    send greeting + CONNECT in one write to no-auth backends
+                               (saves a round trip); auto: once the health check saw
+                               that the backend reads pipelined input (dante and tor
+                               do, microsocks does not); yes; no
+  allow = CIDR|NAME|*.SUFFIX   repeatable, with deny: first matching rule wins
+  deny = CIDR|NAME|*.SUFFIX
+  deny_private = yes           then deny IP literals in loopback, RFC 1918, link-local
+                               (169.254.169.254), CGNAT, ULA, multicast, reserved
+                               ranges, and localhost names
+  buffer_size = 64k            bytes read per call; bounds each direction's backlog
+  splice = yes                 zero-copy relay through kernel pipes
+  pipe_size = 64k
+  stats_interval = 60s         counters to the log (0 = only on SIGUSR1)
+  log_level = info             debug | info | warn | error
+  unix_mode = 0660             unix: listen socket permissions
+  unix_group = NAME            unix: listen socket group (default: the user's group)
+
+Signals: SIGTERM/SIGINT drain (a second one stops at once), SIGUSR1 logs counters.
+Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on a bad configuration.
+)";
+}
+
+}  // namespace torgw::socks
