@@ -48,6 +48,9 @@ else
   # (DESCRIPTOR_PUBLISHED) is tests/image/tornet_boot_test.sh.
   attrs=$(mktemp /var/tmp/torgw-gce-attrs.XXXXXX.json); trap 'rm -f "$attrs" "$attrs.log"' EXIT
   printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral", "torgw-snp-fallback": "ephemeral"}\n' > "$attrs"
+  # The guest network is isolated (no route out of qemu): tor starts and stays at 0 %.
+  socks_expect=()
+  [ "$(cat "$fix/mode")" = product ] && socks_expect=(--expect 'TORGW SOCKS=listening')
   python3 "$(dirname "$0")/qemu_boot.py" "${common[@]}" --net "user-gce:$attrs" --forbid 'TORGW FATAL=' \
     --expect 'Linux version 6\.1\.' \
     --expect 'dm-0 \(torgw-root\) is ready' \
@@ -64,11 +67,17 @@ else
     --expect 'TORGW CONFIG_ORIGIN=.*backend@gce' \
     --expect 'TORGW SNP=absent' \
     --expect 'TORGW ONION_HOSTNAME=[a-z2-7]{56}\.onion' \
+    "${socks_expect[@]}" \
+    --expect 'supervisor: started tor \(pid [0-9]+, sandboxed\)' \
     --expect 'TORGW INIT_DONE=' \
-    --powerdown-after 'TORGW INIT_DONE=' \
+    --expect 'TORGW TOR_BOOTSTRAP=0' \
+    --powerdown-after 'TORGW TOR_BOOTSTRAP=0' \
     || fail "torgw-init boot ($fw, $bus, $fmt); serial log: $log"
   grep -q 'TORGW SHUTDOWN=poweroff:power_button' "$log" || fail "power button did not start the ordered shutdown"
   grep -q 'TORGW SHUTDOWN_DONE=' "$log" || fail "ordered shutdown did not finish"
+  if [ "$(cat "$fix/mode")" = product ]; then
+    grep -q 'TORGW CHILD_EXITED=torgw-socks:exit_0' "$log" || fail "torgw-socks did not drain and exit 0"
+  fi
   grep -q 'reboot: Power down' "$log" || fail "kernel did not power down"
   grep -q '^GET /computeMetadata/v1/instance/attributes/ HTTP/1.1 flavor=Google' "$attrs.log" \
     || fail "the guest never asked the metadata server: $(cat "$attrs.log" 2>/dev/null)"
@@ -86,5 +95,5 @@ keys = {m["key"]: m["value"] for m in b["markers"]}
 assert keys.get("SNP") == "absent" and keys.get("MOUNTS") == "ok", keys
 PY
   fi
-  pass "torgw-init boot ($fw, $bus, $fmt): markers with GCE metadata, SNP=absent, ACPI power-off in order"
+  pass "torgw-init boot ($fw, $bus, $fmt): markers with GCE metadata, SNP=absent, socks + tor started, ACPI power-off in order"
 fi

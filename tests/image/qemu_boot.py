@@ -106,14 +106,16 @@ def qemu_command(a, tmp, qmp_path):
         cmd += ["-device", "virtio-blk-pci,drive=disk0"]
     elif a.disk_bus == "virtio-scsi":
         cmd += ["-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-hd,drive=disk0,bus=scsi0.0"]
+    # restrict=on: the guest reaches nothing outside qemu (no NAT to the host's networks);
+    # DHCP and the explicit guestfwd below still work.
     if a.net == "user":
-        cmd += ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"]
+        cmd += ["-netdev", "user,id=net0,restrict=on", "-device", "virtio-net-pci,netdev=net0"]
     elif a.net.startswith("user-gce:"):
         # GCE's metadata address inside qemu's user network: every guest connection to
         # 169.254.169.254:80 runs gce_metadata.py on it (no host socket, no fixed port).
         server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gce_metadata.py")
         attrs = os.path.abspath(a.net[len("user-gce:"):])
-        cmd += ["-netdev", "user,id=net0,net=169.254.169.0/24,host=169.254.169.1,"
+        cmd += ["-netdev", "user,id=net0,restrict=on,net=169.254.169.0/24,host=169.254.169.1,"
                 f"dhcpstart=169.254.169.15,guestfwd=tcp:169.254.169.254:80-cmd:"
                 f"{sys.executable} {server} {attrs}",
                 "-device", "virtio-net-pci,netdev=net0"]
