@@ -35,7 +35,7 @@ if [ "$(cat "$fix/mode")" = pipeline ]; then
     || fail "pipeline boot ($fw, $bus, $fmt); serial log: $log"
   grep -q 'PIPELINE-TEST-INIT poweroff reason=power-button' "$log" || fail "not powered off by the power button"
   grep -q 'reboot: Power down' "$log" || fail "kernel did not power down"
-  guest=$(sed -n 's/.*PIPELINE-TEST-INIT clock epoch=\([0-9]*\).*/\1/p' "$log" | head -1)
+  guest=$(sed -n '/PIPELINE-TEST-INIT clock epoch=/{s/.*clock epoch=\([0-9]*\).*/\1/p;q}' "$log")
   [ -n "$guest" ] && [ $(( $(date +%s) - guest )) -lt 3600 ] && [ $(( guest - $(date +%s) )) -lt 3600 ] \
     || fail "guest wall clock ($guest) is not the host's ($(date +%s)): no RTC?"
   path="UEFI -> UKI"; [ "$fw" = bios ] && path="SeaBIOS -> gptmbr -> syslinux"

@@ -17,11 +17,13 @@ run whenever they appear (e.g. a kernel panic). Exit 0 when everything held, 1 w
 every expectation, the first kernel line, and the shutdown.
 """
 import argparse
+import ctypes
 import json
 import os
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -115,10 +117,15 @@ def qemu_command(a, tmp, qmp_path):
         # 169.254.169.254:80 runs gce_metadata.py on it (no host socket, no fixed port).
         server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gce_metadata.py")
         attrs = os.path.abspath(a.net[len("user-gce:"):])
-        cmd += ["-netdev", "user,id=net0,restrict=on,net=169.254.169.0/24,host=169.254.169.1,"
-                f"dhcpstart=169.254.169.15,guestfwd=tcp:169.254.169.254:80-cmd:"
-                f"{sys.executable} {server} {attrs}",
-                "-device", "virtio-net-pci,netdev=net0"]
+        netdev = ("user,id=net0,restrict=on,net=169.254.169.0/24,host=169.254.169.1,"
+                  f"dhcpstart=169.254.169.15,guestfwd=tcp:169.254.169.254:80-cmd:"
+                  f"{sys.executable} {server} {attrs}")
+        # --forward PORT=HOST:HPORT: guest connections to 169.254.169.254:PORT reach
+        # HOST:HPORT as seen from qemu's network namespace (one socat per connection).
+        for fwd in a.forward:
+            port, _, target = fwd.partition("=")
+            netdev += f",guestfwd=tcp:169.254.169.254:{int(port)}-cmd:socat STDIO TCP:{target}"
+        cmd += ["-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"]
     elif a.net.startswith("tap:"):
         cmd += ["-netdev", f"tap,id=net0,ifname={a.net[4:]},script=no,downscript=no",
                 "-device", "virtio-net-pci,netdev=net0"]
@@ -131,8 +138,13 @@ def main():
     ap.add_argument("--expect", action="append", default=[])
     ap.add_argument("--forbid", action="append", default=[])
     ap.add_argument("--powerdown-after")
+    ap.add_argument("--powerdown-when-file",
+                    help="with --powerdown-after: also wait until this file exists (the test's "
+                         "go-ahead, e.g. after it used the running guest)")
     ap.add_argument("--shutdown-within", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--forward", action="append", default=[],
+                    help="with user-gce: PORT=HOST:HPORT, guest 169.254.169.254:PORT -> HOST:HPORT")
     ap.add_argument("--firmware", default="uefi", choices=["uefi", "bios"],
                     help="uefi: Debian's OVMF; bios: qemu's SeaBIOS (legacy boot)")
     ap.add_argument("--disk-bus", default="nvme", choices=["nvme", "virtio-blk", "virtio-scsi"])
@@ -165,8 +177,13 @@ def main():
     log = open(a.log, "w") if a.log else None
     result = {"accel": accel, "disk_bus": a.disk_bus, "firmware": a.firmware, "expect": {}, "ok": False}
     t0 = time.monotonic()
+    # qemu dies with us (PR_SET_PDEATHSIG), and SIGTERM/SIGINT run the cleanup below.
+    libc = ctypes.CDLL(None, use_errno=True)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: libc.prctl(1, signal.SIGKILL, 0, 0, 0))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_, s=sig: sys.exit(128 + s))
     stderr_lines = []
     threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True).start()
     qmp = None
@@ -174,6 +191,7 @@ def main():
     text_so_far = ""
     next_expect = 0
     powerdown_sent = None
+    powerdown_ready = False
     failure = None
     deadline = t0 + a.timeout
     try:
@@ -189,6 +207,11 @@ def main():
             if powerdown_sent and now - powerdown_sent > a.shutdown_within:
                 failure = f"no power-off within {a.shutdown_within}s of system_powerdown"
                 break
+            if (powerdown_ready and not powerdown_sent and
+                    (not a.powerdown_when_file or os.path.exists(a.powerdown_when_file))):
+                qmp.cmd("system_powerdown")
+                powerdown_sent = time.monotonic()
+                result["powerdown_sent"] = round(powerdown_sent - t0, 3)
             r, _, _ = select.select([proc.stdout], [], [], 0.2)
             if not r:
                 continue
@@ -214,11 +237,9 @@ def main():
                 while next_expect < len(expects) and expects[next_expect].search(line):
                     result["expect"][a.expect[next_expect]] = round(stamp, 3)
                     next_expect += 1
-                if (powerdown_re and not powerdown_sent and next_expect == len(expects)
+                if (powerdown_re and not powerdown_ready and next_expect == len(expects)
                         and powerdown_re.search(text_so_far)):
-                    qmp.cmd("system_powerdown")
-                    powerdown_sent = time.monotonic()
-                    result["powerdown_sent"] = round(powerdown_sent - t0, 3)
+                    powerdown_ready = True
             if failure:
                 break
             if not powerdown_re and next_expect == len(expects):

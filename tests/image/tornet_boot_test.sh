@@ -1,62 +1,107 @@
 #!/usr/bin/env bash
-# The product image end to end under qemu: torgw-init prints BOOT_ID, SNP=absent and its
-# mounts, starts tor, and with a private Tor network reachable from the guest publishes
-# the onion (DESCRIPTOR_PUBLISHED=true, READY=true); qemu's system_powerdown (the ACPI
-# power button) then shuts it down cleanly within 10 s.
+# The product image end to end under qemu on a private Tor network: torgw-init prints
+# BOOT_ID and SNP=absent, mounts, starts torgw-socks and tor; tor bootstraps on the private
+# network and publishes the onion (DESCRIPTOR_PUBLISHED=true, READY=true); a client on the
+# private network fetches a page through the onion, the VM's torgw-socks and a backend;
+# qemu's system_powerdown (the ACPI power button) then shuts it down cleanly within 10 s.
 #
-# Wiring: a network namespace made here holds a tap device (10.77.0.1/24) and the private
-# Tor network (tests/tornet) bound to that address; qemu runs in the namespace on the tap;
-# the guest gets 10.77.0.2 statically (ip= on the command line, after the image's
-# ip=dhcp) and its configuration (torgw.<key>=<value>) from the kernel command line of
-# an image variant built with --cmdline-extra from the fixture's inputs.
-# Usage: tornet_boot_test.sh FIXDIR
+# Wiring (nothing listens outside the harness's network namespace, no fixed ports):
+#   tests/tornet's network (tornet up; as root in its own namespace) on 127.0.0.1
+#   qemu in that namespace, user networking restricted to what the test forwards:
+#     169.254.169.254:80   -> tests/image/gce_metadata.py (the guest's configuration)
+#     169.254.169.254:1080 -> a SOCKS5 proxy (microsocks): the guest's tor reaches the
+#                             relays through it (tor_options=Socks5Proxy=..., allowlisted)
+#     169.254.169.254:1081 -> a second microsocks: the backend exit node for torgw-socks
+#   the private network's DirAuthority line reaches the guest as torgw.tor_test_network
+#   (local-only, so on the kernel command line of an image variant built from the
+#   fixture's inputs with --cmdline-extra).
+# Usage: tornet_boot_test.sh FIXDIR TORNET_BINARY TORGW_CLI
 source "$(dirname "$0")/lib.sh"
-fix=$1
+fix=$1 tornet=$2 torgw=${3:-}
 require_fixture "$fix/out"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, tap device)"
-[ "$(cat "$fix/mode")" = product ] || skip "torgw-init is not in this tree yet (init/, issue 4): the fixture carries the pipeline test init"
-tornet=${TORGW_BINARY_DIR:-$SRC/build/default}/tests/tornet/tornet
-[ -x "$tornet" ] || skip "no tornet harness at $tornet (tests/tornet, issue 2)"
-"$tornet" up --help 2>&1 | grep -q -- '--address' \
-  || skip "tornet cannot bind the network to a guest-reachable address yet (needs 'tornet up --address A', issue 2)"
-grep -qs '"tor_testing_network"' "$SRC/config/keys.cpp" \
-  || skip "no config key for a private Tor network yet (torgw.tor_testing_network, config/ + supervisor/, issue 2)"
+[ "$(cat "$fix/mode")" = product ] || skip "the fixture is not the product image (mode $(cat "$fix/mode")): torgw-init or torgw-socks missing"
+[ -x "$tornet" ] || skip "no tornet harness at $tornet"
+for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip "$t missing (scripts/setup)"; done
 
-ns=torgw-img-$$
 tmp=$(mktemp -d /var/tmp/torgw-tornet-boot.XXXXXX)
+pids=()
 cleanup() {
-  [ -d "$tmp/net" ] && ip netns exec "$ns" "$tornet" down --dir "$tmp/net" >/dev/null 2>&1 || true
-  ip netns del "$ns" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$tornet" down --dir "$tmp/net" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip -n "$ns" tuntap add dev tgw0 mode tap
-ip -n "$ns" addr add 10.77.0.1/24 dev tgw0
-ip -n "$ns" link set tgw0 up
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start ))s"; }
 
-ip netns exec "$ns" "$tornet" up --dir "$tmp/net" --no-netns --address 10.77.0.1 --json > "$tmp/net.json" \
-  || fail "private Tor network did not come up"
-# The guest joins the network with the DirAuthority line(s) the harness prints.
-dirauth=$(python3 -c "import json,sys; print(';'.join(json.load(open(sys.argv[1]))['dir_authorities']))" "$tmp/net.json")
-extra="ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off torgw.metadata=off"
-extra+=" torgw.identity=ephemeral torgw.snp_fallback=ephemeral torgw.backend=10.77.0.1:9"
-extra+=" torgw.tor_testing_network=\"$dirauth\""
+"$tornet" up --dir "$tmp/net" --json > "$tmp/net.json" 2> "$tmp/net.err" \
+  || { cat "$tmp/net.err"; fail "private Tor network did not come up"; }
+ns=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['netns'])" "$tmp/net.json")
+ns_exec=(); [ -z "$ns" ] || ns_exec=(ip netns exec "$ns")  # ip netns exec execs: $! is the process
+client=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['socks'])" "$tmp/net.json")
+b64=$(python3 -c "import base64,json,sys; d=json.load(open(sys.argv[1]))['dir_authorities']; print(base64.b64encode(('\n'.join(d)+'\n').encode()).decode())" "$tmp/net.json")
+echo "network up ($(elapsed)): namespace '${ns:-host}', client $client"
 
-args=(--out "$tmp/img" --lock "$fix/packages.lock" --cmdline-extra "$extra")
-"$SRC/image/build" "${args[@]}" > "$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; fail "image variant build failed"; }
+free_port() { "${ns_exec[@]}" python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+proxy_port=$(free_port) backend_port=$(free_port) http_port=$(free_port)
+"${ns_exec[@]}" microsocks -i 127.0.0.1 -p "$proxy_port" > "$tmp/proxy.log" 2>&1 & pids+=($!)
+"${ns_exec[@]}" microsocks -i 127.0.0.1 -p "$backend_port" > "$tmp/backend.log" 2>&1 & pids+=($!)
+mkdir "$tmp/www"
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "$token" > "$tmp/www/token"
+"${ns_exec[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$http_port" > "$tmp/http.log" 2>&1 & pids+=($!)
+
+"$SRC/image/build" --out "$tmp/img" --lock "$fix/packages.lock" \
+  --cmdline-extra "torgw.tor_test_network=$b64" > "$tmp/build.log" 2>&1 \
+  || { cat "$tmp/build.log"; fail "image variant build failed"; }
+echo "image variant built ($(elapsed))"
+cat > "$tmp/attrs.json" <<EOF
+{"torgw-backend": "169.254.169.254:1081", "torgw-identity": "ephemeral",
+ "torgw-snp-fallback": "ephemeral", "torgw-tor-options": "Socks5Proxy=169.254.169.254:1080"}
+EOF
 
 log=$fix/tornet-boot.log
-python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/img/disk.raw" --netns "$ns" --net tap:tgw0 \
-  --log "$log" --result "$fix/tornet-boot.json" --timeout "${TORGW_BOOT_TIMEOUT:-1500}" \
+"${ns_exec[@]}" python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/img/disk.raw" \
+  --net "user-gce:$tmp/attrs.json" --forward "1080=127.0.0.1:$proxy_port" --forward "1081=127.0.0.1:$backend_port" \
+  --log "$log" --result "$fix/tornet-boot.json" --timeout "${TORGW_BOOT_TIMEOUT:-1200}" \
   --shutdown-within 10 --forbid 'Kernel panic' --forbid 'TORGW FATAL=' \
   --expect 'TORGW BOOT_ID=[0-9a-f]{32}' \
   --expect 'TORGW MARKER_VERSION=1' \
+  --expect 'TORGW MOUNTS=ok' \
+  --expect 'TORGW TOR_STATE_DIR=tmpfs:100:100:0700' \
   --expect 'TORGW SNP=absent' \
+  --expect 'TORGW ONION_HOSTNAME=[a-z2-7]{56}\.onion' \
+  --expect 'TORGW SOCKS=listening' \
+  --expect 'TORGW TOR_TEST_NETWORK=true' \
   --expect 'TORGW TOR_BOOTSTRAP=100' \
   --expect 'TORGW DESCRIPTOR_PUBLISHED=true' \
   --expect 'TORGW READY=true' \
-  --powerdown-after 'TORGW READY=true' \
-  || fail "product boot on the private Tor network; serial log: $log"
-pass "product image: BOOT_ID, SNP=absent, tor bootstrapped, DESCRIPTOR_PUBLISHED, READY, clean ACPI power-off"
+  --powerdown-after 'TORGW READY=true' --powerdown-when-file "$tmp/go" > "$tmp/qemu.out" 2>&1 &
+qemu_pid=$!
+pids+=("$qemu_pid")
+
+# Wait for READY (or for the boot to fail), then use the onion.
+while kill -0 "$qemu_pid" 2>/dev/null && ! grep -q 'TORGW READY=true' "$log" 2>/dev/null; do sleep 1; done
+if grep -q 'TORGW READY=true' "$log" 2>/dev/null; then
+  echo "READY ($(elapsed))"
+  onion=$(tr -d '\r' < "$log" | sed -n 's/^TORGW ONION_HOSTNAME=\([a-z2-7]*\.onion\)$/\1/p' | tail -1)
+  got="" tries=0
+  until [ "$got" = "$token" ] || [ $tries -ge 12 ]; do
+    tries=$((tries + 1))
+    got=$("${ns_exec[@]}" curl -s --max-time 30 --preproxy "socks5h://$client" --proxy "socks5h://$onion:1080" \
+          "http://localhost:$http_port/token" 2>>"$tmp/curl.err" || true)
+    [ "$got" = "$token" ] || sleep 2
+  done
+  echo "curl through the onion: $([ "$got" = "$token" ] && echo "ok after $tries attempt(s)" || echo failed) ($(elapsed))"
+fi
+touch "$tmp/go"
+rc=0; wait "$qemu_pid" || rc=$?
+unset 'pids[-1]'
+cat "$tmp/qemu.out" | tail -1
+[ $rc -eq 0 ] || { tail -50 "$tmp/qemu.out"; fail "product boot on the private Tor network; serial log: $log"; }
+[ "$got" = "$token" ] || { tail -5 "$tmp/curl.err" >&2; fail "no page through the onion (client -> onion -> VM torgw-socks -> backend)"; }
+grep -q 'TORGW CHILD_EXITED=torgw-socks:exit_0' "$log" || fail "torgw-socks did not drain and exit 0"
+if [ -n "$torgw" ]; then
+  "$torgw" serial parse "$log" > /dev/null || fail "torgw serial parse: the boot is not complete"
+fi
+pass "product image on a private Tor network: DESCRIPTOR_PUBLISHED, READY, a page through the onion, clean power-off ($(elapsed))"
