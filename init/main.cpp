@@ -121,6 +121,12 @@ int main(int argc, char** argv) {
       }
       state_dir = temp_state = tmpl;
     }
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "torgw-init: --state-dir %s: %s\n", state_dir.c_str(), ec.message().c_str());
+      return 2;
+    }
     // A tor user must be able to reach its dirs inside the state dir.
     ::chmod(state_dir.c_str(), 0755);
     opts.tor_data_dir = state_dir + "/tor-data";

@@ -14,6 +14,7 @@
 
 #include "common/fd.h"
 #include "init/boot.h"
+#include "socks/policy.h"
 #include "supervisor/supervisor.h"
 
 namespace torgw::init {
@@ -49,6 +50,7 @@ class SocksStage : public Stage {
 
   void start(BootContext& ctx, std::function<void(Status)> done) override {
     const auto& o = ctx.opts;
+    if (auto s = check_rules(ctx.config); !s) return done(s.error());
     auto user = user_or_none(o.socks_user, "socks");
     if (!user) return done(user.error());
     auto tor = user_or_none(o.tor_user, "tor");
@@ -93,6 +95,28 @@ class SocksStage : public Stage {
   }
 
  private:
+  static std::vector<std::string> split_rules(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ','))
+      if (!item.empty()) out.push_back(item);
+    return out;
+  }
+
+  // A bad rule would make torgw-socks exit 2 at every restart: refuse it here, named.
+  static Status check_rules(const config::Config& c) {
+    for (const char* key : {"socks_allow", "socks_deny"}) {
+      for (const auto& r : split_rules(c.str(key))) {
+        if (c.str("backend_mode") != "socks5")
+          return make_error(std::string(key) + ":needs_socks5_mode", "passthrough mode never sees a destination");
+        if (auto rule = socks::parse_rule(key[6] == 'a', r); !rule)
+          return make_error(std::string(key) + ":bad_rule", r + ": " + rule.error().to_string());
+      }
+    }
+    return {};
+  }
+
   // The directory holding the socket decides who may connect: the socks user owns it,
   // tor's group may enter it (0750), nobody else can reach the socket inside.
   static Status prepare_dir(const std::string& dir, const std::optional<UserIds>& user,
@@ -121,6 +145,13 @@ class SocksStage : public Stage {
     // Drain within our own stop deadline, before init's SIGKILL.
     t << "drain_timeout = " << (c.uint("shutdown_timeout") * 1000 * 8 / 10) << "ms\n";
     t << "unix_mode = 0666\n";  // access is decided by the directory (0750, tor's group)
+    // Policy rules (socks5 mode only: passthrough never sees a destination). Allow
+    // rules first: the first matching rule wins.
+    if (c.str("backend_mode") == "socks5") {
+      for (const char* key : {"socks_allow", "socks_deny"})
+        for (const auto& r : split_rules(c.str(key))) t << (key[6] == 'a' ? "allow = " : "deny = ") << r << "\n";
+      t << "deny_private = " << (c.flag("socks_deny_private") ? "yes" : "no") << "\n";
+    }
     std::string text = t.str();
     const SecretBytes* pw = c.secret("backend_password");
     if (!pw) return SecretBytes::copy_of(as_bytes(text));

@@ -1,0 +1,225 @@
+// The whole appliance end to end on a private Tor network (issue 2): torgw-init --dev
+// publishes its onion; a client reaches a web server through the client tor, the onion,
+// torgw-socks and a dante backend; and the faults an operator meets: tor killed,
+// backend down, bad config.
+//
+// How a client reaches the web server in socks5 mode: the gateway's clients speak SOCKS5
+// *inside* the onion stream (that is what torgw-socks validates). curl speaks SOCKS5 to
+// a local socat, which carries the bytes into the onion through the client tor's
+// SOCKS4A; so `curl --socks5-hostname <forwarder> http://<web>/` travels
+//   curl -> socat -> client tor -> onion -> tor -> torgw-socks -> dante -> web server.
+// In passthrough mode the onion stream goes to the backend untouched, so plain
+// `curl --socks5-hostname <client tor> http://<onion>/` reaches the web server directly.
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "init/tests/dev_run.h"
+#include "tests/socks/socks_client.h"
+#include "tests/support/dante.h"
+#include "tests/support/net.h"
+#include "tests/tornet/tornet.h"
+
+using namespace torgw;
+using namespace torgw::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+tornet::Network& network() {
+  static std::unique_ptr<tornet::Network> net = [] {
+    auto n = tornet::Network::start({});
+    INFO((n ? std::string() : n.error().to_string()));
+    REQUIRE(n.ok());
+    return std::move(*n);
+  }();
+  return *net;
+}
+
+// Everything behind the gateway, shared by the cases: the web server and a dante.
+struct Backends {
+  TempDir dir{"e2e"};
+  std::unique_ptr<tornet::StaticHttp> web;
+  std::unique_ptr<Dante> dante;
+  Backends() {
+    network();  // first: the servers below must live in the network's namespace
+    auto w = tornet::StaticHttp::start(dir.file("www"));
+    REQUIRE(w.ok());
+    web = std::move(*w);
+    dante = std::make_unique<Dante>(dir);
+  }
+  std::string web_host() const { return "127.0.0.1:" + std::to_string(web->port()); }
+};
+
+Backends& backends() {
+  static Backends b;
+  return b;
+}
+
+// torgw-init --dev on the private network, its state in a dir we know (to find tor).
+struct Appliance {
+  DevRun run;
+  std::string state = run.dir.file("state");
+
+  explicit Appliance(const std::string& conf, std::vector<std::string> sets = {}) {
+    write_file(run.dir.file("torgw.conf"), conf);
+    std::vector<std::string> args{"--config", run.dir.file("torgw.conf"), "--state-dir", state, "--set",
+                                  "tor_test_network=" + tor_network_value(network().dir_authorities())};
+    for (auto& s : sets) args.insert(args.end(), {"--set", s});
+    run.start(args);
+  }
+  ~Appliance() {
+    if (run.proc.running()) {
+      run.proc.signal(SIGTERM);
+      run.proc.wait(30s);
+    }
+  }
+  std::string onion() const { return *run.boot().get("ONION_HOSTNAME"); }
+  int count(const std::string& marker) const {
+    int n = 0;
+    const std::string needle = "\r\nTORGW " + marker + "=";
+    for (auto p = run.out().find(needle); p != std::string::npos; p = run.out().find(needle, p + 1)) ++n;
+    return n;
+  }
+  bool wait_count(const std::string& marker, int n, std::chrono::seconds limit) const {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (count(marker) >= n) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  // tor is the process whose command line names our torrc.
+  pid_t tor_pid() const {
+    const std::string torrc = state + "/tor-run/torrc";
+    DIR* d = ::opendir("/proc");
+    pid_t found = -1;
+    while (dirent* e = d ? ::readdir(d) : nullptr) {
+      pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+      if (pid <= 0) continue;
+      std::string cmd = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+      if (cmd.find(torrc) != std::string::npos && cmd.find("tor") != std::string::npos) found = pid;
+    }
+    if (d) ::closedir(d);
+    return found;
+  }
+};
+
+// socat carrying local TCP into the onion through the client tor (SOCKS4A).
+struct Forwarder {
+  std::uint16_t port = free_tcp_port();
+  Subprocess proc;
+  Forwarder(const std::string& onion, int onion_port) {
+    proc = Subprocess::spawn({find_program("socat"),
+                              "TCP-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork",
+                              "SOCKS4A:127.0.0.1:" + onion + ":" + std::to_string(onion_port) +
+                                  ",socksport=" + std::to_string(network().socks_port())});
+    REQUIRE(wait_for_tcp("127.0.0.1", port, 10s));
+  }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+std::string gateway_conf(const std::string& backend, const std::string& mode = "socks5") {
+  return "backend=" + backend + "\nbackend_mode=" + mode + "\nonion_port=1080\n" +
+         // The web server is on loopback, which the default policy (rightly) denies.
+         (mode == "socks5" ? "socks_allow=127.0.0.1\n" : "");
+}
+
+#define NEED_PROGRAMS()                                                                  \
+  do {                                                                                   \
+    for (const char* p : {"tor", "curl", "socat", "danted", "python3"})                  \
+      if (find_program(p).empty()) {                                                     \
+        WARN(std::string("SKIP: ") + p + " is not installed (scripts/setup installs it)"); \
+        return;                                                                          \
+      }                                                                                  \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("socks5 mode: through the onion, torgw-socks and dante to a web server; kill -9 tor and again") {
+  NEED_PROGRAMS();
+  auto& b = backends();
+  Appliance gw(gateway_conf(b.dante->endpoint()));
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(gw.run.wait_marker("READY", 180s));
+  auto boot = gw.run.boot();
+  CHECK(*boot.get("DESCRIPTOR_PUBLISHED") == "true");
+  CHECK(*boot.get("SOCKS") == "listening");
+  CHECK(*boot.get("TOR_TEST_NETWORK") == "true");
+  const std::string onion = gw.onion();
+  Forwarder fwd(onion, 1080);
+  std::string last;
+  CHECK(tornet::curl_until(fwd.endpoint(), b.web_host(), b.web->token(), 120s, &last));
+  INFO(last);
+  std::fprintf(stderr, "e2e: READY and a curl through the onion %.1f s after torgw-init started\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+  // tor dies hard: restarted, the same onion published again, curl works again.
+  pid_t tor = gw.tor_pid();
+  REQUIRE(tor > 0);
+  REQUIRE(::kill(tor, SIGKILL) == 0);
+  const auto t1 = std::chrono::steady_clock::now();
+  REQUIRE(gw.run.wait_marker("TOR_RESTART", 60s));
+  REQUIRE(gw.wait_count("DESCRIPTOR_PUBLISHED", 2, 180s));
+  CHECK(gw.count("READY") >= 2);
+  CHECK(gw.tor_pid() != tor);
+  CHECK(tornet::curl_until(fwd.endpoint(), b.web_host(), b.web->token(), 120s, &last));
+  INFO(last);
+  std::fprintf(stderr, "e2e: after kill -9 of tor, republished and curl works again in %.1f s\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  CHECK(*gw.run.boot().get("ONION_HOSTNAME") == onion);
+  CHECK(gw.run.boot().get("FATAL") == nullptr);
+}
+
+TEST_CASE("backend down: the onion client gets a typed SOCKS5 failure, never a bare EOF") {
+  NEED_PROGRAMS();
+  auto& b = backends();
+  // A backend nothing listens on (as a dead exit node would be).
+  const std::uint16_t dead = free_tcp_port();
+  Appliance gw(gateway_conf("127.0.0.1:" + std::to_string(dead)));
+  REQUIRE(gw.run.wait_marker("READY", 180s));
+  Forwarder fwd(gw.onion(), 1080);
+  // The onion may take a moment to be reachable: retry until a SOCKS5 reply comes back.
+  int reply = -1;
+  auto end = std::chrono::steady_clock::now() + 120s;
+  while (reply < 0 && std::chrono::steady_clock::now() < end) {
+    auto c = socks::connect_via(fwd.port, socks::ipv4_request("127.0.0.1", b.web->port()));
+    reply = c.reply;
+    if (reply < 0) std::this_thread::sleep_for(1s);
+  }
+  CHECK(reply == 0x05);  // connection refused, as the backend's refusal was
+  // And a client asking for something the policy denies gets 0x02 from the gateway.
+  auto denied = socks::connect_via(fwd.port, socks::ipv4_request("10.1.2.3", 80));
+  CHECK(denied.reply == 0x02);
+}
+
+TEST_CASE("passthrough mode: curl --socks5-hostname <client tor> http://<onion>/ reaches the backend") {
+  NEED_PROGRAMS();
+  auto& b = backends();
+  Appliance gw(gateway_conf(b.web_host(), "passthrough"), {"onion_port=80"});
+  REQUIRE(gw.run.wait_marker("READY", 180s));
+  std::string last;
+  CHECK(tornet::curl_until(network().socks_endpoint(), gw.onion(), b.web->token(), 120s, &last));
+  INFO(last);
+}
+
+TEST_CASE("bad config: FATAL with the reason, and no tor started") {
+  NEED_PROGRAMS();
+  network();
+  Appliance gw("backend=127.0.0.1:1\nsocks_allow=not/a/rule\n");
+  CHECK(exit_code(gw.run.proc.wait(60s)) == 1);
+  auto boot = gw.run.boot();
+  CHECK(*boot.get("FATAL") == "socks_allow:bad_rule");
+  CHECK(boot.get("TOR_BOOTSTRAP") == nullptr);
+  CHECK_FALSE(std::filesystem::exists(gw.state + "/tor-run/torrc"));
+
+  Appliance opt("backend=127.0.0.1:1\ntor_options=ControlPort=9051\n");
+  CHECK(exit_code(opt.run.proc.wait(60s)) == 1);
+  CHECK(*opt.run.boot().get("FATAL") == "tor_options:supervisor.option_not_allowed");
+  CHECK_FALSE(std::filesystem::exists(opt.state + "/tor-run/torrc"));
+}
