@@ -171,7 +171,6 @@ def cmd_manifest(a):
                                              "bytes": os.path.getsize(path)}
     m = {
         "format": "torgw-image-manifest/1",
-        "product": rootfs["product"],
         "torgw": {"version": facts["version"], "source_commit": facts["commit"]},
         "source_date_epoch": int(facts["source_date_epoch"]),
         "artefacts": artefacts,

@@ -3,12 +3,9 @@
 # with a fresh package lock (FIXDIR/packages.lock, pinned at today's archive versions,
 # so the suite never depends on pins that Debian has since replaced). Cold, this
 # includes the kernel build (~20-30 min on 2 cores); warm, about a minute.
-# Usage: build_fixture.sh FIXDIR PIPELINE_TEST_INIT
-# FIXDIR/mode says what the tree allowed: "product" (torgw-init and torgw-socks),
-# "init-only" (torgw-init, but socks/ not in the tree yet: a test image without
-# torgw-socks), or "pipeline" (no torgw-init yet: PIPELINE_TEST_INIT as /sbin/init).
+# Usage: build_fixture.sh FIXDIR
 source "$(dirname "$0")/lib.sh"
-fix=$1 test_init=$2
+fix=$1
 cache=${TORGW_CACHE:-/var/cache/torgw}
 mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || skip "image cache $cache is not writable (run as root or set TORGW_CACHE)"
 command -v mkfs.erofs >/dev/null || skip "image tools missing (scripts/setup)"
@@ -16,16 +13,7 @@ rm -rf "$fix"
 mkdir -p "$fix"
 : > "$fix/packages.lock"
 args=(--out "$fix/out" --lock "$fix/packages.lock" --update-lock)
-if grep -qs 'torgw-init' "$SRC/init/CMakeLists.txt" && grep -qs 'torgw-socks' "$SRC/socks/CMakeLists.txt"; then
-  echo product > "$fix/mode"
-elif grep -qs 'torgw-init' "$SRC/init/CMakeLists.txt"; then
-  echo init-only > "$fix/mode"
-  args+=(--without-socks)
-else
-  echo pipeline > "$fix/mode"
-  args+=(--test-init "$test_init")
-fi
 start=$(date +%s)
 "$SRC/image/build" "${args[@]}"
 echo "$(( $(date +%s) - start ))" > "$fix/build_seconds"
-pass "fixture ($(cat "$fix/mode")) built in $(cat "$fix/build_seconds")s"
+pass "fixture built in $(cat "$fix/build_seconds")s"

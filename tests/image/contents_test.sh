@@ -101,10 +101,8 @@ dd if="$tmp/root.part" of="$tmp/root.erofs" bs=4096 count="$blocks" status=none
 fsck.erofs --extract="$tmp/tree" "$tmp/root.erofs" >/dev/null || fail "fsck.erofs failed"
 t=$tmp/tree
 [ -L "$t/sbin" ] && [ "$(readlink "$t/usr/sbin/init")" = torgw-init ] || fail "/sbin/init is not torgw-init"
-[ -x "$t/usr/sbin/torgw-init" ] && [ -x "$t/usr/bin/tor" ] || fail "init or tor missing"
-if [ "$(cat "$fix/mode")" = product ]; then
-  [ -x "$t/usr/bin/torgw-socks" ] || fail "torgw-socks missing"
-fi
+[ -x "$t/usr/sbin/torgw-init" ] && [ -x "$t/usr/bin/tor" ] && [ -x "$t/usr/bin/torgw-socks" ] \
+  || fail "torgw-init, torgw-socks or tor missing"
 grep -q '^tor:x:[0-9]*:[0-9]*:' "$t/etc/passwd" && grep -q '^torgw-socks:x:' "$t/etc/passwd" || fail "users missing"
 grep -q '^tor:x:' "$t/etc/group" && grep -q '^torgw-socks:x:' "$t/etc/group" || fail "groups missing"
 cmp -s "$t/etc/torgw/torgw.conf" "$SRC/rootfs/files/etc/torgw/torgw.conf" || fail "default torgw.conf missing"

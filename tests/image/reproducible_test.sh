@@ -3,16 +3,12 @@
 # with a different umask, TZ and working directory), are byte-identical: disk.raw,
 # disk.raw.tar.gz, disk.qcow2 and manifest.json. The second build uses the fixture's
 # package lock strictly (no --update-lock), so it must fetch exactly the same packages.
-# Usage: reproducible_test.sh FIXDIR PIPELINE_TEST_INIT
+# Usage: reproducible_test.sh FIXDIR
 source "$(dirname "$0")/lib.sh"
-fix=$1 test_init=$2
+fix=$1
 require_fixture "$fix/out"
 tmp=$(mktemp -d /var/tmp/torgw-repro.XXXXXX); trap 'rm -rf "$tmp"' EXIT
 args=(--out "$tmp/second/out" --lock "$fix/packages.lock")
-case $(cat "$fix/mode") in
-  pipeline) args+=(--test-init "$test_init") ;;
-  init-only) args+=(--without-socks) ;;
-esac
 sleep 2  # a different second for anything that would leak the clock
 cp "$fix/packages.lock" "$tmp/lock.before"
 (cd "$tmp" && umask 077 && TZ=Asia/Kolkata "$SRC/image/build" "${args[@]}") > "$tmp/build.log" 2>&1 \

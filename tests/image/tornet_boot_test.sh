@@ -19,7 +19,6 @@
 source "$(dirname "$0")/lib.sh"
 fix=$1 tornet=$2 torgw=${3:-}
 require_fixture "$fix/out"
-[ "$(cat "$fix/mode")" = product ] || skip "the fixture is not the product image (mode $(cat "$fix/mode")): torgw-init or torgw-socks missing"
 [ -x "$tornet" ] || skip "no tornet harness at $tornet"
 for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip "$t missing (scripts/setup)"; done
 
@@ -57,7 +56,8 @@ echo "$token" > "$tmp/www/token"
 echo "image variant built ($(elapsed))"
 cat > "$tmp/attrs.json" <<EOF
 {"torgw-backend": "169.254.169.254:1081", "torgw-identity": "ephemeral",
- "torgw-snp-fallback": "ephemeral", "torgw-tor-options": "Socks5Proxy=169.254.169.254:1080"}
+ "torgw-snp-fallback": "ephemeral", "torgw-tor-options": "Socks5Proxy=169.254.169.254:1080",
+ "torgw-socks-allow": "127.0.0.1"}
 EOF
 
 log=$fix/tornet-boot.log
@@ -85,18 +85,23 @@ while kill -0 "$qemu_pid" 2>/dev/null && ! grep -q 'TORGW READY=true' "$log" 2>/
 if grep -q 'TORGW READY=true' "$log" 2>/dev/null; then
   echo "READY ($(elapsed))"
   onion=$(tr -d '\r' < "$log" | sed -n 's/^TORGW ONION_HOSTNAME=\([a-z2-7]*\.onion\)$/\1/p' | tail -1)
+  # curl -> socat -> the client tor (SOCKS4A, the onion name resolved by tor) -> onion ->
+  # the VM's torgw-socks (SOCKS5 from curl) -> backend -> web server. socks_allow admits
+  # the web server's loopback literal, which the default policy denies.
+  fwd_port=$(free_port)
+  "${ns_exec[@]}" socat "TCP-LISTEN:$fwd_port,bind=127.0.0.1,fork,reuseaddr" \
+    "SOCKS4A:127.0.0.1:$onion:1080,socksport=${client##*:}" 2> "$tmp/socat.log" & pids+=($!)
   got="" tries=0
   until [ "$got" = "$token" ] || [ $tries -ge 12 ]; do
     tries=$((tries + 1))
-    got=$("${ns_exec[@]}" curl -s --max-time 30 --preproxy "socks5h://$client" --proxy "socks5h://$onion:1080" \
-          "http://localhost:$http_port/token" 2>>"$tmp/curl.err" || true)
+    got=$("${ns_exec[@]}" curl -sS --max-time 30 --socks5-hostname "127.0.0.1:$fwd_port" \
+          "http://127.0.0.1:$http_port/token" 2>>"$tmp/curl.err" || true)
     [ "$got" = "$token" ] || sleep 2
   done
   echo "curl through the onion: $([ "$got" = "$token" ] && echo "ok after $tries attempt(s)" || echo failed) ($(elapsed))"
 fi
 touch "$tmp/go"
 rc=0; wait "$qemu_pid" || rc=$?
-unset 'pids[-1]'
 cat "$tmp/qemu.out" | tail -1
 [ $rc -eq 0 ] || { tail -50 "$tmp/qemu.out"; fail "product boot on the private Tor network; serial log: $log"; }
 [ "$got" = "$token" ] || { tail -5 "$tmp/curl.err" >&2; fail "no page through the onion (client -> onion -> VM torgw-socks -> backend)"; }

@@ -15,7 +15,7 @@ byte=$(dd if="$tmp/disk.raw" bs=1 skip=$off count=1 status=none | od -An -tu1 | 
 printf "\\$(printf '%03o' $(( (byte ^ 0xff) & 0xff )))" | dd of="$tmp/disk.raw" bs=1 seek=$off conv=notrunc status=none
 python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/disk.raw" --log "$fix/tamper.log" \
   --timeout "${TORGW_BOOT_TIMEOUT:-900}" \
-  --forbid 'Run /sbin/init' --forbid 'PIPELINE-TEST-INIT' --forbid 'TORGW BOOT_ID' \
+  --forbid 'Run /sbin/init' --forbid 'TORGW BOOT_ID' \
   --expect 'Linux version 6\.1\.' \
   --expect 'device-mapper: verity: .*: data block 0 is corrupted' \
   --expect 'Kernel panic' \
