@@ -3,8 +3,7 @@
 # Boots DIR/disk.raw under qemu (TCG here; KVM where /dev/kvm works) N times (default 3)
 # and reports, per run and as the median, host-side seconds from qemu's start to the
 # kernel's first line (firmware + UKI), from the kernel's first line to the first line
-# torgw-init prints (the BOOT_ID marker; "PIPELINE-TEST-INIT start" for a test-init
-# image), and from system_powerdown to qemu's exit. Not a test: it reports numbers.
+# torgw-init prints (the BOOT_ID marker), and from system_powerdown to qemu's exit. Not a test: it reports numbers.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=3 bus=nvme
@@ -16,8 +15,7 @@ while [ $# -gt 1 ]; do
   esac
 done
 dir=${1:?usage: bench/image_boot_time.sh [--runs N] DIR}
-product=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['product'])" "$dir/manifest.json")
-if [ "$product" = True ]; then marker='TORGW BOOT_ID=[0-9a-f]{32}'; else marker='PIPELINE-TEST-INIT start'; fi
+marker='TORGW BOOT_ID=[0-9a-f]{32}'
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for i in $(seq 1 "$runs"); do
   python3 "$here/tests/image/qemu_boot.py" --disk "$dir/disk.raw" --disk-bus "$bus" \

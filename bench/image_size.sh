@@ -26,7 +26,7 @@ def row(name, value, target=None):
     t = f"{target / MiB:6.1f}" if target else "     -"
     verdict = "" if not target else ("ok" if value <= target else "OVER")
     print(f"  {name:28s} {value / MiB:8.2f} MiB   target {t} MiB  {verdict}")
-print(f"image {out} ({'product' if m['product'] else 'TEST init'}; torgw {m['torgw']['version']})")
+print(f"image {out} (torgw {m['torgw']['version']})")
 row("rootfs (erofs, lz4hc)", rootfs, 20 * MiB)
 row("disk.raw.tar.gz (GCE)", targz, 25 * MiB)
 row("disk.qcow2", qcow2)
