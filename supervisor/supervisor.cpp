@@ -241,7 +241,12 @@ Status Supervisor::spawn_attempt() {
   return {};
 }
 
+bool Supervisor::ending() const {
+  return phase_ == Phase::Stopping || phase_ == Phase::Stopped || phase_ == Phase::Failed;
+}
+
 void Supervisor::on_connected(Status st) {
+  if (ending()) return;
   if (!st) {
     attempt_failed("no control socket: " + st.error().to_string(), "");
     return;
@@ -256,6 +261,7 @@ void Supervisor::on_connected(Status st) {
 }
 
 void Supervisor::on_authenticated(Result<controlport::ProtocolInfo> pi) {
+  if (ending()) return;
   if (!pi) {
     const auto& r = pi.error().reason;
     const bool transient = r == "controlport.closed" || r == "controlport.io_error" || r == "controlport.timeout";
@@ -296,6 +302,7 @@ void Supervisor::add_onion(bool with_pow) {
   req.client_auth_v3 = cfg_.client_auth_v3;
   if (with_pow) req.pow = controlport::PowOptions{true, cfg_.pow_queue_rate, cfg_.pow_queue_burst};
   auto st = control_->add_onion(req, [this, with_pow](Result<controlport::AddOnionReply> r) {
+    if (ending()) return;
     if (!r) {
       if (r.error().reason == "controlport.reply_error" && with_pow && cfg_.pow_defense == Toggle::Auto) {
         log("torgw: supervisor: ADD_ONION with PoW refused (" + r.error().detail + "); adding without PoW");
@@ -381,16 +388,14 @@ void Supervisor::on_published() {
 // ---- failures, restarts, stopping ------------------------------------------------------
 
 void Supervisor::on_control_closed(const Error& e) {
-  if (phase_ == Phase::Stopping || phase_ == Phase::Stopped || phase_ == Phase::Failed || phase_ == Phase::Waiting)
-    return;
+  if (ending() || phase_ == Phase::Waiting) return;
   attempt_failed("control connection lost: " + e.to_string(), "");
 }
 
 // This tor start failed. With a fatal reason, it is the end; otherwise tor is killed
 // (if it still runs) and restarted with backoff once its exit is seen.
 void Supervisor::attempt_failed(const std::string& why, const std::string& fatal_reason) {
-  if (phase_ == Phase::Stopping || phase_ == Phase::Stopped || phase_ == Phase::Failed || phase_ == Phase::Waiting)
-    return;
+  if (ending() || phase_ == Phase::Waiting) return;
   if (!fatal_reason.empty()) {
     fatal(fatal_reason, why);
     return;

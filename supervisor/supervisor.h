@@ -193,6 +193,9 @@ class Supervisor {
   Status prepare();
   Status spawn_attempt();
   void schedule_restart();
+  // Stopping, stopped or failed: a reply that arrives now belongs to a start being torn
+  // down and must not move the state machine (it would undo stop()).
+  bool ending() const;
   void on_connected(Status st);
   void on_authenticated(Result<controlport::ProtocolInfo> pi);
   void add_onion(bool with_pow);

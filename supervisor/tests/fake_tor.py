@@ -10,6 +10,9 @@ one connection. What it does after ADD_ONION comes from <run_dir>/../scenario.js
   attempt: {"add_onion": "ok" | "reject" | "pow_refused" | "wrong_id",
             "service_id": "<56 chars>",
             "after": ["650 ... {id} ...", {"sleep": 0.2}, "close", "exit:3", "hang"]}
+  {"listen_after": S}   (top level) wait S seconds before creating the control socket
+  {"term_delay": S}     (top level) on SIGTERM, exit 0 only S seconds later (as a busy
+                        tor does), still serving the control connection meanwhile
 
 Each start appends a line to <run_dir>/attempts, so a test can script "first start
 fails, second start publishes".
@@ -18,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -38,6 +42,13 @@ def main():
                 conf[parts[0]] = parts[1]
     with open(os.path.join(root, "scenario.json")) as f:
         scenario = json.load(f)
+    if "term_delay" in scenario:
+        # Installed before the attempts file is written: a test that saw the attempt
+        # knows a SIGTERM from now on is delayed.
+        def on_term(*_):
+            signal.signal(signal.SIGALRM, lambda *_: os._exit(0))
+            signal.setitimer(signal.ITIMER_REAL, scenario["term_delay"])
+        signal.signal(signal.SIGTERM, on_term)
     with open(os.path.join(run_dir, "attempts"), "a+") as f:
         f.write("x\n")
         f.seek(0)
@@ -49,6 +60,7 @@ def main():
     cookie = os.urandom(32)
     with open(conf["CookieAuthFile"], "wb") as f:
         f.write(cookie)
+    time.sleep(scenario.get("listen_after", 0))
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(conf["ControlSocket"])
     srv.listen(1)

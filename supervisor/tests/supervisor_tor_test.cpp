@@ -318,6 +318,24 @@ TEST_CASE("scripted tor: errors a restart cannot fix are FATAL at once") {
   }
 }
 
+TEST_CASE("scripted tor: stop() while the control connection is still being made ends the supervisor") {
+  // The race PID 1's shutdown met under load: stop() SIGTERMs tor while the supervisor
+  // still retries the control socket; tor (busy) creates the socket and lingers before
+  // it exits, so the connect succeeds after stop(). That late success must not restart
+  // the handshake (and with it, on tor's exit, a restart) instead of ending the stop.
+  Scripted s(R"({"listen_after": 0.4, "term_delay": 0.8, "attempts": [{"service_id": "{sid}", "after": ["hang"]}]})");
+  const std::string attempts = s.dir.file("run/attempts");
+  REQUIRE(s.run_until([&] { return !read_file(attempts).empty(); }));  // fake tor is up, socket not yet
+  bool stopped = false;
+  s.sup->stop([&] { stopped = true; });
+  REQUIRE(s.run_until([&] { return stopped; }));
+  INFO(s.log());
+  CHECK(s.markers.count("TOR_RESTART") == 0);
+  CHECK(s.markers.count("TOR_EXIT") == 0);
+  CHECK(read_file(attempts) == "x\n");  // tor was started once
+  CHECK(s.sup->tor_pid() <= 0);
+}
+
 TEST_CASE("scripted tor: lost control connection or tor exit -> restart, re-add, re-announce") {
   Scripted s(R"({"attempts": [
       {"service_id": "{sid}", "after": [)" + kBoot + R"(, "close"]},

@@ -436,7 +436,9 @@ TEST_CASE("PID 1: ordered shutdown sends what remains SIGTERM before the end") {
   });
   REQUIRE(children_of(ns.pid).size() == services.size() + 1);
   ::kill(ns.pid, SIGTERM);
-  REQUIRE(ns.ended(60s));
+  const bool ended = ns.ended(60s);
+  INFO(ns.console());
+  REQUIRE(ended);
   CHECK(ns.end_signal() == SIGINT);
   CHECK(fs::exists(flag));
 }
