@@ -70,11 +70,14 @@ class SocksStage : public Stage {
     if (auto s = ctx.children.start(std::move(spec)); !s)
       return done(make_error("socks:" + s.error().reason, s.error().detail));
 
-    // Done once it accepts: tor is pointed at it next.
+    // Done once it accepts: tor is pointed at it next. torgw-socks listens some 20 ms
+    // after its exec, and tor waits for this, so poll often: a probe (socket, connect to
+    // a unix path, close) costs microseconds; 2 ms instead of 20 took 9 ms off the time
+    // from start to tor's exec (medians of 8 interleaved starts each: 88 -> 79 ms).
     done_ = std::move(done);
     deadline_ = std::chrono::steady_clock::now() + kSocksListenDeadline;
     poll_ = std::make_unique<Timer>(ctx.loop);
-    poll_->start(20ms, [this, &ctx] {
+    poll_->start(2ms, [this, &ctx] {
       if (!done_) return;
       if (unix_accepts(ctx.socks_socket)) {
         poll_->cancel();
