@@ -19,6 +19,8 @@
 
 namespace torgw {
 
+namespace {
+
 const char* step_name(SpawnStep step) {
   switch (step) {
     case SpawnStep::none: return "none";
@@ -42,8 +44,6 @@ const char* step_name(SpawnStep step) {
   return "unknown step";
 }
 
-namespace {
-
 bool any_capability() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct sets[_LINUX_CAPABILITY_U32S_3]{};
@@ -54,6 +54,10 @@ bool any_capability() {
 }
 
 }  // namespace
+
+std::string describe_failure(SpawnStep step, int err) {
+  return err == 0 ? step_name(step) : std::string(step_name(step)) + ": " + std::strerror(err);
+}
 
 SpawnStep drop_privileges(const Credentials& creds) noexcept {
   const bool to_root = creds.uid == 0;
@@ -222,9 +226,7 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
   int status;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  std::string detail = path + ": " + step_name(f.step);
-  if (f.err != 0) detail += std::string(": ") + std::strerror(f.err);
-  return make_error(failure_reason(f.step), std::move(detail));
+  return make_error(failure_reason(f.step), path + ": " + describe_failure(f.step, f.err));
 }
 
 }  // namespace torgw

@@ -47,8 +47,8 @@ enum class SpawnStep : int {
   capabilities_left,
 };
 
-// "setgroups", "execve", "root could be regained", ...
-const char* step_name(SpawnStep step);
+// "setgroups: Operation not permitted", "root could be regained" (err 0), ...
+std::string describe_failure(SpawnStep step, int err);
 
 // Becomes `creds` for good, in this thread of this process. Async-signal-safe (only
 // system calls, no allocation): it runs between fork and exec.

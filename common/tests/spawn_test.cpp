@@ -258,5 +258,6 @@ TEST_CASE("drop_privileges: in this process, for good (root only for the drop it
   }
   CHECK(in_child(nobody()) == SpawnStep::none);
   CHECK(in_child(Credentials{0, 0, {0}}) == SpawnStep::none);  // root stays root
-  CHECK(std::string(step_name(SpawnStep::root_regainable)) == "root could be regained");
+  CHECK(describe_failure(SpawnStep::root_regainable, 0) == "root could be regained");
+  CHECK(describe_failure(SpawnStep::setgroups, EPERM) == std::string("setgroups: ") + std::strerror(EPERM));
 }
