@@ -4,15 +4,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "supervisor/process.h"
-#include "tests/support/tempdir.h"
-#include "tests/support/process.h"
 
 using namespace torgw;
 using namespace torgw::supervisor;
@@ -109,37 +106,4 @@ TEST_CASE("spawn: drops to the tor user before exec (root only)") {
   CHECK(out.rfind(uid + "\n" + gid + "\n" + gid + "\n", 0) == 0);  // no supplementary groups
   CHECK(out.find("CapEff: 0000000000000000") != std::string::npos);
   CHECK(lookup_user("no-such-user-torgw").error().reason == "process.no_such_user");
-}
-
-TEST_CASE("spawn: the child dies with its parent (PR_SET_PDEATHSIG)") {
-  // A middle process spawns a sleeper, reports its pid, then exits: the sleeper must go.
-  int p[2];
-  REQUIRE(::pipe(p) == 0);
-  pid_t mid = ::fork();
-  REQUIRE(mid >= 0);
-  if (mid == 0) {
-    ::close(p[0]);
-    SpawnSpec s;
-    s.path = "/bin/sleep";
-    s.argv = {"sleep", "60"};
-    s.die_with_parent = true;
-    auto c = spawn_with_pidfd(s);
-    pid_t pid = c ? c->pid : -1;
-    (void)!::write(p[1], &pid, sizeof pid);
-    _exit(0);
-  }
-  ::close(p[1]);
-  pid_t sleeper = -1;
-  REQUIRE(::read(p[0], &sleeper, sizeof sleeper) == sizeof sleeper);
-  ::close(p[0]);
-  int st;
-  ::waitpid(mid, &st, 0);
-  REQUIRE(sleeper > 0);
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    std::string stat = testing::read_file("/proc/" + std::to_string(sleeper) + "/stat");
-    gone = stat.empty() || stat.find(") Z") != std::string::npos;
-    if (!gone) ::usleep(20000);
-  }
-  CHECK(gone);
 }
