@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -81,6 +82,8 @@ SpawnStep drop_privileges(const Credentials& creds) noexcept {
       sgid != creds.gid)
     return SpawnStep::ids_unchanged;
   if (to_root) return SpawnStep::none;
+  // setresuid away from root emptied the permitted and effective sets but kept the
+  // inheritable one, which a later exec could combine with file capabilities.
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct empty[_LINUX_CAPABILITY_U32S_3]{};
   if (::syscall(SYS_capset, &header, empty) != 0) return SpawnStep::capabilities;
