@@ -1,24 +1,17 @@
 #include "init/child.h"
 
-#include "common/fd.h"
+#include "common/spawn.h"
 
 #include "config/text.h"
 
-#include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace torgw::init {
@@ -88,150 +81,18 @@ std::string describe_status(int status) {
   return "status_" + std::to_string(status);
 }
 
-namespace {
-
-// What the child writes to the error pipe before _exit(127).
-struct SpawnFailure {
-  int stage;
-  int err;
-};
-enum Stage { kStageStdio = 1, kStageSession, kStageDeathSig, kStageCaps, kStageGroups, kStageGid, kStageUid,
-             kStageNoNewPrivs, kStageCwd, kStageExec };
-
-const char* stage_reason(int stage) {
-  switch (stage) {
-    case kStageStdio: return "spawn.stdio_failed";
-    case kStageSession: return "spawn.setsid_failed";
-    case kStageDeathSig: return "spawn.pdeathsig_failed";
-    case kStageCaps: return "spawn.drop_failed";
-    case kStageGroups: return "spawn.drop_failed";
-    case kStageGid: return "spawn.drop_failed";
-    case kStageUid: return "spawn.drop_failed";
-    case kStageNoNewPrivs: return "spawn.no_new_privs_failed";
-    case kStageCwd: return "spawn.chdir_failed";
-    case kStageExec: return "spawn.exec_failed";
-  }
-  return "spawn.failed";
-}
-
-[[noreturn]] void child_fail(int pipe_fd, int stage) {
-  SpawnFailure f{stage, errno};
-  ssize_t ignored = ::write(pipe_fd, &f, sizeof f);
-  (void)ignored;
-  _exit(127);
-}
-
-// Async-signal-safe from here on: the child of a fork.
-[[noreturn]] void child_main(const ChildSpec& spec, char* const* argv, char* const* envp, int err_fd,
-                             pid_t parent, int stdin_fd) {
-  // Signals: defaults and an empty mask (PID 1 blocks the ones it reads via signalfd).
-  for (int s = 1; s < NSIG; ++s) {
-    if (s == SIGKILL || s == SIGSTOP) continue;
-    signal(s, SIG_DFL);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-
-  if (setsid() < 0) child_fail(err_fd, kStageSession);
-  if (spec.die_with_parent) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(err_fd, kStageDeathSig);
-    if (getppid() != parent) _exit(127);
-  }
-
-  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null_fd < 0) child_fail(err_fd, kStageStdio);
-  int out = spec.stdout_fd >= 0 ? spec.stdout_fd : 1;
-  int errfd = spec.stderr_fd >= 0 ? spec.stderr_fd : 2;
-  // fcntl(F_GETFD) checks the inherited stdio exists (a PID 1 may start without it).
-  if (fcntl(out, F_GETFD) < 0) out = null_fd;
-  if (fcntl(errfd, F_GETFD) < 0) errfd = null_fd;
-  if (dup2(stdin_fd >= 0 ? stdin_fd : null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
-    child_fail(err_fd, kStageStdio);
-  // Everything else closes on exec (the error pipe is CLOEXEC already).
-  if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0) {
-    for (int fd = 3; fd < 4096; ++fd)
-      if (fd != err_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
-  }
-
-  if (spec.user && spec.user->uid != 0) {
-    // Empty the bounding set so nothing this process execs can regain a capability,
-    // then drop groups, gid, uid (which clears the permitted and effective sets).
-    for (int cap = 0; cap <= 63; ++cap) {
-      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) child_fail(err_fd, kStageCaps);
-    }
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    if (setgroups(spec.user->groups.size(), spec.user->groups.data()) != 0) child_fail(err_fd, kStageGroups);
-    if (setresgid(spec.user->gid, spec.user->gid, spec.user->gid) != 0) child_fail(err_fd, kStageGid);
-    if (setresuid(spec.user->uid, spec.user->uid, spec.user->uid) != 0) child_fail(err_fd, kStageUid);
-    if (setuid(0) == 0) {
-      errno = EPERM;
-      child_fail(err_fd, kStageUid);
-    }
-  } else if (spec.user) {
-    if (setgroups(spec.user->groups.size(), spec.user->groups.data()) != 0) child_fail(err_fd, kStageGroups);
-  }
-  if (spec.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(err_fd, kStageNoNewPrivs);
-  umask(static_cast<mode_t>(spec.umask));
-  if (chdir(spec.cwd.c_str()) != 0) child_fail(err_fd, kStageCwd);
-  execve(argv[0], argv, envp);
-  child_fail(err_fd, kStageExec);
-}
-
-}  // namespace
-
 Result<pid_t> spawn(const ChildSpec& spec) {
-  if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/')
-    return make_error("spawn.bad_argv", "argv[0] must be an absolute path");
-  // Everything the child needs is prepared before fork: no allocation after it.
-  std::vector<char*> argv, envp;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-
-  // stdin_secret: filled before fork (it fits the pipe buffer, so the write cannot block),
-  // so the child finds it complete and then EOF.
-  UniqueFd stdin_read;
-  if (spec.stdin_secret) {
-    const SecretBytes& data = *spec.stdin_secret;
-    if (data.size() > 65536) return make_error("spawn.stdin_too_large", std::to_string(data.size()) + " bytes");
-    int sp[2];
-    if (pipe2(sp, O_CLOEXEC) != 0) return make_error("spawn.pipe_failed", std::strerror(errno));
-    stdin_read.reset(sp[0]);
-    UniqueFd stdin_write(sp[1]);
-    if (!data.empty() && ::write(stdin_write.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()))
-      return make_error("spawn.stdin_failed", std::strerror(errno));
-  }
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return make_error("spawn.pipe_failed", std::strerror(errno));
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    ::close(p[0]);
-    ::close(p[1]);
-    return make_error("spawn.fork_failed", std::strerror(e));
-  }
-  if (pid == 0) {
-    ::close(p[0]);
-    child_main(spec, argv.data(), envp.data(), p[1], parent, stdin_read.get());
-  }
-  ::close(p[1]);
-  SpawnFailure f{};
-  ssize_t n;
-  do {
-    n = ::read(p[0], &f, sizeof f);
-  } while (n < 0 && errno == EINTR);
-  ::close(p[0]);
-  if (n == static_cast<ssize_t>(sizeof f)) {
-    // The child failed before exec and exits 127: reap it here, it never ran.
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return make_error(stage_reason(f.stage), spec.argv[0] + ": " + std::strerror(f.err));
-  }
-  return pid;
+  SpawnSpec s;
+  s.argv = spec.argv;
+  s.env = spec.env;
+  s.stdin_secret = spec.stdin_secret.get();
+  s.stdout_fd = spec.stdout_fd >= 0 ? spec.stdout_fd : STDOUT_FILENO;
+  s.stderr_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : STDERR_FILENO;
+  if (spec.user) s.creds = Credentials{spec.user->uid, spec.user->gid, spec.user->groups};
+  s.cwd = spec.cwd;
+  s.umask = spec.umask;
+  s.die_with_parent = spec.die_with_parent;
+  return torgw::spawn(s);
 }
 
 // ---- reaping ----------------------------------------------------------------------------

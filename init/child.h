@@ -47,10 +47,9 @@ struct ChildSpec {
   std::string name;                   // for markers and logs: [a-z0-9_-]+
   std::vector<std::string> argv;      // argv[0]: absolute path of the executable
   std::vector<std::string> env;       // the complete environment (NAME=VALUE)
-  std::optional<UserIds> user;        // run as this user (setgroups/setresgid/setresuid)
+  std::optional<UserIds> user;        // run as this user (torgw::drop_privileges)
   std::string cwd = "/";
-  unsigned umask = 022;
-  bool no_new_privs = true;           // PR_SET_NO_NEW_PRIVS
+  mode_t umask = 022;
   bool die_with_parent = false;       // PR_SET_PDEATHSIG=SIGKILL (dev mode)
   // Bytes the child reads on stdin (e.g. a config holding a password: never in argv,
   // which /proc shows to everyone, never in a file). Written into a fresh pipe at every
@@ -68,13 +67,9 @@ struct ChildSpec {
   std::chrono::milliseconds stop_timeout{10000};
 };
 
-// fork + exec with the spec's privilege drop. In the child, before exec: default
-// signal dispositions and an empty mask, a new session, stdin from /dev/null (or the
-// stdin_secret pipe), stdio
-// as the spec says, every other fd closed, capabilities' bounding set emptied and
-// groups/gid/uid dropped when a user is given, no_new_privs, umask, cwd. An exec or
-// privilege-drop failure is reported back through a CLOEXEC pipe and returned here
-// (spawn.exec_failed, spawn.drop_failed, ...), with the child already reaped.
+// torgw::spawn() (common/spawn.h) of the spec: reasons spawn.exec_failed,
+// spawn.drop_failed, ..., the child already reaped when it failed before exec. stdout
+// and stderr default to ours (the console).
 // The returned pid must be handed to Reaper::watch() before returning to the loop.
 Result<pid_t> spawn(const ChildSpec& spec);
 

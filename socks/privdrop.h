@@ -21,9 +21,10 @@ Result<Identity> lookup_user(const std::string& name);
 // Errors: privdrop.no_group.
 Result<gid_t> lookup_group(const std::string& name);
 
-// As root: empties the capability bounding set, setgroups({gid}), setgid, setuid, then
-// verifies that root cannot be regained and no capability is left, and sets
-// PR_SET_NO_NEW_PRIVS. Errors: privdrop.failed (the process must not continue).
+// As root: torgw::drop_privileges() (common/spawn.h) to uid and gid with no other
+// group, then PR_SET_NO_NEW_PRIVS. Call it while the process has one thread: the
+// capability sets are per thread. Errors: privdrop.failed (the process must not
+// continue).
 Status drop_privileges(const Identity& id);
 
 // PR_SET_NO_NEW_PRIVS alone (when not started as root).

