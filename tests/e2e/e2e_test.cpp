@@ -12,6 +12,8 @@
 // `curl --socks5-hostname <client tor> http://<onion>/` reaches the web server directly.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <dirent.h>
 #include <signal.h>
 
@@ -134,8 +136,8 @@ std::string gateway_conf(const std::string& backend, const std::string& mode = "
   do {                                                                                   \
     for (const char* p : {"tor", "curl", "socat", "danted", "python3"})                  \
       if (find_program(p).empty()) {                                                     \
-        WARN(std::string("SKIP: ") + p + " is not installed (scripts/setup installs it)"); \
-        return;                                                                          \
+        TORGW_SKIP(torgw::testing::Needs::package,                                       \
+                   std::string(p) + " is not installed (scripts/setup installs it)");    \
       }                                                                                  \
   } while (0)
 

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 fix=$1 bus=${2:-nvme} fmt=${3:-raw} fw=${4:-uefi}
 require_fixture "$fix/out"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 missing"
+command -v qemu-system-x86_64 >/dev/null || skip package "qemu-system-x86 missing"
 disk=$fix/out/disk.raw
 [ "$fmt" = qcow2 ] && disk=$fix/out/disk.qcow2
 log=$fix/boot-$fw-$bus-$fmt.log

@@ -7,8 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 fix=$1
 cache=${TORGW_CACHE:-/var/cache/torgw}
-mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || skip "image cache $cache is not writable (run as root or set TORGW_CACHE)"
-command -v mkfs.erofs >/dev/null || skip "image tools missing (scripts/setup)"
+mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || skip cache "image cache $cache is not writable (run as root or set TORGW_CACHE)"
+command -v mkfs.erofs >/dev/null || skip package "image tools missing (scripts/setup)"
 rm -rf "$fix"
 mkdir -p "$fix"
 : > "$fix/packages.lock"

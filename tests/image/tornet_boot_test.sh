@@ -19,8 +19,8 @@
 source "$(dirname "$0")/lib.sh"
 fix=$1 tornet=$2 torgw=${3:-}
 require_fixture "$fix/out"
-[ -x "$tornet" ] || skip "no tornet harness at $tornet"
-for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip "$t missing (scripts/setup)"; done
+[ -x "$tornet" ] || skip package "no tornet harness at $tornet"
+for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip package "$t missing (scripts/setup)"; done
 
 tmp=$(mktemp -d /var/tmp/torgw-tornet-boot.XXXXXX)
 pids=()

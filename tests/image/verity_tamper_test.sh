@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 missing"
+command -v qemu-system-x86_64 >/dev/null || skip package "qemu-system-x86 missing"
 m=$fix/out/manifest.json
 tmp=$(mktemp -d /var/tmp/torgw-tamper.XXXXXX); trap 'rm -rf "$tmp"' EXIT
 cp --sparse=always "$fix/out/disk.raw" "$tmp/disk.raw"
