@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # kernel-config/check: passes a config that satisfies the fragment, reports every kind
 # of miss (absent, =m instead of =y, set where it must not be), rejects bad input.
+# Usage: kernel_config_test.sh   (no arguments; TORGW_SOURCE_DIR names the tree)
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 check=$SRC/kernel-config/check
 frag=$SRC/kernel-config/torgw.config
