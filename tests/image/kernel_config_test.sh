@@ -43,7 +43,8 @@ echo "CONFIG_X=y" > "$tmp/frag"; echo "garbage line" >> "$tmp/frag"
 set -e
 pass "bad input exits 2"
 
-# the fragment holds everything the image depends on (issue 5's list)
+# the fragment holds everything the image depends on (docs/image.md "The kernel": SEV-SNP
+# guest, EFI stub, gVNIC/NVMe/virtio, kernel DHCP, erofs + dm-verity via dm-init, ...)
 for s in AMD_MEM_ENCRYPT SEV_GUEST VIRT_DRIVERS EFI EFI_STUB GVE NET_VENDOR_GOOGLE BLK_DEV_NVME \
          VIRTIO_NET VIRTIO_BLK SCSI_VIRTIO VIRTIO_PCI IP_PNP_DHCP DEVTMPFS TMPFS EROFS_FS \
          MISC_FILESYSTEMS DM_VERITY DM_INIT SERIAL_8250_CONSOLE PCI_MSI SWIOTLB KVM_GUEST \
