@@ -1,4 +1,4 @@
-// The whole appliance end to end on a private Tor network (issue 2): torgw-init --dev
+// The whole appliance end to end on a private Tor network: torgw-init --dev
 // publishes its onion; a client reaches a web server through the client tor, the onion,
 // torgw-socks and a dante backend; and the faults an operator meets: tor killed,
 // backend down, bad config.

@@ -4,6 +4,7 @@
 # so the suite never depends on pins that Debian has since replaced). Cold, this
 # includes the kernel build (~20-30 min on 2 cores); warm, about a minute.
 # Usage: build_fixture.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 cache=${TORGW_CACHE:-/var/cache/torgw}

@@ -4,6 +4,7 @@
 # disk.raw.tar.gz, disk.qcow2 and manifest.json. The second build uses the fixture's
 # package lock strictly (no --update-lock), so it must fetch exactly the same packages.
 # Usage: reproducible_test.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"
