@@ -139,3 +139,23 @@ TEST_CASE("measure: the SEV hashes table bytes of the shared vector") {
   REQUIRE(o->sev_hashes_table_gpa.has_value());
   CHECK(*o->sev_hashes_table_gpa == number(t.at("amdsev_suffix_table_gpa")));
 }
+
+TEST_CASE("torgw measure on a shared vector row (the binary, as operators run it)") {
+  const std::string fixtures = vectors_dir() + "/fixtures";
+  if (!std::filesystem::exists(fixtures + "/ovmf_AmdSev_suffix.bin"))
+    TORGW_SKIP(torgw::testing::Needs::shared, fixtures + " absent");
+  const std::string torgw = torgw::testing::binary_dir() + "/cli/torgw";
+  // Row snp_default: sev-snp-measure --mode snp --vcpus 1 --vcpu-type EPYC-v4 --ovmf ...
+  // --kernel /dev/null --initrd /dev/null --append "console=ttyS0 loglevel=7" --guest-features 0x21
+  auto r = torgw::testing::run({torgw, "measure", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf",
+                                fixtures + "/ovmf_AmdSev_suffix.bin", "--kernel", "/dev/null", "--initrd", "/dev/null",
+                                "--append", "console=ttyS0 loglevel=7", "--guest-features", "0x21"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out ==
+        "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e7e1e17895dfe778d0228977\n");
+  // Row snp_ovmfx64_with_kernel_must_fail.
+  auto bad = torgw::testing::run({torgw, "measure", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf",
+                                  fixtures + "/ovmf_OvmfX64_suffix.bin", "--kernel", "/dev/null"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("measure.ovmf.no_kernel_hashes_section") != std::string::npos);
+}
