@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarise one CTest run from its JUnit file (ctest --output-junit).
 
-  ctest_summary.py STEP JUNIT.xml   ->  prints failed and skipped tests (skips with the
+usage: ctest_summary.py STEP JUNIT.xml   ->  prints failed and skipped tests (skips with the
                                         reason the test printed), then a last line
                                         "counts PASSED FAILED SKIPPED" for scripts/test.
 
@@ -18,6 +18,9 @@ SKIP_LINE = re.compile(r"^(?:TORGW-SKIP|SKIP): (.*)$", re.M)
 
 
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
