@@ -81,8 +81,8 @@ main() {
         "$src/image/build" --out "$out" --cache "$cache") > "$log" 2>&1 || rc=$?
     fi
     t1=$(date +%s.%N); c1=$(children_cpu)
-    walls[i]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }')
-    cpus[i]=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.0f", b - a }')
+    walls[i]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    cpus[i]=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')
     if [ "$rc" -ne 0 ]; then
       tail -30 "$log" >&2
       echo "image_reproducible_cold: build $n FAILED (rc $rc) after ${walls[i]} s; log $log (kept)" >&2
