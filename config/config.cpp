@@ -547,8 +547,8 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
     }
   }
   // Tighten-only keys: every metadata value must be at least as strict as what the
-  // operator's own sources (or the default) say; the strictest accepted one is then
-  // the highest-precedence metadata value, which wins over the local ones too.
+  // operator's own sources (or the default) say; then the highest-precedence metadata
+  // value wins over the local ones too (it is at least as strict as they are).
   for (auto& [key, g] : guarded) {
     if (g.metadata.empty()) continue;
     const KeySpec& spec = *find_key(key);

@@ -28,6 +28,18 @@ void start(DevRun& r, const tt::MetadataServer& s, const std::string& local, con
   r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline")});
 }
 
+// Waits for a boot that serves, stops it, and returns its markers.
+torgw::serial::Boot served_boot(DevRun& r) {
+  const bool done = r.wait_marker("INIT_DONE");
+  INFO(r.out() << r.err());
+  REQUIRE(done);
+  r.proc.signal(SIGTERM);
+  CHECK(tt::exit_code(r.proc.wait(30s)) == 0);
+  auto b = r.boot();
+  CHECK(b.get("FATAL") == nullptr);
+  return b;
+}
+
 }  // namespace
 
 TEST_CASE("trust: metadata that tightens every security key is accepted and wins over the cmdline") {
@@ -41,13 +53,7 @@ TEST_CASE("trust: metadata that tightens every security key is accepted and wins
   DevRun r;
   start(r, s, "torgw.backend=127.0.0.1:1 torgw.snp_key_fields=policy torgw.snp_fallback=ephemeral "
               "torgw.attestation_required=false");
-  const bool done = r.wait_marker("INIT_DONE");
-  INFO(r.out() << r.err());
-  REQUIRE(done);
-  r.proc.signal(SIGTERM);
-  CHECK(tt::exit_code(r.proc.wait(30s)) == 0);
-  auto b = r.boot();
-  CHECK(b.get("FATAL") == nullptr);
+  auto b = served_boot(r);
   CHECK(*b.get("METADATA") == "gce:present,hetzner:absent");
   CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:1");
   CHECK(*b.get("CONFIG_SNP_KEY_FIELDS") == "policy,measurement,tcb_version");
@@ -108,13 +114,7 @@ TEST_CASE("trust: torgw.metadata=off on the cmdline ignores metadata entirely") 
   s.serve_hetzner("attestation_required=false\nmax_connections=7\n");
   DevRun r;
   start(r, s, "torgw.backend=127.0.0.1:1 torgw.attestation_required=true", "off");
-  const bool done = r.wait_marker("INIT_DONE");
-  INFO(r.out() << r.err());
-  REQUIRE(done);
-  r.proc.signal(SIGTERM);
-  CHECK(tt::exit_code(r.proc.wait(30s)) == 0);
-  auto b = r.boot();
-  CHECK(b.get("FATAL") == nullptr);
+  auto b = served_boot(r);
   CHECK(*b.get("METADATA") == "off");
   CHECK(s.total_requests() == 0);  // not one request: nothing of the host's was parsed
   CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:1");
