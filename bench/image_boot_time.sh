@@ -22,7 +22,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # A configured boot, as on GCE (tests/image/boot_test.sh): the power button is pressed
 # once tor runs. (Pressed before torgw-init watches /dev/input, an ACPI press is lost;
 # without configuration the boot ends in FATAL and its 10 s delay.)
-printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral", "torgw-snp-fallback": "ephemeral"}\n' > "$tmp/attrs.json"
+printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral"}\n' > "$tmp/attrs.json"
 for i in $(seq 1 "$runs"); do
   python3 "$here/tests/image/qemu_boot.py" --disk "$dir/disk.raw" --disk-bus "$bus" --net "user-gce:$tmp/attrs.json" \
     --expect 'Linux version' --expect "$marker" --expect 'TORGW TOR_BOOTSTRAP=0' --powerdown-after 'TORGW TOR_BOOTSTRAP=0' \

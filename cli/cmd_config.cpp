@@ -71,13 +71,18 @@ int check_command(const CheckArgs& a) {
   return kExitOk;
 }
 
-int keys_command() {
+int keys_command(bool trust_table) {
+  if (trust_table) {
+    std::fputs(config::trust_table_markdown().c_str(), stdout);
+    return kExitOk;
+  }
   for (const auto& k : config::keys()) {
     std::string def = k.required ? "(required)" : k.default_value.empty() ? "(unset)" : std::string(k.default_value);
     std::string type = config::to_string(k.type);
     if (!k.choices.empty()) type += " " + std::string(k.choices);
     std::printf("%-22s %-40s %-22s %s%s%s\n", std::string(k.name).c_str(), type.c_str(), def.c_str(),
-                std::string(k.help).c_str(), k.secret ? " [secret]" : "", k.local_only ? " [local only]" : "");
+                std::string(k.help).c_str(), k.secret ? " [secret]" : "",
+                (std::string(" [trust: ") + config::to_string(k.trust) + "]").c_str());
   }
   return kExitOk;
 }
@@ -98,7 +103,10 @@ void register_config(CLI::App& app, Action& selected) {
   check->add_flag("--json", args->json, "Machine-readable output");
   check->callback([&selected, args] { selected = [args] { return check_command(*args); }; });
   auto* keys = cmd->add_subcommand("keys", "List every key: type, default, meaning");
-  keys->callback([&selected] { selected = [] { return keys_command(); }; });
+  auto trust_table = std::make_shared<bool>(false);
+  keys->add_flag("--trust", *trust_table,
+                 "Print the trust classes (what host metadata may do with each key) as docs/config.md's table");
+  keys->callback([&selected, trust_table] { selected = [trust_table] { return keys_command(*trust_table); }; });
 }
 
 }  // namespace torgw::cli

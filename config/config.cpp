@@ -507,6 +507,20 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
     Source source;
   };
   std::map<std::string, Chosen, std::less<>> chosen;
+  // Values of tighten-only keys, by side: the highest local one, and every metadata one
+  // (highest precedence first). Copies of secrets are wiped when this goes.
+  struct Guarded {
+    std::optional<Chosen> local;
+    std::vector<Chosen> metadata;
+    Guarded() = default;
+    Guarded(const Guarded&) = delete;
+    Guarded& operator=(const Guarded&) = delete;
+    ~Guarded() {
+      if (local) wipe(local->value.data(), local->value.size());
+      for (auto& m : metadata) wipe(m.value.data(), m.value.size());
+    }
+  };
+  std::map<std::string, Guarded, std::less<>> guarded;
   for (SourceData* src : order) {
     std::set<std::string, std::less<>> seen;
     for (auto& e : src->entries) {
@@ -515,16 +529,45 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
       const KeySpec* spec = find_key(e.key);
       if (!spec) return err(e.key, "unknown_key", where);
       if (!seen.insert(e.key).second) return err(e.key, "duplicate", where + ": set twice in one source");
-      if (spec->local_only && (src->source == Source::Gce || src->source == Source::Hetzner))
-        return err(e.key, "not_allowed_from_metadata", where);
+      const bool from_metadata = src->source == Source::Gce || src->source == Source::Hetzner;
+      if (spec->trust == Trust::local && from_metadata) return err(e.key, "not_allowed_from_metadata", where);
       auto v = validate_value(*spec, e.value);
       if (!v) {
         Error e2 = v.error();
         e2.detail = where + (e2.detail.empty() ? "" : ": " + e2.detail);
         return e2;
       }
+      if (tighten_only(spec->trust)) {
+        auto& g = guarded[e.key];
+        if (from_metadata) g.metadata.push_back(Chosen{*v, src->source});
+        else if (!g.local) g.local = Chosen{*v, src->source};
+      }
       if (!chosen.count(e.key)) chosen.emplace(e.key, Chosen{std::move(*v), src->source});
       if (spec->secret) wipe(e.value.data(), e.value.size());
+    }
+  }
+  // Tighten-only keys: every metadata value must be at least as strict as what the
+  // operator's own sources (or the default) say; then the highest-precedence metadata
+  // value wins over the local ones too (it is at least as strict as they are).
+  for (auto& [key, g] : guarded) {
+    if (g.metadata.empty()) continue;
+    const KeySpec& spec = *find_key(key);
+    const std::string fallback(spec.default_value);
+    const std::string* local = g.local ? &g.local->value : spec.default_value.empty() ? nullptr : &fallback;
+    const std::string local_name = g.local ? std::string(to_string(g.local->source)) : "default";
+    for (const auto& m : g.metadata) {
+      if (at_least_as_strict(spec, local, m.value)) continue;
+      std::string detail = std::string(to_string(m.source)) + " sets " + key;
+      if (!spec.secret) detail += "=" + m.value;
+      detail += ", looser than " + local_name + "'s " + key;
+      if (!spec.secret) detail += "=" + (local ? *local : std::string("unset"));
+      return err(key, "metadata_loosens",
+                 detail + " (" + to_string(spec.trust) + ": " + trust_rule(spec.trust) + ")");
+    }
+    auto& winner = chosen.at(key);
+    if (winner.source != g.metadata.front().source) {
+      if (spec.secret) wipe(winner.value.data(), winner.value.size());
+      winner = g.metadata.front();
     }
   }
   Config cfg;

@@ -60,13 +60,35 @@ enum class Type {
 };
 const char* to_string(Type t);
 
+// What host-controlled metadata (GCE attributes, Hetzner userdata: plain HTTP from an
+// address the host answers) may do with a key. The command line, the image's file, --set
+// flags and init's own defaults are the operator's ("local"); the registry default
+// counts as local too. Security keys are tighten-only: metadata may make the VM
+// stricter than the local sources say, never looser; a looser value is
+// FATAL=<key>:metadata_loosens (the detail names both sources). A tighten-only value
+// from metadata that passes the check wins over the local ones (it is at least as
+// strict); `metadata=off` on the command line ignores metadata altogether.
+enum class Trust {
+  open,       // metadata may set it (precedence: above the file, below the cmdline)
+  local,      // never from metadata: FATAL=<key>:not_allowed_from_metadata
+  pinned,     // tighten-only: metadata may supply it while no local source sets it (a
+              // value is stricter than none); once set locally it may only be restated
+  ascending,  // tighten-only: Bool false < true; Enum: `choices` are listed loosest
+              // first, and metadata may only move to the same or a later choice
+  superset,   // tighten-only: EnumList; metadata's list must hold every local item
+};
+const char* to_string(Trust t);  // "open", "local", "pinned", "ascending", "superset"
+bool tighten_only(Trust t);      // pinned, ascending, superset
+const char* trust_rule(Trust t);  // one sentence: what metadata may do (docs, `torgw config keys`)
+
 struct KeySpec {
   std::string_view name;
   Type type;
   std::string_view default_value;  // empty: no default (unset unless a source sets it)
   bool required = false;           // no safe default: missing -> "<key>:missing"
   bool secret = false;             // value kept in SecretBytes, printed as "redacted"
-  bool local_only = false;         // only from cmdline/file/flags, never from metadata
+  Trust trust = Trust::local;      // what metadata may do with it (no implicit default
+                                   // in rows: every row names its class)
   std::uint64_t min = 0, max = 0;  // numeric range, string/list length bounds
   std::string_view choices;        // "a|b|c" for Enum and EnumList
   std::string_view help;
@@ -75,6 +97,15 @@ struct KeySpec {
 // Every key, in the order the effective config is printed.
 std::span<const KeySpec> keys();
 const KeySpec* find_key(std::string_view name);
+
+// Tighten-only rule of `spec` (normalised values): is the metadata value at least as
+// strict as the local one? `local` is nullptr when no local source sets the key and it
+// has no default. True for Trust::open; false for Trust::local.
+bool at_least_as_strict(const KeySpec& spec, const std::string* local, std::string_view metadata);
+
+// docs/config.md's "Trust classes" table, generated from the registry (`torgw config
+// keys --trust` prints it; a test holds the doc to it).
+std::string trust_table_markdown();
 
 // Limits on outside text.
 inline constexpr std::size_t kMaxTextBytes = 64 * 1024;     // config file, userdata

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& spec : keys()) {
         auto v = validate_value(spec, body);
         if (v && (v->empty() || v->find(' ') != std::string::npos)) __builtin_trap();
-        if (!spec.local_only) srcs[0].entries.push_back(Entry{std::string(spec.name), std::string(body), 0});
+        if (spec.trust != Trust::local) srcs[0].entries.push_back(Entry{std::string(spec.name), std::string(body), 0});
       }
       torgw::fuzz::check_resolved(srcs);
       break;

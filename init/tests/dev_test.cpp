@@ -120,10 +120,13 @@ TEST_CASE("dev mode: secrets are redacted everywhere we print") {
 
 TEST_CASE("dev mode: cmdline > GCE > Hetzner > file through the real binary and HTTP") {
   tt::MetadataServer s;
-  s.serve_gce({{"torgw-backend", "127.0.0.13:3"}, {"torgw-onion-port", "83"}, {"torgw-backend-mode", "passthrough"}});
-  s.serve_hetzner("backend=127.0.0.12:2\nonion_port=82\nmax_connections=12\n");
+  // backend is tighten-only (metadata may not move a pinned one: trust_dev_test.cpp);
+  // the open keys show the precedence.
+  s.serve_gce({{"torgw-handshake-timeout", "13"}, {"torgw-onion-port", "83"}, {"torgw-backend-mode", "passthrough"}});
+  s.serve_hetzner("handshake_timeout=12\nonion_port=82\nmax_connections=12\n");
   DevRun r;
-  tt::write_file(r.dir.file("torgw.conf"), "backend=127.0.0.11:1\nonion_port=81\nmax_connections=11\nidle_timeout=7\n");
+  tt::write_file(r.dir.file("torgw.conf"), "backend=127.0.0.11:1\nonion_port=81\nmax_connections=11\nidle_timeout=7\n"
+                                           "handshake_timeout=11\n");
   tt::write_file(r.dir.file("cmdline"), "BOOT_IMAGE=/vmlinuz ro console=ttyS0 torgw.backend=127.0.0.14:4 "
                                         "torgw.metadata=auto torgw.metadata_url=" + s.url() + "\n");
   r.start({"--config", r.dir.file("torgw.conf"), "--cmdline", r.dir.file("cmdline")});
@@ -135,6 +138,7 @@ TEST_CASE("dev mode: cmdline > GCE > Hetzner > file through the real binary and 
   CHECK(*b.get("METADATA") == "gce:present,hetzner:present");
   CHECK(*b.get("CONFIG_SOURCES") == "flag,cmdline,gce,hetzner,file");
   CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.14:4");
+  CHECK(*b.get("CONFIG_HANDSHAKE_TIMEOUT") == "13");
   CHECK(*b.get("CONFIG_ONION_PORT") == "83");
   CHECK(*b.get("CONFIG_BACKEND_MODE") == "passthrough");
   CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");

@@ -23,7 +23,7 @@ common=(--disk "$disk" --firmware "$fw" --disk-bus "$bus" --log "$log" --result 
 # and the ACPI power button shuts it down in order. The private Tor network part
 # (DESCRIPTOR_PUBLISHED) is tests/image/tornet_boot_test.sh.
 attrs=$(mktemp /var/tmp/torgw-gce-attrs.XXXXXX.json); trap 'rm -f "$attrs" "$attrs.log"' EXIT
-printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral", "torgw-snp-fallback": "ephemeral"}\n' > "$attrs"
+printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral"}\n' > "$attrs"
 # The guest network is isolated (no route out of qemu): tor starts and stays at 0 %.
 python3 "$(dirname "$0")/qemu_boot.py" "${common[@]}" --net "user-gce:$attrs" --forbid 'TORGW FATAL=' \
   --expect 'Linux version 6\.1\.' \

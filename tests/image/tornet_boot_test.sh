@@ -57,7 +57,7 @@ echo "$token" > "$tmp/www/token"
 echo "image variant built ($(elapsed))"
 cat > "$tmp/attrs.json" <<EOF
 {"torgw-backend": "169.254.169.254:1081", "torgw-identity": "ephemeral",
- "torgw-snp-fallback": "ephemeral", "torgw-tor-options": "Socks5Proxy=169.254.169.254:1080",
+ "torgw-tor-options": "Socks5Proxy=169.254.169.254:1080",
  "torgw-socks-allow": "127.0.0.1"}
 EOF
 

@@ -362,7 +362,8 @@ TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespa
     if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) error = "lo up";
     ::close(s);
     server = std::make_unique<tt::MetadataServer>(kNsMetadataPort);
-    server->serve_gce({{"torgw-backend", "3.3.3.3:3"}, {"torgw-onion-port", "83"}});
+    // The image's file pins backend: metadata may restate it (backend is tighten-only).
+    server->serve_gce({{"torgw-backend", "127.0.0.1:9050"}, {"torgw-onion-port", "83"}});
     server->serve_hetzner("onion_port=82\nmax_connections=12\n");
   });
   t.join();
@@ -373,7 +374,8 @@ TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespa
   auto b = ns.boot();
   CHECK(*b.get("METADATA") == "gce:present,hetzner:present");
   CHECK(*b.get("CONFIG_SOURCES") == "cmdline,gce,hetzner,file");
-  CHECK(*b.get("CONFIG_BACKEND") == "3.3.3.3:3");        // GCE over the image's file
+  CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:9050");   // GCE restating the image's file
+  CHECK(b.get("CONFIG_ORIGIN")->find("backend@gce") != std::string::npos);
   CHECK(*b.get("CONFIG_ONION_PORT") == "84");            // cmdline over GCE and Hetzner
   CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");       // Hetzner over the default
   CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");       // the file
