@@ -206,31 +206,39 @@ def derived_vectors():
     return out
 
 
-def sealed_vectors():
-    out = []
-    cases = [
-        ("ed25519 seed, default request", 1, fill(0x20, 32), fill(0x00, 32), 0, POLICY | MEASUREMENT, 0, 0, 0,
-         0x30000),
-        ("tor expanded key, every field, SVN and TCB set", 2, labelled("torgw kat expanded key", 64),
-         fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304, 0x30001),
-    ]
-    for name, kind, secret, dk, root, fields, vmpl, svn, tcb, policy in cases:
-        chip_id = labelled("torgw kat chip " + name, 64)
-        measurement = hashlib.sha384(("torgw kat measurement " + name).encode()).digest()
-        nonce = fill(0x40, 24)
-        header = seal_header(kind, root, fields, vmpl, svn, tcb, chip_id, measurement, policy)
+def sealed_vector(version, name, kind, secret, dk, root, fields, vmpl, svn, tcb, policy, salt=None):
+    """One sealed-blob vector: version 1 (unsalted seal key) or 2 (salted)."""
+    tag = "" if version == 1 else "v2 "
+    chip_id = labelled("torgw kat chip " + tag + name, 64)
+    measurement = hashlib.sha384(("torgw kat measurement " + tag + name).encode()).digest()
+    nonce = fill(0x40 if version == 1 else 0x48, 24)
+    header = seal_header(kind, root, fields, vmpl, svn, tcb, chip_id, measurement, policy, version=version)
+    if version == 1:
         key = identity_kdf(b"torgw-seal-key-v1", dk, root, fields, vmpl)
-        blob = header + nonce + xchacha20poly1305_encrypt(key, nonce, secret, header)
-        out.append({
-            "name": "sealed blob: " + name,
-            "format": "torgw-sealed-blob-v1",
-            "inputs": {"derived_key": dk.hex(), "root": root, "fields": fields, "vmpl": vmpl,
-                       "guest_svn": svn, "tcb_version": tcb, "chip_id": chip_id.hex(),
-                       "measurement": measurement.hex(), "policy": policy, "secret_kind": kind,
-                       "secret": secret.hex(), "nonce": nonce.hex()},
-            "expected": {"seal_key": key.hex(), "blob": blob.hex()},
-        })
-    return out
+    else:
+        key = identity_kdf_v2(b"torgw-seal-key-v2", dk, root, fields, vmpl, salt)
+    blob = header + nonce + xchacha20poly1305_encrypt(key, nonce, secret, header)
+    inputs = {"derived_key": dk.hex(), "root": root, "fields": fields, "vmpl": vmpl,
+              "guest_svn": svn, "tcb_version": tcb, "chip_id": chip_id.hex(),
+              "measurement": measurement.hex(), "policy": policy, "secret_kind": kind,
+              "secret": secret.hex(), "nonce": nonce.hex()}
+    if salt is not None:
+        inputs["salt"] = salt.hex()
+    return {
+        "name": ("sealed blob: " if version == 1 else "sealed blob v2: ") + name,
+        "format": "torgw-sealed-blob-v%d" % version,
+        "inputs": inputs,
+        "expected": {"seal_key": key.hex(), "blob": blob.hex()},
+    }
+
+
+def sealed_vectors():
+    return [
+        sealed_vector(1, "ed25519 seed, default request", 1, fill(0x20, 32), fill(0x00, 32), 0,
+                      POLICY | MEASUREMENT, 0, 0, 0, 0x30000),
+        sealed_vector(1, "tor expanded key, every field, SVN and TCB set", 2, labelled("torgw kat expanded key", 64),
+                      fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304, 0x30001),
+    ]
 
 
 def salted_vectors():
@@ -265,30 +273,13 @@ def salted_vectors():
 
 
 def sealed_v2_vectors():
-    out = []
-    cases = [
-        ("ed25519 seed, default request", 1, fill(0x21, 32), fill(0x00, 32), 0, POLICY | MEASUREMENT, 0, 0, 0,
-         0x30000, labelled("torgw kat identity_salt 1", 32)),
-        ("tor expanded key, every field, SVN and TCB set", 2, labelled("torgw kat expanded key v2", 64),
-         fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304, 0x30001, fill(0xe0, 32)),
+    return [
+        sealed_vector(2, "ed25519 seed, default request", 1, fill(0x21, 32), fill(0x00, 32), 0,
+                      POLICY | MEASUREMENT, 0, 0, 0, 0x30000, labelled("torgw kat identity_salt 1", 32)),
+        sealed_vector(2, "tor expanded key, every field, SVN and TCB set", 2,
+                      labelled("torgw kat expanded key v2", 64), fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304,
+                      0x30001, fill(0xe0, 32)),
     ]
-    for name, kind, secret, dk, root, fields, vmpl, svn, tcb, policy, salt in cases:
-        chip_id = labelled("torgw kat chip v2 " + name, 64)
-        measurement = hashlib.sha384(("torgw kat measurement v2 " + name).encode()).digest()
-        nonce = fill(0x48, 24)
-        header = seal_header(kind, root, fields, vmpl, svn, tcb, chip_id, measurement, policy, version=2)
-        key = identity_kdf_v2(b"torgw-seal-key-v2", dk, root, fields, vmpl, salt)
-        blob = header + nonce + xchacha20poly1305_encrypt(key, nonce, secret, header)
-        out.append({
-            "name": "sealed blob v2: " + name,
-            "format": "torgw-sealed-blob-v2",
-            "inputs": {"derived_key": dk.hex(), "root": root, "fields": fields, "vmpl": vmpl,
-                       "guest_svn": svn, "tcb_version": tcb, "chip_id": chip_id.hex(),
-                       "measurement": measurement.hex(), "policy": policy, "secret_kind": kind,
-                       "secret": secret.hex(), "nonce": nonce.hex(), "salt": salt.hex()},
-            "expected": {"seal_key": key.hex(), "blob": blob.hex()},
-        })
-    return out
 
 
 def report_data_vectors():
