@@ -1,3 +1,7 @@
+// torgw identity salt
+// Prints a fresh identity_salt: 32 bytes from libsodium's randombytes, base64, one line.
+// Exit codes: 0 printed, 2 usage error.
+//
 // torgw identity wrap SERIAL.log --key hs_ed25519_secret_key [--expected-measurement HEX] ...
 // Moves an existing onion identity into a VM booted with identity=transfer: verifies the
 // VM's attestation from its serial log (the last boot that published a transfer key),
@@ -93,6 +97,15 @@ int wrap_command(const Args& a) {
 void register_identity(CLI::App& app, Action& selected) {
   auto* identity = app.add_subcommand("identity", "Onion identities bound to SEV-SNP");
   identity->require_subcommand(1);
+  auto* salt = identity->add_subcommand(
+      "salt", "Print a fresh identity_salt (32 random bytes, base64): the per-deployment secret that derived, sealed "
+              "and transfer identities need; keep it like a key");
+  salt->callback([&selected] {
+    selected = [] {
+      std::printf("%s\n", snp::identity::new_salt_base64().c_str());
+      return kExitOk;
+    };
+  });
   auto* wrap = identity->add_subcommand(
       "wrap", "Encrypt an existing tor key to a VM in identity=transfer mode, after verifying its attestation");
   auto a = std::make_shared<Args>();

@@ -42,6 +42,9 @@ constexpr KeySpec kKeys[] = {
      "How the onion identity is obtained (DESIGN.md \"Identity\")"},
     {"snp_fallback", Type::Enum, "fatal", false, false, Trust::ascending, 0, 0, "ephemeral|fatal",
      "Without SEV-SNP: stop (fatal) or run with an ephemeral identity"},
+    {"identity_salt", Type::Base64, "", false, true, Trust::pinned, 1, 44, "",
+     "Per-deployment secret mixed into derived/sealed identities: 32 random bytes, base64 "
+     "(`torgw identity salt`); required by derived, sealed and transfer (secret)"},
     {"sealed_identity", Type::Base64, "", false, false, Trust::open, 1, 16384, "",
      "The sealed identity blob (identity=sealed); ciphertext, useless off this chip"},
     {"expected_measurement", Type::Hex, "", false, false, Trust::pinned, 96, 96, "",

@@ -63,6 +63,11 @@ class IdentityStage : public Stage {
     key_req_.fields = *fields;
 
     if (!dev_) return no_snp();
+    if (mode_ != id::Mode::Ephemeral) {
+      auto salt = load_salt();
+      if (!salt) return finish(salt.error());
+      salt_ = std::move(*salt);
+    }
     switch (mode_) {
       case id::Mode::Ephemeral: return ephemeral("snp_present_but_identity_ephemeral");
       case id::Mode::Derived: return derived();
@@ -79,6 +84,24 @@ class IdentityStage : public Stage {
 
  private:
   bool simulated() const { return dev_ && dev_->kind() == snp::DeviceKind::Simulated; }
+
+  // identity_salt: required by every mode that derives from the SNP key (dev mode too),
+  // because without it a co-tenant on the same chip running the same image derives the
+  // same key. Its value never reaches a marker or the log: only salt_id (SHA-256 prefix).
+  Result<SecretBytes> load_salt() const {
+    const SecretBytes* text = ctx_->config.secret("identity_salt");
+    if (!text)
+      return make_error("identity:identity.salt.missing",
+                        "identity=" + ctx_->config.str("identity") +
+                            " needs identity_salt, a per-deployment secret (32 random bytes, base64): make one with "
+                            "`torgw identity salt` and set it as torgw.identity_salt=... on the kernel command line, "
+                            "metadata attribute torgw-identity_salt, or identity_salt= in the config file");
+    auto salt = id::parse_salt(*text);
+    if (!salt) return prefixed("identity", salt.error());
+    return std::move(*salt);
+  }
+
+  std::string binding(id::Mode m) const { return id::binding_marker(m, key_req_, simulated(), salt_ ? &*salt_ : nullptr); }
 
   void no_snp() {
     const bool fallback = ctx_->config.str("snp_fallback") == "ephemeral";
@@ -99,10 +122,10 @@ class IdentityStage : public Stage {
   }
 
   void derived() {
-    auto secret = id::derive(*dev_, key_req_);
+    auto secret = id::derive(*dev_, key_req_, *salt_, &key_req_);
     if (!secret) return finish(prefixed("identity", secret.error()));
     if (auto s = set_identity(*secret); !s) return finish(s.error());
-    emit_identity(id::binding_marker(id::Mode::Derived, key_req_, simulated()), nullptr);
+    emit_identity(binding(id::Mode::Derived), nullptr);
     attest_and_finish();
   }
 
@@ -111,21 +134,28 @@ class IdentityStage : public Stage {
     if (cfg.has("sealed_identity")) {
       auto blob = from_base64(cfg.str("sealed_identity"));
       if (!blob) return finish(make_error("sealed_identity:bad_base64"));
-      auto secret = id::unseal(*dev_, *blob);
-      if (!secret) return finish(prefixed("identity", secret.error()));
       // The blob's own request decides what it is bound to (it may predate a change of
-      // snp_key_fields); report that binding.
+      // snp_key_fields); `sent` is that request with the root the PSP accepted.
+      snp::DerivedKeyRequest sent;
+      auto secret = id::unseal(*dev_, *blob, *salt_, &sent);
+      if (!secret) return finish(prefixed("identity", secret.error()));
+      key_req_ = sent;
       auto parsed = id::parse_sealed_blob(*blob);
-      if (parsed) key_req_ = parsed->binding.req;
+      if (parsed && parsed->version == id::kSealV1) {
+        // An unsalted blob from an older build: re-seal it under identity_salt (v2) so
+        // the next boots no longer depend on the unsalted key.
+        ctx_->log("sealed_identity is an unsalted version-1 blob: re-sealed under identity_salt");
+        if (auto s = seal_and_print(*secret); !s) return finish(s.error());
+      }
       if (auto s = set_identity(*secret); !s) return finish(s.error());
-      emit_identity(id::binding_marker(id::Mode::Sealed, key_req_, simulated()), nullptr);
+      emit_identity(binding(id::Mode::Sealed), nullptr);
       return attest_and_finish();
     }
     // First boot (seal_new_identity=true, enforced by the config's cross-key rule).
     auto secret = id::generate();
     if (auto s = seal_and_print(secret); !s) return finish(s.error());
     if (auto s = set_identity(secret); !s) return finish(s.error());
-    emit_identity(id::binding_marker(id::Mode::Sealed, key_req_, simulated()), nullptr);
+    emit_identity(binding(id::Mode::Sealed), nullptr);
     attest_and_finish();
   }
 
@@ -137,7 +167,7 @@ class IdentityStage : public Stage {
     if (!mopts.gce && !mopts.hetzner)
       return finish(make_error("transfer_blob:no_source", "identity=transfer polls metadata for transfer_blob; metadata=off"));
     transfer_ = id::TransferKeypair::generate();
-    ctx_->markers.emit("IDENTITY_BINDING", id::binding_marker(id::Mode::Transfer, key_req_, simulated()));
+    ctx_->markers.emit("IDENTITY_BINDING", binding(id::Mode::Transfer));
     ctx_->markers.emit("IDENTITY_TRANSFER", "waiting");
     snp::AttestRequest req = attest_request();
     req.transfer_key = transfer_->public_key;
@@ -187,7 +217,7 @@ class IdentityStage : public Stage {
     if (auto s = seal_and_print(*secret); !s) return finish(s.error());
     if (auto s = set_identity(*secret); !s) return finish(s.error());
     ctx_->markers.emit("ONION_HOSTNAME", ctx_->identity->hostname());
-    ctx_->identity_binding = id::binding_marker(id::Mode::Transfer, key_req_, simulated());
+    ctx_->identity_binding = binding(id::Mode::Transfer);
     attest_and_finish();
   }
 
@@ -201,10 +231,12 @@ class IdentityStage : public Stage {
   }
 
   Status seal_and_print(const id::Secret& s) {
-    auto blob = id::seal(*dev_, s, key_req_);
+    auto blob = id::seal(*dev_, s, key_req_, *salt_, &key_req_);
     if (!blob) return prefixed("identity", blob.error());
-    // Ciphertext only the same chip + measurement + policy can open: safe on the console;
-    // the operator stores it as sealed_identity for the next boots.
+    // Ciphertext under a key from the chip's derived key and identity_salt: it opens only
+    // where both are (same chip + measurement + policy, and the salt); the console is the
+    // host's, so the salt is what keeps it closed to the host's other guests on this chip.
+    // The operator stores it as sealed_identity for the next boots.
     ctx_->markers.emit_chunked("SEALED_IDENTITY", to_base64(*blob));
     ctx_->log("identity sealed: store SEALED_IDENTITY as sealed_identity for the next boots");
     return {};
@@ -254,6 +286,7 @@ class IdentityStage : public Stage {
   id::Mode mode_ = id::Mode::Ephemeral;
   std::unique_ptr<snp::Device> dev_;
   snp::DerivedKeyRequest key_req_;
+  std::optional<SecretBytes> salt_;
   std::optional<id::TransferKeypair> transfer_;
   snp::ReportData report_data_{};
   std::chrono::steady_clock::time_point transfer_deadline_;

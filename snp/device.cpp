@@ -65,6 +65,23 @@ std::string key_fields_to_string(std::uint64_t fields) {
   return s.empty() ? "none" : s;
 }
 
+std::uint32_t root_key_word(const DerivedKeyRequest& req) {
+  if (req.root == RootKey::Vmrk) return 1;
+  return static_cast<std::uint32_t>(req.key_sel) << 1;
+}
+
+std::optional<RootKeyWord> parse_root_key_word(std::uint32_t word) {
+  if (word >> 3) return std::nullopt;
+  const std::uint32_t sel = (word >> 1) & 3;
+  if (sel == 3) return std::nullopt;
+  return RootKeyWord{static_cast<RootKey>(word & 1), static_cast<KeySel>(sel)};
+}
+
+Error key_status_error(std::uint32_t status, const std::string& why) {
+  return make_error(status == kPspStatusInvalidParam ? "snp.device.status.invalid_param" : "snp.device.status",
+                    "MSG_KEY_RSP status " + std::to_string(status) + (why.empty() ? "" : " (" + why + ")"));
+}
+
 // ---- response decoding ---------------------------------------------------------------
 
 Result<Bytes> parse_report_response(ByteView resp) {
@@ -80,7 +97,7 @@ Result<Bytes> parse_report_response(ByteView resp) {
 Result<SecretBytes> parse_key_response(ByteView resp) {
   if (resp.size() < 0x20 + kDerivedKeySize) return make_error("snp.device.bad_response", "key response too short");
   const std::uint32_t status = load_le32(resp.data());
-  if (status != 0) return make_error("snp.device.status", "MSG_KEY_RSP status " + std::to_string(status));
+  if (status != 0) return key_status_error(status);
   ByteView key = resp.subspan(0x20, kDerivedKeySize);
   if (std::all_of(key.begin(), key.end(), [](std::uint8_t b) { return b == 0; }))
     return make_error("snp.device.zero_key", "the PSP returned an all-zero derived key");
@@ -203,7 +220,7 @@ Result<ExtendedReport> SevGuestDevice::get_report(const ReportData& data, std::u
 
 Result<SecretBytes> SevGuestDevice::get_derived_key(const DerivedKeyRequest& r) {
   snp_derived_key_req req{};
-  req.root_key_select = static_cast<std::uint32_t>(r.root);
+  req.root_key_select = root_key_word(r);  // ROOT_KEY_SELECT | KEY_SEL << 1
   req.guest_field_select = r.fields;
   req.vmpl = r.vmpl;
   req.guest_svn = r.guest_svn;

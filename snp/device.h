@@ -3,7 +3,8 @@
 // the simulated PSP (simulated.h) for tests and `torgw-init --dev`.
 //
 // Reason tokens: snp.device.absent, snp.device.open, snp.device.ioctl,
-// snp.device.fw_error, snp.device.status, snp.device.bad_response,
+// snp.device.fw_error, snp.device.status, snp.device.status.invalid_param (the PSP's
+// INVALID_PARAM, 0x16: e.g. firmware that predates KEY_SEL), snp.device.bad_response,
 // snp.device.zero_key, snp.device.no_derived_key, snp.device.certs_too_large,
 // snp.tsm.io, snp.tsm.generation (a concurrent writer changed the entry),
 // snp.tsm.provider (the TSM is not sev_guest, e.g. TDX).
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,13 +50,37 @@ std::string key_fields_to_string(std::uint64_t fields);  // "policy+measurement"
 
 enum class RootKey : std::uint32_t { Vcek = 0, Vmrk = 1 };
 
+// KEY_SEL, bits 2:1 of MSG_KEY_REQ's first word (the uapi's root_key_select), for the
+// VCEK/VLEK root: 0 = the VLEK if the host installed one, else the VCEK; 1 = the VCEK
+// only; 2 = the VLEK only. A VLEK is the provider's key, shared across its chips, so
+// torgw asks for the VCEK only (identity::request_chip_key handles firmware that
+// predates the field). Ignored (sent as 0) with the VMRK root.
+enum class KeySel : std::uint32_t { VlekIfInstalled = 0, VcekOnly = 1, VlekOnly = 2 };
+
 struct DerivedKeyRequest {
   RootKey root = RootKey::Vcek;
+  KeySel key_sel = KeySel::VcekOnly;
   std::uint64_t fields = key_field::kPolicy | key_field::kMeasurement;
   std::uint32_t vmpl = 0;
   std::uint32_t guest_svn = 0;   // used if kGuestSvn is selected
   std::uint64_t tcb_version = 0; // used if kTcbVersion is selected
 };
+
+// The request's first 32-bit word as the PSP reads it: ROOT_KEY_SELECT bit 0, KEY_SEL
+// bits 2:1 (key_sel = VCEK only -> 0x2).
+std::uint32_t root_key_word(const DerivedKeyRequest& req);
+// Inverse for the simulated PSP and tests: reserved bits 31:3 or KEY_SEL 3 -> nullopt.
+struct RootKeyWord {
+  RootKey root;
+  KeySel key_sel;
+};
+std::optional<RootKeyWord> parse_root_key_word(std::uint32_t word);
+
+inline constexpr std::uint32_t kPspStatusInvalidParam = 0x16;
+inline constexpr std::uint32_t kPspStatusInvalidKey = 0x27;
+// The error a MSG_KEY_RSP status maps to: snp.device.status.invalid_param for 0x16,
+// snp.device.status otherwise.
+Error key_status_error(std::uint32_t status, const std::string& why = {});
 
 inline constexpr std::size_t kDerivedKeySize = 32;
 using ReportData = std::array<std::uint8_t, 64>;

@@ -21,18 +21,22 @@ void put_le(Bytes& b, std::uint64_t v, int n) {
   for (int i = 0; i < n; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 
-SecretBytes kdf(const SecretBytes& dk, std::string_view label, const DerivedKeyRequest& req) {
+// salt == nullptr: the v1 message; otherwise v2 (the salt appended). The message holds
+// the salt, so it lives in locked memory and is wiped.
+SecretBytes kdf(const SecretBytes& dk, std::string_view label, const DerivedKeyRequest& req,
+                const SecretBytes* salt = nullptr) {
   ensure_sodium();
-  Bytes msg(label.begin(), label.end());
-  put_le(msg, static_cast<std::uint32_t>(req.root), 4);
-  put_le(msg, req.fields, 8);
-  put_le(msg, req.vmpl, 4);
+  Bytes head(label.begin(), label.end());
+  put_le(head, static_cast<std::uint32_t>(req.root), 4);
+  put_le(head, req.fields, 8);
+  put_le(head, req.vmpl, 4);
+  SecretBytes msg(head.size() + (salt ? salt->size() : 0));
+  std::memcpy(msg.data(), head.data(), head.size());
+  if (salt) std::memcpy(msg.data() + head.size(), salt->data(), salt->size());
   SecretBytes out(32);
   crypto_generichash(out.data(), out.size(), msg.data(), msg.size(), dk.data(), dk.size());
   return out;
 }
-
-const char* root_name(RootKey r) { return r == RootKey::Vcek ? "vcek" : "vmrk"; }
 
 bool valid_kind(std::uint8_t k) {
   return k == static_cast<std::uint8_t>(SecretKind::Seed) || k == static_cast<std::uint8_t>(SecretKind::Expanded);
@@ -67,10 +71,49 @@ Result<Mode> mode_from_string(std::string_view s) {
   return make_error("identity.bad_mode", "identity '" + std::string(s) + "' (derived, sealed, transfer, ephemeral)");
 }
 
-std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated) {
+// ---- identity_salt ----------------------------------------------------------------------
+
+Result<SecretBytes> parse_salt(const SecretBytes& text) {
+  // Only the length and the validity are reported: the value is a secret.
+  auto raw = from_base64(as_chars(text.view()));
+  if (!raw) return make_error("identity.salt.bad", "identity_salt is not base64 (make one with `torgw identity salt`)");
+  SecretBytes salt = SecretBytes::copy_of(*raw);
+  const std::size_t n = raw->size();
+  wipe(raw->data(), raw->size());
+  if (n != kSaltSize)
+    return make_error("identity.salt.bad", "identity_salt decodes to " + std::to_string(n) + " bytes, not " +
+                                               std::to_string(kSaltSize) + " (make one with `torgw identity salt`)");
+  return salt;
+}
+
+std::string salt_id(const SecretBytes& salt) {
+  ensure_sodium();
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, salt.data(), salt.size());
+  return to_hex(ByteView(h, 4));
+}
+
+std::string new_salt_base64() {
+  ensure_sodium();
+  SecretBytes salt(kSaltSize);
+  randombytes_buf(salt.data(), salt.size());
+  return to_base64(salt.view());
+}
+
+const char* root_name(const DerivedKeyRequest& req) {
+  if (req.root == RootKey::Vmrk) return "vmrk";
+  switch (req.key_sel) {
+    case KeySel::VcekOnly: return "vcek";
+    case KeySel::VlekIfInstalled: return "vcek-or-vlek";
+    case KeySel::VlekOnly: return "vlek";
+  }
+  return "vcek";
+}
+
+std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated, const SecretBytes* salt) {
   if (mode == Mode::Ephemeral) return "ephemeral";
-  return std::string(simulated ? "simulated-" : "") + to_string(mode) + ":" + root_name(req.root) + ":" +
-         key_fields_to_string(req.fields);
+  return std::string(simulated ? "simulated-" : "") + to_string(mode) + ":" + root_name(req) + ":" +
+         key_fields_to_string(req.fields) + (salt ? ":salted:" + salt_id(*salt) : std::string());
 }
 
 std::size_t secret_size(SecretKind k) { return k == SecretKind::Seed ? kSeedSize : kExpandedSize; }
@@ -85,10 +128,48 @@ SecretBytes seal_key_from_derived_key(const SecretBytes& dk, const DerivedKeyReq
   return kdf(dk, "torgw-seal-key-v1", req);
 }
 
-Result<Secret> derive(Device& dev, const DerivedKeyRequest& req) {
+SecretBytes seed_from_derived_key(const SecretBytes& dk, const DerivedKeyRequest& req, const SecretBytes& salt) {
+  return kdf(dk, "torgw-identity-seed-v2", req, &salt);
+}
+
+SecretBytes seal_key_from_derived_key(const SecretBytes& dk, const DerivedKeyRequest& req, const SecretBytes& salt) {
+  return kdf(dk, "torgw-seal-key-v2", req, &salt);
+}
+
+Result<SecretBytes> request_chip_key(Device& dev, const DerivedKeyRequest& req_in, DerivedKeyRequest* sent) {
+  DerivedKeyRequest req = req_in;
+  req.key_sel = KeySel::VcekOnly;
   auto dk = dev.get_derived_key(req);
+  if (!dk && dk.error().reason == "snp.device.status.invalid_param" && req.root == RootKey::Vcek) {
+    // Firmware older than KEY_SEL reads bits 2:1 as reserved. KEY_SEL=0 means "the VLEK
+    // if the host installed one": acceptable only if this VM's reports are VCEK-signed,
+    // i.e. no VLEK is installed.
+    ReportData zero{};
+    auto rep = dev.get_report(zero, req.vmpl, false);
+    if (!rep) return rep.error();
+    auto parsed = parse_report(rep->report);
+    if (!parsed) return parsed.error();
+    if (parsed->signing_key() == kSigningKeyVlek)
+      return make_error("identity.root.vlek",
+                        "the SNP firmware refuses KEY_SEL=VCEK (INVALID_PARAM: it predates the field) and this host "
+                        "signs reports with a VLEK, so KEY_SEL=0 would derive from the provider's VLEK, which is "
+                        "not unique to this chip; run on SNP firmware that knows KEY_SEL or on a host without a VLEK");
+    if (parsed->signing_key() != kSigningKeyVcek)
+      return make_error("identity.root.unsigned",
+                        "the SNP firmware refuses KEY_SEL=VCEK and the report names no VCEK signing key (SIGNING_KEY=" +
+                            std::to_string(parsed->signing_key()) + "): cannot tell which root KEY_SEL=0 would use");
+    req.key_sel = KeySel::VlekIfInstalled;
+    dk = dev.get_derived_key(req);
+  }
   if (!dk) return dk.error();
-  return Secret{SecretKind::Seed, seed_from_derived_key(*dk, req)};
+  if (sent) *sent = req;
+  return std::move(*dk);
+}
+
+Result<Secret> derive(Device& dev, const DerivedKeyRequest& req, const SecretBytes& salt, DerivedKeyRequest* sent) {
+  auto dk = request_chip_key(dev, req, sent);
+  if (!dk) return dk.error();
+  return Secret{SecretKind::Seed, seed_from_derived_key(*dk, req, salt)};
 }
 
 Secret generate() {
@@ -111,8 +192,9 @@ SealBinding binding_from_report(const Report& r, const DerivedKeyRequest& req) {
 
 namespace {
 
-Bytes seal_header(SecretKind kind, const SealBinding& b) {
-  Bytes h(kSealMagic, kSealMagic + 8);
+Bytes seal_header(std::uint8_t version, SecretKind kind, const SealBinding& b) {
+  Bytes h(kSealMagic, kSealMagic + 7);
+  h.push_back(version);
   h.push_back(static_cast<std::uint8_t>(kind));
   h.push_back(static_cast<std::uint8_t>(b.req.root));
   put_le(h, 0, 2);
@@ -132,9 +214,11 @@ Result<SealedBlob> parse_sealed_blob(ByteView blob) {
   if (blob.size() < kSealHeaderSize + kNonce + kSeedSize + kTag)
     return make_error("identity.blob.size", "sealed blob of " + std::to_string(blob.size()) + " bytes is too short");
   if (std::memcmp(blob.data(), kSealMagic, 7) != 0) return make_error("identity.blob.magic", "not a torgw sealed blob");
-  if (blob[7] != 0x01) return make_error("identity.blob.version", "sealed blob version " + std::to_string(blob[7]));
+  if (blob[7] != kSealV1 && blob[7] != kSealV2)
+    return make_error("identity.blob.version", "sealed blob version " + std::to_string(blob[7]));
   ByteReader rd(blob.subspan(8));
   SealedBlob s;
+  s.version = blob[7];
   const std::uint8_t kind = *rd.u8();
   if (!valid_kind(kind)) return make_error("identity.blob.kind", "secret kind " + std::to_string(kind));
   s.kind = static_cast<SecretKind>(kind);
@@ -160,23 +244,31 @@ Result<SealedBlob> parse_sealed_blob(ByteView blob) {
   return s;
 }
 
-Result<Bytes> seal_with_key(const SecretBytes& dk, const SealBinding& b, const Secret& s) {
+Result<Bytes> seal_with_key(const SecretBytes& dk, const SealBinding& b, const Secret& s, const SecretBytes& salt) {
   ensure_sodium();
   internal::Nonce nonce;
   randombytes_buf(nonce.data(), nonce.size());
-  return internal::seal_with_nonce(dk, b, s, nonce);
+  return internal::seal_with_nonce(dk, b, s, nonce, &salt);
 }
 
+namespace {
+
+SecretBytes blob_seal_key(const SecretBytes& dk, const DerivedKeyRequest& req, const SecretBytes* salt) {
+  return salt ? seal_key_from_derived_key(dk, req, *salt) : seal_key_from_derived_key(dk, req);
+}
+
+}  // namespace
+
 Result<Bytes> internal::seal_with_nonce(const SecretBytes& dk, const SealBinding& b, const Secret& s,
-                                        const Nonce& nonce) {
+                                        const Nonce& nonce, const SecretBytes* salt) {
   TORGW_TRY(check_secret(s));
   ensure_sodium();
-  Bytes out = seal_header(s.kind, b);
+  Bytes out = seal_header(salt ? kSealV2 : kSealV1, s.kind, b);
   const std::size_t aad_len = out.size();
   out.insert(out.end(), nonce.begin(), nonce.end());
   const std::size_t ct_off = out.size();
   out.resize(ct_off + s.bytes.size() + kTag);
-  SecretBytes key = seal_key_from_derived_key(dk, b.req);
+  SecretBytes key = blob_seal_key(dk, b.req, salt);
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + ct_off, &clen, s.bytes.data(), s.bytes.size(), out.data(),
                                              aad_len, nullptr, nonce.data(), key.data());
@@ -206,34 +298,39 @@ Status check_binding(const SealedBlob& blob, const SealBinding& cur) {
 
 }  // namespace
 
-Result<Secret> unseal_with_key(const SecretBytes& dk, const SealedBlob& blob, const SealBinding& cur) {
+Result<Secret> unseal_with_key(const SecretBytes& dk, const SealedBlob& blob, const SealBinding& cur,
+                               const SecretBytes* salt) {
   TORGW_TRY(check_binding(blob, cur));
   const auto& want = blob.binding;
+  if (blob.version == kSealV2 && !salt)
+    return make_error("identity.salt.missing", "a version-2 sealed blob opens only with its identity_salt");
   ensure_sodium();
   Secret s{blob.kind, SecretBytes(secret_size(blob.kind))};
-  SecretBytes key = seal_key_from_derived_key(dk, want.req);
+  SecretBytes key = blob_seal_key(dk, want.req, blob.version == kSealV2 ? salt : nullptr);
   unsigned long long mlen = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, blob.ciphertext.data(),
                                                  blob.ciphertext.size(), blob.header.data(), blob.header.size(),
                                                  blob.nonce.data(), key.data()) != 0 ||
       mlen != s.bytes.size())
     return make_error("identity.sealed.auth_failed",
-                      "the derived key does not open this blob (other firmware/TCB/image fields, or a damaged blob)");
+                      "the derived key does not open this blob (another identity_salt, other firmware/TCB/image "
+                      "fields, or a damaged blob)");
   return s;
 }
 
-Result<Bytes> seal(Device& dev, const Secret& s, const DerivedKeyRequest& req) {
+Result<Bytes> seal(Device& dev, const Secret& s, const DerivedKeyRequest& req, const SecretBytes& salt,
+                   DerivedKeyRequest* sent) {
   ReportData zero{};
   auto rep = dev.get_report(zero, req.vmpl, false);
   if (!rep) return rep.error();
   auto parsed = parse_report(rep->report);
   if (!parsed) return parsed.error();
-  auto dk = dev.get_derived_key(req);
+  auto dk = request_chip_key(dev, req, sent);
   if (!dk) return dk.error();
-  return seal_with_key(*dk, binding_from_report(*parsed, req), s);
+  return seal_with_key(*dk, binding_from_report(*parsed, req), s, salt);
 }
 
-Result<Secret> unseal(Device& dev, ByteView blob) {
+Result<Secret> unseal(Device& dev, ByteView blob, const SecretBytes& salt, DerivedKeyRequest* sent) {
   auto b = parse_sealed_blob(blob);
   if (!b) return b.error();
   ReportData zero{};
@@ -243,9 +340,9 @@ Result<Secret> unseal(Device& dev, ByteView blob) {
   if (!parsed) return parsed.error();
   const SealBinding cur = binding_from_report(*parsed, b->binding.req);
   TORGW_TRY(check_binding(*b, cur));  // refuse before asking the PSP for a key
-  auto dk = dev.get_derived_key(b->binding.req);
+  auto dk = request_chip_key(dev, b->binding.req, sent);
   if (!dk) return dk.error();
-  return unseal_with_key(*dk, *b, cur);
+  return unseal_with_key(*dk, *b, cur, &salt);
 }
 
 // ---- transfer --------------------------------------------------------------------------

@@ -20,8 +20,10 @@ namespace torgw::snp::identity::internal {
 
 using Nonce = std::array<std::uint8_t, 24>;
 
-// seal_with_key with the caller's nonce.
-Result<Bytes> seal_with_nonce(const SecretBytes& dk, const SealBinding& b, const Secret& s, const Nonce& nonce);
+// seal_with_key with the caller's nonce; without a salt it writes a version-1 blob (the
+// old format, for its known-answer vectors), with one a version-2 blob.
+Result<Bytes> seal_with_nonce(const SecretBytes& dk, const SealBinding& b, const Secret& s, const Nonce& nonce,
+                              const SecretBytes* salt = nullptr);
 
 // wrap with the caller's ephemeral X25519 key pair and nonce.
 Result<Bytes> wrap_with(const Secret& s, const std::array<std::uint8_t, 32>& recipient, ByteView context,

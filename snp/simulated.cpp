@@ -21,8 +21,6 @@ using namespace ossl;
 
 namespace {
 
-constexpr std::uint32_t kPspStatusInvalidParam = 0x16;
-constexpr std::uint32_t kPspStatusInvalidKey = 0x27;
 
 Bytes blake2b(ByteView key, ByteView msg, std::size_t out_len) {
   ensure_sodium();
@@ -343,7 +341,7 @@ Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uin
   r.signature_algo = kSigAlgoEcdsaP384Sha384;
   r.current_tcb = r.reported_tcb = r.committed_tcb = r.launch_tcb = encode_tcb(chip_.tcb, Product::Milan);
   r.platform_info = 0x25;  // SMT_EN | ECC_EN | ALIAS_CHECK_COMPLETE
-  r.key_info = kSigningKeyVcek << 2;
+  r.key_info = (chip_.vlek ? kSigningKeyVlek : kSigningKeyVcek) << 2;
   r.report_data = data;
   r.measurement = chip_.measurement;
   r.host_data = chip_.host_data;
@@ -381,10 +379,14 @@ Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uin
 }
 
 Result<SecretBytes> SimulatedPsp::get_derived_key(const DerivedKeyRequest& req) {
-  auto refuse = [](std::uint32_t status, const std::string& why) {
-    return make_error("snp.device.status", "MSG_KEY_RSP status " + std::to_string(status) + " (" + why + ")");
-  };
-  if (req.root != RootKey::Vcek) return refuse(kPspStatusInvalidKey, "no VMRK: the guest has no migration agent");
+  auto refuse = [](std::uint32_t status, const std::string& why) { return key_status_error(status, why); };
+  // What the real PSP sees is the request's first word; decode it like the firmware.
+  const auto word = parse_root_key_word(root_key_word(req));
+  if (!word) return refuse(kPspStatusInvalidParam, "reserved bits in the root key word");
+  if (word->root != RootKey::Vcek) return refuse(kPspStatusInvalidKey, "no VMRK: the guest has no migration agent");
+  if (!chip_.knows_key_sel && word->key_sel != KeySel::VlekIfInstalled)
+    return refuse(kPspStatusInvalidParam, "KEY_SEL is a reserved field in this firmware");
+  if (word->key_sel == KeySel::VlekOnly && !chip_.vlek) return refuse(kPspStatusInvalidKey, "no VLEK installed");
   if (req.fields & ~key_field::kAll) return refuse(kPspStatusInvalidParam, "reserved GUEST_FIELD_SELECT bits");
   if (req.vmpl > 3 || req.vmpl < chip_.vmpl) return refuse(kPspStatusInvalidParam, "VMPL below the guest's");
   if ((req.fields & key_field::kGuestSvn) && req.guest_svn > chip_.guest_svn)
@@ -392,7 +394,12 @@ Result<SecretBytes> SimulatedPsp::get_derived_key(const DerivedKeyRequest& req) 
   if ((req.fields & key_field::kTcbVersion) &&
       !tcb_at_least(chip_.tcb, decode_tcb(req.tcb_version, Product::Milan)))
     return refuse(kPspStatusInvalidParam, "TCB_VERSION above the platform's");
-  // Like the PSP: the key mixes the chip secret with exactly the selected fields.
+  // The root: this chip's secret, or the simulated host's VLEK (one for every chip that
+  // shares the simulated AMD root, as a provider's VLEK spans its fleet).
+  const bool use_vlek = chip_.vlek && word->key_sel != KeySel::VcekOnly;
+  Bytes vlek_root;
+  if (use_vlek) vlek_root = blake2b(as_bytes("torgw-sim-vlek-v1"), impl_->ark.der, 32);
+  // Like the PSP: the key mixes the root with exactly the selected fields.
   Bytes msg(as_bytes("torgw-sim-derived-key-v1").begin(), as_bytes("torgw-sim-derived-key-v1").end());
   append_le(msg, static_cast<std::uint32_t>(req.root), 4);
   append_le(msg, req.fields, 8);
@@ -404,7 +411,12 @@ Result<SecretBytes> SimulatedPsp::get_derived_key(const DerivedKeyRequest& req) 
   if (req.fields & key_field::kGuestSvn) append_le(msg, req.guest_svn, 4);
   if (req.fields & key_field::kTcbVersion) append_le(msg, req.tcb_version, 8);
   SecretBytes key(kDerivedKeySize);
-  crypto_generichash(key.data(), key.size(), msg.data(), msg.size(), impl_->chip_key.data(), impl_->chip_key.size());
+  if (use_vlek) {
+    crypto_generichash(key.data(), key.size(), msg.data(), msg.size(), vlek_root.data(), vlek_root.size());
+    wipe(vlek_root.data(), vlek_root.size());
+  } else {
+    crypto_generichash(key.data(), key.size(), msg.data(), msg.size(), impl_->chip_key.data(), impl_->chip_key.size());
+  }
   return key;
 }
 

@@ -35,6 +35,15 @@ struct SimulatedChip {
   std::array<std::uint8_t, 16> family_id{};
   std::array<std::uint8_t, 16> image_id{};
   std::array<std::uint8_t, 32> host_data{};
+  // false models SNP firmware that predates KEY_SEL: bits 2:1 of MSG_KEY_REQ's first word
+  // are reserved there, so a request that sets them gets INVALID_PARAM (0x16).
+  bool knows_key_sel = true;
+  // The host installed a VLEK: reports say SIGNING_KEY=VLEK, and KEY_SEL 0 (VLEK if
+  // installed) or 2 derive from it. The simulated VLEK is one per simulated host (state
+  // dir), like a provider's key shared by its chips. There is no simulated VLEK
+  // certificate: such a report is still signed by this chip's VCEK key, so it does not
+  // verify; it exists to test the KEY_SEL fallback rule.
+  bool vlek = false;
 
   static std::array<std::uint8_t, 48> default_measurement();  // SHA-384("torgw-sim-measurement")
 };

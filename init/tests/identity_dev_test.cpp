@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "init/tests/dev_run.h"
 #include "onion/onion.h"
 #include "tests/metadata/metadata_server.h"
@@ -20,6 +22,13 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string torgw_bin() { return binary_dir() + "/cli/torgw"; }
+
+// The first 8 hex digits of SHA-256 (what IDENTITY_BINDING shows of a salt).
+std::string sha256_prefix(const Bytes& b) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, b.data(), b.size());
+  return to_hex(ByteView(h, 4));
+}
 
 // One simulated "host" (its state dir: the simulated AMD root and fuses) shared by the
 // cases, as several VMs on one machine would share a PSP.
@@ -45,12 +54,22 @@ struct Boot {
   std::string log;
   serial::Boot markers;
   int exit = -1;
+  std::string err;  // the console (stderr)
 };
 
+// The identity_salt the boots use unless a case sets another (or none): 32 bytes, fixed,
+// so that boots of different cases share an onion. SHA-256 prefix: kSaltId.
+const std::string kSalt = to_base64(Bytes(32, 0x5a));
+// python3 -c "import hashlib; print(hashlib.sha256(b'\x5a'*32).hexdigest()[:8])"
+const std::string kSaltId = "60bf07c4";
+
 // Boots torgw-init --dev with the simulated PSP until INIT_DONE (or FATAL), then SIGTERM.
-Boot boot_with(const std::vector<std::string>& sets, const std::string& until = "INIT_DONE") {
+// The config file holds kSalt unless `salt` says otherwise ("" = no identity_salt).
+Boot boot_with(const std::vector<std::string>& sets, const std::string& until = "INIT_DONE",
+               const std::string& salt = kSalt) {
   DevRun r;
-  write_file(r.dir.file("torgw.conf"), "backend=127.0.0.1:9050\n");
+  write_file(r.dir.file("torgw.conf"),
+             "backend=127.0.0.1:9050\n" + (salt.empty() ? std::string() : "identity_salt=" + salt + "\n"));
   std::vector<std::string> args{"--config", r.dir.file("torgw.conf"), "--set", "snp_device=simulated", "--set",
                                 "snp_sim_state_dir=" + sim_host().path()};
   for (const auto& s : sets) {
@@ -72,6 +91,7 @@ Boot boot_with(const std::vector<std::string>& sets, const std::string& until = 
     b.exit = exit_code(r.proc.wait(1s));
   }
   b.log = r.out();
+  b.err = r.err();
   b.markers = r.boot();
   return b;
 }
@@ -95,7 +115,7 @@ TEST_CASE("derived identity from the simulated PSP: stable per chip, verified by
   REQUIRE(a.exit == 0);
   CHECK(marker(a, "DESCRIPTOR_PUBLISHED") == "true");
   CHECK(marker(a, "SNP") == "simulated");
-  CHECK(marker(a, "IDENTITY_BINDING") == "simulated-derived:vcek:policy+measurement");
+  CHECK(marker(a, "IDENTITY_BINDING") == "simulated-derived:vcek:policy+measurement:salted:" + kSaltId);
   CHECK(marker(a, "ATTESTATION_REPORT_VALID") == "true");
   CHECK(a.markers.get("ATTESTATION_REPORT"));
   CHECK(a.markers.get("ATTESTATION_CERTS"));
@@ -150,7 +170,7 @@ TEST_CASE("sealed identity: first boot seals, later boots unseal, another chip c
   const std::string blob = marker(first, "SEALED_IDENTITY");
   REQUIRE(from_base64(blob).ok());
   const std::string onion = marker(first, "ONION_HOSTNAME");
-  CHECK(marker(first, "IDENTITY_BINDING") == "simulated-sealed:vcek:policy+measurement");
+  CHECK(marker(first, "IDENTITY_BINDING") == "simulated-sealed:vcek:policy+measurement:salted:" + kSaltId);
   CHECK(marker(first, "ATTESTATION_REPORT_VALID") == "true");
 
   auto second = boot_with({"identity=sealed", "sealed_identity=" + blob});
@@ -165,6 +185,10 @@ TEST_CASE("sealed identity: first boot seals, later boots unseal, another chip c
   auto remeasured = boot_with({"identity=sealed", "sealed_identity=" + blob, "snp_sim_measurement=" + std::string(96, 'c')},
                               "FATAL");
   CHECK(marker(remeasured, "FATAL") == "identity:identity.sealed.wrong_measurement");
+  // Same chip and measurement, another identity_salt: the blob does not open.
+  auto resalted = boot_with({"identity=sealed", "sealed_identity=" + blob}, "FATAL", to_base64(Bytes(32, 0x01)));
+  CHECK(marker(resalted, "FATAL") == "identity:identity.sealed.auth_failed");
+  CHECK(resalted.markers.get("ONION_HOSTNAME") == nullptr);
 }
 
 TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the VM takes it and seals it") {
@@ -181,7 +205,7 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
   meta.serve_gce({{"torgw-backend", "127.0.0.1:9050"}});
   DevRun vm;
   write_file(vm.dir.file("torgw.conf"), "backend=127.0.0.1:9050\n");
-  vm.start({"--config", vm.dir.file("torgw.conf"), "--set", "snp_device=simulated", "--set",
+  vm.start({"--config", vm.dir.file("torgw.conf"), "--set", "identity_salt=" + kSalt, "--set", "snp_device=simulated", "--set",
             "snp_sim_state_dir=" + sim_host().path(), "--set", "identity=transfer", "--set", "metadata=gce", "--set",
             "metadata_url=" + meta.url(), "--set", "metadata_timeout=1", "--set", "tor_test_network=" + network});
   REQUIRE(vm.wait_value("ATTESTATION_CERTS", 120s));
@@ -225,6 +249,43 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
   auto replay = boot_with({"identity=transfer", "metadata=gce", "metadata_url=" + meta2.url()}, "FATAL");
   CHECK(replay.exit == 1);
   CHECK(marker(replay, "FATAL").rfind("identity:identity.transfer.", 0) == 0);
+}
+
+TEST_CASE("identity_salt: required with SNP (FATAL that says how to make one), two salts give two onions, never printed") {
+  // No salt: FATAL before any onion, for every mode that derives from the chip key.
+  for (const char* mode : {"identity=derived", "identity=transfer"}) {
+    INFO(mode);
+    auto none = boot_with({mode, "metadata=off"}, "FATAL", "");
+    CHECK(none.exit == 1);
+    CHECK(marker(none, "FATAL") == "identity:identity.salt.missing");
+    CHECK(none.markers.get("ONION_HOSTNAME") == nullptr);
+    CHECK(none.err.find("torgw identity salt") != std::string::npos);  // the reason tells how to make one
+  }
+  auto none_sealed = boot_with({"identity=sealed", "seal_new_identity=true"}, "FATAL", "");
+  CHECK(marker(none_sealed, "FATAL") == "identity:identity.salt.missing");
+  CHECK(none_sealed.markers.get("SEALED_IDENTITY") == nullptr);
+  auto short_salt = boot_with({"identity=derived"}, "FATAL", to_base64(Bytes(16, 0x5a)));
+  CHECK(marker(short_salt, "FATAL") == "identity:identity.salt.bad");
+
+  // Same chip, two salts: two onions; the marker shows each salt's id, never the salt.
+  const Bytes raw_b(32, 0xa5);
+  const std::string salt_b = to_base64(raw_b);
+  auto a = boot_with({"identity=derived"});
+  auto b = boot_with({"identity=derived"}, "INIT_DONE", salt_b);
+  REQUIRE(a.exit == 0);
+  REQUIRE(b.exit == 0);
+  CHECK(marker(a, "ONION_HOSTNAME") != marker(b, "ONION_HOSTNAME"));
+  CHECK(marker(b, "IDENTITY_BINDING") ==
+        "simulated-derived:vcek:policy+measurement:salted:" + sha256_prefix(raw_b));
+  CHECK(marker(b, "CONFIG_IDENTITY_SALT") == "redacted");
+  // Neither the base64 nor the hex of either salt anywhere in the serial log or stderr.
+  for (const Boot* boot : {&a, &b})
+    for (const std::string& needle :
+         {kSalt, to_hex(Bytes(32, 0x5a)), salt_b, to_hex(raw_b), kSalt.substr(0, 43), salt_b.substr(0, 43)}) {
+      INFO(needle);
+      CHECK(boot->log.find(needle) == std::string::npos);
+      CHECK(boot->err.find(needle) == std::string::npos);
+    }
 }
 
 TEST_CASE("without SEV-SNP: identity=derived is fatal unless snp_fallback=ephemeral") {

@@ -362,13 +362,13 @@ TEST_CASE("transfer round trip through torgw identity wrap, then re-seal on the 
 
   // ...re-seals it to its own chip and measurement, and gets it back after a reboot.
   DerivedKeyRequest req;
-  auto sealed = identity::seal(*sim, *secret, req);
+  auto sealed = identity::seal(*sim, *secret, req, testsim::salt());
   REQUIRE(sealed.ok());
   auto rebooted = testsim::open(testsim::chip_named("cli-transfer"));
-  auto back = identity::unseal(*rebooted, *sealed);
+  auto back = identity::unseal(*rebooted, *sealed, testsim::salt());
   REQUIRE(back.ok());
   CHECK(onion::Identity::from_expanded(back->bytes.view())->hostname() == old_id.hostname());
-  CHECK(identity::unseal(*testsim::open(testsim::chip_named("elsewhere")), *sealed).error().reason ==
+  CHECK(identity::unseal(*testsim::open(testsim::chip_named("elsewhere")), *sealed, testsim::salt()).error().reason ==
         "identity.sealed.wrong_chip");
 
   // Tampered logs and inputs.
@@ -389,4 +389,23 @@ TEST_CASE("transfer round trip through torgw identity wrap, then re-seal on the 
   CHECK(run({torgw_bin(), "identity", "wrap", log, "--key", dir.file("bad_key"), "--allow-simulated", ark}).exit_code ==
         2);
   CHECK(run({torgw_bin(), "identity", "wrap", log}).exit_code == 2);
+}
+
+TEST_CASE("torgw identity salt: a fresh 32-byte base64 salt per run; --help; usage errors exit 2") {
+  auto a = run({torgw_bin(), "identity", "salt"});
+  auto b = run({torgw_bin(), "identity", "salt"});
+  REQUIRE(a.exit_code == 0);
+  REQUIRE(b.exit_code == 0);
+  REQUIRE(a.out.size() == 45);  // 44 base64 characters and a newline
+  CHECK(a.out.back() == '\n');
+  auto raw = from_base64(a.out.substr(0, 44));
+  REQUIRE(raw.ok());
+  CHECK(raw->size() == 32);
+  CHECK(a.out != b.out);
+  CHECK(a.err.empty());
+  auto help = run({torgw_bin(), "identity", "salt", "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("identity_salt") != std::string::npos);
+  CHECK(run({torgw_bin(), "identity", "salt", "extra"}).exit_code == 2);
+  CHECK(run({torgw_bin(), "identity", "salt", "--bogus"}).exit_code == 2);
 }

@@ -59,8 +59,8 @@ TEST_CASE("write the snp fuzz seed corpora", "[.corpus]") {
   put("snp_report_log", "transfer_boot.log", as_bytes(torgw::testing::read_file(tmp.file("xfer.log"))));
 
   DerivedKeyRequest req;
-  put("snp_identity", "sealed_seed.bin", *identity::seal(*sim, identity::generate(), req));
+  put("snp_identity", "sealed_seed.bin", *identity::seal(*sim, identity::generate(), req, testsim::salt()));
   identity::Secret exp{identity::SecretKind::Expanded, SecretBytes::copy_of(id.expanded_secret())};
-  put("snp_identity", "sealed_expanded.bin", *identity::seal(*sim, exp, req));
+  put("snp_identity", "sealed_expanded.bin", *identity::seal(*sim, exp, req, testsim::salt()));
   put("snp_identity", "transfer.bin", *identity::wrap(exp, kp.public_key, Bytes(80, 0)));
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "snp/device.h"
+#include "snp/identity.h"
 #include "snp/simulated.h"
 #include "snp/tests/sim_fixture.h"
 #include "snp/verify.h"
@@ -152,10 +153,10 @@ TEST_CASE("simulated PSP: derived keys depend on chip, measurement, policy and f
   DerivedKeyRequest svn;
   svn.fields |= key_field::kGuestSvn;
   svn.guest_svn = 1;
-  CHECK(a->get_derived_key(svn).error().reason == "snp.device.status");
+  CHECK(a->get_derived_key(svn).error().reason == "snp.device.status.invalid_param");
   DerivedKeyRequest bad;
   bad.fields = 1u << 10;
-  CHECK(a->get_derived_key(bad).error().reason == "snp.device.status");
+  CHECK(a->get_derived_key(bad).error().reason == "snp.device.status.invalid_param");
   CHECK(a->get_report(data_of(0), 4, false).error().reason == "snp.device.status");
   // Same chip, same TCB: the same VCEK; another chip: another VCEK.
   CHECK(a->vcek_der() == a2->vcek_der());
@@ -174,6 +175,7 @@ struct FakeKernel {
   bool zero_key = false;
   int eagain = 0;                // how many EAGAINs before success
   int calls = 0;
+  std::vector<std::uint32_t> key_words;  // root_key_select word of every SNP_GET_DERIVED_KEY
 
   int operator()(unsigned long req, snp_guest_request_ioctl* io) {
     ++calls;
@@ -224,17 +226,26 @@ struct FakeKernel {
     }
     if (req == SNP_GET_DERIVED_KEY) {
       auto* r = reinterpret_cast<snp_derived_key_req*>(io->req_data);
+      key_words.push_back(r->root_key_select);
+      auto* out = reinterpret_cast<snp_derived_key_resp*>(io->resp_data);
+      std::memset(out->data, 0, sizeof out->data);
+      // The driver passes the word through; the firmware decodes it (bits 31:3 reserved).
+      auto word = parse_root_key_word(r->root_key_select);
+      if (!word) {
+        store_le32(out->data, kPspStatusInvalidParam);
+        return 0;
+      }
       DerivedKeyRequest dr;
-      dr.root = static_cast<RootKey>(r->root_key_select);
+      dr.root = word->root;
+      dr.key_sel = word->key_sel;
       dr.fields = r->guest_field_select;
       dr.vmpl = r->vmpl;
       dr.guest_svn = r->guest_svn;
       dr.tcb_version = r->tcb_version;
-      auto* out = reinterpret_cast<snp_derived_key_resp*>(io->resp_data);
-      std::memset(out->data, 0, sizeof out->data);
       auto key = psp->get_derived_key(dr);
       if (!key) {
-        store_le32(out->data, 0x16);
+        store_le32(out->data, key.error().reason == "snp.device.status.invalid_param" ? kPspStatusInvalidParam
+                                                                                      : kPspStatusInvalidKey);
         return 0;
       }
       if (!zero_key) std::memcpy(out->data + 0x20, key->data(), 32);
@@ -272,8 +283,13 @@ TEST_CASE("sev-guest ioctls: report, extended report with INVALID_LEN retry, der
   fk->certs_needed = 0;
 
   DerivedKeyRequest req;
+  fk->key_words.clear();
   auto key = dev.get_derived_key(req);
   REQUIRE(key.ok());
+  // The request word the kernel sees: ROOT_KEY_SELECT 0, KEY_SEL 1 (VCEK only) in bits 2:1.
+  REQUIRE(fk->key_words.size() == 1);
+  CHECK(fk->key_words[0] == 0x2u);
+  CHECK((fk->key_words[0] >> 1 & 3u) == 1u);
   auto direct = sim->get_derived_key(req);
   CHECK(equal_ct(key->view(), direct->view()));
 
@@ -307,6 +323,65 @@ TEST_CASE("sev-guest ioctls: report, extended report with INVALID_LEN retry, der
   CHECK_FALSE(fb->cert_table.empty());
 }
 
+TEST_CASE("KEY_SEL: the root key word, and old firmware through the ioctl: fallback only on a VCEK-signed host") {
+  DerivedKeyRequest req;
+  CHECK(root_key_word(req) == 0x2u);
+  req.key_sel = KeySel::VlekIfInstalled;
+  CHECK(root_key_word(req) == 0x0u);
+  req.key_sel = KeySel::VlekOnly;
+  CHECK(root_key_word(req) == 0x4u);
+  req.root = RootKey::Vmrk;
+  CHECK(root_key_word(req) == 0x1u);  // KEY_SEL does not apply to the VMRK
+  CHECK(parse_root_key_word(0x2)->key_sel == KeySel::VcekOnly);
+  CHECK_FALSE(parse_root_key_word(0x6).has_value());  // KEY_SEL 3 is reserved
+  CHECK_FALSE(parse_root_key_word(0x8).has_value());  // bits 31:3 are reserved
+
+  // Firmware without KEY_SEL, no VLEK: the PSP refuses word 0x2, and the same request
+  // with word 0x0 yields the VCEK-rooted key (the same key new firmware gives for 0x2).
+  SimulatedChip old_fw = testsim::chip_named("old-fw");
+  old_fw.knows_key_sel = false;
+  auto sim_old = testsim::open(old_fw);
+  auto fk = std::make_shared<FakeKernel>();
+  fk->psp = sim_old.get();
+  SevGuestDevice dev([fk](unsigned long r, snp_guest_request_ioctl* io) { return (*fk)(r, io); }, "fake");
+  DerivedKeyRequest plain;
+  CHECK(dev.get_derived_key(plain).error().reason == "snp.device.status.invalid_param");
+  fk->key_words.clear();
+  DerivedKeyRequest sent;
+  auto k = identity::request_chip_key(dev, plain, &sent);
+  REQUIRE(k.ok());
+  CHECK(fk->key_words == std::vector<std::uint32_t>{0x2u, 0x0u});
+  CHECK(sent.key_sel == KeySel::VlekIfInstalled);
+  CHECK(std::string(identity::root_name(sent)) == "vcek-or-vlek");
+  auto new_fw = testsim::open(testsim::chip_named("old-fw"));
+  CHECK(equal_ct(k->view(), new_fw->get_derived_key(plain)->view()));
+
+  // The same old firmware on a host with a VLEK (reports signed by the VLEK): no fallback.
+  SimulatedChip old_vlek = old_fw;
+  old_vlek.vlek = true;
+  auto sim_vlek = testsim::open(old_vlek);
+  fk->psp = sim_vlek.get();
+  fk->key_words.clear();
+  auto refused = identity::request_chip_key(dev, plain);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().reason == "identity.root.vlek");
+  CHECK(refused.error().detail.find("VLEK") != std::string::npos);
+  CHECK(fk->key_words == std::vector<std::uint32_t>{0x2u});  // KEY_SEL=0 was never sent
+
+  // New firmware on a VLEK host: KEY_SEL=1 gives the chip's VCEK key, not the VLEK one.
+  SimulatedChip new_vlek = testsim::chip_named("old-fw");
+  new_vlek.vlek = true;
+  auto sim_new_vlek = testsim::open(new_vlek);
+  fk->psp = sim_new_vlek.get();
+  auto vcek_key = identity::request_chip_key(dev, plain, &sent);
+  REQUIRE(vcek_key.ok());
+  CHECK(sent.key_sel == KeySel::VcekOnly);
+  CHECK(equal_ct(vcek_key->view(), k->view()));
+  DerivedKeyRequest any;
+  any.key_sel = KeySel::VlekIfInstalled;
+  CHECK_FALSE(equal_ct(sim_new_vlek->get_derived_key(any)->view(), vcek_key->view()));
+}
+
 TEST_CASE("PSP response decoding refuses bad status, sizes and zero keys") {
   Bytes resp(0x20 + kReportSize, 0);
   store_le32(resp.data() + 4, kReportSize);
@@ -324,6 +399,8 @@ TEST_CASE("PSP response decoding refuses bad status, sizes and zero keys") {
   CHECK(parse_key_response(key).ok());
   store_le32(key.data(), 0x27);
   CHECK(parse_key_response(key).error().reason == "snp.device.status");
+  store_le32(key.data(), 0x16);
+  CHECK(parse_key_response(key).error().reason == "snp.device.status.invalid_param");
   CHECK(parse_key_response(ByteView(key).first(40)).error().reason == "snp.device.bad_response");
 }
 

@@ -12,6 +12,9 @@ using namespace torgw::snp::identity;
 
 namespace {
 
+// SHA-256(32 x 0x5a)[:4], computed with python3's hashlib (see its use below).
+constexpr const char* SALT_5A_ID = "60bf07c4";
+
 Bytes bytes_of(const Secret& s) { return Bytes(s.bytes.view().begin(), s.bytes.view().end()); }
 
 Secret expanded_secret() {
@@ -23,6 +26,8 @@ Secret expanded_secret() {
 
 TEST_CASE("derived: the same chip and fields give the same seed and onion; others do not") {
   DerivedKeyRequest req;
+  const SecretBytes salt = testsim::salt();
+  auto derive = [&](Device& d, const DerivedKeyRequest& r) { return identity::derive(d, r, salt); };
   auto a = testsim::open(testsim::chip_named("id-a"));
   auto a_again = testsim::open(testsim::chip_named("id-a"));
   auto b = testsim::open(testsim::chip_named("id-b"));
@@ -44,14 +49,27 @@ TEST_CASE("derived: the same chip and fields give the same seed and onion; other
   // The seed is a KDF output, not the derived key itself, and not the seal key.
   auto dk = a->get_derived_key(req);
   CHECK(Bytes(dk->view().begin(), dk->view().end()) != bytes_of(*sa));
-  auto seal_key = seal_key_from_derived_key(*dk, req);
+  auto seal_key = seal_key_from_derived_key(*dk, req, salt);
   CHECK(Bytes(seal_key.view().begin(), seal_key.view().end()) != bytes_of(*sa));
+  // The salt is in the seed: another salt, another seed (and onion) from the same chip.
+  auto other_salt = identity::derive(*a, req, testsim::salt(0x01));
+  CHECK(bytes_of(*other_salt) != bytes_of(*sa));
+  CHECK(onion::Identity::from_seed(other_salt->bytes.view())->hostname() !=
+        onion::Identity::from_seed(sa->bytes.view())->hostname());
 
   auto onion_a = onion::Identity::from_seed(sa->bytes.view());
   auto onion_a2 = onion::Identity::from_seed(derive(*a_again, req)->bytes.view());
   CHECK(onion_a->hostname() == onion_a2->hostname());
 
   CHECK(binding_marker(Mode::Derived, req, false) == "derived:vcek:policy+measurement");
+  // salt_id: SHA-256 of 32 bytes of 0x5a, first 4 bytes (python3 -c "import hashlib;
+  // print(hashlib.sha256(b'\x5a'*32).hexdigest()[:8])").
+  CHECK(salt_id(salt) == SALT_5A_ID);
+  CHECK(binding_marker(Mode::Derived, req, true, &salt) ==
+        std::string("simulated-derived:vcek:policy+measurement:salted:") + SALT_5A_ID);
+  DerivedKeyRequest fallback = req;
+  fallback.key_sel = KeySel::VlekIfInstalled;
+  CHECK(binding_marker(Mode::Sealed, fallback, false, &salt).rfind("sealed:vcek-or-vlek:", 0) == 0);
   CHECK(binding_marker(Mode::Sealed, req, true) == "simulated-sealed:vcek:policy+measurement");
   CHECK(binding_marker(Mode::Ephemeral, req, false) == "ephemeral");
   CHECK(*mode_from_string("transfer") == Mode::Transfer);
@@ -60,6 +78,9 @@ TEST_CASE("derived: the same chip and fields give the same seed and onion; other
 
 TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear reason otherwise") {
   DerivedKeyRequest req;
+  const SecretBytes salt = testsim::salt();
+  auto seal = [&](Device& d, const Secret& s, const DerivedKeyRequest& r) { return identity::seal(d, s, r, salt); };
+  auto unseal = [&](Device& d, ByteView b) { return identity::unseal(d, b, salt); };
   auto a = testsim::open(testsim::chip_named("seal-a"));
   const Secret original = generate();
   auto blob = seal(*a, original, req);
@@ -71,6 +92,9 @@ TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear r
   REQUIRE(back.ok());
   CHECK(back->kind == SecretKind::Seed);
   CHECK(bytes_of(*back) == bytes_of(original));
+  CHECK((*blob)[7] == kSealV2);
+  // Same chip, another identity_salt: the AEAD fails.
+  CHECK(identity::unseal(*rebooted, *blob, testsim::salt(0x01)).error().reason == "identity.sealed.auth_failed");
 
   auto other_chip = testsim::open(testsim::chip_named("seal-b"));
   CHECK(unseal(*other_chip, *blob).error().reason == "identity.sealed.wrong_chip");
@@ -119,7 +143,7 @@ TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear r
 TEST_CASE("sealed blob parser: hostile input") {
   DerivedKeyRequest req;
   auto a = testsim::open(testsim::chip_named("seal-a"));
-  auto blob = *seal(*a, generate(), req);
+  auto blob = *seal(*a, generate(), req, testsim::salt());
   REQUIRE(parse_sealed_blob(blob).ok());
   for (std::size_t n = 0; n < blob.size(); ++n) {
     auto r = parse_sealed_blob(ByteView(blob).first(n));
@@ -135,7 +159,9 @@ TEST_CASE("sealed blob parser: hostile input") {
     return parse_sealed_blob(b);
   };
   CHECK(with(0, 'X').error().reason == "identity.blob.magic");
-  CHECK(with(7, 2).error().reason == "identity.blob.version");
+  CHECK(with(7, 3).error().reason == "identity.blob.version");
+  CHECK(with(7, 0).error().reason == "identity.blob.version");
+  CHECK(with(7, 1)->version == kSealV1);  // old blobs parse (and open under the v1 key)
   CHECK(with(8, 3).error().reason == "identity.blob.kind");
   CHECK(with(8, 2).error().reason == "identity.blob.size");  // expanded kind, seed-sized ciphertext
   CHECK(with(9, 2).error().reason == "identity.blob.reserved");
@@ -174,4 +200,34 @@ TEST_CASE("transfer: wrap to the VM's X25519 key, unwrap in that boot only") {
   CHECK(wrap(exp, low_order, ctx).error().reason == "identity.transfer.bad_key");
   Secret wrong{SecretKind::Seed, SecretBytes(64)};
   CHECK(wrap(wrong, kp.public_key, ctx).error().reason == "identity.bad_secret");
+}
+
+TEST_CASE("identity_salt: parsing, salt_id, fresh salts; derive falls back on old firmware only without a VLEK") {
+  const std::string good = new_salt_base64();
+  auto parsed = parse_salt(SecretBytes::copy_of(as_bytes(good)));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->size() == kSaltSize);
+  CHECK(new_salt_base64() != good);  // random, not a constant
+  CHECK(salt_id(*parsed).size() == 8);
+  auto bad = [](const std::string& t) { return parse_salt(SecretBytes::copy_of(as_bytes(t))).error(); };
+  CHECK(bad("not base64!").reason == "identity.salt.bad");
+  const std::string short_salt = to_base64(Bytes(16, 7));
+  CHECK(bad(short_salt).reason == "identity.salt.bad");
+  CHECK(bad(short_salt).detail.find(short_salt) == std::string::npos);  // never echoes the value
+
+  const SecretBytes salt = testsim::salt();
+  DerivedKeyRequest req;
+  SimulatedChip old_fw = testsim::chip_named("id-old-fw");
+  old_fw.knows_key_sel = false;
+  DerivedKeyRequest sent;
+  auto fb = identity::derive(*testsim::open(old_fw), req, salt, &sent);
+  REQUIRE(fb.ok());
+  CHECK(sent.key_sel == KeySel::VlekIfInstalled);
+  // Without a VLEK, KEY_SEL=0 is the VCEK: the same onion as on firmware with KEY_SEL.
+  auto modern = identity::derive(*testsim::open(testsim::chip_named("id-old-fw")), req, salt, &sent);
+  CHECK(sent.key_sel == KeySel::VcekOnly);
+  CHECK(bytes_of(*fb) == bytes_of(*modern));
+  old_fw.vlek = true;
+  CHECK(identity::derive(*testsim::open(old_fw), req, salt).error().reason == "identity.root.vlek");
+  CHECK(identity::seal(*testsim::open(old_fw), generate(), req, salt).error().reason == "identity.root.vlek");
 }

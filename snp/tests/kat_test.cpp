@@ -96,8 +96,24 @@ TransferKeypair keypair_from_secret(const Bytes& secret) {
   return kp;
 }
 
-const std::set<std::string> kFormats = {"torgw-identity-seed-v1", "torgw-seal-key-v1", "torgw-sealed-blob-v1",
-                                        "torgw-transfer-blob-v1", "torgw-report-v1",   "onion-v3"};
+const std::set<std::string> kFormats = {"torgw-identity-seed-v1", "torgw-seal-key-v1",      "torgw-sealed-blob-v1",
+                                        "torgw-transfer-blob-v1", "torgw-report-v1",        "onion-v3",
+                                        "torgw-identity-seed-v2", "torgw-seal-key-v2",      "torgw-sealed-blob-v2"};
+
+SecretBytes salt_in(const json& v) {
+  Bytes b = hex_in(v, "salt");
+  REQUIRE(b.size() == kSaltSize);
+  return SecretBytes::copy_of(b);
+}
+
+SealBinding binding_in(const json& v) {
+  SealBinding b;
+  b.req = request_in(v);
+  b.chip_id = array_in<64>(v, "chip_id");
+  b.measurement = array_in<48>(v, "measurement");
+  b.policy = v.at("inputs").at("policy").get<std::uint64_t>();
+  return b;
+}
 
 }  // namespace
 
@@ -140,11 +156,7 @@ TEST_CASE("kat: sealed blob (torgw-sealed-blob-v1): sealing gives it, unsealing 
   for (const auto& v : vectors_of("torgw-sealed-blob-v1")) {
     INFO(v.at("name").get<std::string>());
     const SecretBytes dk = SecretBytes::copy_of(hex_in(v, "derived_key"));
-    SealBinding b;
-    b.req = request_in(v);
-    b.chip_id = array_in<64>(v, "chip_id");
-    b.measurement = array_in<48>(v, "measurement");
-    b.policy = v.at("inputs").at("policy").get<std::uint64_t>();
+    const SealBinding b = binding_in(v);
     const Secret secret = secret_in(v);
     CHECK(to_hex(seal_key_from_derived_key(dk, b.req).view()) == expected(v, "seal_key"));
 
@@ -207,5 +219,54 @@ TEST_CASE("kat: v3 onion address of a fixed public key (onion-v3, rend-spec-v3)"
     auto back = onion::public_key_from_address(expected(v, "onion_address"));
     REQUIRE(back.ok());
     CHECK(*back == pk);
+  }
+}
+
+TEST_CASE("kat: salted seed and seal key (torgw-identity-seed-v2, torgw-seal-key-v2); two salts, two onions") {
+  std::map<std::string, std::set<std::string>> onions_per_key;  // derived key -> onions under its salts
+  for (const auto& v : vectors_of("torgw-identity-seed-v2")) {
+    INFO(v.at("name").get<std::string>());
+    const SecretBytes dk = SecretBytes::copy_of(hex_in(v, "derived_key"));
+    const SecretBytes salt = salt_in(v);
+    CHECK(salt_id(salt) == expected(v, "salt_id"));
+    const SecretBytes seed = seed_from_derived_key(dk, request_in(v), salt);
+    CHECK(to_hex(seed.view()) == expected(v, "seed"));
+    CHECK(to_hex(seed.view()) != to_hex(seed_from_derived_key(dk, request_in(v)).view()));  // not v1
+    auto id = onion::Identity::from_seed(seed.view());
+    REQUIRE(id.ok());
+    CHECK(to_hex(id->public_key()) == expected(v, "ed25519_public_key"));
+    CHECK(id->hostname() == expected(v, "onion_address") + ".onion");
+    onions_per_key[to_hex(dk.view())].insert(expected(v, "onion_address"));
+  }
+  // The vectors hold one derived key under two salts: two different onions.
+  CHECK(onions_per_key.at("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").size() == 2);
+  for (const auto& v : vectors_of("torgw-seal-key-v2")) {
+    INFO(v.at("name").get<std::string>());
+    const SecretBytes dk = SecretBytes::copy_of(hex_in(v, "derived_key"));
+    CHECK(to_hex(seal_key_from_derived_key(dk, request_in(v), salt_in(v)).view()) == expected(v, "seal_key"));
+  }
+}
+
+TEST_CASE("kat: sealed blob v2 (torgw-sealed-blob-v2): salted; opens only with its salt") {
+  for (const auto& v : vectors_of("torgw-sealed-blob-v2")) {
+    INFO(v.at("name").get<std::string>());
+    const SecretBytes dk = SecretBytes::copy_of(hex_in(v, "derived_key"));
+    const SealBinding b = binding_in(v);
+    const SecretBytes salt = salt_in(v);
+    const Secret secret = secret_in(v);
+    CHECK(to_hex(seal_key_from_derived_key(dk, b.req, salt).view()) == expected(v, "seal_key"));
+    auto blob = internal::seal_with_nonce(dk, b, secret, array_in<24>(v, "nonce"), &salt);
+    REQUIRE(blob.ok());
+    CHECK(to_hex(*blob) == expected(v, "blob"));
+
+    auto parsed = parse_sealed_blob(*from_hex(expected(v, "blob")));
+    REQUIRE(parsed.ok());
+    CHECK(parsed->version == kSealV2);
+    auto opened = unseal_with_key(dk, *parsed, b, &salt);
+    REQUIRE(opened.ok());
+    CHECK(to_hex(opened->bytes.view()) == to_hex(secret.bytes.view()));
+    const SecretBytes other = SecretBytes::copy_of(Bytes(kSaltSize, 0x01));
+    CHECK(unseal_with_key(dk, *parsed, b, &other).error().reason == "identity.sealed.auth_failed");
+    CHECK(unseal_with_key(dk, *parsed, b).error().reason == "identity.salt.missing");
   }
 }

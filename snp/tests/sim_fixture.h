@@ -24,4 +24,7 @@ inline SimulatedChip chip_named(const std::string& name) {
   return c;
 }
 
+// A fixed identity_salt for tests (32 bytes, every byte `fill`).
+inline SecretBytes salt(std::uint8_t fill = 0x5a) { return SecretBytes::copy_of(Bytes(32, fill)); }
+
 }  // namespace torgw::snp::testsim

@@ -141,8 +141,18 @@ def identity_kdf(label, dk, root, fields, vmpl):
     return blake2b_256_keyed(dk, label + le(root, 4) + le(fields, 8) + le(vmpl, 4))
 
 
-def seal_header(kind, root, fields, vmpl, guest_svn, tcb, chip_id, measurement, policy):
-    return (b"TGWSEAL\x01" + bytes([kind, root]) + le(0, 2) + le(fields, 8) + le(vmpl, 4) +
+def identity_kdf_v2(label, dk, root, fields, vmpl, salt):
+    """v2: the v1 message with the 32-byte identity_salt appended."""
+    return blake2b_256_keyed(dk, label + le(root, 4) + le(fields, 8) + le(vmpl, 4) + salt)
+
+
+def salt_id(salt):
+    """What markers show of a salt: the first 8 hex digits of SHA-256(salt)."""
+    return hashlib.sha256(salt).hexdigest()[:8]
+
+
+def seal_header(kind, root, fields, vmpl, guest_svn, tcb, chip_id, measurement, policy, version=1):
+    return (b"TGWSEAL" + bytes([version, kind, root]) + le(0, 2) + le(fields, 8) + le(vmpl, 4) +
             le(guest_svn, 4) + le(tcb, 8) + chip_id + measurement + le(policy, 8))
 
 
@@ -196,31 +206,80 @@ def derived_vectors():
     return out
 
 
+def sealed_vector(version, name, kind, secret, dk, root, fields, vmpl, svn, tcb, policy, salt=None):
+    """One sealed-blob vector: version 1 (unsalted seal key) or 2 (salted)."""
+    tag = "" if version == 1 else "v2 "
+    chip_id = labelled("torgw kat chip " + tag + name, 64)
+    measurement = hashlib.sha384(("torgw kat measurement " + tag + name).encode()).digest()
+    nonce = fill(0x40 if version == 1 else 0x48, 24)
+    header = seal_header(kind, root, fields, vmpl, svn, tcb, chip_id, measurement, policy, version=version)
+    if version == 1:
+        key = identity_kdf(b"torgw-seal-key-v1", dk, root, fields, vmpl)
+    else:
+        key = identity_kdf_v2(b"torgw-seal-key-v2", dk, root, fields, vmpl, salt)
+    blob = header + nonce + xchacha20poly1305_encrypt(key, nonce, secret, header)
+    inputs = {"derived_key": dk.hex(), "root": root, "fields": fields, "vmpl": vmpl,
+              "guest_svn": svn, "tcb_version": tcb, "chip_id": chip_id.hex(),
+              "measurement": measurement.hex(), "policy": policy, "secret_kind": kind,
+              "secret": secret.hex(), "nonce": nonce.hex()}
+    if salt is not None:
+        inputs["salt"] = salt.hex()
+    return {
+        "name": ("sealed blob: " if version == 1 else "sealed blob v2: ") + name,
+        "format": "torgw-sealed-blob-v%d" % version,
+        "inputs": inputs,
+        "expected": {"seal_key": key.hex(), "blob": blob.hex()},
+    }
+
+
 def sealed_vectors():
+    return [
+        sealed_vector(1, "ed25519 seed, default request", 1, fill(0x20, 32), fill(0x00, 32), 0,
+                      POLICY | MEASUREMENT, 0, 0, 0, 0x30000),
+        sealed_vector(1, "tor expanded key, every field, SVN and TCB set", 2, labelled("torgw kat expanded key", 64),
+                      fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304, 0x30001),
+    ]
+
+
+def salted_vectors():
+    """torgw-identity-seed-v2 / torgw-seal-key-v2: the same derived key under two salts
+    must give two onions; a third case varies every other input."""
     out = []
     cases = [
-        ("ed25519 seed, default request", 1, fill(0x20, 32), fill(0x00, 32), 0, POLICY | MEASUREMENT, 0, 0, 0,
-         0x30000),
-        ("tor expanded key, every field, SVN and TCB set", 2, labelled("torgw kat expanded key", 64),
-         fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304, 0x30001),
+        ("default request: VCEK, policy+measurement, VMPL 0, salt 1", fill(0x00, 32), 0, POLICY | MEASUREMENT, 0,
+         labelled("torgw kat identity_salt 1", 32)),
+        ("default request: VCEK, policy+measurement, VMPL 0, salt 2", fill(0x00, 32), 0, POLICY | MEASUREMENT, 0,
+         labelled("torgw kat identity_salt 2", 32)),
+        ("every field, VMRK, VMPL 2, patterned salt", fill(0xa0, 32), 1, 0x3f, 2, fill(0xe0, 32)),
     ]
-    for name, kind, secret, dk, root, fields, vmpl, svn, tcb, policy in cases:
-        chip_id = labelled("torgw kat chip " + name, 64)
-        measurement = hashlib.sha384(("torgw kat measurement " + name).encode()).digest()
-        nonce = fill(0x40, 24)
-        header = seal_header(kind, root, fields, vmpl, svn, tcb, chip_id, measurement, policy)
-        key = identity_kdf(b"torgw-seal-key-v1", dk, root, fields, vmpl)
-        blob = header + nonce + xchacha20poly1305_encrypt(key, nonce, secret, header)
+    for name, dk, root, fields, vmpl, salt in cases:
+        seed = identity_kdf_v2(b"torgw-identity-seed-v2", dk, root, fields, vmpl, salt)
+        pub = ed25519_public(seed)
+        inputs = {"derived_key": dk.hex(), "root": root, "fields": fields, "vmpl": vmpl, "salt": salt.hex()}
         out.append({
-            "name": "sealed blob: " + name,
-            "format": "torgw-sealed-blob-v1",
-            "inputs": {"derived_key": dk.hex(), "root": root, "fields": fields, "vmpl": vmpl,
-                       "guest_svn": svn, "tcb_version": tcb, "chip_id": chip_id.hex(),
-                       "measurement": measurement.hex(), "policy": policy, "secret_kind": kind,
-                       "secret": secret.hex(), "nonce": nonce.hex()},
-            "expected": {"seal_key": key.hex(), "blob": blob.hex()},
+            "name": "salted seed: " + name,
+            "format": "torgw-identity-seed-v2",
+            "inputs": inputs,
+            "expected": {"salt_id": salt_id(salt), "seed": seed.hex(), "ed25519_public_key": pub.hex(),
+                         "onion_address": onion_address(pub)},
+        })
+        out.append({
+            "name": "salted seal key: " + name,
+            "format": "torgw-seal-key-v2",
+            "inputs": inputs,
+            "expected": {"seal_key": identity_kdf_v2(b"torgw-seal-key-v2", dk, root, fields, vmpl, salt).hex()},
         })
     return out
+
+
+def sealed_v2_vectors():
+    return [
+        sealed_vector(2, "ed25519 seed, default request", 1, fill(0x21, 32), fill(0x00, 32), 0,
+                      POLICY | MEASUREMENT, 0, 0, 0, 0x30000, labelled("torgw kat identity_salt 1", 32)),
+        sealed_vector(2, "tor expanded key, every field, SVN and TCB set", 2,
+                      labelled("torgw kat expanded key v2", 64), fill(0xa0, 32), 1, 0x3f, 3, 7, 0x1b00000000000304,
+                      0x30001, fill(0xe0, 32)),
+    ]
 
 
 def report_data_vectors():
@@ -303,9 +362,16 @@ def document():
             "torgw-report-v1": "SHA-512('torgw-report-v1' | onion ed25519 public 32 | transfer X25519 public "
                                "32 or zeros | BOOT_ID 16)",
             "onion-v3": "rend-spec-v3: base32(pubkey | SHA3-256('.onion checksum' | pubkey | 03)[:2] | 03)",
+            "torgw-identity-seed-v2": "BLAKE2b-256(key=derived key, 'torgw-identity-seed-v2' | LE32 root | "
+                                      "LE64 fields | LE32 vmpl | identity_salt 32); ed25519 public key and onion-v3 "
+                                      "address of it; salt_id = SHA-256(identity_salt)[:4] hex",
+            "torgw-seal-key-v2": "BLAKE2b-256(key=derived key, 'torgw-seal-key-v2' | LE32 root | LE64 fields | "
+                                 "LE32 vmpl | identity_salt 32)",
+            "torgw-sealed-blob-v2": "as torgw-sealed-blob-v1 with version byte 02 and the torgw-seal-key-v2 key",
         },
+        # New formats are appended: the v1 vectors above stay byte for byte.
         "vectors": derived_vectors() + sealed_vectors() + report_data_vectors() + transfer_vectors() +
-                   onion_vectors(),
+                   onion_vectors() + salted_vectors() + sealed_v2_vectors(),
     }
 
 
