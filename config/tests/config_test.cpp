@@ -308,7 +308,7 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
   // SHA-256("hunter2hunter2") from python3 hashlib, not from this code.
   CHECK(text.find("\nbackend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718\n") !=
         std::string::npos);
-  CHECK(text.rfind("backend=a:1\n", 0) == 0);  // 'backend' sorts first
+  CHECK(text.rfind("attestation=auto\nattestation_required=false\nbackend=a:1\n", 0) == 0);  // sorted
   CHECK(text.find("\nidentity=derived\n") != std::string::npos);  // defaults are part of it
   CHECK(text.find("\nsnp_key_fields=measurement,policy\n") != std::string::npos);
   auto parsed = parse_canonical_config(text);
@@ -318,7 +318,8 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
   // Every key with a value, and no other.
   for (const auto& [k, v] : *parsed) CHECK(c->has(k));
   // The CONFIG_<KEY> telemetry of the same config agrees with it.
-  std::map<std::string, std::string> values(c->markers().begin(), c->markers().end());
+  const auto markers = c->markers();
+  std::map<std::string, std::string> values(markers.begin(), markers.end());
   CHECK(check_config_telemetry(*parsed, values).ok());
   values["CONFIG_BACKEND"] = "evil:1";
   CHECK(check_config_telemetry(*parsed, values).error().reason == "attested_config.telemetry_mismatch");

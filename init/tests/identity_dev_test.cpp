@@ -164,12 +164,12 @@ TEST_CASE("derived identity from the simulated PSP: stable per chip, verified by
     Boot t = a;
     std::string out;
     bool placed = false;
-    std::size_t pos = 0;
-    while (pos < t.log.size()) {
-      std::size_t end = t.log.find('\n', pos);
+    std::size_t at = 0;
+    while (at < t.log.size()) {
+      std::size_t end = t.log.find('\n', at);
       end = end == std::string::npos ? t.log.size() : end + 1;
-      const std::string line = t.log.substr(pos, end - pos);
-      pos = end;
+      const std::string line = t.log.substr(at, end - at);
+      at = end;
       if (line.find("TORGW ATTESTED_CONFIG.") == std::string::npos) {
         out += line;
         continue;
