@@ -1,14 +1,18 @@
 // torgw verify SERIAL.log [--expected-measurement HEX] [--expected-onion HOST] [--json] ...
 // Takes the last complete boot of a scraped serial log, rebuilds the attestation report
 // and cert table from its markers, verifies them against the pinned AMD roots, and
-// checks that REPORT_DATA binds the printed onion key and the boot's BOOT_ID.
+// checks that REPORT_DATA binds the printed onion key and the boot's BOOT_ID (and, v2,
+// the ATTESTED_CONFIG it prints: backend, identity mode, key fields, pins).
+// --expect-config KEY=VALUE (repeatable) makes a different attested value INVALID.
 // Exit codes: 0 valid, 1 invalid (or no complete boot), 2 usage/input error.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/snp_options.h"
+#include "config/config.h"
 #include "serial/serial.h"
 #include "snp/attest.h"
 #include "snp/json.h"
@@ -21,8 +25,49 @@ struct Args {
   std::string log;
   std::string expected_onion;
   std::string vcek, ask, ark, trust_dir;
+  std::vector<std::string> expect_config;
   SnpFlags flags;
 };
+
+// The keys an operator looks for first in the attested config (all of it: --json).
+constexpr const char* kConfigSummaryKeys[] = {"backend", "backend_mode", "identity", "snp_key_fields",
+                                              "snp_fallback", "attestation", "expected_measurement",
+                                              "metadata", "identity_salt"};
+
+// The attested config of a verified boot: well-formed, agreeing with the CONFIG_<KEY>
+// telemetry, and as the operator expects. A bad --expect-config is a usage error (2).
+struct ConfigCheck {
+  config::CanonicalConfig cfg;
+  Status status;
+  bool usage_error = false;
+};
+ConfigCheck check_attested_config(const snp::LogVerdict& v, const serial::Boot& boot, const Args& a) {
+  ConfigCheck c;
+  if (!v.attested_config) {
+    if (!a.expect_config.empty())
+      c.status = make_error("attested_config.absent", "this boot binds no configuration (REPORT_DATA v1): "
+                                                      "--expect-config cannot be checked");
+    return c;
+  }
+  auto parsed = config::parse_canonical_config(*v.attested_config);
+  if (!parsed) {
+    c.status = parsed.error();
+    return c;
+  }
+  c.cfg = std::move(*parsed);
+  if (auto s = config::check_config_telemetry(c.cfg, boot.values); !s) {
+    c.status = s;
+    return c;
+  }
+  for (const auto& e : a.expect_config) {
+    if (auto s = config::check_expected_config(c.cfg, e); !s) {
+      c.usage_error = s.error().reason == "attested_config.bad_expectation";
+      c.status = s;
+      return c;
+    }
+  }
+  return c;
+}
 
 int verify_command(const Args& a) {
   auto opts = snp_options(a.flags);
@@ -53,6 +98,15 @@ int verify_command(const Args& a) {
     return kExitInvalid;
   }
   snp::LogVerdict v = snp::verify_boot(*boot, lo);
+  ConfigCheck cc;
+  if (v.valid()) {
+    cc = check_attested_config(v, *boot, a);
+    if (cc.usage_error) {
+      std::fprintf(stderr, "torgw verify: --expect-config: %s\n", cc.status.error().to_string().c_str());
+      return kExitUsage;
+    }
+    if (!cc.status) v.status = cc.status;
+  }
   const bool sim = v.simulated() || v.snp == "simulated";
   if (a.flags.json) {
     nlohmann::json j = snp::verification_json(v.verification);
@@ -70,6 +124,10 @@ int verify_command(const Args& a) {
     j["device_reason"] = v.device_reason;
     if (v.expected_report_data)
       j["expected_report_data"] = to_hex(ByteView(v.expected_report_data->data(), v.expected_report_data->size()));
+    j["config_sha256"] = v.config_sha256 ? nlohmann::json(to_hex(ByteView(v.config_sha256->data(), 32))) : nlohmann::json(nullptr);
+    nlohmann::json cfg = nlohmann::json::object();
+    for (const auto& [k, val] : cc.cfg) cfg[k] = val;
+    j["attested_config"] = v.attested_config && cc.status ? cfg : nlohmann::json(nullptr);
     std::cout << j.dump(2) << "\n";
   } else {
     const char* tag = sim ? "SIMULATED " : "";
@@ -87,6 +145,17 @@ int verify_command(const Args& a) {
     if (v.device_said_valid)
       std::printf("  the VM itself said: %s%s%s\n", *v.device_said_valid ? "valid" : "invalid",
                   v.device_reason.empty() ? "" : " ", v.device_reason.c_str());
+    if (v.attested_config && v.valid()) {
+      std::printf("  attested config (sha256 %s, %zu keys; all of them: --json):\n",
+                  to_hex(ByteView(v.config_sha256->data(), 32)).c_str(), cc.cfg.size());
+      for (const char* key : kConfigSummaryKeys) {
+        auto it = std::find_if(cc.cfg.begin(), cc.cfg.end(), [&](const auto& p) { return p.first == key; });
+        if (it != cc.cfg.end()) std::printf("    %s=%s\n", key, it->second.c_str());
+      }
+      for (const auto& e : a.expect_config) std::printf("    as expected: %s\n", e.c_str());
+    } else if (!v.attested_config) {
+      std::printf("  attested config: none (REPORT_DATA v1: this boot binds no configuration)\n");
+    }
     print_verification(v.verification);
     if (!v.valid() && !a.flags.json && !lo.certs && !v.report.empty() && !boot->get("ATTESTATION_CERTS")) {
       if (auto r = snp::parse_report(v.report); r) {
@@ -113,6 +182,10 @@ void register_verify(CLI::App& app, Action& selected) {
                                "AMD's KDS when the host supplied none");
   cmd->add_option("--ask", a->ask, "ASK or ASVK for --vcek")->needs(vcek);
   cmd->add_option("--ark", a->ark, "ARK for --vcek")->needs(vcek);
+  cmd->add_option("--expect-config", a->expect_config,
+                  "KEY=VALUE the attested configuration must hold (repeatable; VALUE 'unset' for an unset key; "
+                  "a secret is compared by its SHA-256): a mismatch is INVALID")
+      ->allow_extra_args(false);
   add_trust_dir_option(cmd, a->trust_dir);
   add_snp_flags(cmd, a->flags, false);
   cmd->callback([&selected, a] { selected = [a] { return verify_command(*a); }; });

@@ -459,6 +459,30 @@ Source Config::source(std::string_view key) const {
   return it == values_.end() ? Source::Default : it->second.source;
 }
 
+namespace {
+
+std::string sha256_text(ByteView data) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  ensure_sodium();
+  crypto_hash_sha256(h, data.data(), data.size());
+  return "sha256:" + to_hex(ByteView(h, sizeof h));
+}
+
+// A non-secret value as CONFIG_<KEY> and the attested config show it: long values (a
+// sealed blob, a test network) as their digest, so a marker line stays short.
+constexpr std::size_t kMaxShownValue = 128;
+std::string shown_value(const std::string& text) {
+  return text.size() > kMaxShownValue ? sha256_text(as_bytes(text)) : text;
+}
+
+std::string marker_key(std::string_view name) {
+  std::string mkey = "CONFIG_";
+  for (char c : name) mkey.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return mkey;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> Config::markers() const {
   std::vector<std::pair<std::string, std::string>> out;
   std::set<Source, std::greater<>> used;
@@ -469,28 +493,121 @@ std::vector<std::pair<std::string, std::string>> Config::markers() const {
   for (auto s : used) sources += (sources.empty() ? "" : ",") + std::string(to_string(s));
   out.emplace_back("CONFIG_SOURCES", sources.empty() ? "none" : sources);
   for (const auto& spec : keys()) {
-    std::string mkey = "CONFIG_";
-    for (char c : spec.name) mkey.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     auto it = values_.find(spec.name);
     std::string shown;
     if (it == values_.end()) {
       shown = "unset";
     } else if (spec.secret) {
       shown = "redacted";
-    } else if (it->second.text.size() > 128) {
-      unsigned char h[crypto_hash_sha256_BYTES];
-      ensure_sodium();
-      crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(it->second.text.data()), it->second.text.size());
-      shown = "sha256:" + to_hex(ByteView(h, sizeof h));
     } else {
-      shown = it->second.text;
+      shown = shown_value(it->second.text);
     }
     if (it != values_.end() && it->second.source != Source::Default)
       origin += (origin.empty() ? "" : ",") + std::string(spec.name) + "@" + to_string(it->second.source);
-    out.emplace_back(std::move(mkey), std::move(shown));
+    out.emplace_back(marker_key(spec.name), std::move(shown));
   }
   out.emplace_back("CONFIG_ORIGIN", origin.empty() ? "defaults" : origin);
   return out;
+}
+
+std::string Config::canonical() const {
+  CanonicalConfig lines;
+  for (const auto& [key, v] : values_) {  // std::map: sorted by key
+    const KeySpec* spec = find_key(key);
+    if (!spec) continue;
+    lines.emplace_back(key, spec->secret ? sha256_text(v.secret.view()) : shown_value(v.text));
+  }
+  return render_canonical_config(lines);
+}
+
+// ---- the attested configuration ----------------------------------------------------
+
+Result<CanonicalConfig> parse_canonical_config(std::string_view text) {
+  if (text.size() > kMaxCanonicalBytes) return make_error("attested_config.too_large");
+  CanonicalConfig out;
+  if (text.empty()) return out;
+  if (text.back() != '\n') return make_error("attested_config.no_final_newline");
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = text.find('\n', pos);
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    for (char c : line)
+      if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
+        return make_error("attested_config.not_text", "line " + std::to_string(out.size() + 1));
+    const std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) return make_error("attested_config.syntax", "line " + std::to_string(out.size() + 1));
+    const std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key.empty() || normalize_key(key) != key) return make_error("attested_config.bad_key", std::string(key));
+    if (value.empty()) return make_error("attested_config.empty_value", std::string(key));
+    if (!out.empty() && !(out.back().first < key)) return make_error("attested_config.unsorted", std::string(key));
+    if (out.size() == kMaxEntries) return make_error("attested_config.too_many_entries");
+    out.emplace_back(std::string(key), std::string(value));
+  }
+  return out;
+}
+
+std::string render_canonical_config(const CanonicalConfig& cfg) {
+  std::string text;
+  for (const auto& [k, v] : cfg) text += k + "=" + v + "\n";
+  return text;
+}
+
+std::array<std::uint8_t, 32> canonical_config_sha256(std::string_view text) {
+  std::array<std::uint8_t, 32> h{};
+  ensure_sodium();
+  crypto_hash_sha256(h.data(), reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  return h;
+}
+
+namespace {
+const std::string* attested_value(const CanonicalConfig& cfg, std::string_view key) {
+  auto it = std::lower_bound(cfg.begin(), cfg.end(), key, [](const auto& p, std::string_view k) { return p.first < k; });
+  return it != cfg.end() && it->first == key ? &it->second : nullptr;
+}
+}  // namespace
+
+Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::string, std::string>& values) {
+  for (const auto& spec : keys()) {
+    auto it = values.find(marker_key(spec.name));
+    if (it == values.end()) continue;
+    const std::string* attested = attested_value(cfg, spec.name);
+    const std::string& shown = it->second;
+    bool agrees;
+    if (!attested) agrees = shown == "unset";
+    else if (spec.secret) agrees = shown == "redacted" && attested->rfind("sha256:", 0) == 0;
+    else agrees = shown == *attested;
+    if (!agrees)
+      return make_error("attested_config.telemetry_mismatch",
+                        it->first + "=" + shown + " but the attested config says " +
+                            (attested ? *attested : std::string("unset")));
+  }
+  return {};
+}
+
+Status check_expected_config(const CanonicalConfig& cfg, std::string_view expectation) {
+  const std::size_t eq = expectation.find('=');
+  if (eq == std::string_view::npos || eq == 0)
+    return make_error("attested_config.bad_expectation", "expected KEY=VALUE, got '" + std::string(expectation) + "'");
+  const std::string key = normalize_key(expectation.substr(0, eq));
+  const std::string_view raw = expectation.substr(eq + 1);
+  const KeySpec* spec = key.empty() ? nullptr : find_key(key);
+  if (!spec) return make_error("attested_config.bad_expectation", "unknown key '" + std::string(expectation.substr(0, eq)) + "'");
+  const std::string* attested = attested_value(cfg, key);
+  std::string want;
+  if (raw == "unset") {
+    want = "unset";
+  } else {
+    auto norm = validate_value(*spec, raw);
+    if (!norm) return make_error("attested_config.bad_expectation", norm.error().to_string());
+    want = *norm;
+    const bool digest_shown = spec->secret || want.size() > kMaxShownValue;
+    if (digest_shown && want.rfind("sha256:", 0) != 0) want = sha256_text(as_bytes(want));
+  }
+  const std::string have = attested ? *attested : "unset";
+  if (want != have)
+    return make_error("attested_config.mismatch", key + ": expected " + want + ", the attested VM ran with " + have);
+  return {};
 }
 
 // ---- resolution ---------------------------------------------------------------------

@@ -14,6 +14,7 @@
 // parameter names, and GCE users write torgw-backend-mode). Upper case is rejected.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -171,12 +172,51 @@ class Config {
   //   CONFIG_ORIGIN=<key>@<source>,...   (keys not at their default; "defaults")
   std::vector<std::pair<std::string, std::string>> markers() const;
 
+  // The attested configuration (docs/serial.md "Attested configuration"): one
+  // `key=value\n` line per key that has a value (set or default), sorted by key, values
+  // as CONFIG_<KEY> shows them except that a secret is `sha256:<hex of its bytes>`.
+  // Its SHA-256 is bound into REPORT_DATA v2; the VM prints it as ATTESTED_CONFIG.
+  std::string canonical() const;
+
   std::map<std::string, Value, std::less<>>& values() { return values_; }
   const std::map<std::string, Value, std::less<>>& values() const { return values_; }
 
  private:
   std::map<std::string, Value, std::less<>> values_;
 };
+
+// ---- the attested configuration, as a verifier reads it back ----------------------
+
+// Sorted (key, value) pairs, keys unique.
+using CanonicalConfig = std::vector<std::pair<std::string, std::string>>;
+inline constexpr std::size_t kMaxCanonicalBytes = 64 * 1024;
+
+// Pure parser of Config::canonical() text taken from a serial log (outside bytes): every
+// line `key=value\n`, key a normalised key name ([a-z0-9_], 1..64; unknown keys are
+// accepted so an older verifier reads a newer VM), value printable ASCII 0x21..0x7e,
+// keys strictly ascending, the text ends in '\n' (the empty text is no config).
+// Errors: attested_config.too_large, .not_text, .syntax, .bad_key, .empty_value,
+// .unsorted (also duplicates), .too_many_entries, .no_final_newline.
+Result<CanonicalConfig> parse_canonical_config(std::string_view text);
+// The text parse_canonical_config() reads (sorted pairs -> lines).
+std::string render_canonical_config(const CanonicalConfig& cfg);
+// SHA-256 of the canonical text (what REPORT_DATA v2 binds).
+std::array<std::uint8_t, 32> canonical_config_sha256(std::string_view text);
+
+// The CONFIG_<KEY> telemetry markers (`values`: marker key -> value, e.g. a serial::Boot's
+// values) must show what the attested config says: for every CONFIG_<KEY> of a key in the
+// registry, unset <=> absent, redacted <=> secret, otherwise equal. CONFIG_SOURCES and
+// CONFIG_ORIGIN are not checked (the attested config does not say where a value came
+// from). Error: attested_config.telemetry_mismatch (detail: the key).
+Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::string, std::string>& values);
+
+// --expect-config KEY=VALUE against the attested config. VALUE is normalised by the key's
+// rule first (yes -> true, upper-case hex -> lower case); for a value the config shows
+// as sha256:<hex> (a secret, or longer than 128 chars), the SHA-256 of VALUE is compared
+// unless VALUE is itself sha256:<hex>. Errors: attested_config.bad_expectation (not
+// KEY=VALUE, unknown key, or a value the key's rule rejects: a usage error),
+// attested_config.mismatch (detail: key, expected, attested).
+Status check_expected_config(const CanonicalConfig& cfg, std::string_view expectation);
 
 // Merges the sources by precedence, validates every entry, applies defaults, checks
 // required keys and cross-key rules. Secret values are moved into SecretBytes and wiped

@@ -58,8 +58,12 @@ constexpr KeySpec kKeys[] = {
      "identity=transfer: the blob `torgw identity wrap` made for this boot (polled from metadata)"},
     {"transfer_timeout", Type::Seconds, "3600", false, false, Trust::open, 10, 86400, "",
      "identity=transfer: seconds to wait for transfer_blob before FATAL"},
+    {"attestation", Type::Enum, "auto", false, false, Trust::ascending, 0, 0, "auto|strict",
+     "With SEV-SNP, the attestation gate: auto (FATAL on policy, measurement, REPORT_DATA or "
+     "signature failures; a missing or unverifiable host cert table is reported and the boot "
+     "goes on) or strict (that too is FATAL)"},
     {"attestation_required", Type::Bool, "false", false, false, Trust::ascending, 0, 0, "",
-     "FATAL when our own attestation report does not verify (off: report it and go on)"},
+     "Older name: true is attestation=strict; false changes nothing (the gate stays on)"},
     {"snp_device", Type::Enum, "auto", false, false, Trust::local, 0, 0, "auto|sev-guest|tsm|simulated|none",
      "SEV-SNP device: auto (/dev/sev-guest, else configfs-tsm), or one explicitly"},
     {"snp_sim_state_dir", Type::String, "", false, false, Trust::local, 1, 255, "",
@@ -68,6 +72,9 @@ constexpr KeySpec kKeys[] = {
      "snp_device=simulated: name of the simulated chip (chip id and derived keys follow it)"},
     {"snp_sim_measurement", Type::Hex, "", false, false, Trust::local, 96, 96, "",
      "snp_device=simulated: launch measurement the simulated PSP reports"},
+    {"snp_sim_fault", Type::Enum, "none", false, false, Trust::local, 0, 0,
+     "none|debug_policy|migrate_ma_policy|report_data|signature|no_certs|bad_certs",
+     "snp_device=simulated, TESTS: make the simulated PSP misbehave (docs/snp.md \"Attestation gate\")"},
     // ---- tor ------------------------------------------------------------------------
     {"tor_bootstrap_timeout", Type::Seconds, "600", false, false, Trust::open, 10, 86400, "",
      "Seconds tor may take to bootstrap to 100%"},

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "snp/json.h"
 #include "snp/simulated.h"
 
 namespace torgw::snp {
@@ -17,25 +18,86 @@ Result<BootId> parse_boot_id(std::string_view hex) {
   return id;
 }
 
-ReportData report_data_for(const onion::PublicKey& onion_key, const std::optional<X25519Key>& transfer_key,
-                           const BootId& boot_id) {
-  static constexpr std::string_view kLabel = "torgw-report-v1";
-  Bytes msg(kLabel.begin(), kLabel.end());
+namespace {
+
+ReportData report_data_of(std::string_view label, const onion::PublicKey& onion_key,
+                          const std::optional<X25519Key>& transfer_key, const BootId& boot_id,
+                          const ConfigDigest* config_sha256) {
+  Bytes msg(label.begin(), label.end());
   msg.insert(msg.end(), onion_key.begin(), onion_key.end());
   const X25519Key zero{};
   const X25519Key& x = transfer_key ? *transfer_key : zero;
   msg.insert(msg.end(), x.begin(), x.end());
   msg.insert(msg.end(), boot_id.begin(), boot_id.end());
+  if (config_sha256) msg.insert(msg.end(), config_sha256->begin(), config_sha256->end());
   ReportData out{};
   unsigned int n = 0;
   EVP_Digest(msg.data(), msg.size(), out.data(), &n, EVP_sha512(), nullptr);
   return out;
 }
 
+ConfigDigest sha256_of(ByteView data) {
+  ConfigDigest out{};
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &n, EVP_sha256(), nullptr);
+  return out;
+}
+
+}  // namespace
+
+ReportData report_data_for(const onion::PublicKey& onion_key, const std::optional<X25519Key>& transfer_key,
+                           const BootId& boot_id) {
+  return report_data_of("torgw-report-v1", onion_key, transfer_key, boot_id, nullptr);
+}
+
+ReportData report_data_v2(const onion::PublicKey& onion_key, const std::optional<X25519Key>& transfer_key,
+                          const BootId& boot_id, const ConfigDigest& config_sha256) {
+  return report_data_of("torgw-report-v2", onion_key, transfer_key, boot_id, &config_sha256);
+}
+
+const char* to_string(AttestationGate g) {
+  switch (g) {
+    case AttestationGate::Pass: return "pass";
+    case AttestationGate::Incomplete: return "incomplete";
+    case AttestationGate::Fail: return "fail";
+  }
+  return "fail";
+}
+
 const char* snp_marker_value(const Device* dev) {
   if (!dev) return "absent";
   return dev->kind() == DeviceKind::Simulated ? "simulated" : "present";
 }
+
+namespace {
+
+// The checks the guest can make on its own report without any certificate (the gate's
+// Fail class): everything in req.policy except the TCB comparisons.
+Status self_check(const Report& r, const AttestRequest& req, const ReportData& asked) {
+  Policy p = req.policy;
+  p.allow_uncommitted_tcb = true;
+  p.minimum_tcb.reset();
+  p.vmpl = req.vmpl;
+  p.expected_report_data = asked;
+  return validate_policy(r, product_from_cpuid(r).value_or(Product::Milan), p);
+}
+
+// The chain did not verify: if the host's table still holds a VCEK/VLEK key, the report's
+// signature must verify with it (a signature failing against the host's own table is a
+// Fail); otherwise the table is merely unverifiable.
+AttestationGate classify_unverified(const Attestation& a) {
+  if (a.status.error().reason == "snp.signature.invalid") return AttestationGate::Fail;
+  auto table = parse_cert_table(a.raw.cert_table);
+  if (!table) return AttestationGate::Incomplete;
+  auto chain = chain_from_cert_table(*table);
+  if (!chain) return AttestationGate::Incomplete;
+  auto spki = certificate_spki(chain->vek);
+  if (!spki) return AttestationGate::Incomplete;
+  auto sig = verify_report_signature(a.raw.report, *spki);
+  return !sig && sig.error().reason == "snp.signature.invalid" ? AttestationGate::Fail : AttestationGate::Incomplete;
+}
+
+}  // namespace
 
 Attestation attest(Device& dev, const AttestRequest& req) {
   Attestation a;
@@ -45,13 +107,26 @@ Attestation attest(Device& dev, const AttestRequest& req) {
     a.status = boot.error();
     return a;
   }
-  a.report_data = report_data_for(req.onion_public_key, req.transfer_key, *boot);
+  a.report_data = req.config_sha256
+                      ? report_data_v2(req.onion_public_key, req.transfer_key, *boot, *req.config_sha256)
+                      : report_data_for(req.onion_public_key, req.transfer_key, *boot);
   auto ext = dev.get_report(a.report_data, req.vmpl, true);
   if (!ext) {
     a.status = ext.error();
     return a;
   }
   a.raw = std::move(*ext);
+  auto parsed = parse_report(a.raw.report);
+  if (!parsed) {
+    a.status = parsed.error();
+    return a;
+  }
+  if (auto s = self_check(*parsed, req, a.report_data); !s) {
+    a.status = s;
+    return a;
+  }
+
+  a.gate = AttestationGate::Incomplete;
   if (a.raw.cert_table.empty()) {
     a.status = make_error("snp.chain.missing_cert", "the host supplied no certificate table");
     return a;
@@ -73,6 +148,7 @@ Attestation attest(Device& dev, const AttestRequest& req) {
   if (auto* sim = dynamic_cast<SimulatedPsp*>(&dev)) opts.chain.simulated_ark = sim->ark_der();
   a.verification = verify_attestation(a.raw.report, *chain, opts);
   a.status = a.verification.status;
+  a.gate = a.valid() ? AttestationGate::Pass : classify_unverified(a);
   return a;
 }
 
@@ -82,6 +158,7 @@ Attestation attest_and_emit(Device& dev, const AttestRequest& req, serial::Marke
            req.transfer_key ? to_hex(ByteView(req.transfer_key->data(), req.transfer_key->size())) : "none");
   out.emit("ATTESTATION_REPORT_VALID", a.valid() ? "true" : "false");
   if (!a.valid()) out.emit("ATTESTATION_REPORT_VALID_REASON", serial::sanitize_value(a.status.error().reason));
+  out.emit("ATTESTATION_GATE", to_string(a.gate));
   if (!a.raw.report.empty()) {
     if (auto r = parse_report(a.raw.report); r)
       out.emit("ATTESTATION_MEASUREMENT", to_hex(ByteView(r->measurement.data(), r->measurement.size())));
@@ -181,7 +258,15 @@ LogVerdict verify_boot(const serial::Boot& boot, const LogVerifyOptions& opts) {
 
   if (!opts.crl.empty()) chain.crl = opts.crl;
   VerifyOptions vo = opts.verify;
-  v.expected_report_data = report_data_for(onion_key, v.transfer_key, *boot_id);
+  if (const std::string* cfg_b64 = get("ATTESTED_CONFIG")) {
+    auto cfg = from_base64(*cfg_b64);
+    if (!cfg) return fail(make_error("log.bad_marker", "ATTESTED_CONFIG is not base64"));
+    v.config_sha256 = sha256_of(*cfg);
+    v.attested_config = std::string(cfg->begin(), cfg->end());
+    v.expected_report_data = report_data_v2(onion_key, v.transfer_key, *boot_id, *v.config_sha256);
+  } else {
+    v.expected_report_data = report_data_for(onion_key, v.transfer_key, *boot_id);
+  }
   vo.policy.expected_report_data = v.expected_report_data;
   v.verification = verify_attestation(v.report, chain, vo);
   if (!v.verification.valid()) return fail(v.verification.status.error());

@@ -5,6 +5,11 @@
 //                                  transfer X25519 public key, or 32 zero bytes |
 //                                  BOOT_ID as its 16 raw bytes (the marker's 32 hex
 //                                  digits decoded))
+// REPORT_DATA v2 (torgw-init since the attested configuration; docs/serial.md):
+//   SHA-512("torgw-report-v2" | onion public key (32) | transfer key or zeros (32) |
+//           BOOT_ID (16) | SHA-256 of the ATTESTED_CONFIG text (32))
+// A verifier takes v2 when the boot printed ATTESTED_CONFIG, else v1: stripping the
+// marker from a v2 log makes REPORT_DATA mismatch, so it cannot downgrade the check.
 // A boot that has no onion identity yet (transfer mode, waiting for the wrapped key)
 // uses 32 zero bytes for the onion key and prints no ONION_HOSTNAME before it.
 //
@@ -12,6 +17,7 @@
 //   ATTESTATION_TRANSFER_KEY=<64 hex>|none   the X25519 key bound in REPORT_DATA
 //   ATTESTATION_REPORT_VALID=true|false
 //   ATTESTATION_REPORT_VALID_REASON=<token>  only when false
+//   ATTESTATION_GATE=pass|incomplete|fail    the in-guest gate (AttestationGate below)
 //   ATTESTATION_MEASUREMENT=<96 hex>         when a report was obtained
 //   ATTESTATION_REPORT.i/n=<base64>          the raw 1184-byte report
 //   ATTESTATION_CERTS.i/n=<base64>           the cert table (VCEK/VLEK, ASK/ASVK, ARK)
@@ -36,8 +42,11 @@ using X25519Key = std::array<std::uint8_t, 32>;
 
 // 32 hex digits (the BOOT_ID marker). Error: snp.bad_boot_id.
 Result<BootId> parse_boot_id(std::string_view hex);
+using ConfigDigest = std::array<std::uint8_t, 32>;
 ReportData report_data_for(const onion::PublicKey& onion_key, const std::optional<X25519Key>& transfer_key,
                            const BootId& boot_id);
+ReportData report_data_v2(const onion::PublicKey& onion_key, const std::optional<X25519Key>& transfer_key,
+                          const BootId& boot_id, const ConfigDigest& config_sha256);
 
 // "present" (sev-guest / configfs-tsm), "simulated", or "absent" (dev == nullptr).
 const char* snp_marker_value(const Device* dev);
@@ -46,10 +55,24 @@ struct AttestRequest {
   onion::PublicKey onion_public_key{};  // all zero: no identity yet (transfer mode)
   std::optional<X25519Key> transfer_key;
   std::string boot_id;                  // the BOOT_ID marker value
+  std::optional<ConfigDigest> config_sha256;  // set: REPORT_DATA v2 binds it
   std::uint32_t vmpl = 0;
   Policy policy;                        // expected_report_data is set by attest()
   std::optional<std::int64_t> at;       // certificate validity time; nullopt = now
 };
+
+// The in-guest attestation gate (docs/snp.md "Attestation gate"). The guest reads its
+// own report over the VMPCK-authenticated guest channel, so the report's fields are
+// authentic without any certificate, and the checks on them always hold:
+//   Fail        no report; a debug or migration-agent policy, reserved policy bits, a
+//               VMPL, measurement (expected_measurement) or REPORT_DATA other than asked;
+//               a report signature that fails against the VCEK/VLEK of the host's table
+//   Incomplete  the host's cert table is missing or cannot be verified (no chain to a
+//               pinned AMD root, VCEK extensions off, expired), or the TCB is
+//               uncommitted: the report itself is fine, a third party cannot check it yet
+//   Pass        everything verified, as torgw verify will
+enum class AttestationGate { Pass, Incomplete, Fail };
+const char* to_string(AttestationGate g);  // "pass", "incomplete", "fail"
 
 struct Attestation {
   ExtendedReport raw;                   // empty report if the device failed
@@ -57,6 +80,7 @@ struct Attestation {
   Verification verification;
   bool simulated = false;
   Status status;                        // ok iff the report verified
+  AttestationGate gate = AttestationGate::Fail;
   bool valid() const { return status.ok(); }
 };
 
@@ -91,6 +115,9 @@ struct LogVerdict {
   std::optional<bool> device_said_valid;  // ATTESTATION_REPORT_VALID as printed by the VM
   std::string device_reason;
   std::optional<ReportData> expected_report_data;
+  // The ATTESTED_CONFIG text (REPORT_DATA v2) and its SHA-256; nullopt: a v1 boot.
+  std::optional<std::string> attested_config;
+  std::optional<ConfigDigest> config_sha256;
   Bytes report;                  // the raw report rebuilt from the markers
   Verification verification;
   bool simulated() const { return verification.chain && verification.chain->simulated; }

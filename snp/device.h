@@ -168,6 +168,9 @@ struct DeviceConfig {
   std::string sim_state_dir;
   std::string sim_chip = "sim-chip-0";
   std::string sim_measurement;
+  // none|debug_policy|migrate_ma_policy|report_data|signature|no_certs|bad_certs
+  // (SimulatedChip::Fault; the two policies set the DEBUG or MIGRATE_MA policy bit).
+  std::string sim_fault = "none";
 };
 
 // nullptr (not an error) when kind is "none", or "auto" and no device exists: the

@@ -343,6 +343,7 @@ Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uin
   r.platform_info = 0x25;  // SMT_EN | ECC_EN | ALIAS_CHECK_COMPLETE
   r.key_info = (chip_.vlek ? kSigningKeyVlek : kSigningKeyVcek) << 2;
   r.report_data = data;
+  if (chip_.fault == SimulatedChip::Fault::WrongReportData) r.report_data[0] ^= 0x01;
   r.measurement = chip_.measurement;
   r.host_data = chip_.host_data;
   Bytes rid = blake2b(impl_->chip_key.view(), as_bytes("torgw-sim-report-id"), 32);
@@ -372,9 +373,13 @@ Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uin
   ECDSA_SIG_get0(es.get(), &br, &bs);
   BN_bn2binpad(br, r.sig_r.data(), 48);
   BN_bn2binpad(bs, r.sig_s.data(), 48);
+  if (chip_.fault == SimulatedChip::Fault::Signature) r.sig_r[0] ^= 0x01;
   ExtendedReport out;
   out.report = serialize_report(r);
-  if (with_certs) out.cert_table = cert_table();
+  if (with_certs && chip_.fault == SimulatedChip::Fault::BadCerts)
+    out.cert_table = build_cert_table({{guid_of(CertKind::Vcek), CertKind::Vcek, impl_->vcek.der}});
+  else if (with_certs && chip_.fault != SimulatedChip::Fault::NoCerts)
+    out.cert_table = cert_table();
   return out;
 }
 

@@ -44,6 +44,12 @@ struct SimulatedChip {
   // certificate: such a report is still signed by this chip's VCEK key, so it does not
   // verify; it exists to test the KEY_SEL fallback rule.
   bool vlek = false;
+  // Misbehaviour for the attestation-gate tests (a debug or migration-agent policy is
+  // `policy` instead): report_data signs a REPORT_DATA other than the one asked for,
+  // signature corrupts the report's signature, no_certs returns no cert table, bad_certs
+  // one with the VCEK only (no ASK, no ARK: a chain that cannot be verified).
+  enum class Fault { None, WrongReportData, Signature, NoCerts, BadCerts };
+  Fault fault = Fault::None;
 
   static std::array<std::uint8_t, 48> default_measurement();  // SHA-384("torgw-sim-measurement")
 };

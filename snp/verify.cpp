@@ -40,6 +40,12 @@ Result<Bytes> load_certificate(ByteView in) {
   return x509_to_der(x.get());
 }
 
+Result<Bytes> certificate_spki(ByteView cert_der) {
+  auto x = x509_from_der(cert_der);
+  if (!x) return make_error("snp.cert.parse", last_error());
+  return spki_der(x.get());
+}
+
 Result<std::string> spki_sha256_hex(ByteView cert_der) {
   auto x = x509_from_der(cert_der);
   if (!x) return make_error("snp.cert.parse", last_error());

@@ -43,6 +43,8 @@ const std::array<PinnedProduct, 3>& pinned_products();
 // PEM ("-----BEGIN CERTIFICATE-----") or DER in, DER out (re-encoded by OpenSSL so the
 // caller can hash/store it). Error: snp.cert.parse.
 Result<Bytes> load_certificate(ByteView pem_or_der);
+// A certificate's SubjectPublicKeyInfo DER (no trust decision). Error: snp.cert.parse.
+Result<Bytes> certificate_spki(ByteView cert_der);
 // SHA-256 of a certificate's SubjectPublicKeyInfo DER, lower-case hex.
 Result<std::string> spki_sha256_hex(ByteView cert_der);
 

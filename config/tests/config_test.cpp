@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
@@ -292,4 +294,91 @@ TEST_CASE("resolve: long values are printed as a digest, every marker is marker-
     CHECK(v.size() <= 512);
     CHECK(v.find(' ') == std::string::npos);
   }
+}
+
+// ---- the attested configuration (Config::canonical, docs/serial.md) ----------------
+
+TEST_CASE("canonical config: sorted key=value lines, secrets and long values as SHA-256") {
+  std::vector<SourceData> srcs(1);
+  srcs[0].source = Source::Cmdline;
+  srcs[0].entries = {{"backend", "a:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0},
+                     {"snp_key_fields", "measurement,policy", 0}};
+  auto c = resolve(srcs);
+  REQUIRE(c.ok());
+  const std::string text = c->canonical();
+  CHECK(text.find("hunter2") == std::string::npos);
+  // SHA-256("hunter2hunter2") from python3 hashlib, not from this code.
+  CHECK(text.find("\nbackend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718\n") !=
+        std::string::npos);
+  CHECK(text.rfind("attestation=auto\nattestation_required=false\nbackend=a:1\n", 0) == 0);  // sorted
+  CHECK(text.find("\nidentity=derived\n") != std::string::npos);  // defaults are part of it
+  CHECK(text.find("\nsnp_key_fields=measurement,policy\n") != std::string::npos);
+  auto parsed = parse_canonical_config(text);
+  REQUIRE(parsed.ok());
+  CHECK(render_canonical_config(*parsed) == text);
+  CHECK(std::is_sorted(parsed->begin(), parsed->end()));
+  // Every key with a value, and no other.
+  for (const auto& [k, v] : *parsed) CHECK(c->has(k));
+  // The CONFIG_<KEY> telemetry of the same config agrees with it.
+  const auto markers = c->markers();
+  std::map<std::string, std::string> values(markers.begin(), markers.end());
+  CHECK(check_config_telemetry(*parsed, values).ok());
+  values["CONFIG_BACKEND"] = "evil:1";
+  CHECK(check_config_telemetry(*parsed, values).error().reason == "attested_config.telemetry_mismatch");
+  values["CONFIG_BACKEND"] = "a:1";
+  values["CONFIG_BACKEND_PASSWORD"] = "unset";
+  CHECK_FALSE(check_config_telemetry(*parsed, values).ok());
+  values["CONFIG_BACKEND_PASSWORD"] = "redacted";
+  values["CONFIG_SEALED_IDENTITY"] = "AAAA";
+  CHECK_FALSE(check_config_telemetry(*parsed, values).ok());
+}
+
+TEST_CASE("canonical config: --expect-config KEY=VALUE") {
+  auto c = resolve_text({{Source::File, "backend=10.0.0.1:1080\nbackend_user=u\nbackend_password=hunter2hunter2\n"
+                                        "pow_defense=no"}});
+  REQUIRE(c.ok());
+  auto parsed = parse_canonical_config(c->canonical());
+  REQUIRE(parsed.ok());
+  CHECK(check_expected_config(*parsed, "backend=10.0.0.1:1080").ok());
+  CHECK(check_expected_config(*parsed, "backend-mode=socks5").ok());    // '-' as '_'
+  CHECK(check_expected_config(*parsed, "pow_defense=off").ok());        // normalised: false
+  CHECK(check_expected_config(*parsed, "backend_password=hunter2hunter2").ok());  // compared as its hash
+  CHECK(check_expected_config(*parsed, "backend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718").ok());
+  CHECK(check_expected_config(*parsed, "expected_measurement=unset").ok());
+  CHECK(check_expected_config(*parsed, "backend=10.0.0.2:1080").error().reason == "attested_config.mismatch");
+  CHECK(check_expected_config(*parsed, "backend_password=hunter3").error().reason == "attested_config.mismatch");
+  CHECK(check_expected_config(*parsed, "identity=sealed").error().reason == "attested_config.mismatch");
+  CHECK(check_expected_config(*parsed, "backend=unset").error().reason == "attested_config.mismatch");
+  CHECK(check_expected_config(*parsed, "no_such_key=1").error().reason == "attested_config.bad_expectation");
+  CHECK(check_expected_config(*parsed, "backend").error().reason == "attested_config.bad_expectation");
+  CHECK(check_expected_config(*parsed, "=x").error().reason == "attested_config.bad_expectation");
+  CHECK(check_expected_config(*parsed, "onion_port=0").error().reason == "attested_config.bad_expectation");
+}
+
+TEST_CASE("canonical config parser: bad input is a clear error, never a crash") {
+  auto reason = [](std::string_view t) {
+    auto r = parse_canonical_config(t);
+    return r ? std::string("ok") : r.error().reason;
+  };
+  CHECK(reason("") == "ok");
+  CHECK(reason("a=1\nb=2\n") == "ok");
+  CHECK(reason("a=1") == "attested_config.no_final_newline");
+  CHECK(reason("a=1\n\n") == "attested_config.syntax");
+  CHECK(reason("a1\n") == "attested_config.syntax");
+  CHECK(reason("=1\n") == "attested_config.bad_key");
+  CHECK(reason("A=1\n") == "attested_config.bad_key");
+  CHECK(reason("a-b=1\n") == "attested_config.bad_key");
+  CHECK(reason(std::string(65, 'a') + "=1\n") == "attested_config.bad_key");
+  CHECK(reason("a=\n") == "attested_config.empty_value");
+  CHECK(reason("a=1 2\n") == "attested_config.not_text");
+  CHECK(reason("a=1\r\n") == "attested_config.not_text");
+  CHECK(reason(std::string("a=\x80\n")) == "attested_config.not_text");
+  CHECK(reason(std::string("a=1\0\n", 5)) == "attested_config.not_text");
+  CHECK(reason("b=1\na=2\n") == "attested_config.unsorted");
+  CHECK(reason("a=1\na=1\n") == "attested_config.unsorted");
+  CHECK(reason("a=b=c\n") == "ok");  // '=' in a value (base64 padding) is fine
+  std::string many;
+  for (int i = 0; i < 300; ++i) many += "k" + std::to_string(1000 + i) + "=1\n";
+  CHECK(reason(many) == "attested_config.too_many_entries");
+  CHECK(reason(std::string(kMaxCanonicalBytes + 1, 'a')) == "attested_config.too_large");
 }

@@ -60,6 +60,10 @@ const std::vector<Case> kCases = {
     {"attestation_required", "false", "yes", Expect::tighter, "true"},
     {"attestation_required", "true", "on", Expect::equal, "true"},
     {"attestation_required", "true", "false", Expect::looser, ""},
+    // attestation (ascending): auto < strict; default auto.
+    {"attestation", "", "strict", Expect::tighter, "strict"},
+    {"attestation", "strict", "strict", Expect::equal, "strict"},
+    {"attestation", "strict", "auto", Expect::looser, ""},
     // snp_key_fields (superset): default policy,measurement.
     {"snp_key_fields", "", "policy,measurement,tcb_version", Expect::tighter, "policy,measurement,tcb_version"},
     {"snp_key_fields", "policy", "image_id,policy", Expect::tighter, "image_id,policy"},

@@ -151,17 +151,137 @@ TEST_CASE("derived identity from the simulated PSP: stable per chip, verified by
   REQUIRE(pos != std::string::npos);
   forged.log.replace(pos + 15, onion.size(), marker(other_chip, "ONION_HOSTNAME"));
   CHECK(verify(dir, forged, {"--allow-simulated", ark}).exit_code == 1);
+
+  // The attested configuration (REPORT_DATA v2): shown, pinned with --expect-config, and
+  // bound: any change to ATTESTED_CONFIG or to its CONFIG_<KEY> telemetry is INVALID.
+  CHECK(sim.out.find("attested config (sha256 ") != std::string::npos);
+  CHECK(sim.out.find("    backend=127.0.0.1:9050\n") != std::string::npos);
+  CHECK(sim.out.find("    identity=derived\n") != std::string::npos);
+  CHECK(sim.out.find("    snp_key_fields=policy,measurement\n") != std::string::npos);
+  CHECK(sim.out.find("    attestation=auto\n") != std::string::npos);
+  const std::vector<std::string> allow{"--allow-simulated", ark};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), allow.begin(), allow.end());
+    return extra;
+  };
+  auto pinned = verify(dir, a, with({"--expect-config", "backend=127.0.0.1:9050", "--expect-config", "identity=derived"}));
+  INFO(pinned.out << pinned.err);
+  CHECK(pinned.exit_code == 0);
+  auto other_backend = verify(dir, a, with({"--expect-config", "backend=127.0.0.1:9051"}));
+  CHECK(other_backend.exit_code == 1);
+  CHECK(other_backend.out.find("attested_config.mismatch") != std::string::npos);
+  CHECK(verify(dir, a, with({"--expect-config", "identity=sealed"})).exit_code == 1);
+  CHECK(verify(dir, a, with({"--expect-config", "frobnicate=1"})).exit_code == 2);
+
+  const std::string* attested_b64 = a.markers.get("ATTESTED_CONFIG");
+  REQUIRE(attested_b64);
+  auto attested = from_base64(*attested_b64);
+  REQUIRE(attested.ok());
+  std::string text(attested->begin(), attested->end());
+  REQUIRE(text.find("backend=127.0.0.1:9050\n") != std::string::npos);
+  // Rewrites the boot's ATTESTED_CONFIG chunks with another (well-formed) config text.
+  auto with_config = [&](const std::string& cfg_text) {
+    Boot t = a;
+    std::string out;
+    bool placed = false;
+    std::size_t at = 0;
+    while (at < t.log.size()) {
+      std::size_t end = t.log.find('\n', at);
+      end = end == std::string::npos ? t.log.size() : end + 1;
+      const std::string line = t.log.substr(at, end - at);
+      at = end;
+      if (line.find("TORGW ATTESTED_CONFIG.") == std::string::npos) {
+        out += line;
+        continue;
+      }
+      if (placed) continue;
+      placed = true;
+      auto chunks = serial::format_chunked("ATTESTED_CONFIG", to_base64(as_bytes(cfg_text)));
+      REQUIRE(chunks.ok());
+      for (const auto& c : *chunks) out += c;
+    }
+    REQUIRE(placed);
+    t.log = out;
+    return t;
+  };
+  CHECK(verify(dir, with_config(text), allow).exit_code == 0);  // the rewrite itself changes nothing
+  std::string evil = text;
+  evil.replace(evil.find("backend=127.0.0.1:9050"), 22, "backend=127.0.0.1:9051");
+  auto tampered = verify(dir, with_config(evil), allow);
+  CHECK(tampered.exit_code == 1);
+  CHECK(tampered.out.find("snp.report_data.mismatch") != std::string::npos);
+  // Without the marker the verifier expects REPORT_DATA v1: no downgrade either.
+  Boot stripped = with_config(text);
+  for (std::size_t p; (p = stripped.log.find("TORGW ATTESTED_CONFIG.")) != std::string::npos;)
+    stripped.log.erase(p, stripped.log.find('\n', p) - p);
+  CHECK(verify(dir, stripped, allow).exit_code == 1);
+  // The human CONFIG_BACKEND telemetry must agree with what was attested.
+  Boot telemetry = a;
+  auto tpos = telemetry.log.find("CONFIG_BACKEND=127.0.0.1:9050");
+  REQUIRE(tpos != std::string::npos);
+  telemetry.log.replace(tpos, 29, "CONFIG_BACKEND=127.0.0.1:9051");
+  auto told = verify(dir, telemetry, allow);
+  CHECK(told.exit_code == 1);
+  CHECK(told.out.find("attested_config.telemetry_mismatch") != std::string::npos);
 }
 
-TEST_CASE("own attestation is checked against expected_measurement; attestation_required makes it fatal") {
-  auto soft = boot_with({"identity=derived", "expected_measurement=" + std::string(96, 'b')});
-  CHECK(soft.exit == 0);
-  CHECK(marker(soft, "ATTESTATION_REPORT_VALID") == "false");
-  CHECK(marker(soft, "ATTESTATION_REPORT_VALID_REASON") == "snp.measurement.mismatch");
-  auto hard = boot_with({"identity=derived", "expected_measurement=" + std::string(96, 'b'),
-                         "attestation_required=true"}, "FATAL");
-  CHECK(hard.exit == 1);
-  CHECK(marker(hard, "FATAL") == "attestation:snp.measurement.mismatch");
+// The attestation gate (docs/snp.md "Attestation gate"): every failure of the report
+// itself is FATAL before torgw-socks and tor start, so no onion is ever published.
+TEST_CASE("attestation gate: a bad report is FATAL before tor starts; no onion is published") {
+  struct Case {
+    std::vector<std::string> sets;
+    const char* fatal;
+  };
+  const std::vector<Case> cases = {
+      {{"snp_sim_fault=debug_policy"}, "attestation:snp.policy.debug"},
+      {{"snp_sim_fault=migrate_ma_policy"}, "attestation:snp.policy.migrate_ma"},
+      {{"expected_measurement=" + std::string(96, 'b')}, "attestation:snp.measurement.mismatch"},
+      {{"snp_sim_fault=report_data"}, "attestation:snp.report_data.mismatch"},
+      {{"snp_sim_fault=signature"}, "attestation:snp.signature.invalid"},
+      // The older key asks for nothing weaker: false leaves the gate on.
+      {{"snp_sim_fault=debug_policy", "attestation_required=false"}, "attestation:snp.policy.debug"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> sets{"identity=derived"};
+    sets.insert(sets.end(), c.sets.begin(), c.sets.end());
+    INFO(c.sets.front());
+    auto b = boot_with(sets, "FATAL");
+    CHECK(b.exit == 1);
+    CHECK(marker(b, "FATAL") == c.fatal);
+    CHECK(marker(b, "ATTESTATION_GATE") == "fail");
+    CHECK(marker(b, "ATTESTATION_REPORT_VALID") == "false");
+    // Neither torgw-socks nor tor ran: nothing after the identity stage was printed.
+    for (const char* later : {"SOCKS", "TOR_BOOTSTRAP", "INIT_DONE", "READY", "DESCRIPTOR_PUBLISHED"})
+      CHECK_FALSE(b.markers.get(later));
+  }
+}
+
+TEST_CASE("attestation gate: a missing or unverifiable host cert table is reported, FATAL only when strict") {
+  for (const char* fault : {"no_certs", "bad_certs"}) {
+    INFO(fault);
+    auto soft = boot_with({"identity=derived", std::string("snp_sim_fault=") + fault});
+    CHECK(soft.exit == 0);
+    CHECK(marker(soft, "ATTESTATION_GATE") == "incomplete");
+    CHECK(marker(soft, "ATTESTATION_REPORT_VALID") == "false");
+    CHECK(marker(soft, "ATTESTATION_REPORT_VALID_REASON").rfind("snp.chain.", 0) == 0);
+    if (std::string(fault) == "no_certs") CHECK_FALSE(soft.markers.get("ATTESTATION_CERTS"));
+    CHECK(soft.markers.get("INIT_DONE"));
+    CHECK(soft.markers.get("SOCKS"));
+    CHECK_FALSE(soft.markers.get("FATAL"));
+  }
+  for (const char* strict : {"attestation=strict", "attestation_required=true"}) {
+    INFO(strict);
+    auto hard = boot_with({"identity=derived", "snp_sim_fault=no_certs", strict}, "FATAL");
+    CHECK(hard.exit == 1);
+    CHECK(marker(hard, "FATAL") == "attestation:snp.chain.missing_cert");
+    CHECK_FALSE(hard.markers.get("TOR_BOOTSTRAP"));
+    CHECK_FALSE(hard.markers.get("READY"));
+  }
+  // A good report passes the gate, strict or not.
+  auto good = boot_with({"identity=derived", "attestation=strict"});
+  CHECK(good.exit == 0);
+  CHECK(marker(good, "ATTESTATION_GATE") == "pass");
+  CHECK(good.markers.get("INIT_DONE"));
 }
 
 TEST_CASE("sealed identity: first boot seals, later boots unseal, another chip cannot") {

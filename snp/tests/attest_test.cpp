@@ -237,3 +237,57 @@ TEST_CASE("kds_vcek_url names AMD's KDS VCEK for the report's chip and TCB") {
   CHECK(kds_vcek_url(turin, Product::Turin) ==
         "https://kdsintf.amd.com/vcek/v1/Turin/3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71");
 }
+
+TEST_CASE("attestation gate: report failures are Fail, an unverifiable host cert table is Incomplete") {
+  auto id = onion::Identity::generate();
+  struct Case {
+    const char* name;
+    std::uint64_t policy_or;
+    SimulatedChip::Fault fault;
+    bool wrong_measurement;
+    AttestationGate gate;
+    const char* reason;
+  };
+  using F = SimulatedChip::Fault;
+  const Case cases[] = {
+      {"good", 0, F::None, false, AttestationGate::Pass, nullptr},
+      {"debug", policy_bits::kDebug, F::None, false, AttestationGate::Fail, "snp.policy.debug"},
+      {"migrate_ma", policy_bits::kMigrateMa, F::None, false, AttestationGate::Fail, "snp.policy.migrate_ma"},
+      {"measurement", 0, F::None, true, AttestationGate::Fail, "snp.measurement.mismatch"},
+      {"report_data", 0, F::WrongReportData, false, AttestationGate::Fail, "snp.report_data.mismatch"},
+      {"signature", 0, F::Signature, false, AttestationGate::Fail, "snp.signature.invalid"},
+      {"no certs", 0, F::NoCerts, false, AttestationGate::Incomplete, "snp.chain.missing_cert"},
+      {"vcek only", 0, F::BadCerts, false, AttestationGate::Incomplete, nullptr},
+      // The policy needs no certificate: without a cert table it still fails.
+      {"debug, no certs", policy_bits::kDebug, F::NoCerts, false, AttestationGate::Fail, "snp.policy.debug"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    SimulatedChip chip = testsim::chip_named("gate");
+    chip.policy |= c.policy_or;
+    chip.fault = c.fault;
+    auto sim = testsim::open(chip);
+    AttestRequest req;
+    req.onion_public_key = id.public_key();
+    req.boot_id = "00112233445566778899aabbccddeeff";
+    req.config_sha256 = ConfigDigest{};
+    if (c.wrong_measurement) {
+      req.policy.expected_measurement = SimulatedChip::default_measurement();
+      req.policy.expected_measurement->at(0) ^= 1;
+    }
+    Attestation a = attest(*sim, req);
+    CHECK(to_string(a.gate) == std::string(to_string(c.gate)));
+    CHECK(a.valid() == (c.gate == AttestationGate::Pass));
+    if (c.reason) CHECK(a.status.error().reason == c.reason);
+  }
+}
+
+TEST_CASE("REPORT_DATA v2 binds the config digest too, and never equals v1") {
+  onion::PublicKey k{};
+  BootId b = *parse_boot_id("00112233445566778899aabbccddeeff");
+  ConfigDigest d{};
+  const ReportData v2 = report_data_v2(k, std::nullopt, b, d);
+  CHECK(v2 != report_data_for(k, std::nullopt, b));
+  d[31] = 1;
+  CHECK(report_data_v2(k, std::nullopt, b, d) != v2);
+}

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "config/config.h"
 #include "onion/onion.h"
 #include "snp/attest.h"
 #include "snp/identity.h"
@@ -98,7 +99,7 @@ TransferKeypair keypair_from_secret(const Bytes& secret) {
 
 const std::set<std::string> kFormats = {"torgw-identity-seed-v1", "torgw-seal-key-v1",      "torgw-sealed-blob-v1",
                                         "torgw-transfer-blob-v1", "torgw-report-v1",        "onion-v3",
-                                        "torgw-identity-seed-v2", "torgw-seal-key-v2",      "torgw-sealed-blob-v2"};
+                                        "torgw-identity-seed-v2", "torgw-seal-key-v2",      "torgw-sealed-blob-v2", "torgw-report-v2"};
 
 SecretBytes salt_in(const json& v) {
   Bytes b = hex_in(v, "salt");
@@ -185,6 +186,39 @@ TEST_CASE("kat: REPORT_DATA (torgw-report-v1)") {
     if (!v.at("inputs").at("transfer_public_key").is_null()) transfer = array_in<32>(v, "transfer_public_key");
     const ReportData rd = report_data_for(array_in<32>(v, "onion_public_key"), transfer, array_in<16>(v, "boot_id"));
     CHECK(to_hex(rd) == expected(v, "report_data"));
+  }
+}
+
+TEST_CASE("kat: REPORT_DATA v2 and the attested config it binds (torgw-report-v2)") {
+  for (const auto& v : vectors_of("torgw-report-v2")) {
+    INFO(v.at("name").get<std::string>());
+    const json& in = v.at("inputs");
+    // Config::canonical() renders the inputs as the python does (secrets, long values).
+    config::Config cfg;
+    std::set<std::string> secret_keys;
+    for (const auto& k : in.at("secret_keys")) secret_keys.insert(k.get<std::string>());
+    for (const auto& [key, value] : in.at("config").items()) {
+      REQUIRE(config::find_key(key));
+      CHECK(config::find_key(key)->secret == (secret_keys.count(key) == 1));
+      const std::string text = value.get<std::string>();
+      auto& slot = cfg.values()[key];
+      if (secret_keys.count(key)) slot.secret = SecretBytes::copy_of(as_bytes(text));
+      else slot.text = text;
+    }
+    const std::string text = cfg.canonical();
+    CHECK(text == expected(v, "attested_config"));
+    auto parsed = config::parse_canonical_config(text);
+    REQUIRE(parsed.ok());
+    CHECK(config::render_canonical_config(*parsed) == text);
+    const auto digest = config::canonical_config_sha256(text);
+    CHECK(to_hex(ByteView(digest.data(), digest.size())) == expected(v, "config_sha256"));
+    std::optional<X25519Key> transfer;
+    if (!in.at("transfer_public_key").is_null()) transfer = array_in<32>(v, "transfer_public_key");
+    const ReportData rd =
+        report_data_v2(array_in<32>(v, "onion_public_key"), transfer, array_in<16>(v, "boot_id"), digest);
+    CHECK(to_hex(rd) == expected(v, "report_data"));
+    // v2 never collides with v1 for the same onion, transfer key and BOOT_ID.
+    CHECK(rd != report_data_for(array_in<32>(v, "onion_public_key"), transfer, array_in<16>(v, "boot_id")));
   }
 }
 

@@ -164,6 +164,21 @@ def report_data(onion_pub, transfer_pub, boot_id):
     return hashlib.sha512(b"torgw-report-v1" + onion_pub + (transfer_pub or bytes(32)) + boot_id).digest()
 
 
+def attested_config(values, secret_keys):
+    """Config::canonical() (docs/serial.md "Attested configuration"): sorted key=value
+    lines; a secret as sha256:<hex of its bytes>, a value over 128 chars as sha256:<hex>."""
+    def shown(k, v):
+        if k in secret_keys or len(v) > 128:
+            return "sha256:" + hashlib.sha256(v.encode()).hexdigest()
+        return v
+    return "".join(f"{k}={shown(k, values[k])}\n" for k in sorted(values))
+
+
+def report_data_v2(onion_pub, transfer_pub, boot_id, config_text):
+    return hashlib.sha512(b"torgw-report-v2" + onion_pub + (transfer_pub or bytes(32)) + boot_id +
+                          hashlib.sha256(config_text.encode()).digest()).digest()
+
+
 # ---- fixed inputs -------------------------------------------------------------------
 # Patterned bytes nobody would mistake for real keys; every integer field distinct from
 # its neighbours so that swapping two fields changes the output.
@@ -301,6 +316,34 @@ def report_data_vectors():
     return out
 
 
+def report_data_v2_vectors():
+    out = []
+    onion_pub = ed25519_public(fill(0x60, 32))
+    transfer_pub = x25519_public(fill(0x70, 32))
+    backend_only = {"backend": "10.0.0.1:1080", "identity": "derived", "snp_key_fields": "policy,measurement"}
+    with_secrets = {"backend": "[2001:db8::1]:1080,exit.example:9050", "backend_user": "alice",
+                    "backend_password": "correct-horse", "identity": "sealed",
+                    "sealed_identity": base64.b64encode(fill(0x20, 120)).decode(),
+                    "expected_measurement": labelled("measurement", 48).hex(), "attestation": "strict"}
+    cases = [
+        ("onion key, no transfer key, three keys", onion_pub, None, fill(0x10, 16), backend_only),
+        ("transfer-waiting boot, a secret and a long value shown as SHA-256", bytes(32), transfer_pub,
+         fill(0xf0, 16), with_secrets),
+        ("no key set at all (empty config text)", onion_pub, None, fill(0x30, 16), {}),
+    ]
+    for name, opub, tpub, boot_id, values in cases:
+        text = attested_config(values, {"backend_password"})
+        out.append({
+            "name": "REPORT_DATA v2: " + name,
+            "format": "torgw-report-v2",
+            "inputs": {"onion_public_key": opub.hex(), "transfer_public_key": tpub.hex() if tpub else None,
+                       "boot_id": boot_id.hex(), "config": values, "secret_keys": ["backend_password"]},
+            "expected": {"attested_config": text, "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                         "report_data": report_data_v2(opub, tpub, boot_id, text).hex()},
+        })
+    return out
+
+
 def transfer_vectors():
     out = []
     cases = [
@@ -361,6 +404,9 @@ def document():
                                       "e_pub | R_pub), secret, AAD = header | BOOT_ID 16 | REPORT_DATA 64)",
             "torgw-report-v1": "SHA-512('torgw-report-v1' | onion ed25519 public 32 | transfer X25519 public "
                                "32 or zeros | BOOT_ID 16)",
+            "torgw-report-v2": "SHA-512('torgw-report-v2' | onion ed25519 public 32 | transfer X25519 public "
+                               "32 or zeros | BOOT_ID 16 | SHA-256(attested config text) 32); the text: sorted "
+                               "'key=value\\n' lines, a secret or a value over 128 chars as sha256:<hex>",
             "onion-v3": "rend-spec-v3: base32(pubkey | SHA3-256('.onion checksum' | pubkey | 03)[:2] | 03)",
             "torgw-identity-seed-v2": "BLAKE2b-256(key=derived key, 'torgw-identity-seed-v2' | LE32 root | "
                                       "LE64 fields | LE32 vmpl | identity_salt 32); ed25519 public key and onion-v3 "
@@ -371,7 +417,7 @@ def document():
         },
         # New formats are appended: the v1 vectors above stay byte for byte.
         "vectors": derived_vectors() + sealed_vectors() + report_data_vectors() + transfer_vectors() +
-                   onion_vectors() + salted_vectors() + sealed_v2_vectors(),
+                   onion_vectors() + salted_vectors() + sealed_v2_vectors() + report_data_v2_vectors(),
     }
 
 
