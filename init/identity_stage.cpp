@@ -52,6 +52,11 @@ class IdentityStage : public Stage {
     dc.sim_state_dir = cfg.str("snp_sim_state_dir");
     dc.sim_chip = cfg.str("snp_sim_chip");
     dc.sim_measurement = cfg.str("snp_sim_measurement");
+    dc.sim_direct_boot.ovmf = cfg.str("snp_sim_ovmf");
+    dc.sim_direct_boot.kernel = cfg.str("snp_sim_kernel");
+    dc.sim_direct_boot.append = cfg.str("snp_sim_append");
+    dc.sim_direct_boot.vcpus = static_cast<unsigned>(cfg.uint("snp_sim_vcpus"));
+    dc.sim_direct_boot.vcpu_type = cfg.str("snp_sim_vcpu_type");
     auto dev = snp::open_device(dc);
     if (!dev) return finish(prefixed("snp", dev.error()));
     dev_ = std::move(*dev);
@@ -203,8 +208,9 @@ class IdentityStage : public Stage {
   Status seal_and_print(const id::Secret& s) {
     auto blob = id::seal(*dev_, s, key_req_);
     if (!blob) return prefixed("identity", blob.error());
-    // Ciphertext only the same chip + measurement + policy can open: safe on the console;
-    // the operator stores it as sealed_identity for the next boots.
+    // Ciphertext only the same chip + measurement + policy (+ salt) can open. The console
+    // is the host's: on GCE, where the measurement is Google's firmware, the host can
+    // open it (docs/threat-model.md). The operator stores it as sealed_identity.
     ctx_->markers.emit_chunked("SEALED_IDENTITY", to_base64(*blob));
     ctx_->log("identity sealed: store SEALED_IDENTITY as sealed_identity for the next boots");
     return {};
