@@ -54,7 +54,12 @@ class IdentityStage : public Stage {
     dc.sim_measurement = cfg.str("snp_sim_measurement");
     dc.sim_direct_boot.ovmf = cfg.str("snp_sim_ovmf");
     dc.sim_direct_boot.kernel = cfg.str("snp_sim_kernel");
-    dc.sim_direct_boot.append = cfg.str("snp_sim_append");
+    if (cfg.has("snp_sim_append")) {
+      // base64 because a config value holds no spaces; validated by the config already.
+      auto append = from_base64(cfg.str("snp_sim_append"));
+      if (!append) return finish(prefixed("snp_sim_append", append.error()));
+      dc.sim_direct_boot.append = std::string(as_chars(*append));
+    }
     dc.sim_direct_boot.vcpus = static_cast<unsigned>(cfg.uint("snp_sim_vcpus"));
     dc.sim_direct_boot.vcpu_type = cfg.str("snp_sim_vcpu_type");
     auto dev = snp::open_device(dc);

@@ -283,8 +283,9 @@ TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdl
 
   // The VM: torgw-init --dev launched "with" those files on 2 EPYC-Genoa vCPUs.
   auto b = boot_with({"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
-                      "snp_sim_append=" + cmdline, "snp_sim_vcpus=2", "snp_sim_vcpu_type=EPYC-Genoa"},
+                      "snp_sim_append=" + to_base64(as_bytes(cmdline)), "snp_sim_vcpus=2", "snp_sim_vcpu_type=EPYC-Genoa"},
                      "READY");
+  INFO(b.log);  // the markers, if the boot did not get there
   REQUIRE(b.exit == 0);
   CHECK(marker(b, "ATTESTATION_MEASUREMENT") == genoa2);
 
@@ -303,7 +304,7 @@ TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdl
 
   // A changed command line is another measurement: the same manifest no longer binds it.
   auto tampered = boot_with({"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
-                             "snp_sim_append=" + cmdline + " torgw.metadata=auto", "snp_sim_vcpus=2",
+                             "snp_sim_append=" + to_base64(as_bytes(cmdline + " torgw.metadata=auto")), "snp_sim_vcpus=2",
                              "snp_sim_vcpu_type=EPYC-Genoa"});
   CHECK(marker(tampered, "ATTESTATION_MEASUREMENT") != genoa2);
   CHECK(marker(tampered, "ONION_HOSTNAME") != marker(b, "ONION_HOSTNAME"));

@@ -189,16 +189,29 @@ TEST_CASE("torgw report show: every field, JSON and text") {
   CHECK(run({torgw_bin(), "report", "show", "/nonexistent"}).exit_code == 2);
 }
 
-TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass without --allow-simulated") {
-  auto sim = testsim::open(testsim::chip_named("cli"));
-  auto id = onion::Identity::generate();
-  torgw::testing::TempDir dir("cli-verify");
-  const std::string log = dir.file("serial.log");
-  const std::string ark = dir.file("sim-ark.pem");
-  torgw::testing::write_file(ark, sim->ark_pem());
+namespace {
+
+// One simulated chip, an identity and a log file in a temp dir; the chip's ARK written
+// where --allow-simulated takes it.
+struct SimLog {
+  std::unique_ptr<SimulatedPsp> sim;
+  onion::Identity id = onion::Identity::generate();
+  torgw::testing::TempDir dir;
+  std::string log = dir.file("serial.log");
+  std::string ark = dir.file("sim-ark.pem");
   testlog::BootSpec spec;
-  spec.dev = sim.get();
-  spec.id = &id;
+  explicit SimLog(const std::string& name) : sim(testsim::open(testsim::chip_named(name))), dir(name) {
+    torgw::testing::write_file(ark, sim->ark_pem());
+    spec.dev = sim.get();
+    spec.id = &id;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass without --allow-simulated") {
+  SimLog f("cli-verify");
+  auto& [sim, id, dir, log, ark, spec] = f;
   const std::string boot = testlog::append_boot(log, spec);
 
   auto r = run({torgw_bin(), "verify", log});
@@ -413,15 +426,8 @@ std::string manifest_with(const std::vector<std::tuple<std::string, int, std::st
 }  // namespace
 
 TEST_CASE("torgw verify --manifest: image-bound, not covered, --require-image, malformed manifests") {
-  auto sim = testsim::open(testsim::chip_named("cli-manifest"));
-  auto id = onion::Identity::generate();
-  torgw::testing::TempDir dir("cli-manifest");
-  const std::string log = dir.file("serial.log");
-  const std::string ark = dir.file("sim-ark.pem");
-  torgw::testing::write_file(ark, sim->ark_pem());
-  testlog::BootSpec spec;
-  spec.dev = sim.get();
-  spec.id = &id;
+  SimLog f("cli-manifest");
+  auto& [sim, id, dir, log, ark, spec] = f;
   spec.metadata = "gce:present";
   testlog::append_boot(log, spec);
   const std::string attested = to_hex(ByteView(sim->chip().measurement.data(), 48));
