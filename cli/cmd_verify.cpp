@@ -1,18 +1,25 @@
-// torgw verify SERIAL.log [--expected-measurement HEX] [--expected-onion HOST] [--json] ...
+// torgw verify SERIAL.log [--manifest manifest.json [--require-image]] [--expected-onion HOST]
+//                         [--expected-measurement HEX] [--json] ...
 // Takes the last complete boot of a scraped serial log, rebuilds the attestation report
 // and cert table from its markers, verifies them against the pinned AMD roots, and
 // checks that REPORT_DATA binds the printed onion key and the boot's BOOT_ID (and, v2,
-// the ATTESTED_CONFIG it prints: backend, identity mode, key fields, pins).
+// the ATTESTED_CONFIG it prints: backend, identity mode, key fields, pins). Then says
+// what the attested measurement means (docs/threat-model.md): image-bound when it is one
+// of the manifest's direct-boot digests, otherwise that it does not cover the image.
 // --expect-config KEY=VALUE (repeatable) makes a different attested value INVALID.
-// Exit codes: 0 valid, 1 invalid (or no complete boot), 2 usage/input error.
+// Exit codes: 0 valid, 1 invalid (or no complete boot, or --require-image and the
+// measurement is not image-bound), 2 usage/input error (a malformed manifest too).
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/snp_options.h"
 #include "config/config.h"
+#include "measure/manifest.h"
 #include "serial/serial.h"
 #include "snp/attest.h"
 #include "snp/json.h"
@@ -26,6 +33,8 @@ struct Args {
   std::string expected_onion;
   std::string vcek, ask, ark, trust_dir;
   std::vector<std::string> expect_config;
+  std::string manifest;
+  bool require_image = false;
   SnpFlags flags;
 };
 
@@ -67,6 +76,44 @@ ConfigCheck check_attested_config(const snp::LogVerdict& v, const serial::Boot& 
     }
   }
   return c;
+
+// What the attested measurement says about the image (docs/threat-model.md).
+struct ImageVerdict {
+  enum class Kind { Unchecked, Bound, NotCovered } kind = Kind::Unchecked;
+  const measure::ExpectedMeasurement* row = nullptr;
+  std::vector<std::string> lines;  // what the text output prints, one caveat a line
+};
+
+constexpr const char* kReplayCaveat =
+    "replayable: a VALID log proves such a boot happened, not that it is running now or that it is the "
+    "VM's latest boot: the VM chooses BOOT_ID, so anyone holding the log can show it again";
+constexpr const char* kFirmwareOnly = "firmware-only: proves an SNP guest on a genuine AMD chip, not which image ran";
+
+std::string image_name(const measure::ImageManifest& m) {
+  return "torgw " + m.torgw_version + " " + m.image_sha256.substr(0, 12);
+}
+
+ImageVerdict image_verdict(const snp::Report& r, const std::optional<measure::ImageManifest>& manifest,
+                           bool on_gce) {
+  ImageVerdict out;
+  if (manifest) {
+    out.row = manifest->find(r.measurement);
+    if (out.row) {
+      out.kind = ImageVerdict::Kind::Bound;
+      out.lines.push_back("image-bound: " + image_name(*manifest) + ", direct boot, " +
+                          std::to_string(out.row->vcpus) + " vCPUs, " + out.row->vcpu_type);
+      return out;
+    }
+    out.kind = ImageVerdict::Kind::NotCovered;
+    out.lines.push_back("not image-bound: the measurement is none of the manifest's direct-boot digests, so it "
+                        "does not cover " + image_name(*manifest));
+  } else {
+    out.lines.push_back("image not checked (no --manifest): the measurement is not known to cover any image");
+  }
+  out.lines.push_back(on_gce ? std::string(kFirmwareOnly) + " (GCE measures its own firmware only)"
+                             : "measurement-only: proves an SNP guest on a genuine AMD chip launched with this "
+                               "measurement, not which image ran");
+  return out;
 }
 
 int verify_command(const Args& a) {
@@ -84,6 +131,17 @@ int verify_command(const Args& a) {
   if (!a.vcek.empty()) {
     lo.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
     if (!lo.certs) return kExitUsage;
+  }
+  std::optional<measure::ImageManifest> manifest;
+  if (!a.manifest.empty()) {
+    std::string text;
+    if (!read_input_file(a.manifest, text, measure::kMaxManifestSize + 1)) return kExitUsage;
+    auto m = measure::parse_image_manifest(text);
+    if (!m) {
+      std::fprintf(stderr, "torgw: %s: %s\n", a.manifest.c_str(), m.error().to_string().c_str());
+      return kExitUsage;
+    }
+    manifest = std::move(*m);
   }
 
   if (!boot) {
@@ -108,6 +166,13 @@ int verify_command(const Args& a) {
     if (!cc.status) v.status = cc.status;
   }
   const bool sim = v.simulated() || v.snp == "simulated";
+  // Which metadata service answered is the host's word, not attested: it only picks the
+  // wording of a caveat, never makes a claim stronger.
+  const std::string* meta = boot->get("METADATA");
+  const bool on_gce = meta && meta->find("gce:present") != std::string::npos;
+  std::optional<ImageVerdict> image;
+  if (v.valid() && v.verification.report) image = image_verdict(*v.verification.report, manifest, on_gce);
+  const bool image_refused = a.require_image && image && image->kind != ImageVerdict::Kind::Bound;
   if (a.flags.json) {
     nlohmann::json j = snp::verification_json(v.verification);
     j["valid"] = v.valid();
@@ -128,14 +193,36 @@ int verify_command(const Args& a) {
     nlohmann::json cfg = nlohmann::json::object();
     for (const auto& [k, val] : cc.cfg) cfg[k] = val;
     j["attested_config"] = v.attested_config && cc.status ? cfg : nlohmann::json(nullptr);
+    if (image) {
+      static constexpr const char* kKinds[] = {"unchecked", "image-bound", "not-covered"};
+      nlohmann::json im = {{"status", kKinds[static_cast<int>(image->kind)]}, {"caveats", image->lines}};
+      if (manifest) {
+        im["torgw_version"] = manifest->torgw_version;
+        im["image_sha256"] = manifest->image_sha256;
+      }
+      if (image->row) {
+        im["boot"] = "direct";
+        im["vcpus"] = image->row->vcpus;
+        im["vcpu_type"] = image->row->vcpu_type;
+      }
+      j["image"] = im;
+      j["replayable"] = kReplayCaveat;
+    } else {
+      j["image"] = nullptr;
+    }
+    if (image_refused) j["reason"] = "verify.not_image_bound";
     std::cout << j.dump(2) << "\n";
   } else {
     const char* tag = sim ? "SIMULATED " : "";
     std::printf("boot %s (%s)\n", v.boot_id.c_str(), serial::to_string(boot->end));
     if (v.valid()) {
-      std::printf("%sVALID: %s attested by %s; REPORT_DATA binds its onion key and this BOOT_ID\n", tag,
-                  v.onion_hostname.c_str(),
-                  sim ? "the SIMULATED PSP (not AMD hardware: no security value)" : "an AMD SEV-SNP chip");
+      std::printf("%sVALID: %s: a report signed by %s; its REPORT_DATA binds this onion key and this BOOT_ID\n",
+                  tag, v.onion_hostname.empty() ? "(no onion yet)" : v.onion_hostname.c_str(),
+                  sim ? "the SIMULATED PSP (not AMD hardware: no security value)" : "a genuine AMD SEV-SNP chip");
+      if (image)
+        for (const auto& line : image->lines) std::printf("  %s\n", line.c_str());
+      std::printf("  %s\n", kReplayCaveat);
+      if (image_refused) std::printf("  --require-image: verify.not_image_bound\n");
     } else {
       std::printf("%sINVALID: %s\n", tag, v.status.error().to_string().c_str());
     }
@@ -166,7 +253,7 @@ int verify_command(const Args& a) {
       }
     }
   }
-  return v.valid() ? kExitOk : kExitInvalid;
+  return v.valid() && !image_refused ? kExitOk : kExitInvalid;
 }
 
 }  // namespace
@@ -186,6 +273,12 @@ void register_verify(CLI::App& app, Action& selected) {
                   "KEY=VALUE the attested configuration must hold (repeatable; VALUE 'unset' for an unset key; "
                   "a secret is compared by its SHA-256): a mismatch is INVALID")
       ->allow_extra_args(false);
+  auto* manifest = cmd->add_option("--manifest", a->manifest,
+                                   "The image's manifest.json (image/build): say whether the attested measurement "
+                                   "is one of its direct-boot digests (image-bound)");
+  cmd->add_flag("--require-image", a->require_image,
+                "Exit 1 unless the measurement is one of the manifest's direct-boot digests")
+      ->needs(manifest);
   add_trust_dir_option(cmd, a->trust_dir);
   add_snp_flags(cmd, a->flags, false);
   cmd->callback([&selected, a] { selected = [a] { return verify_command(*a); }; });

@@ -58,6 +58,16 @@ class IdentityStage : public Stage {
     dc.sim_chip = cfg.str("snp_sim_chip");
     dc.sim_measurement = cfg.str("snp_sim_measurement");
     dc.sim_fault = cfg.str("snp_sim_fault");
+    dc.sim_direct_boot.ovmf = cfg.str("snp_sim_ovmf");
+    dc.sim_direct_boot.kernel = cfg.str("snp_sim_kernel");
+    if (cfg.has("snp_sim_append")) {
+      // base64 because a config value holds no spaces; validated by the config already.
+      auto append = from_base64(cfg.str("snp_sim_append"));
+      if (!append) return finish(prefixed("snp_sim_append", append.error()));
+      dc.sim_direct_boot.append = std::string(as_chars(*append));
+    }
+    dc.sim_direct_boot.vcpus = static_cast<unsigned>(cfg.uint("snp_sim_vcpus"));
+    dc.sim_direct_boot.vcpu_type = cfg.str("snp_sim_vcpu_type");
     auto dev = snp::open_device(dc);
     if (!dev) return finish(prefixed("snp", dev.error()));
     dev_ = std::move(*dev);
@@ -243,10 +253,9 @@ class IdentityStage : public Stage {
   Status seal_and_print(const id::Secret& s) {
     auto blob = id::seal(*dev_, s, key_req_, *salt_, &key_req_);
     if (!blob) return prefixed("identity", blob.error());
-    // Ciphertext under a key from the chip's derived key and identity_salt: it opens only
-    // where both are (same chip + measurement + policy, and the salt); the console is the
-    // host's, so the salt is what keeps it closed to the host's other guests on this chip.
-    // The operator stores it as sealed_identity for the next boots.
+    // Ciphertext only the same chip + measurement + policy (+ salt) can open. The console
+    // is the host's: on GCE, where the measurement is Google's firmware, the host can
+    // open it (docs/threat-model.md). The operator stores it as sealed_identity.
     ctx_->markers.emit_chunked("SEALED_IDENTITY", to_base64(*blob));
     ctx_->log("identity sealed: store SEALED_IDENTITY as sealed_identity for the next boots");
     return {};

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "measure/measure.h"
 #include "snp/abi.h"
 #include "snp/simulated.h"
 
@@ -339,11 +340,31 @@ Result<SecretBytes> TsmDevice::get_derived_key(const DerivedKeyRequest&) {
 
 // ---- selection -----------------------------------------------------------------------
 
+Result<std::array<std::uint8_t, 48>> sim_direct_boot_measurement(const DeviceConfig::SimDirectBoot& db) {
+  if (db.kernel.empty()) return make_error("snp.sim.direct_boot", "direct boot needs a kernel file with the OVMF");
+  auto ovmf = read_attr(db.ovmf, measure::kMaxOvmfSize);
+  if (!ovmf) return make_error("snp.sim.direct_boot", "OVMF " + db.ovmf + ": " + ovmf.error().to_string());
+  auto kernel = read_attr(db.kernel, 256u << 20);
+  if (!kernel) return make_error("snp.sim.direct_boot", "kernel " + db.kernel + ": " + kernel.error().to_string());
+  auto sig = measure::vcpu_signature(db.vcpu_type);
+  if (!sig) return sig.error();
+  measure::SnpLaunch l;
+  l.ovmf = ByteView(ovmf->data(), ovmf->size());
+  l.vcpus = db.vcpus;
+  l.vcpu_sig = *sig;
+  l.vmm = measure::VmmType::Qemu;
+  l.guest_features = 0x1;
+  l.direct_boot = measure::DirectBoot{ByteView(kernel->data(), kernel->size()), std::nullopt, db.append};
+  return measure::snp_launch_digest(l);
+}
+
 Result<std::unique_ptr<Device>> open_device(const DeviceConfig& cfg) {
   if (cfg.kind == "none") return std::unique_ptr<Device>{};
   if (cfg.kind == "simulated") {
     SimulatedChip chip;
     chip.name = cfg.sim_chip;
+    if (!cfg.sim_measurement.empty() && !cfg.sim_direct_boot.ovmf.empty())
+      return make_error("snp.sim.direct_boot", "a measurement and direct-boot inputs both given: choose one");
     if (!cfg.sim_measurement.empty()) {
       auto m = from_hex(cfg.sim_measurement);
       if (!m || m->size() != 48) return make_error("snp.bad_hex", "sim measurement must be 96 hex digits");
@@ -357,6 +378,11 @@ Result<std::unique_ptr<Device>> open_device(const DeviceConfig& cfg) {
     else if (cfg.sim_fault == "no_certs") chip.fault = F::NoCerts;
     else if (cfg.sim_fault == "bad_certs") chip.fault = F::BadCerts;
     else if (cfg.sim_fault != "none") return make_error("snp.sim.bad_fault", "sim fault '" + cfg.sim_fault + "'");
+    if (!cfg.sim_direct_boot.ovmf.empty()) {
+      auto m = sim_direct_boot_measurement(cfg.sim_direct_boot);
+      if (!m) return m.error();
+      chip.measurement = *m;
+    }
     auto sim = SimulatedPsp::open(cfg.sim_state_dir, chip);
     if (!sim) return sim.error();
     return std::unique_ptr<Device>(std::move(*sim));

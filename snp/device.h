@@ -171,7 +171,21 @@ struct DeviceConfig {
   // none|debug_policy|migrate_ma_policy|report_data|signature|no_certs|bad_certs
   // (SimulatedChip::Fault; the two policies set the DEBUG or MIGRATE_MA policy bit).
   std::string sim_fault = "none";
+  // Simulated measured direct boot: when sim_direct_boot.ovmf is set, the simulated PSP
+  // reports the launch digest measure::snp_launch_digest computes for QEMU launching this
+  // OVMF with -kernel/-append (kernel-hashes=on, no initrd, guest features 0x1), the same
+  // code `torgw measure` and image/build's expected measurements use. Exclusive with
+  // sim_measurement.
+  struct SimDirectBoot {
+    std::string ovmf, kernel, append;
+    unsigned vcpus = 1;
+    std::string vcpu_type = "EPYC-Milan";
+  } sim_direct_boot;
 };
+
+// The launch digest of a simulated measured direct boot (files read here). Errors:
+// snp.sim.direct_boot (a file unreadable, no kernel), every measure.* error.
+Result<std::array<std::uint8_t, 48>> sim_direct_boot_measurement(const DeviceConfig::SimDirectBoot& db);
 
 // nullptr (not an error) when kind is "none", or "auto" and no device exists: the
 // caller then follows the no-SNP fallback. Errors: snp.device.*, snp.bad_device_kind.

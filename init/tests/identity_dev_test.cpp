@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "init/tests/dev_run.h"
+#include "measure/tests/synthetic_ovmf.h"
 #include "onion/onion.h"
 #include "tests/metadata/metadata_server.h"
 #include "tests/tornet/tornet.h"
@@ -427,4 +428,68 @@ TEST_CASE("without SEV-SNP: identity=derived is fatal unless snp_fallback=epheme
   CHECK(b.get("IDENTITY_WARNING")->find("snp_fallback") != std::string::npos);
   CHECK(*b.get("ATTESTATION_REPORT_VALID") == "false");
   CHECK(*b.get("ATTESTATION_REPORT_VALID_REASON") == "snp_absent");
+}
+
+TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdline; torgw verify --manifest binds the image") {
+  // The operator's side, as image/build does it: the direct-boot files and their expected
+  // digests from `torgw measure` (a small synthetic AmdSev-like OVMF stands in for edk2's).
+  TempDir dir("direct-boot");
+  const std::string ovmf = dir.file("OVMF.fd"), kernel = dir.file("bzImage");
+  const Bytes fw = measure::testing::build_ovmf(measure::testing::SyntheticOvmf::with_kernel_hashes());
+  write_file(ovmf, std::string(as_chars(fw)));
+  write_file(kernel, "synthetic kernel for the measured direct-boot test");
+  const std::string cmdline = "console=ttyS0 ro root=/dev/dm-0 torgw.backend=127.0.0.1:9050";
+  auto predict = [&](const std::string& vcpus, const std::string& type) {
+    auto r = run({torgw_bin(), "measure", "--ovmf", ovmf, "--kernel", kernel, "--append", cmdline, "--vcpus", vcpus,
+                  "--vcpu-type", type, "--output-format", "hex"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return r.out.substr(0, 96);
+  };
+  const std::string genoa2 = predict("2", "EPYC-Genoa");
+  const std::string genoa4 = predict("4", "EPYC-Genoa");
+  REQUIRE(genoa2 != genoa4);
+  auto manifest = [&](const std::vector<std::pair<int, std::string>>& rows) {
+    std::string table;
+    for (const auto& [n, m] : rows)
+      table += std::string(table.empty() ? "" : ",") + R"({"vcpu_type": "EPYC-Genoa", "vcpus": )" + std::to_string(n) +
+               R"(, "measurement": ")" + m + R"("})";
+    return R"({"format": "torgw-image-manifest/1", "torgw": {"version": "1.2.3"},
+      "artefacts": {"disk.raw": {"sha256": "abcdef012345)" + std::string(52, '9') + R"("}},
+      "direct_boot": {"expected_measurements": {"format": "torgw-expected-measurements/1", "mode": "snp",
+        "measurements": [)" + table + "]}}}";
+  };
+  write_file(dir.file("manifest.json"), manifest({{4, genoa4}, {2, genoa2}}));
+  write_file(dir.file("other.json"), manifest({{4, genoa4}}));
+
+  // The VM: torgw-init --dev launched "with" those files on 2 EPYC-Genoa vCPUs.
+  auto b = boot_with({"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
+                      "snp_sim_append=" + to_base64(as_bytes(cmdline)), "snp_sim_vcpus=2", "snp_sim_vcpu_type=EPYC-Genoa"},
+                     "READY");
+  INFO(b.log);  // the markers, if the boot did not get there
+  REQUIRE(b.exit == 0);
+  CHECK(marker(b, "ATTESTATION_MEASUREMENT") == genoa2);
+
+  const std::string ark = sim_host().file("ark.pem");
+  auto bound = verify(dir, b, {"--allow-simulated", ark, "--manifest", dir.file("manifest.json"), "--require-image"});
+  INFO(bound.out << bound.err);
+  CHECK(bound.exit_code == 0);
+  CHECK(bound.out.find("SIMULATED VALID: " + marker(b, "ONION_HOSTNAME")) != std::string::npos);
+  CHECK(bound.out.find("image-bound: torgw 1.2.3 abcdef012345, direct boot, 2 vCPUs, EPYC-Genoa") != std::string::npos);
+  CHECK(bound.out.find("the VM chooses BOOT_ID") != std::string::npos);
+  auto other = verify(dir, b, {"--allow-simulated", ark, "--manifest", dir.file("other.json")});
+  CHECK(other.exit_code == 0);
+  CHECK(other.out.find("not image-bound") != std::string::npos);
+  CHECK(verify(dir, b, {"--allow-simulated", ark, "--manifest", dir.file("other.json"), "--require-image"}).exit_code ==
+        1);
+
+  // A changed command line is another measurement: the same manifest no longer binds it.
+  auto tampered = boot_with({"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
+                             "snp_sim_append=" + to_base64(as_bytes(cmdline + " torgw.metadata=auto")), "snp_sim_vcpus=2",
+                             "snp_sim_vcpu_type=EPYC-Genoa"});
+  CHECK(marker(tampered, "ATTESTATION_MEASUREMENT") != genoa2);
+  CHECK(marker(tampered, "ONION_HOSTNAME") != marker(b, "ONION_HOSTNAME"));
+  // Inputs the digest code refuses stop the boot with its reason.
+  auto plain = boot_with({"identity=derived", "snp_sim_ovmf=" + kernel, "snp_sim_kernel=" + kernel}, "FATAL");
+  CHECK(marker(plain, "FATAL").rfind("snp:measure.ovmf.", 0) == 0);
 }

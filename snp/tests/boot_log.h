@@ -24,6 +24,7 @@ struct BootSpec {
   std::string boot_id;  // empty: fresh
   identity::Mode mode = identity::Mode::Derived;
   bool ready = true;  // print TOR_BOOTSTRAP/DESCRIPTOR_PUBLISHED/READY
+  std::string metadata;  // the METADATA marker (e.g. "gce:present"); empty: none
 };
 
 // Appends one boot's markers (with some kernel noise) to `path`; returns the BOOT_ID.
@@ -39,6 +40,7 @@ inline std::string append_boot(const std::string& path, const BootSpec& spec) {
   if (boot.empty()) boot = w.begin_boot();
   else w.begin_boot(boot);
   w.emit("VERSION", "0.1.0");
+  if (!spec.metadata.empty()) w.emit("METADATA", spec.metadata);
   w.emit("SNP", snp_marker_value(spec.dev));
   DerivedKeyRequest req;
   w.emit("IDENTITY_BINDING", identity::binding_marker(spec.dev ? spec.mode : identity::Mode::Ephemeral, req,

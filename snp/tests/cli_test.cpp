@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <tuple>
+
 #include "onion/onion.h"
 #include "snp/attest.h"
 #include "snp/identity.h"
@@ -187,16 +189,29 @@ TEST_CASE("torgw report show: every field, JSON and text") {
   CHECK(run({torgw_bin(), "report", "show", "/nonexistent"}).exit_code == 2);
 }
 
-TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass without --allow-simulated") {
-  auto sim = testsim::open(testsim::chip_named("cli"));
-  auto id = onion::Identity::generate();
-  torgw::testing::TempDir dir("cli-verify");
-  const std::string log = dir.file("serial.log");
-  const std::string ark = dir.file("sim-ark.pem");
-  torgw::testing::write_file(ark, sim->ark_pem());
+namespace {
+
+// One simulated chip, an identity and a log file in a temp dir; the chip's ARK written
+// where --allow-simulated takes it.
+struct SimLog {
+  std::unique_ptr<SimulatedPsp> sim;
+  onion::Identity id = onion::Identity::generate();
+  torgw::testing::TempDir dir;
+  std::string log = dir.file("serial.log");
+  std::string ark = dir.file("sim-ark.pem");
   testlog::BootSpec spec;
-  spec.dev = sim.get();
-  spec.id = &id;
+  explicit SimLog(const std::string& name) : sim(testsim::open(testsim::chip_named(name))), dir(name) {
+    torgw::testing::write_file(ark, sim->ark_pem());
+    spec.dev = sim.get();
+    spec.id = &id;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass without --allow-simulated") {
+  SimLog f("cli-verify");
+  auto& [sim, id, dir, log, ark, spec] = f;
   const std::string boot = testlog::append_boot(log, spec);
 
   auto r = run({torgw_bin(), "verify", log});
@@ -408,4 +423,113 @@ TEST_CASE("torgw identity salt: a fresh 32-byte base64 salt per run; --help; usa
   CHECK(help.out.find("identity_salt") != std::string::npos);
   CHECK(run({torgw_bin(), "identity", "salt", "extra"}).exit_code == 2);
   CHECK(run({torgw_bin(), "identity", "salt", "--bogus"}).exit_code == 2);
+}
+
+namespace {
+
+// A manifest in image/build's layout (docs/image.md) whose direct-boot table holds `rows`
+// (vcpu_type, vcpus, measurement hex).
+std::string manifest_with(const std::vector<std::tuple<std::string, int, std::string>>& rows) {
+  nlohmann::json table = nlohmann::json::array();
+  for (const auto& [type, n, m] : rows) table.push_back({{"vcpu_type", type}, {"vcpus", n}, {"measurement", m}});
+  nlohmann::json j = {
+      {"format", "torgw-image-manifest/1"},
+      {"torgw", {{"version", "9.8.7"}, {"source_commit", "c0ffee"}}},
+      {"artefacts", {{"disk.raw", {{"sha256", "feedface0123" + std::string(52, '4')}, {"bytes", 1}}}}},
+      {"direct_boot",
+       {{"expected_measurements",
+         {{"format", "torgw-expected-measurements/1"}, {"mode", "snp"}, {"measurements", table}}}}}};
+  return j.dump(2);
+}
+
+}  // namespace
+
+TEST_CASE("torgw verify --manifest: image-bound, not covered, --require-image, malformed manifests") {
+  SimLog f("cli-manifest");
+  auto& [sim, id, dir, log, ark, spec] = f;
+  spec.metadata = "gce:present";
+  testlog::append_boot(log, spec);
+  const std::string attested = to_hex(ByteView(sim->chip().measurement.data(), 48));
+  const std::string other = std::string(96, '7');
+  torgw::testing::write_file(dir.file("match.json"),
+                             manifest_with({{"EPYC-Milan", 1, other}, {"EPYC-Genoa", 4, attested}}));
+  torgw::testing::write_file(dir.file("nomatch.json"), manifest_with({{"EPYC-Milan", 1, other}}));
+
+  // Without a manifest: VALID, but the output says it does not know the image (GCE wording).
+  auto r = run({torgw_bin(), "verify", log, "--allow-simulated", ark});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "SIMULATED VALID: " + id.hostname()));
+  CHECK(contains(r.out, "image not checked (no --manifest)"));
+  CHECK(contains(r.out, "firmware-only: proves an SNP guest on a genuine AMD chip, not which image ran"));
+  CHECK(contains(r.out, "replayable: "));
+  CHECK(contains(r.out, "the VM chooses BOOT_ID"));
+  CHECK_FALSE(contains(r.out, "image-bound: "));
+  CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--require-image"}).exit_code == 2);
+
+  // The attested measurement is the manifest's Genoa x 4 row.
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("match.json")});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "  image-bound: torgw 9.8.7 feedface0123, direct boot, 4 vCPUs, EPYC-Genoa\n"));
+  CHECK_FALSE(contains(r.out, "firmware-only"));
+  CHECK(contains(r.out, "the VM chooses BOOT_ID"));
+  CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("match.json"),
+             "--require-image"})
+            .exit_code == 0);
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("match.json"), "--json"});
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["image"]["status"] == "image-bound");
+  CHECK(j["image"]["torgw_version"] == "9.8.7");
+  CHECK(j["image"]["image_sha256"] == "feedface0123" + std::string(52, '4'));
+  CHECK(j["image"]["boot"] == "direct");
+  CHECK(j["image"]["vcpus"] == 4);
+  CHECK(j["image"]["vcpu_type"] == "EPYC-Genoa");
+  CHECK(j["image"]["caveats"][0] == "image-bound: torgw 9.8.7 feedface0123, direct boot, 4 vCPUs, EPYC-Genoa");
+  CHECK(j["replayable"].get<std::string>().find("the VM chooses BOOT_ID") != std::string::npos);
+
+  // No row matches: still VALID (the report is genuine), but not image-bound.
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("nomatch.json")});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "not image-bound: the measurement is none of the manifest's direct-boot digests, so it does "
+                        "not cover torgw 9.8.7 feedface0123"));
+  CHECK(contains(r.out, "firmware-only: proves an SNP guest on a genuine AMD chip, not which image ran"));
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("nomatch.json"),
+           "--require-image"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "verify.not_image_bound"));
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("nomatch.json"),
+           "--require-image", "--json"});
+  CHECK(r.exit_code == 1);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["image"]["status"] == "not-covered");
+  CHECK(j["reason"] == "verify.not_image_bound");
+
+  // Off GCE the caveat does not name GCE's firmware.
+  testlog::BootSpec bare = spec;
+  bare.metadata = "off";
+  testlog::append_boot(log, bare);
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("nomatch.json")});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "not image-bound"));
+  CHECK(contains(r.out, "measurement-only: proves an SNP guest on a genuine AMD chip launched with this measurement"));
+  CHECK_FALSE(contains(r.out, "firmware-only"));
+
+  // A malformed manifest is an input error (exit 2) with its reason, whatever the log.
+  auto malformed = [&](const std::string& name, const std::string& text, const std::string& reason) {
+    torgw::testing::write_file(dir.file(name), text);
+    auto m = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file(name)});
+    INFO(name << ": " << m.out << m.err);
+    CHECK(m.exit_code == 2);
+    CHECK(contains(m.err, reason));
+  };
+  malformed("bad.json", "{\"format\": \"torgw-image-manifest/1\", ", "manifest.bad_json");
+  malformed("short.json", manifest_with({{"EPYC-Milan", 1, attested.substr(0, 94)}}), "manifest.bad_digest");
+  malformed("type.json", manifest_with({{"EPYC-Milan", 1, attested}}).replace(0, 1, "[") + "]", "manifest.bad_json");
+  auto wrong_type = nlohmann::json::parse(manifest_with({{"EPYC-Milan", 1, attested}}));
+  wrong_type["direct_boot"]["expected_measurements"]["measurements"][0]["vcpus"] = "1";
+  malformed("vcpus.json", wrong_type.dump(), "manifest.bad_type");
+  malformed("empty.json", manifest_with({}), "manifest.no_measurements");
+  CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("nonexistent.json")})
+            .exit_code == 2);
 }

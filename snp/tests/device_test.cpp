@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "measure/measure.h"
+#include "measure/tests/synthetic_ovmf.h"
 #include "snp/device.h"
 #include "snp/identity.h"
 #include "snp/simulated.h"
@@ -471,4 +473,61 @@ TEST_CASE("device selection and key-field names") {
   CHECK(parse_key_fields("policy,policy").error().reason == "snp.bad_key_fields");
   CHECK(parse_key_fields("").error().reason == "snp.bad_key_fields");
   CHECK(*parse_key_fields(key_fields_to_string(key_field::kAll)) == key_field::kAll);
+}
+
+TEST_CASE("simulated PSP with direct-boot inputs reports measure's launch digest") {
+  torgw::testing::TempDir dir("sim-direct-boot");
+  const Bytes ovmf = measure::testing::build_ovmf(measure::testing::SyntheticOvmf::with_kernel_hashes());
+  torgw::testing::write_file(dir.file("OVMF.fd"), std::string(as_chars(ovmf)));
+  const std::string kernel = "a synthetic kernel image";
+  torgw::testing::write_file(dir.file("bzImage"), kernel);
+
+  DeviceConfig cfg;
+  cfg.kind = "simulated";
+  cfg.sim_state_dir = testsim::state_dir();
+  cfg.sim_direct_boot = {dir.file("OVMF.fd"), dir.file("bzImage"), "console=ttyS0 root=x", 4, "EPYC-Genoa"};
+  auto d = open_device(cfg);
+  INFO((d ? "" : d.error().to_string()));
+  REQUIRE(d.ok());
+  auto rep = (*d)->get_report(data_of(0), 0, false);
+  REQUIRE(rep.ok());
+  const auto reported = parse_report(rep->report)->measurement;
+
+  // The wiring under test: exactly what the digest library (and so `torgw measure`)
+  // computes for the same launch, and every input changes it.
+  measure::SnpLaunch l;
+  l.ovmf = ovmf;
+  l.vcpus = 4;
+  l.vcpu_sig = *measure::vcpu_signature("EPYC-Genoa");
+  l.direct_boot = measure::DirectBoot{as_bytes(kernel), std::nullopt, "console=ttyS0 root=x"};
+  CHECK(reported == *measure::snp_launch_digest(l));
+  CHECK(reported != SimulatedChip::default_measurement());
+  auto changed = cfg.sim_direct_boot;
+  changed.append = "console=ttyS0 root=y";
+  CHECK(*sim_direct_boot_measurement(changed) != reported);
+  changed = cfg.sim_direct_boot;
+  changed.vcpus = 2;
+  CHECK(*sim_direct_boot_measurement(changed) != reported);
+  changed = cfg.sim_direct_boot;
+  changed.vcpu_type = "EPYC-Milan";
+  CHECK(*sim_direct_boot_measurement(changed) != reported);
+
+  // Bad inputs are errors, never the default measurement.
+  auto bad = cfg;
+  bad.sim_direct_boot.kernel = dir.file("missing");
+  CHECK(open_device(bad).error().reason == "snp.sim.direct_boot");
+  bad = cfg;
+  bad.sim_direct_boot.kernel.clear();
+  CHECK(open_device(bad).error().reason == "snp.sim.direct_boot");
+  bad = cfg;
+  bad.sim_direct_boot.vcpu_type = "Pentium";
+  CHECK(open_device(bad).error().reason == "measure.vcpu.unknown_type");
+  bad = cfg;
+  bad.sim_measurement = std::string(96, 'a');
+  CHECK(open_device(bad).error().reason == "snp.sim.direct_boot");
+  // An OVMF that cannot verify kernel hashes cannot measure a direct boot.
+  torgw::testing::write_file(dir.file("plain.fd"), std::string(as_chars(measure::testing::build_ovmf({}))));
+  bad = cfg;
+  bad.sim_direct_boot.ovmf = dir.file("plain.fd");
+  CHECK(open_device(bad).error().reason == "measure.ovmf.no_kernel_hashes_section");
 }

@@ -1,0 +1,155 @@
+// Strict reader of image/build's manifest.json: every field used is checked for presence,
+// type and shape; anything unused is ignored (the manifest records much more).
+#include "measure/manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <utility>
+
+namespace torgw::measure {
+
+namespace {
+
+using nlohmann::json;
+
+// image/build's names (image/lib/imagetool.py cmd_manifest / cmd_measurements).
+struct ManifestFields {
+  const char* format = "format";
+  const char* format_value = "torgw-image-manifest/1";
+  const char* torgw = "torgw";
+  const char* version = "version";
+  const char* artefacts = "artefacts";
+  const char* disk = "disk.raw";
+  const char* sha256 = "sha256";
+  const char* direct_boot = "direct_boot";
+  const char* expected = "expected_measurements";
+  const char* table_format_value = "torgw-expected-measurements/1";
+  const char* mode = "mode";
+  const char* mode_value = "snp";
+  const char* rows = "measurements";
+  const char* vcpu_type = "vcpu_type";
+  const char* vcpus = "vcpus";
+  const char* measurement = "measurement";
+};
+constexpr ManifestFields kManifestFields;
+
+// A member of an object, by a path for error messages.
+Result<const json*> member(const json& obj, const std::string& path, const char* key, json::value_t type) {
+  auto it = obj.find(key);
+  const std::string where = path.empty() ? key : path + "." + key;
+  if (it == obj.end()) return make_error("manifest.missing_field", where);
+  const bool ok = type == json::value_t::number_unsigned ? it->is_number_integer() : it->type() == type;
+  if (!ok) return make_error("manifest.bad_type", where + " is " + it->type_name());
+  return &*it;
+}
+
+bool is_hex(const std::string& s, std::size_t len) {
+  if (s.size() != len) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+  return true;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+}  // namespace
+
+const ExpectedMeasurement* ImageManifest::find(const Digest384& m) const {
+  for (const auto& row : direct_boot)
+    if (row.measurement == m) return &row;
+  return nullptr;
+}
+
+Result<ImageManifest> parse_image_manifest(std::string_view text) {
+  const auto& f = kManifestFields;
+  if (text.size() > kMaxManifestSize)
+    return make_error("manifest.too_large", std::to_string(text.size()) + " bytes (at most " +
+                                                std::to_string(kMaxManifestSize) + ")");
+  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return make_error("manifest.bad_json", "not a JSON document");
+  if (!doc.is_object()) return make_error("manifest.bad_type", std::string("the document is ") + doc.type_name());
+
+  auto format = member(doc, "", f.format, json::value_t::string);
+  if (!format) return format.error();
+  if ((*format)->get_ref<const std::string&>() != f.format_value)
+    return make_error("manifest.bad_format", "format is not " + std::string(f.format_value));
+
+  ImageManifest m;
+  auto torgw = member(doc, "", f.torgw, json::value_t::object);
+  if (!torgw) return torgw.error();
+  auto version = member(**torgw, f.torgw, f.version, json::value_t::string);
+  if (!version) return version.error();
+  m.torgw_version = (*version)->get<std::string>();
+  if (m.torgw_version.empty() || m.torgw_version.size() > 64)
+    return make_error("manifest.bad_type", "torgw.version must be 1..64 characters");
+  for (char c : m.torgw_version)
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
+      return make_error("manifest.bad_type", "torgw.version holds a space or control character");
+
+  auto artefacts = member(doc, "", f.artefacts, json::value_t::object);
+  if (!artefacts) return artefacts.error();
+  const std::string disk_path = std::string(f.artefacts) + "[\"" + f.disk + "\"]";
+  auto disk = member(**artefacts, f.artefacts, f.disk, json::value_t::object);
+  if (!disk) return disk.error();
+  auto sha = member(**disk, disk_path, f.sha256, json::value_t::string);
+  if (!sha) return sha.error();
+  if (!is_hex((*sha)->get_ref<const std::string&>(), 64))
+    return make_error("manifest.bad_sha256", disk_path + ".sha256 is not 64 hex digits");
+  m.image_sha256 = lower((*sha)->get<std::string>());
+
+  auto db = member(doc, "", f.direct_boot, json::value_t::object);
+  if (!db) return db.error();
+  const std::string table_path = std::string(f.direct_boot) + "." + f.expected;
+  auto table = member(**db, f.direct_boot, f.expected, json::value_t::object);
+  if (!table) return table.error();
+  auto tformat = member(**table, table_path, f.format, json::value_t::string);
+  if (!tformat) return tformat.error();
+  if ((*tformat)->get_ref<const std::string&>() != f.table_format_value)
+    return make_error("manifest.bad_format", table_path + ".format is not " + f.table_format_value);
+  auto mode = member(**table, table_path, f.mode, json::value_t::string);
+  if (!mode) return mode.error();
+  if ((*mode)->get_ref<const std::string&>() != f.mode_value)
+    return make_error("manifest.bad_format", table_path + ".mode is not " + f.mode_value);
+  auto rows = member(**table, table_path, f.rows, json::value_t::array);
+  if (!rows) return rows.error();
+  if ((*rows)->empty()) return make_error("manifest.no_measurements", table_path + "." + f.rows + " is empty");
+
+  std::set<std::pair<std::string, unsigned>> seen;
+  for (std::size_t i = 0; i < (*rows)->size(); ++i) {
+    const json& row = (**rows)[i];
+    const std::string where = table_path + "." + f.rows + "[" + std::to_string(i) + "]";
+    if (!row.is_object()) return make_error("manifest.bad_type", where + " is " + row.type_name());
+    ExpectedMeasurement e;
+    auto type = member(row, where, f.vcpu_type, json::value_t::string);
+    if (!type) return type.error();
+    e.vcpu_type = (*type)->get<std::string>();
+    if (!vcpu_signature(e.vcpu_type)) return make_error("manifest.bad_type", where + ".vcpu_type is no known vCPU type");
+    auto n = member(row, where, f.vcpus, json::value_t::number_unsigned);
+    if (!n) return n.error();
+    const auto count = (*n)->get<std::int64_t>();
+    if (count < 1 || count > static_cast<std::int64_t>(kMaxVcpus))
+      return make_error("manifest.bad_vcpus", where + ".vcpus is " + std::to_string(count) + " (1.." +
+                                                  std::to_string(kMaxVcpus) + ")");
+    e.vcpus = static_cast<unsigned>(count);
+    auto digest = member(row, where, f.measurement, json::value_t::string);
+    if (!digest) return digest.error();
+    const auto& hex = (*digest)->get_ref<const std::string&>();
+    if (!is_hex(hex, 2 * e.measurement.size()))
+      return make_error("manifest.bad_digest", where + ".measurement is not " +
+                                                   std::to_string(2 * e.measurement.size()) + " hex digits");
+    auto bytes = from_hex(hex);
+    if (!bytes) return make_error("manifest.bad_digest", where + ".measurement");
+    std::copy(bytes->begin(), bytes->end(), e.measurement.begin());
+    if (!seen.insert({e.vcpu_type, e.vcpus}).second)
+      return make_error("manifest.duplicate_row", where + " repeats " + e.vcpu_type + " x " + std::to_string(e.vcpus));
+    m.direct_boot.push_back(std::move(e));
+  }
+  return m;
+}
+
+}  // namespace torgw::measure
