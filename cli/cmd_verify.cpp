@@ -76,6 +76,7 @@ ConfigCheck check_attested_config(const snp::LogVerdict& v, const serial::Boot& 
     }
   }
   return c;
+}
 
 // What the attested measurement says about the image (docs/threat-model.md).
 struct ImageVerdict {
