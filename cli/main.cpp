@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   register_report(app, selected);
   register_verify(app, selected);
   register_identity(app, selected);
+  register_measure(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
