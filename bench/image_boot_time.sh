@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/image_boot_time.sh [--runs N] [--disk-bus nvme|virtio-blk] DIR
+# Usage: bench/image_boot_time.sh [--runs N] [--disk-bus nvme|virtio-blk] DIR
 # Boots DIR/disk.raw under qemu (TCG here; KVM where /dev/kvm works) N times (default 3)
 # and reports, per run and as the median, host-side seconds from qemu's start to the
 # kernel's first line (firmware + UKI), from the kernel's first line to the first line
 # torgw-init prints (the BOOT_ID marker) and to tor running (TOR_BOOTSTRAP=0), and from
 # system_powerdown to qemu's exit. Not a test: it reports numbers.
 set -euo pipefail
+for a in "$@"; do case $a in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac; done
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=3 bus=nvme
 while [ $# -gt 1 ]; do

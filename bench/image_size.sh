@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/image_size.sh [--out DIR] [-- image/build args...]
+# Usage: bench/image_size.sh [--out DIR] [-- image/build args...]
 # Sizes of the image against the targets: rootfs (erofs) <= 20 MiB, GCE tar.gz <= 25 MiB.
 # Uses an existing build in DIR (its manifest.json) or builds one into a temp directory.
 # Also lists the largest files in the root and each package's share. Not a test: it
 # reports numbers (exit 0) unless the build itself fails.
 set -euo pipefail
+for a in "$@"; do case $a in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac; done
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=""
 if [ "${1:-}" = --out ]; then out=$2; shift 2; fi

@@ -1,4 +1,4 @@
-// SEV-SNP performance targets (issue 3):
+// SEV-SNP performance targets (docs/snp.md "Benchmarks"):
 //   full verification of one report with its chain   <= 5 ms
 //   identity derivation                               <= 1 ms
 // Usage: snp_bench [--iterations N] [--shared DIR]

@@ -57,6 +57,16 @@ PORTS = {"direct": None, "torgw-socks socks5": 9050, "torgw-socks passthrough": 
          "socat": 9053}
 
 
+def skip(needs, reason):
+    """The skip contract of tests/support/skip.h: 77, or a failure under CI=true when CI
+    guarantees the precondition (it runs as root after scripts/setup)."""
+    if os.environ.get("CI") == "true" and needs in ("root", "package"):
+        print(f"FAIL: CI guarantees this precondition ({needs}), so it is a failure, not a skip: {reason}")
+        return 1
+    print(f"SKIP: {needs}: {reason}")
+    return SKIP
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -323,12 +333,10 @@ def main():
         paths.insert(0, "direct")
 
     if os.geteuid() != 0:
-        print("SKIP: the benchmark needs root (private network namespace, danted)")
-        return SKIP
+        return skip("root", "the benchmark needs root (private network namespace, danted)")
     for prog in ["danted", "haproxy", "socat", "unshare", "ip"]:
         if not shutil.which(prog):
-            print(f"SKIP: {prog} is not installed (scripts/setup installs it)")
-            return SKIP
+            return skip("package", f"{prog} is not installed (scripts/setup installs it)")
     for b in ["socks/torgw-socks", "bench/torgw-socks-load"]:
         if not os.access(os.path.join(args.bin_dir, b), os.X_OK):
             print(f"error: {os.path.join(args.bin_dir, b)} missing: cmake --build --preset default", file=sys.stderr)

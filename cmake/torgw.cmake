@@ -46,7 +46,8 @@ endfunction()
 
 # torgw_test(<name> SOURCES ... [DEPS ...] [LABELS ...] [TIMEOUT s] [NEEDS target...])
 # NEEDS: executables the test runs (built before it, not linked).
-# One Catch2 executable, registered as one CTest test. Labels: unit (fast, pure, run
+# One Catch2 executable, registered as one CTest test; it exits 77 (CTest: Skipped) when
+# a case called TORGW_SKIP and none failed (tests/support/skip.h). Labels: unit (fast, pure, run
 # under ASan too), integration (real peers on loopback), slow (minutes), root (needs
 # CAP_SYS_ADMIN: namespaces, mounts). The Catch2 main lives in tests/support.
 function(torgw_test name)
@@ -67,8 +68,9 @@ function(torgw_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  # 77: something skipped and nothing failed (tests/support/skip.h).
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "TORGW_SOURCE_DIR=${PROJECT_SOURCE_DIR};TORGW_BINARY_DIR=${PROJECT_BINARY_DIR};TORGW_SHARED_DIR=${PROJECT_SOURCE_DIR}/../shared")
+    SKIP_RETURN_CODE 77 ENVIRONMENT "TORGW_SOURCE_DIR=${PROJECT_SOURCE_DIR};TORGW_BINARY_DIR=${PROJECT_BINARY_DIR};TORGW_SHARED_DIR=${PROJECT_SOURCE_DIR}/../shared")
 endfunction()
 
 # torgw_fuzzer(<name> SOURCE <file> DEPS ...)

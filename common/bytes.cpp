@@ -62,6 +62,10 @@ std::uint32_t load_le32(const std::uint8_t* p) {
 std::uint64_t load_le64(const std::uint8_t* p) {
   return std::uint64_t{load_le32(p)} | (std::uint64_t{load_le32(p + 4)} << 32);
 }
+void store_le16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v);
+  p[1] = static_cast<std::uint8_t>(v >> 8);
+}
 void store_le32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }

@@ -53,6 +53,7 @@ class ByteReader {
 std::uint16_t load_le16(const std::uint8_t* p);
 std::uint32_t load_le32(const std::uint8_t* p);
 std::uint64_t load_le64(const std::uint8_t* p);
+void store_le16(std::uint8_t* p, std::uint16_t v);
 void store_le32(std::uint8_t* p, std::uint32_t v);
 void store_le64(std::uint8_t* p, std::uint64_t v);
 

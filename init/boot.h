@@ -1,12 +1,15 @@
 // torgw-init's boot sequence (../shared/DESIGN.md "The boot, end to end") as a list of
-// stages run in order on one event loop, and the shutdown that undoes them.
+// stages run in order on one event loop, and the shutdown that undoes them. In order
+// (docs/init.md has the markers of each step):
 //
-//   PID 1 only:  mounts, read-only root, stdio, Ctrl-Alt-Del, power button
-//   banner:      BOOT_ID, MARKER_VERSION, VERSION, INIT_MODE (after the RNG is ready)
-//   machine:     RNG, CLOCK_CHECK, MODULES, NETWORK, resolv.conf (PID 1 only but RNG/CLOCK)
-//   config:      cmdline + file (+ flags) -> metadata (GCE, Hetzner) -> CONFIG_* markers
-//   ... then the stages from default_stages(): identity, and where the lead wires them,
-//   SNP/attestation, tor supervision, torgw-socks.
+//   PID 1 only:  crash guard, mounts, read-only root, stdio, Ctrl-Alt-Del (before any
+//                marker can be written; a failure is reported after the banner)
+//   banner:      BOOT_ID, MARKER_VERSION, VERSION, INIT_MODE, RNG (once the RNG is ready)
+//   machine:     MOUNTS, TOR_STATE_DIR, power buttons (PID 1); CLOCK_CHECK; MODULES,
+//                NETWORK, resolv.conf (PID 1)
+//   stages:      config (cmdline + file (+ flags) -> metadata (GCE, Hetzner) -> CONFIG_*),
+//                then default_stages(): identity (SEV-SNP device, onion identity,
+//                attestation), socks (torgw-socks), tor (supervisor/); then INIT_DONE
 //
 // A stage gets the shared BootContext and calls done(Status) when it has finished
 // starting (asynchronously if it needs the loop). An error is FATAL=<reason>: in PID 1
@@ -91,8 +94,8 @@ class Stage {
   }
 };
 
-// The stages after config, in order. THE SEAM: snp/, supervisor/ and socks/ are wired in
-// here (see the comments in boot.cpp).
+// The stages after config, in order: identity, socks, tor. The one place they are listed;
+// a new stage is a make_*_stage() below and a line in default_stages() (init/boot.cpp).
 std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts);
 
 // SEV-SNP and identity (init/identity_stage.cpp): opens the device snp_device names,

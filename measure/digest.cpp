@@ -104,8 +104,7 @@ SevHashesTable sev_hashes_table(const DirectBoot& boot) {
   std::uint8_t* p = t.data();
   auto put = [&](const Guid& g, std::uint16_t len) {
     std::memcpy(p, g.data(), 16);
-    p[16] = static_cast<std::uint8_t>(len);
-    p[17] = static_cast<std::uint8_t>(len >> 8);
+    store_le16(p + 16, len);
     p += 18;
   };
   auto put_hash = [&](const Sha256& h) {
@@ -198,11 +197,6 @@ constexpr std::size_t es = 0x000, cs = 0x010, ss = 0x020, ds = 0x030, fs = 0x040
                       dr6 = 0x168, rflags = 0x170, rip = 0x178, g_pat = 0x268, rdx = 0x310, sev_features = 0x3b0,
                       xcr0 = 0x3e8, mxcsr = 0x408, x87_fcw = 0x410;
 }  // namespace vmsa
-
-void store_le16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v);
-  p[1] = static_cast<std::uint8_t>(v >> 8);
-}
 
 // struct vmcb_seg: u16 selector, u16 attrib, u32 limit, u64 base.
 void put_segment(std::uint8_t* p, std::uint16_t selector, std::uint16_t attrib, std::uint32_t limit,

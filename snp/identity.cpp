@@ -1,5 +1,8 @@
 #include "snp/identity.h"
 
+#define TORGW_IDENTITY_IMPL
+#include "snp/identity_internal.h"
+
 #include <sodium.h>
 
 #include <algorithm>
@@ -158,12 +161,18 @@ Result<SealedBlob> parse_sealed_blob(ByteView blob) {
 }
 
 Result<Bytes> seal_with_key(const SecretBytes& dk, const SealBinding& b, const Secret& s) {
+  ensure_sodium();
+  internal::Nonce nonce;
+  randombytes_buf(nonce.data(), nonce.size());
+  return internal::seal_with_nonce(dk, b, s, nonce);
+}
+
+Result<Bytes> internal::seal_with_nonce(const SecretBytes& dk, const SealBinding& b, const Secret& s,
+                                        const Nonce& nonce) {
   TORGW_TRY(check_secret(s));
   ensure_sodium();
   Bytes out = seal_header(s.kind, b);
   const std::size_t aad_len = out.size();
-  std::array<std::uint8_t, kNonce> nonce;
-  randombytes_buf(nonce.data(), nonce.size());
   out.insert(out.end(), nonce.begin(), nonce.end());
   const std::size_t ct_off = out.size();
   out.resize(ct_off + s.bytes.size() + kTag);
@@ -291,9 +300,16 @@ Result<TransferBlob> parse_transfer_blob(ByteView blob) {
 }
 
 Result<Bytes> wrap(const Secret& s, const std::array<std::uint8_t, 32>& recipient, ByteView context) {
+  ensure_sodium();
+  internal::Nonce nonce;
+  randombytes_buf(nonce.data(), nonce.size());
+  return internal::wrap_with(s, recipient, context, TransferKeypair::generate(), nonce);
+}
+
+Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t, 32>& recipient, ByteView context,
+                                  const TransferKeypair& eph, const Nonce& nonce) {
   TORGW_TRY(check_secret(s));
   ensure_sodium();
-  TransferKeypair eph = TransferKeypair::generate();
   auto key = transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(), recipient.data());
   if (!key) return key.error();
   Bytes out(kXferMagic, kXferMagic + 8);
@@ -301,8 +317,6 @@ Result<Bytes> wrap(const Secret& s, const std::array<std::uint8_t, 32>& recipien
   out.insert(out.end(), eph.public_key.begin(), eph.public_key.end());
   Bytes aad = out;
   aad.insert(aad.end(), context.begin(), context.end());
-  std::array<std::uint8_t, kNonce> nonce;
-  randombytes_buf(nonce.data(), nonce.size());
   out.insert(out.end(), nonce.begin(), nonce.end());
   const std::size_t off = out.size();
   out.resize(off + s.bytes.size() + kTag);

@@ -1,6 +1,8 @@
 // Runs the real `torgw` binary: the exit codes and JSON are a contract for scripts.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <nlohmann/json.hpp>
 
 #include "serial/serial.h"
@@ -42,8 +44,7 @@ TEST_CASE("torgw serial parse: exit codes and JSON") {
 TEST_CASE("torgw onion address prints the hostname of either key file") {
   TempDir dir("cli-onion");
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor not installed");
   }
   std::string hs = dir.file("hs");
   auto tor = Subprocess::spawn({find_program("tor"), "--DataDirectory", dir.file("data"), "--HiddenServiceDir", hs,

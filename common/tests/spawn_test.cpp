@@ -2,6 +2,8 @@
 // inside real children.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -178,8 +180,7 @@ TEST_CASE("spawn: umask as given, else the parent's") {
 
 TEST_CASE("spawn: drops to the given user, groups exactly as given, no capability left (root only)") {
   if (::geteuid() != 0) {
-    WARN("SKIP: switching users needs root");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::root, "switching users needs root");
   }
   auto s = shell("id -u; id -g; id -G; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status");
   s.creds = nobody({4242});
@@ -196,7 +197,7 @@ TEST_CASE("spawn: the child dies with its parent, also across the privilege drop
   // A middle process spawns a sleeper (as nobody when we are root: the uid change in
   // between clears the death signal), reports its pid, then exits: the sleeper must go.
   const bool root = ::geteuid() == 0;
-  if (!root) WARN("SKIP (in part): the drop to another user needs root");
+  if (!root) TORGW_SKIP_IN_PART(torgw::testing::Needs::root, "the drop to another user needs root");
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   const pid_t middle = ::fork();
@@ -251,8 +252,7 @@ TEST_CASE("drop_privileges: in this process, for good (root only for the drop it
   };
   if (::geteuid() != 0) {
     CHECK(in_child(Credentials{0, 0, {}}) == SpawnStep::setgroups);
-    WARN("SKIP: dropping from root needs root");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::root, "dropping from root needs root");
   }
   CHECK(in_child(nobody()) == SpawnStep::none);
   CHECK(in_child(Credentials{0, 0, {0}}) == SpawnStep::none);  // root stays root

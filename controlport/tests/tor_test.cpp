@@ -6,6 +6,8 @@
 // public Tor network.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <event2/event.h>
 #include <sodium.h>
 #include <sys/socket.h>
@@ -92,8 +94,7 @@ AuthOptions auth_for(const Tor& t) {
 
 TEST_CASE("real tor: connect with retry, SAFECOOKIE, commands and events") {
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor is not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
   }
   Tor tor(/*start=*/false);
   Loop loop;
@@ -185,8 +186,7 @@ TEST_CASE("real tor: connect with retry, SAFECOOKIE, commands and events") {
 
 TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION") {
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor is not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
   }
   Tor tor;
   auto bc = BlockingControl::open(Endpoint::unix_socket(tor.control_sock), auth_for(tor));
@@ -272,8 +272,7 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
 
 TEST_CASE("real tor: auth failures and tor closing the connection") {
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor is not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
   }
   Tor tor;
   REQUIRE(wait_for_unix(tor.control_sock, 30s));
@@ -312,8 +311,7 @@ TEST_CASE("real tor: auth failures and tor closing the connection") {
 
 TEST_CASE("real tor: TCP ControlPort with NULL authentication") {
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor is not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
   }
   Tor tor(true, /*tcp_null=*/true);
   auto ep = Endpoint::parse("127.0.0.1:" + std::to_string(tor.control_port));

@@ -3,6 +3,8 @@
 // and reaping orphans.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -102,8 +104,7 @@ TEST_CASE("spawn: clean environment, no inherited fds, own session, no_new_privs
 
 TEST_CASE("spawn: privilege drop to an unprivileged user, empty capability sets") {
   if (geteuid() != 0) {
-    WARN("SKIP: privilege drop needs root");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::root, "privilege drop needs root");
   }
   torgw::testing::TempDir dir("drop");
   ::chmod(dir.path().c_str(), 0777);

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <fcntl.h>
 #include <linux/input.h>
 #include <sched.h>
@@ -139,8 +141,7 @@ TEST_CASE("wait status descriptions") {
 
 TEST_CASE("mount_all creates mount points inside a fresh filesystem and skips optional ones") {
   if (geteuid() != 0) {
-    WARN("SKIP: mounting needs root");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::root, "mounting needs root");
   }
   char tmpl[] = "/tmp/torgw-mount-XXXXXX";
   REQUIRE(mkdtemp(tmpl));

@@ -16,11 +16,6 @@ std::string reason_of(const Bytes& img) {
   return r.ok() ? "ok" : r.error().reason;
 }
 
-void put16(Bytes& b, std::size_t at, std::uint16_t v) {
-  b[at] = static_cast<std::uint8_t>(v);
-  b[at + 1] = static_cast<std::uint8_t>(v >> 8);
-}
-
 }  // namespace
 
 TEST_CASE("parse_ovmf reads the footer table and the SEV metadata") {
@@ -60,13 +55,13 @@ TEST_CASE("parse_ovmf: a truncated footer") {
   SECTION("a footer length shorter than the footer itself") {
     SyntheticLayout l;
     auto img = build_ovmf(SyntheticOvmf{}, &l);
-    put16(img, l.footer_len_at, 17);
+    store_le16(&img[l.footer_len_at], 17);
     CHECK(reason_of(img) == "measure.ovmf.bad_entry");
   }
   SECTION("an entry shorter than its own header") {
     SyntheticLayout l;
     auto img = build_ovmf(SyntheticOvmf{}, &l);
-    put16(img, l.first_entry_len_at, 10);
+    store_le16(&img[l.first_entry_len_at], 10);
     CHECK(reason_of(img) == "measure.ovmf.bad_entry");
   }
 }
@@ -77,12 +72,12 @@ TEST_CASE("parse_ovmf: a table length past the file") {
     Bytes img(kPageSize, 0);
     auto donor = build_ovmf(SyntheticOvmf{}, &l);
     std::copy(donor.end() - 64, donor.end(), img.end() - 64);
-    put16(img, kPageSize - 50, 0xffff);
+    store_le16(&img[kPageSize - 50], 0xffff);
     CHECK(reason_of(img) == "measure.ovmf.truncated");
   }
   SECTION("an entry runs past the table") {
     auto img = build_ovmf(SyntheticOvmf{}, &l);
-    put16(img, l.first_entry_len_at, 0x7000);
+    store_le16(&img[l.first_entry_len_at], 0x7000);
     CHECK(reason_of(img) == "measure.ovmf.truncated");
   }
   SECTION("the metadata offset points before the image") {

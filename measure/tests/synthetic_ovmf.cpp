@@ -6,15 +6,6 @@
 
 namespace torgw::measure::testing {
 
-namespace {
-
-void put16(Bytes& b, std::size_t at, std::uint16_t v) {
-  b[at] = static_cast<std::uint8_t>(v);
-  b[at + 1] = static_cast<std::uint8_t>(v >> 8);
-}
-
-}  // namespace
-
 Bytes build_ovmf(const SyntheticOvmf& s, SyntheticLayout* layout) {
   const std::size_t size = s.pages * kPageSize;
   Bytes img(size, 0xcc);  // recognisable filler, like code
@@ -64,13 +55,13 @@ Bytes build_ovmf(const SyntheticOvmf& s, SyntheticLayout* layout) {
     const auto& e = entries[i];
     const std::size_t len = e.data.size() + 18;
     std::memcpy(&img[end - 16], e.guid.data(), 16);
-    put16(img, end - 18, static_cast<std::uint16_t>(len));
+    store_le16(&img[end - 18], static_cast<std::uint16_t>(len));
     if (i == 0) l.first_entry_len_at = end - 18;
     std::memcpy(&img[end - len], e.data.data(), e.data.size());
     end -= len;
     total += len;
   }
-  put16(img, footer_guid_at - 2, static_cast<std::uint16_t>(total));
+  store_le16(&img[footer_guid_at - 2], static_cast<std::uint16_t>(total));
   if (layout) *layout = l;
   return img;
 }

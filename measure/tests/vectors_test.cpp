@@ -2,7 +2,7 @@
 // values, Google's gce-tcb-verifier value, and full-size Debian OVMF builds), read at test
 // time. The SNP rows are checked; the SEV, SEV-ES and SNP:SVSM rows belong to launch modes
 // torgw does not implement, and the test insists that those are the only rows left over.
-#include "tests/support/skip.h"  // first: it configures Catch2 for its listener
+#include "tests/support/skip.h"
 
 #include <catch2/catch.hpp>
 

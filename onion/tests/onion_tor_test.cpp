@@ -3,6 +3,8 @@
 // hostname we compute.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <sys/stat.h>
 
 #include <chrono>
@@ -43,8 +45,7 @@ std::string run_tor_on(const TempDir& dir, const std::string& hsdir) {
 
 TEST_CASE("keys tor generates parse to the hostname tor writes") {
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor not installed (scripts/setup installs it)");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor not installed (scripts/setup installs it)");
   }
   for (int i = 0; i < 5; ++i) {
     TempDir dir("onion-tor");
@@ -72,8 +73,7 @@ TEST_CASE("keys tor generates parse to the hostname tor writes") {
 
 TEST_CASE("tor accepts key files we write and computes the same hostname") {
   if (find_program("tor").empty()) {
-    WARN("SKIP: tor not installed (scripts/setup installs it)");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor not installed (scripts/setup installs it)");
   }
   for (int i = 0; i < 3; ++i) {
     TempDir dir("onion-ours");

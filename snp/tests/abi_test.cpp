@@ -2,6 +2,8 @@
 // the independently produced report_fields.json) and hostile inputs.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <nlohmann/json.hpp>
 
 #include "snp/abi.h"
@@ -22,8 +24,7 @@ std::string hx(const std::array<std::uint8_t, N>& a) {
 
 TEST_CASE("parse_report decodes every field of every real vector like report_fields.json") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   int checked = 0;
   for (const auto& v : testvec::all()) {
@@ -166,8 +167,7 @@ TEST_CASE("TCB layouts: Milan/Genoa vs Turin") {
 
 TEST_CASE("cert table: the real-cert synthetic tables parse to the VCEK, ASK and ARK") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   const std::string d = testvec::root() + "/synthetic_cert_table";
   for (const char* f : {"auxblob_vcek_ask_ark.bin", "ext_report_certs_4k_padded.bin"}) {

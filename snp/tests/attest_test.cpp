@@ -2,6 +2,8 @@
 // written with serial::MarkerWriter exactly as init will write them.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include "snp/attest.h"
 #include "snp/tests/boot_log.h"
 #include "snp/tests/sim_fixture.h"
@@ -225,8 +227,7 @@ TEST_CASE("transfer: the VM's key is bound in its report and last_transfer_boot 
 
 TEST_CASE("kds_vcek_url names AMD's KDS VCEK for the report's chip and TCB") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   auto genoa = *parse_report(testvec::read_bytes(testvec::root() + "/oak_genoa_oc/report.bin"));
   CHECK(kds_vcek_url(genoa, Product::Genoa) ==

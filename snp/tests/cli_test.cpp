@@ -2,6 +2,8 @@
 // codes and output are a contract for operators' scripts (0 valid, 1 invalid, 2 usage).
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <nlohmann/json.hpp>
 
 #include "onion/onion.h"
@@ -34,8 +36,7 @@ std::vector<std::string> report_verify_args(const testvec::Vector& v) {
 
 TEST_CASE("torgw report verify: every vector, with the exit code INDEX.md implies") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   int ok = 0;
   for (const auto& v : testvec::all()) {
@@ -82,8 +83,7 @@ TEST_CASE("torgw report verify: every vector, with the exit code INDEX.md implie
 
 TEST_CASE("torgw report verify: cert tables, trust dir, expectations, JSON, usage errors") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   const std::string d = testvec::root() + "/synthetic_cert_table";
   for (const char* t : {"auxblob_vcek_ask_ark.bin", "ext_report_certs_4k_padded.bin"}) {
@@ -156,8 +156,7 @@ TEST_CASE("torgw report verify: cert tables, trust dir, expectations, JSON, usag
 
 TEST_CASE("torgw report show: every field, JSON and text") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   for (const char* name : {"oak_turin_oc", "teekit_gcp", "gosevguest_milan_v2", "trustee_milan_vlek"}) {
     auto v = *testvec::get(name);

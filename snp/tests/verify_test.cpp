@@ -1,6 +1,8 @@
 // Chain, extension, signature and policy verification against the real AMD-signed vectors.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include "snp/tests/vectors.h"
 #include "snp/verify.h"
 
@@ -23,8 +25,7 @@ bool committed_differs(const Bytes& report) {
 
 TEST_CASE("every vector INDEX.md marks OK verifies; the others fail for their stated reason") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   int ok = 0;
   for (const auto& v : testvec::all()) {
@@ -68,8 +69,7 @@ TEST_CASE("every vector INDEX.md marks OK verifies; the others fail for their st
 
 TEST_CASE("products come from the pinned ASK; VLEKs need --at inside their year") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   struct Want {
     const char* name;
@@ -98,8 +98,7 @@ TEST_CASE("products come from the pinned ASK; VLEKs need --at inside their year"
 
 TEST_CASE("the turin VCEK-only vector's chain verifies (Turin ASK, 8-byte hwID)") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   const std::string d = testvec::root() + "/virtee_turin_vcek_only";
   CertChain c;
@@ -117,8 +116,7 @@ TEST_CASE("the turin VCEK-only vector's chain verifies (Turin ASK, 8-byte hwID)"
 
 TEST_CASE("flipping any byte of the report, of its signature or of a certificate fails") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   auto v = testvec::get("oak_genoa_oc");
   REQUIRE(v);
@@ -153,8 +151,7 @@ TEST_CASE("flipping any byte of the report, of its signature or of a certificate
 
 TEST_CASE("chain: substitutions and missing pieces are refused with a reason") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   auto milan = testvec::chain_of(*testvec::get("teekit_gcp"));
   auto genoa = testvec::chain_of(*testvec::get("oak_genoa_oc"));
@@ -212,8 +209,7 @@ TEST_CASE("chain: substitutions and missing pieces are refused with a reason") {
 
 TEST_CASE("policy: every knob has its own reason") {
   if (!testvec::present()) {
-    WARN("SKIP: ../shared/vectors/snp absent");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   auto v = *testvec::get("teekit_gcp_x25519");
   auto chain = testvec::chain_of(v);

@@ -3,6 +3,8 @@
 // signals, and the privilege drop (as root).
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -150,8 +152,7 @@ TEST_CASE("torgw-socks: SIGUSR1 logs counters, SIGTERM drains and exits 0") {
 
 TEST_CASE("torgw-socks: started as root, drops to --user for good") {
   if (::geteuid() != 0) {
-    WARN("SKIP: needs root to test the privilege drop");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::root, "needs root to test the privilege drop");
   }
   TempDir dir("socks-cli");
   ::chmod(dir.path().c_str(), 0755);

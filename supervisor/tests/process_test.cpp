@@ -2,6 +2,8 @@
 // and its exit seen through the pidfd.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -94,8 +96,7 @@ TEST_CASE("spawn: exec and privilege-drop failures are errors, not silent childr
 
 TEST_CASE("spawn: drops to the tor user before exec (root only)") {
   if (::geteuid() != 0) {
-    WARN("SKIP: needs root to switch users");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::root, "needs root to switch users");
   }
   auto u = lookup_user("debian-tor");
   if (!u) u = lookup_user("nobody");

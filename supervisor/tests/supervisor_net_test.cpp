@@ -4,6 +4,8 @@
 // deadline.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <signal.h>
 
 #include <filesystem>
@@ -60,8 +62,7 @@ std::size_t index_of(const std::vector<serial::Marker>& ms, const std::string& k
 TEST_CASE("supervisor on a private network: published, reachable, survives kill -9") {
   for (const char* p : {"tor", "tor-gencert", "curl", "python3", "socat"})
     if (find_program(p).empty()) {
-      WARN(std::string("SKIP: needs ") + p);
-      return;
+      TORGW_SKIP(torgw::testing::Needs::package, std::string("needs ") + p);
     }
   auto net_r = tornet::Network::start(tornet::Options{});
   INFO((net_r.ok() ? std::string() : net_r.error().to_string()));

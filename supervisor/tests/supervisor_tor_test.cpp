@@ -3,6 +3,8 @@
 // config, bootstrap timeout, crash loops and stopping.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <signal.h>
 
 #include <sys/wait.h>
@@ -34,8 +36,7 @@ bool have_tor() { return !find_program("tor").empty(); }
 
 TEST_CASE("supervisor: tor as the tor user, SAFECOOKIE, ADD_ONION with our key, bootstrap timeout") {
   if (!have_tor()) {
-    WARN("SKIP: tor is not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
   }
   TempDir dir("sup");
   MarkerLog markers(dir.file("markers"));
@@ -169,8 +170,7 @@ TEST_CASE("supervisor: a tor that keeps dying is restarted with backoff, then FA
 
 TEST_CASE("supervisor: stop() ends tor and reports when it is gone") {
   if (!have_tor()) {
-    WARN("SKIP: tor is not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
   }
   TempDir dir("sup-stop");
   MarkerLog markers(dir.file("markers"));

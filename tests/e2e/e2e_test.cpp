@@ -1,4 +1,4 @@
-// The whole appliance end to end on a private Tor network (issue 2): torgw-init --dev
+// The whole appliance end to end on a private Tor network: torgw-init --dev
 // publishes its onion; a client reaches a web server through the client tor, the onion,
 // torgw-socks and a dante backend; and the faults an operator meets: tor killed,
 // backend down, bad config.
@@ -11,6 +11,8 @@
 // In passthrough mode the onion stream goes to the backend untouched, so plain
 // `curl --socks5-hostname <client tor> http://<onion>/` reaches the web server directly.
 #include <catch2/catch.hpp>
+
+#include "tests/support/skip.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -134,8 +136,8 @@ std::string gateway_conf(const std::string& backend, const std::string& mode = "
   do {                                                                                   \
     for (const char* p : {"tor", "curl", "socat", "danted", "python3"})                  \
       if (find_program(p).empty()) {                                                     \
-        WARN(std::string("SKIP: ") + p + " is not installed (scripts/setup installs it)"); \
-        return;                                                                          \
+        TORGW_SKIP(torgw::testing::Needs::package,                                       \
+                   std::string(p) + " is not installed (scripts/setup installs it)");    \
       }                                                                                  \
   } while (0)
 

@@ -6,10 +6,11 @@
 # cleanly within 10 s. With firmware "bios", qemu's SeaBIOS boots the legacy path instead:
 # gptmbr.bin -> syslinux on the ESP -> the same kernel and command line.
 # Usage: boot_test.sh FIXDIR [nvme|virtio-blk|virtio-scsi] [raw|qcow2] [uefi|bios]
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1 bus=${2:-nvme} fmt=${3:-raw} fw=${4:-uefi}
 require_fixture "$fix/out"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 missing"
+command -v qemu-system-x86_64 >/dev/null || skip package "qemu-system-x86 missing"
 disk=$fix/out/disk.raw
 [ "$fmt" = qcow2 ] && disk=$fix/out/disk.qcow2
 log=$fix/boot-$fw-$bus-$fmt.log

@@ -4,6 +4,8 @@
 # sparse, gzip -n, and unpacks to disk.raw; the qcow2 holds the same disk; the root
 # holds init, tor, torgw-socks, exactly their libraries, the users, the default config,
 # and no shell or package manager.
+# Usage: contents_test.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"

@@ -8,10 +8,11 @@
 # kernel and command line with Debian's OVMF (pflash), saying which firmware booted.
 # The kernel's "Command line:" must be the file's bytes: nothing was added or lost.
 # Usage: direct_boot_boot_test.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 missing"
+command -v qemu-system-x86_64 >/dev/null || skip package "qemu-system-x86 missing"
 db=$fix/out/direct-boot
 [ -s "$db/bzImage" ] && [ -s "$db/cmdline" ] && [ -s "$db/OVMF.fd" ] || fail "no direct-boot set in $fix/out"
 cmdline=$(cat "$db/cmdline")

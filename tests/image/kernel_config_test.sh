@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # kernel-config/check: passes a config that satisfies the fragment, reports every kind
 # of miss (absent, =m instead of =y, set where it must not be), rejects bad input.
+# Usage: kernel_config_test.sh   (no arguments; TORGW_SOURCE_DIR names the tree)
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 check=$SRC/kernel-config/check
 frag=$SRC/kernel-config/torgw.config
@@ -41,7 +43,8 @@ echo "CONFIG_X=y" > "$tmp/frag"; echo "garbage line" >> "$tmp/frag"
 set -e
 pass "bad input exits 2"
 
-# the fragment holds everything the image depends on (issue 5's list)
+# the fragment holds everything the image depends on (docs/image.md "The kernel": SEV-SNP
+# guest, EFI stub, gVNIC/NVMe/virtio, kernel DHCP, erofs + dm-verity via dm-init, ...)
 for s in AMD_MEM_ENCRYPT SEV_GUEST VIRT_DRIVERS EFI EFI_STUB GVE NET_VENDOR_GOOGLE BLK_DEV_NVME \
          VIRTIO_NET VIRTIO_BLK SCSI_VIRTIO VIRTIO_PCI IP_PNP_DHCP DEVTMPFS TMPFS EROFS_FS \
          MISC_FILESYSTEMS DM_VERITY DM_INIT SERIAL_8250_CONSOLE PCI_MSI SWIOTLB KVM_GUEST \

@@ -3,7 +3,7 @@
 the SEV hashes-table GPA, read independently of torgw (tests cross-check image/ovmf/build
 and `torgw measure` with it).
 
-  ovmf_metadata.py OVMF.fd
+Usage: ovmf_metadata.py OVMF.fd
 
 The layout (edk2 OvmfPkg/ResetVector, as sev-snp-measure's ovmf.py reads it): the last
 32 bytes before the end hold the reset vector; just before them is the footer entry
@@ -25,6 +25,9 @@ HDR = 18  # u16 size + GUID
 
 
 def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) == 2 else 2)
     data = open(sys.argv[1], "rb").read()
     footer_at = len(data) - 32 - HDR
     size, guid = struct.unpack_from("<H16s", data, footer_at)

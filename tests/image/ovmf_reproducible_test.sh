@@ -3,6 +3,7 @@
 # another build path, another download) gives the same OVMF.fd bytes as the fixture's.
 # Prints both build times (build-info build_seconds).
 # Usage: ovmf_reproducible_test.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"

@@ -7,6 +7,7 @@
 #   one by sha256 only (the password appears nowhere in manifest.json), and every
 #   expected measurement differs from the unpinned fixture's: the pins are measured.
 # Usage: pins_test.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"

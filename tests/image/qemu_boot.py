@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Boot a torgw disk under qemu (TCG unless /dev/kvm works) with Debian's OVMF, watch the
+"""Boot a torgw disk under qemu (KVM when a probe proves it works, else TCG: see
+qemu_accel.py; TORGW_QEMU_ACCEL=auto|kvm|tcg or --accel forces it) with Debian's OVMF, watch the
 serial console, and check what it prints.
 
   qemu_boot.py --disk disk.raw [--firmware uefi|bios] --expect REGEX [--expect REGEX ...]
@@ -36,13 +37,20 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu_accel  # noqa: E402  (beside this file)
+
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 KERNEL_START = re.compile(r"Linux version \d")
 
 
+class QemuDied(Exception):
+    pass
+
+
 class Qmp:
-    def __init__(self, path, deadline):
+    def __init__(self, path, deadline, proc):
         while True:
             try:
                 self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -50,9 +58,13 @@ class Qmp:
                 break
             except OSError:
                 self.s.close()
+                # A qemu that died (bad option, missing file) never creates the socket:
+                # say so at once instead of waiting out the deadline.
+                if proc.poll() is not None:
+                    raise QemuDied(f"qemu exited with {proc.returncode} before its QMP socket came up")
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.1)
+                time.sleep(0.05)
         self.f = self.s.makefile("rwb", buffering=0)
         self.events = []
         json.loads(self.f.readline())  # greeting
@@ -82,16 +94,7 @@ class Qmp:
             pass
 
 
-def kvm_usable():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
-        os.close(fd)
-        return True
-    except OSError:
-        return False
-
-
-def qemu_command(a, tmp, qmp_path):
+def qemu_command(a, tmp, qmp_path, accel):
     firmware = []
     if a.firmware == "uefi" and a.ovmf_fd:
         firmware = ["-bios", a.ovmf_fd]
@@ -101,7 +104,6 @@ def qemu_command(a, tmp, qmp_path):
         firmware = ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                     "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
     fmt = "qcow2" if a.disk.endswith(".qcow2") else "raw"
-    accel = "kvm" if (a.accel == "auto" and kvm_usable()) or a.accel == "kvm" else "tcg"
     cmd = [a.qemu, "-machine", f"q35,accel={accel}", "-cpu", "max" if accel == "tcg" else "host",
            "-m", str(a.memory), "-smp", str(a.smp), "-nodefaults", "-no-user-config",
            "-display", "none", "-no-reboot"] + firmware + [
@@ -138,7 +140,7 @@ def qemu_command(a, tmp, qmp_path):
     elif a.net.startswith("tap:"):
         cmd += ["-netdev", f"tap,id=net0,ifname={a.net[4:]},script=no,downscript=no",
                 "-device", "virtio-net-pci,netdev=net0"]
-    return cmd, accel
+    return cmd
 
 
 def main():
@@ -162,7 +164,8 @@ def main():
     ap.add_argument("--disk-bus", default="nvme", choices=["nvme", "virtio-blk", "virtio-scsi"])
     ap.add_argument("--net", default="user",
                     help="user | user-gce:ATTRS.json (GCE metadata server) | tap:IFNAME | none")
-    ap.add_argument("--accel", default="auto", choices=["auto", "kvm", "tcg"])
+    ap.add_argument("--accel", choices=["auto", "kvm", "tcg"],
+                    help="default: $TORGW_QEMU_ACCEL or auto (a KVM probe decides)")
     ap.add_argument("--memory", type=int, default=1024)
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("--qemu", default="qemu-system-x86_64")
@@ -183,12 +186,19 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="torgw-qemu-")
     qmp_path = os.path.join(tmp, "qmp.sock")
-    cmd, accel = qemu_command(a, tmp, qmp_path)
+    try:
+        accel, accel_reason = qemu_accel.choose(a.accel, a.qemu)
+    except ValueError as e:
+        print(f"qemu_boot: {e}", file=sys.stderr)
+        return 2
+    print(f"qemu_boot: accelerator {accel}: {accel_reason}", file=sys.stderr, flush=True)
+    cmd = qemu_command(a, tmp, qmp_path, accel)
     if a.netns:
         cmd = ["ip", "netns", "exec", a.netns] + cmd
     log = open(a.log, "w") if a.log else None
-    result = {"accel": accel, "disk_bus": a.disk_bus, "firmware": a.ovmf_fd or a.firmware,
-              "direct_kernel": bool(a.kernel), "expect": {}, "ok": False}
+    result = {"accel": accel, "accel_reason": accel_reason, "disk_bus": a.disk_bus,
+              "firmware": a.ovmf_fd or a.firmware, "direct_kernel": bool(a.kernel),
+              "expect": {}, "ok": False}
     t0 = time.monotonic()
     # qemu dies with us (PR_SET_PDEATHSIG), and SIGTERM/SIGINT run the cleanup below.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -198,7 +208,8 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_, s=sig: sys.exit(128 + s))
     stderr_lines = []
-    threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True).start()
+    stderr_reader = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+    stderr_reader.start()
     qmp = None
     buf = b""
     text_so_far = ""
@@ -208,8 +219,11 @@ def main():
     failure = None
     deadline = t0 + a.timeout
     try:
-        qmp = Qmp(qmp_path, t0 + 30)
-        while True:
+        try:
+            qmp = Qmp(qmp_path, t0 + 30, proc)
+        except (OSError, QemuDied, EOFError, ValueError) as e:
+            failure = f"QMP: {e}"
+        while failure is None:
             now = time.monotonic()
             if proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:
                 break
@@ -299,12 +313,13 @@ def main():
     result["ok"] = failure is None
     if failure:
         result["failure"] = failure
-        tail = text_so_far.splitlines()[-40:]
-        print("qemu_boot: FAILED: " + failure, file=sys.stderr)
-        print("---- last serial lines ----\n" + "\n".join(tail), file=sys.stderr)
-        if stderr_lines:
-            print("---- qemu stderr ----\n" + b"".join(stderr_lines).decode("utf-8", "replace"),
-                  file=sys.stderr)
+        stderr_reader.join(timeout=2)
+        tail = (text_so_far + buf.decode("utf-8", "replace")).splitlines()[-40:]
+        print(f"qemu_boot: FAILED ({accel}): " + failure, file=sys.stderr)
+        print("---- last serial lines ----\n" + ("\n".join(tail) if tail else "(no serial output at all)"),
+              file=sys.stderr)
+        err = b"".join(stderr_lines).decode("utf-8", "replace").strip()
+        print("---- qemu stderr ----\n" + (err if err else "(empty)"), file=sys.stderr)
     if a.result:
         with open(a.result, "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)

@@ -4,6 +4,7 @@
 # files are plain ASCII; passwd/group define root, tor and torgw-socks consistently, with
 # no login shell that exists in the image.
 # Usage: rootfs_files_test.sh TORGW_CLI
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 torgw=$1
 files=$SRC/rootfs/files

@@ -16,11 +16,12 @@
 #   (local-only, so on the kernel command line of an image variant built from the
 #   fixture's inputs with --cmdline-extra).
 # Usage: tornet_boot_test.sh FIXDIR TORNET_BINARY TORGW_CLI
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1 tornet=$2 torgw=${3:-}
 require_fixture "$fix/out"
-[ -x "$tornet" ] || skip "no tornet harness at $tornet"
-for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip "$t missing (scripts/setup)"; done
+[ -x "$tornet" ] || skip package "no tornet harness at $tornet"
+for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip package "$t missing (scripts/setup)"; done
 
 tmp=$(mktemp -d /var/tmp/torgw-tornet-boot.XXXXXX)
 pids=()

@@ -2,10 +2,12 @@
 # dm-verity is enforced by the booted kernel, not just computed at build time: one
 # flipped byte in the erofs superblock of a copy of the fixture disk, and the kernel
 # reports the corrupted block and panics before any init runs.
+# Usage: verity_tamper_test.sh FIXDIR
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
 fix=$1
 require_fixture "$fix/out"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 missing"
+command -v qemu-system-x86_64 >/dev/null || skip package "qemu-system-x86 missing"
 m=$fix/out/manifest.json
 tmp=$(mktemp -d /var/tmp/torgw-tamper.XXXXXX); trap 'rm -rf "$tmp"' EXIT
 cp --sparse=always "$fix/out/disk.raw" "$tmp/disk.raw"

@@ -5,6 +5,8 @@
 // (its parent) observes with waitpid().
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <fcntl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -274,8 +276,7 @@ void spawn_orphans(pid_t init_pid, int n, Body body) {
 
 #define REQUIRE_ROOT()                                                  \
   if (!is_root()) {                                                     \
-    WARN("SKIP: PID 1 in namespaces needs root (CAP_SYS_ADMIN)");       \
-    return;                                                             \
+    TORGW_SKIP(torgw::testing::Needs::root, "PID 1 in namespaces needs root (CAP_SYS_ADMIN)"); \
   }
 
 }  // namespace

@@ -7,6 +7,8 @@
 // Needs root for that; without it every test SKIPs with a message.
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -71,13 +73,12 @@ const Netns& netns() {
 #define NEED_ENV(...)                                                     \
   do {                                                                    \
     if (!netns().ok) {                                                    \
-      WARN("SKIP: " << netns().why);                                      \
-      return;                                                             \
+      TORGW_SKIP(torgw::testing::Needs::root, netns().why);               \
     }                                                                     \
     for (const char* prog : {__VA_ARGS__}) {                              \
       if (find_program(prog).empty()) {                                   \
-        WARN("SKIP: " << prog << " not installed (scripts/setup)");       \
-        return;                                                           \
+        TORGW_SKIP(torgw::testing::Needs::package,                        \
+                   std::string(prog) + " not installed (scripts/setup)"); \
       }                                                                   \
     }                                                                     \
   } while (0)

@@ -3,6 +3,8 @@
 // and SIGKILL of the keeper (its tors die with it).
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
@@ -61,8 +63,7 @@ bool have_tor() { return !find_program("tor").empty() && !find_program("tor-genc
 
 TEST_CASE("tornet up / torrc / down") {
   if (!have_tor()) {
-    WARN("SKIP: tor and tor-gencert are not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor and tor-gencert are not installed");
   }
   TempDir dir("tornet-cli");
   const std::string d = dir.file("net");
@@ -96,8 +97,7 @@ TEST_CASE("tornet up / torrc / down") {
 
 TEST_CASE("SIGINT while the network starts ends every tor") {
   if (!have_tor()) {
-    WARN("SKIP: tor and tor-gencert are not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor and tor-gencert are not installed");
   }
   for (const char* mode : {"run", "up"}) {
     SECTION(mode) {
@@ -122,8 +122,7 @@ TEST_CASE("SIGINT while the network starts ends every tor") {
 
 TEST_CASE("SIGKILL of the keeper takes its tors with it") {
   if (!have_tor()) {
-    WARN("SKIP: tor and tor-gencert are not installed");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "tor and tor-gencert are not installed");
   }
   TempDir dir("tornet-kill");
   const std::string d = dir.file("net");

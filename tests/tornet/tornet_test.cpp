@@ -3,6 +3,8 @@
 // the client tor. Prints the measured times; asserts only behaviour (generous deadlines).
 #include <catch2/catch.hpp>
 
+#include "tests/support/skip.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -44,8 +46,7 @@ std::optional<controlport::HsDescEvent> wait_uploaded(controlport::BlockingContr
 
 TEST_CASE("private network: onion services published and reached through it") {
   if (find_program("tor").empty() || find_program("curl").empty() || find_program("python3").empty()) {
-    WARN("SKIP: needs tor, tor-gencert, curl and python3");
-    return;
+    TORGW_SKIP(torgw::testing::Needs::package, "needs tor, tor-gencert, curl and python3");
   }
   tornet::Options opts;
   opts.progress = [](const std::string& s) { std::fprintf(stderr, "tornet: %s\n", s.c_str()); };
