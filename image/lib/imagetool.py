@@ -8,6 +8,9 @@
                               a Unified Kernel Image (systemd-stub + sections) with a pinned
                               PE timestamp and a recomputed PE checksum
   pe-info FILE                print the COFF timestamp and optional-header checksum
+  measurements --torgw T --ovmf F --kernel K --cmdline F --out O
+                              expected-measurements.json: `torgw measure` for every vCPU
+                              count and type operators deploy (MEASURE_VCPUS x MEASURE_TYPES)
   manifest ...                write manifest.json (see cmd_manifest)
 
 No third-party modules: this runs on a bare Debian 12.
@@ -147,6 +150,50 @@ def cmd_uki(a):
     pe_pin(a.out, a.epoch)
 
 
+# --- expected SEV-SNP launch measurements ----------------------------------------------
+
+MEASURE_VCPUS = [1, 2, 4, 8, 16, 32, 64]
+MEASURE_TYPES = ["EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"]
+GUEST_FEATURES = "0x1"  # SNPActive only: Linux 6.1 guests must not get DebugSwap (0x21)
+
+
+def cmd_measurements(a):
+    """Asks `torgw measure` (never computes a digest itself) for the launch digest of QEMU
+    direct boot with this OVMF, kernel and command line, no initrd."""
+    with open(a.cmdline, "rb") as f:
+        cmdline = f.read()
+    if b"\n" in cmdline or b"\0" in cmdline:
+        raise SystemExit(f"{a.cmdline}: a command line holds no newline or NUL")
+    rows = []
+    for vcpu_type in MEASURE_TYPES:
+        for n in MEASURE_VCPUS:
+            argv = [a.torgw, "measure", "--mode", "snp", "--vmm-type", "QEMU",
+                    "--ovmf", a.ovmf, "--kernel", a.kernel, "--append", cmdline.decode(),
+                    "--vcpus", str(n), "--vcpu-type", vcpu_type,
+                    "--guest-features", GUEST_FEATURES, "--output-format", "hex"]
+            r = subprocess.run(argv, capture_output=True, text=True)
+            digest = r.stdout.strip().lower()
+            if r.returncode != 0 or not re.fullmatch(r"[0-9a-f]{96}", digest):
+                raise SystemExit(f"torgw measure ({vcpu_type}, {n} vCPUs) exit {r.returncode}: "
+                                 f"{(r.stderr or r.stdout).strip()[:400]}")
+            rows.append({"vcpu_type": vcpu_type, "vcpus": n, "measurement": digest})
+    doc = {
+        "format": "torgw-expected-measurements/1",
+        "mode": "snp",
+        "vmm_type": "QEMU",
+        "guest_features": GUEST_FEATURES,
+        "ovmf_sha256": sha256_file(a.ovmf),
+        "kernel_sha256": sha256_file(a.kernel),
+        "initrd": None,
+        "cmdline_sha256": hashlib.sha256(cmdline).hexdigest(),
+        "tool": "torgw measure",
+        "measurements": rows,
+    }
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 # --- manifest -------------------------------------------------------------------------
 
 def read_kv(path):
@@ -158,6 +205,48 @@ def read_kv(path):
                 k, _, v = line.partition("=")
                 d[k] = v
     return d
+
+
+def read_pins(path):
+    pins = []
+    with open(path) as f:
+        for line in f:
+            key, value, secret = line.rstrip("\n").split("\t")
+            if secret == "1":
+                pins.append({"key": key, "secret": True, "value_sha256": value.removeprefix("sha256:")})
+            else:
+                pins.append({"key": key, "secret": False, "value": value})
+    return pins
+
+
+def direct_boot(d, ovmf, facts):
+    with open(os.path.join(d, "expected-measurements.json")) as f:
+        expected = json.load(f)
+    files = {}
+    for name in sorted(os.listdir(d)):
+        p = os.path.join(d, name)
+        files[name] = {"sha256": sha256_file(p), "bytes": os.path.getsize(p)}
+    if files["cmdline"]["sha256"] != facts["cmdline_sha256"]:
+        raise SystemExit("direct-boot/cmdline is not the image's command line")
+    return {
+        "files": files,
+        "cmdline_sha256": facts["cmdline_sha256"],
+        "kernel_sha256": files["bzImage"]["sha256"],
+        "initrd": None,
+        "ovmf": {
+            "sha256": ovmf["ovmf_sha256"],
+            "bytes": int(ovmf["ovmf_bytes"]),
+            "source_package": ovmf["source_package"],
+            "source_version": ovmf["source_version"],
+            "source_suite": ovmf["source_suite"],
+            "source_sha256": {k[len("source_sha256_"):]: v for k, v in sorted(ovmf.items())
+                              if k.startswith("source_sha256_")},
+            "platform": ovmf["platform"],
+            "grub_modules_dropped": ovmf["grub_modules_dropped"].split(),
+            "toolchain": ovmf["toolchain"],
+        },
+        "expected_measurements": expected,
+    }
 
 
 def cmd_manifest(a):
@@ -220,6 +309,8 @@ def cmd_manifest(a):
         "boot": {"uefi": "\\EFI\\BOOT\\BOOTX64.EFI (systemd-stub UKI)",
                  "bios": facts["bios_loader"]},
         "tools": {k[5:]: v for k, v in sorted(facts.items()) if k.startswith("tool_")},
+        "pins": read_pins(a.pins),
+        "direct_boot": direct_boot(a.direct_boot, read_kv(a.ovmf_info), facts),
     }
     with open(a.out, "w") as f:
         json.dump(m, f, indent=2, sort_keys=True)
@@ -242,7 +333,13 @@ def main():
     for opt in ["--facts", "--kernel-info", "--rootfs-report", "--out"]:
         p.add_argument(opt, required=True)
     p.add_argument("--artefact", action="append", default=[])
+    for opt in ["--pins", "--ovmf-info", "--direct-boot"]:
+        p.add_argument(opt, required=True)
     p.set_defaults(f=cmd_manifest)
+    p = sub.add_parser("measurements")
+    for opt in ["--torgw", "--ovmf", "--kernel", "--cmdline", "--out"]:
+        p.add_argument(opt, required=True)
+    p.set_defaults(f=cmd_measurements)
     a = ap.parse_args()
     a.f(a)
 

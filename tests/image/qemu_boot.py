@@ -7,6 +7,7 @@ serial console, and check what it prints.
                [--powerdown-after REGEX] [--shutdown-within 10] [--timeout 600]
                [--disk-bus nvme|virtio-blk|virtio-scsi] [--net user|tap:IFNAME|none]
                [--forbid REGEX ...] [--log FILE] [--result FILE.json]
+               [--kernel bzImage --append CMDLINE] [--ovmf-fd OVMF.fd]
 
 --expect patterns must appear in the given order (each searched after the previous
 match); without --powerdown-after the run ends (qemu is stopped) once the last one has
@@ -16,6 +17,10 @@ the guest's own power-off, within --shutdown-within seconds. --forbid patterns f
 run whenever they appear (e.g. a kernel panic). Exit 0 when everything held, 1 when not,
 2 on usage errors. The result JSON holds host-side timings in seconds from qemu's start:
 every expectation, the first kernel line, and the shutdown.
+
+--kernel/--append boot that kernel directly (qemu loads it through fw_cfg; the firmware
+starts it), as measured direct boot does on SEV-SNP. --ovmf-fd boots a single-file OVMF
+(e.g. the AmdSevX64 build) with -bios instead of Debian's pflash OVMF.
 """
 import argparse
 import ctypes
@@ -91,7 +96,9 @@ class Qmp:
 
 def qemu_command(a, tmp, qmp_path, accel):
     firmware = []
-    if a.firmware == "uefi":
+    if a.firmware == "uefi" and a.ovmf_fd:
+        firmware = ["-bios", a.ovmf_fd]
+    elif a.firmware == "uefi":
         vars_copy = os.path.join(tmp, "OVMF_VARS.fd")
         shutil.copyfile(OVMF_VARS, vars_copy)
         firmware = ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
@@ -104,6 +111,8 @@ def qemu_command(a, tmp, qmp_path, accel):
            "-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0",
            "-qmp", f"unix:{qmp_path},server=on,wait=off",
            "-device", "virtio-rng-pci"]
+    if a.kernel:
+        cmd += ["-kernel", a.kernel, "-append", a.append or ""]
     if a.disk_bus == "nvme":
         cmd += ["-device", "nvme,serial=torgw0,drive=disk0"]
     elif a.disk_bus == "virtio-blk":
@@ -149,6 +158,9 @@ def main():
                     help="with user-gce: PORT=HOST:HPORT, guest 169.254.169.254:PORT -> HOST:HPORT")
     ap.add_argument("--firmware", default="uefi", choices=["uefi", "bios"],
                     help="uefi: Debian's OVMF; bios: qemu's SeaBIOS (legacy boot)")
+    ap.add_argument("--kernel", help="boot this kernel directly (-kernel)")
+    ap.add_argument("--append", help="with --kernel: its command line (-append)")
+    ap.add_argument("--ovmf-fd", help="with --firmware uefi: this OVMF.fd via -bios, not Debian's pflash OVMF")
     ap.add_argument("--disk-bus", default="nvme", choices=["nvme", "virtio-blk", "virtio-scsi"])
     ap.add_argument("--net", default="user",
                     help="user | user-gce:ATTRS.json (GCE metadata server) | tap:IFNAME | none")
@@ -184,7 +196,9 @@ def main():
     if a.netns:
         cmd = ["ip", "netns", "exec", a.netns] + cmd
     log = open(a.log, "w") if a.log else None
-    result = {"accel": accel, "accel_reason": accel_reason, "disk_bus": a.disk_bus, "firmware": a.firmware, "expect": {}, "ok": False}
+    result = {"accel": accel, "accel_reason": accel_reason, "disk_bus": a.disk_bus,
+              "firmware": a.ovmf_fd or a.firmware, "direct_kernel": bool(a.kernel),
+              "expect": {}, "ok": False}
     t0 = time.monotonic()
     # qemu dies with us (PR_SET_PDEATHSIG), and SIGTERM/SIGINT run the cleanup below.
     libc = ctypes.CDLL(None, use_errno=True)
