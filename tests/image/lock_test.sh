@@ -7,6 +7,7 @@
 # 0 on a current lock; --help changes nothing. The archive's newest version is taken from
 # `apt-cache policy` (apt's own candidate), not from the code under test.
 # Usage: lock_test.sh
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 command -v apt-cache >/dev/null || skip package "apt-cache missing: not a Debian host"
