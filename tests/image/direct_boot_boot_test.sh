@@ -17,7 +17,7 @@ db=$fix/out/direct-boot
 [ -s "$db/bzImage" ] && [ -s "$db/cmdline" ] && [ -s "$db/OVMF.fd" ] || fail "no direct-boot set in $fix/out"
 cmdline=$(cat "$db/cmdline")
 attrs=$(mktemp /var/tmp/torgw-gce-attrs.XXXXXX.json); trap 'rm -f "$attrs" "$attrs.log"' EXIT
-printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral", "torgw-snp-fallback": "ephemeral"}\n' > "$attrs"
+printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral"}\n' > "$attrs"
 grub='Welcome to GRUB|Failed to find any grub configuration'
 boot() {  # NAME [qemu_boot.py firmware args...]
   local name=$1; shift

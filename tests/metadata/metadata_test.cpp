@@ -240,9 +240,11 @@ TEST_CASE("only the configured services are asked") {
 }
 
 TEST_CASE("precedence across the real sources: cmdline > GCE > Hetzner > file") {
+  // Open keys follow plain precedence; `backend` is tighten-only (pinned): the cmdline
+  // beats the file, and metadata may not move a backend a local source set.
   MetadataServer s;
-  s.serve_gce({{"torgw-backend", "3.3.3.3:3"}, {"torgw-onion-port", "83"}});
-  s.serve_hetzner("backend=2.2.2.2:2\nonion_port=82\nmax_connections=12\n");
+  s.serve_gce({{"torgw-onion-port", "83"}});
+  s.serve_hetzner("onion_port=82\nmax_connections=12\n");
   auto r = fetch_metadata(opts_for(s));
   REQUIRE(r.ok());
   std::vector<SourceData> srcs;
@@ -256,4 +258,15 @@ TEST_CASE("precedence across the real sources: cmdline > GCE > Hetzner > file") 
   CHECK(c->str("onion_port") == "83");
   CHECK(c->str("max_connections") == "12");
   CHECK(c->str("idle_timeout") == "7");
+
+  MetadataServer moved;
+  moved.serve_gce({{"torgw-backend", "3.3.3.3:3"}});
+  auto m = fetch_metadata(opts_for(moved));
+  REQUIRE(m.ok());
+  std::vector<SourceData> moved_srcs;
+  moved_srcs.push_back({Source::File, parse_kv_text("backend=1.1.1.1:1", "file").value()});
+  moved_srcs.push_back(m->gce.data);
+  auto refused = resolve(moved_srcs);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().reason == "backend:metadata_loosens");
 }
