@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rootfs/files, the static files every image carries: the default torgw.conf parses with
 # the boot's own rules (torgw config check) and sets nothing an operator must set; all
-# files are plain ASCII; passwd/group define root, tor and torgw-socks consistently, with
+# files are plain ASCII; passwd/group define root, tor, torgw-socks and torgw-meta consistently, with
 # no login shell that exists in the image.
 # Usage: rootfs_files_test.sh TORGW_CLI
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
@@ -23,7 +23,7 @@ done < <(find "$files" -type f -print0)
 pass "rootfs/files are plain ASCII"
 
 p=$files/etc/passwd g=$files/etc/group
-for u in root tor torgw-socks; do
+for u in root tor torgw-socks torgw-meta; do
   line=$(grep "^$u:" "$p") || fail "passwd lacks $u"
   IFS=: read -r name pw uid gid gecos home shell <<<"$line"
   [ "$pw" = x ] || fail "$u has a password field"
@@ -33,4 +33,4 @@ for u in root tor torgw-socks; do
 done
 [ "$(cut -d: -f3 "$p" | sort | uniq -d)" = "" ] || fail "duplicate uids"
 [ "$(cut -d: -f3 "$g" | sort | uniq -d)" = "" ] || fail "duplicate gids"
-pass "passwd/group: root, tor, torgw-socks; no shells"
+pass "passwd/group: root, tor, torgw-socks, torgw-meta; no shells"
