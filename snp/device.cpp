@@ -284,10 +284,34 @@ Result<std::uint64_t> read_generation(const std::string& dir) {
 
 }  // namespace
 
+Status check_tsm_provider(const std::string& entry_dir) {
+  const std::string path = entry_dir + "/provider";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd && errno == ENOENT) return {};
+  if (!fd) return make_error("snp.tsm.io", path + ": " + std::strerror(errno));
+  char buf[64];
+  ssize_t n;
+  do n = ::read(fd.get(), buf, sizeof buf); while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == ENXIO)
+    return make_error("snp.device.absent", "configfs-tsm has no provider (no SEV-SNP guest driver bound)");
+  if (n < 0) return make_error("snp.tsm.io", path + ": " + std::strerror(errno));
+  std::string_view p(buf, static_cast<std::size_t>(n));
+  while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.remove_suffix(1);
+  if (p != "sev_guest")
+    return make_error("snp.device.absent", "configfs-tsm provider is '" + std::string(p) + "', not sev_guest");
+  return {};
+}
+
 Result<std::unique_ptr<TsmDevice>> TsmDevice::open(const std::string& root) {
   struct stat st{};
   if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error("snp.device.absent", root + " does not exist (configfs-tsm not mounted or no TSM)");
+  const std::string probe = root + "/torgw-probe-" + std::to_string(::getpid());
+  if (::mkdir(probe.c_str(), 0700) != 0)
+    return make_error("snp.tsm.io", "mkdir " + probe + ": " + std::strerror(errno));
+  Status served = check_tsm_provider(probe);
+  ::rmdir(probe.c_str());
+  if (!served) return served.error();
   return std::make_unique<TsmDevice>(root);
 }
 

@@ -140,6 +140,9 @@ Result<SecretBytes> parse_key_response(ByteView resp);
 class TsmDevice final : public Device {
  public:
   static constexpr const char* kDefaultRoot = "/sys/kernel/config/tsm/report";
+  // Present only when an SEV-SNP provider serves the root: a kernel with TSM_REPORTS
+  // built in has the configfs directory on every machine, SNP or not, so open() makes a
+  // probe entry and asks check_tsm_provider() (snp.device.absent when nobody serves it).
   static Result<std::unique_ptr<TsmDevice>> open(const std::string& root = kDefaultRoot);
   explicit TsmDevice(std::string root) : root_(std::move(root)) {}
 
@@ -155,6 +158,12 @@ class TsmDevice final : public Device {
 // Reads outblob/auxblob/generation from a configfs-tsm entry after inblob was written;
 // `generation_before` is what generation read just after the writes. Exposed for tests.
 Result<ExtendedReport> read_tsm_entry(const std::string& entry_dir, std::uint64_t generation_before, bool with_certs);
+
+// Whether a configfs-tsm entry is served by the SEV-SNP guest driver: reading `provider`
+// fails with ENXIO while no TSM provider is registered (6.12: every non-SNP machine with
+// TSM_REPORTS), and names another driver on TDX and others; both are snp.device.absent.
+// An entry without a `provider` attribute (kernels before it existed) counts as served.
+Status check_tsm_provider(const std::string& entry_dir);
 
 // ---- selection -----------------------------------------------------------------------
 

@@ -435,6 +435,27 @@ TEST_CASE("configfs-tsm: outblob, auxblob and the generation check") {
   CHECK(TsmDevice::open(dir.file("nonexistent")).error().reason == "snp.device.absent");
 }
 
+TEST_CASE("configfs-tsm counts as present only when the SEV-SNP driver serves it") {
+  torgw::testing::TempDir dir;
+  const std::string e = dir.file("entry");
+  REQUIRE(::mkdir(e.c_str(), 0700) == 0);
+  CHECK(check_tsm_provider(e).ok());  // no provider attribute: an older kernel, served
+  torgw::testing::write_file(e + "/provider", "sev_guest\n");
+  CHECK(check_tsm_provider(e).ok());
+  torgw::testing::write_file(e + "/provider", "tdx_guest\n");
+  auto tdx = check_tsm_provider(e);
+  REQUIRE(!tdx);
+  CHECK(tdx.error().reason == "snp.device.absent");
+  CHECK(tdx.error().detail.find("tdx_guest") != std::string::npos);
+
+  // A plain directory as the root: the probe entry is made and removed again, and with no
+  // provider attribute in it the device opens (the shape of a pre-provider kernel).
+  const std::string root = dir.file("root");
+  REQUIRE(::mkdir(root.c_str(), 0700) == 0);
+  REQUIRE(TsmDevice::open(root).ok());
+  CHECK(std::filesystem::is_empty(root));
+}
+
 TEST_CASE("device selection and key-field names") {
   DeviceConfig none;
   none.kind = "none";
