@@ -154,7 +154,7 @@ def cmd_uki(a):
 
 MEASURE_VCPUS = [1, 2, 4, 8, 16, 32, 64]
 MEASURE_TYPES = ["EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"]
-GUEST_FEATURES = "0x1"  # SNPActive only: Linux 6.1 guests must not get DebugSwap (0x21)
+GUEST_FEATURES = "0x1"  # SNPActive only (what KVM >= 6.8 uses); DebugSwap (0x21) is another VMSA
 
 
 def cmd_measurements(a):
