@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -295,4 +296,32 @@ TEST_CASE("torgw-init --metadata-helper: a strict report, only without privilege
   CHECK(s.total_requests() == asked);
   CHECK(tt::run({init_bin(), "--metadata-helper", "--url"}).exit_code == 2);
   CHECK(tt::run({init_bin(), "--metadata-helper", "--providers", "aws"}).exit_code == 2);
+}
+
+TEST_CASE("dev mode: a metadata service that answers every GET slowly is cut off at the helper's deadline") {
+  // metadata_timeout=2, attempts=1: each GET may take 2 s, so the helper's deadline is
+  // 2 x 2 s + 10 s = 14 s (docs/init.md). Twelve attributes answered after 1.5 s each keep
+  // every single GET within its own deadline but need at least 18 s in all: PID 1 kills
+  // the helper instead of waiting, whatever the machine's speed (slower only adds time).
+  tt::MetadataServer s;
+  std::map<std::string, std::string> attrs;
+  for (int i = 0; i < 12; ++i) attrs["torgw-slow" + std::to_string(i)] = "1";
+  s.serve_gce(attrs);
+  for (const auto& [name, value] : attrs) {
+    tt::Route r;
+    r.google = true;
+    r.body = value;
+    r.delay = 1500ms;
+    s.set("/computeMetadata/v1/instance/attributes/" + name, r);
+  }
+  DevRun r;
+  tt::write_file(r.dir.file("cmdline"), "torgw.backend=127.0.0.14:4 torgw.metadata=gce torgw.metadata_timeout=2 "
+                                        "torgw.metadata_attempts=1 torgw.metadata_url=" + s.url());
+  const auto t0 = std::chrono::steady_clock::now();
+  r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline")});
+  CHECK(exit_code(r.proc.wait(60s)) == 1);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.out() << r.err() << "took " << took << " s");
+  CHECK(*r.boot().get("FATAL") == "metadata:helper_timeout");
+  CHECK(s.total_requests() < 13);  // the listing and fewer than all twelve attributes
 }
