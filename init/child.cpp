@@ -162,12 +162,13 @@ void HelperRun::start(ChildSpec spec, std::chrono::milliseconds deadline, std::s
     finish(make_error("helper.exit", describe_status(s->status)));
   };
   int fds[2];
-  // Only our end is non-blocking: the helper writes with ordinary blocking writes.
-  if (::pipe2(fds, O_CLOEXEC) != 0 || ::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+  if (::pipe2(fds, O_CLOEXEC) != 0)
     return finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
-  }
   st->out.reset(fds[0]);
   UniqueFd write_end(fds[1]);
+  // Only our end is non-blocking: the helper writes with ordinary blocking writes.
+  if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0)
+    return finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
   spec.stdout_fd = write_end.get();
   auto pid = spawn(spec);
   write_end.reset();  // the helper holds the only write end now: its exit is our EOF

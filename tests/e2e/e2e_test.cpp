@@ -15,6 +15,7 @@
 #include "tests/support/skip.h"
 
 #include <dirent.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -71,11 +72,14 @@ struct Appliance {
   DevRun run;
   std::string state = run.dir.file("state");
 
-  explicit Appliance(const std::string& conf, std::vector<std::string> sets = {}) {
+  explicit Appliance(const std::string& conf, std::vector<std::string> sets = {}, std::vector<std::string> flags = {}) {
     write_file(run.dir.file("torgw.conf"), conf);
     std::vector<std::string> args{"--config", run.dir.file("torgw.conf"), "--state-dir", state, "--set",
                                   "tor_test_network=" + tor_network_value(network().dir_authorities())};
     for (auto& s : sets) args.insert(args.end(), {"--set", s});
+    args.insert(args.end(), flags.begin(), flags.end());
+    // A tor of its own user must reach its dirs under the state dir.
+    if (!flags.empty()) ::chmod(run.dir.path().c_str(), 0755);
     run.start(args);
   }
   ~Appliance() {
@@ -180,6 +184,33 @@ TEST_CASE("socks5 mode: through the onion, torgw-socks and dante to a web server
   std::fprintf(stderr, "e2e: after kill -9 of tor, republished and curl works again in %.1f s\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
   CHECK(*gw.run.boot().get("ONION_HOSTNAME") == onion);
+  CHECK(gw.run.boot().get("FATAL") == nullptr);
+}
+
+TEST_CASE("tor as its own user: after PID 1 dropped its capabilities, kill -9 tor and it is back, published") {
+  NEED_PROGRAMS();
+  if (::geteuid() != 0) TORGW_SKIP(torgw::testing::Needs::root, "running tor as another user needs root");
+  const std::string tor_user = ::getpwnam("debian-tor") ? "debian-tor" : "";
+  if (tor_user.empty()) TORGW_SKIP(torgw::testing::Needs::package, "no debian-tor user (Debian's tor package makes it)");
+  auto& b = backends();
+  // As in the image: tor's run and data dirs are tor's own (0750/0700), so restarting tor
+  // (unlink and read its control socket and cookie) needs what PID 1 kept:
+  // CAP_DAC_OVERRIDE, CAP_SETUID/SETGID/SETPCAP, CAP_KILL (docs/init.md).
+  Appliance gw(gateway_conf(b.dante->endpoint()), {}, {"--tor-user", tor_user});
+  REQUIRE(gw.run.wait_marker("READY", 180s));
+  INFO(gw.run.err());
+  CHECK(*gw.run.boot().get("PID1_CAPABILITIES") == "dac_override,kill,setgid,setuid,setpcap,sys_boot");
+  pid_t tor = gw.tor_pid();
+  REQUIRE(tor > 0);
+  CHECK(read_file("/proc/" + std::to_string(tor) + "/status").find("Uid:\t" + std::to_string(::getpwnam("debian-tor")->pw_uid)) !=
+        std::string::npos);
+  REQUIRE(::kill(tor, SIGKILL) == 0);
+  REQUIRE(gw.run.wait_marker("TOR_RESTART", 60s));
+  REQUIRE(gw.wait_count("DESCRIPTOR_PUBLISHED", 2, 180s));
+  Forwarder fwd(gw.onion(), 1080);
+  std::string last;
+  CHECK(tornet::curl_until(fwd.endpoint(), b.web_host(), b.web->token(), 120s, &last));
+  INFO(last);
   CHECK(gw.run.boot().get("FATAL") == nullptr);
 }
 
