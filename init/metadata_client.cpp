@@ -37,7 +37,7 @@ void MetadataClient::start(const config::MetadataOptions& o, Done done) {
   spec.die_with_parent = true;
   spec.restart = ChildSpec::Restart::Never;
   const auto deadline = metadata_helper_deadline(o);
-  run_.start(std::move(spec), deadline, config::kMaxMetadataWireBytes, [this, done](Result<std::string> out) {
+  run_.start(std::move(spec), deadline, config::kMaxMetadataWireBytes, [done](Result<std::string> out) {
     if (!out) {
       const std::string& r = out.error().reason;
       const std::string reason = r == "helper.timeout"     ? "metadata:helper_timeout"
