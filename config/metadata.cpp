@@ -1,12 +1,8 @@
 #include "config/metadata.h"
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <algorithm>
 
-#include <deque>
-
+#include "common/bytes.h"
 #include "common/secret.h"
 
 namespace torgw::config {
@@ -31,322 +27,163 @@ MetadataOptions metadata_options(const Config& local) {
   return o;
 }
 
+
+// ---- the helper's pipe format ---------------------------------------------------------
+
 namespace {
 
-constexpr const char* kGceList = "/computeMetadata/v1/instance/attributes/";
-constexpr const char* kHetznerUserdata = "/hetzner/v1/userdata";
+constexpr std::string_view kWireHeader = "torgw-metadata 1";
 
-// What one GET ended in, after retries.
-struct Outcome {
-  enum Kind { Transport, TooLarge, Response } kind = Transport;
-  int status = 0;
-  bool google = false;  // response header Metadata-Flavor: Google
-  std::string body;
-  std::string error;    // for Transport
-};
+std::string wire_b64(std::string_view s) { return s.empty() ? "-" : to_base64(as_bytes(s)); }
 
-const char* request_error_name(int e) {
-  switch (e) {
-    case EVREQ_HTTP_TIMEOUT: return "timeout";
-    case EVREQ_HTTP_EOF: return "connection closed";
-    case EVREQ_HTTP_INVALID_HEADER: return "not an HTTP answer";
-    case EVREQ_HTTP_BUFFER_ERROR: return "connection failed";
-    case EVREQ_HTTP_REQUEST_CANCEL: return "cancelled";
-    case EVREQ_HTTP_DATA_TOO_LONG: return "answer too large";
+const char* provider_name(const ProviderResult* p, const MetadataResult& r) { return p == &r.gce ? "gce" : "hetzner"; }
+
+Error wire_error(const char* what, std::size_t line, std::string_view detail = {}) {
+  return make_error(std::string("metadata_wire.") + what,
+                    "line " + std::to_string(line) + (detail.empty() ? "" : ": " + std::string(detail)));
+}
+
+bool is_key(std::string_view k) {
+  return !k.empty() && k.size() <= 64 &&
+         std::all_of(k.begin(), k.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+bool is_reason(std::string_view r) {
+  return !r.empty() && r.size() <= 96 && std::all_of(r.begin(), r.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
+  });
+}
+
+bool is_printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+// "-" or strict base64 -> the bytes as a string.
+Result<std::string> unb64(std::string_view field, std::size_t line) {
+  if (field == "-") return std::string();
+  if (field.empty()) return wire_error("bad_base64", line, "empty field");
+  auto raw = from_base64(field);
+  if (!raw) return wire_error("bad_base64", line);
+  std::string out(as_chars(*raw));
+  wipe(raw->data(), raw->size());
+  return out;
+}
+
+// Exactly `n` fields separated by single spaces (no empty field).
+bool split_fields(std::string_view line, std::size_t n, std::vector<std::string_view>& out) {
+  out.clear();
+  std::size_t pos = 0;
+  while (out.size() + 1 < n) {
+    auto sp = line.find(' ', pos);
+    if (sp == std::string_view::npos || sp == pos) return false;
+    out.push_back(line.substr(pos, sp - pos));
+    pos = sp + 1;
   }
-  return "connection failed";
+  if (pos >= line.size() || line.find(' ', pos) != std::string_view::npos) return false;
+  out.push_back(line.substr(pos));
+  return true;
 }
 
 }  // namespace
 
-struct MetadataFetcher::Impl {
-  event_base* base;
-  MetadataOptions opts;
-  Done done;
-  std::string host;
-  int port = 80;
-  MetadataResult result;
-  std::deque<std::string> gce_pending;  // attribute names still to fetch
-  bool finished = false;
-
-  // The GET in flight.
-  struct Get {
-    std::string path;
-    bool google = false;
-    int attempt = 0;
-    std::function<void(Outcome)> cb;
-  };
-  Get get;
-  evhttp_connection* conn = nullptr;
-  event* deadline = nullptr;
-  event* later = nullptr;      // zero-delay timer: finish work outside libevent callbacks
-  std::function<void()> later_fn;
-  bool attempt_done = true;
-  int last_error = -1;
-  Outcome pending;
-
-  Impl(event_base* b, MetadataOptions o) : base(b), opts(std::move(o)) {
-    std::string rest = opts.base_url.substr(7);  // validated: "http://"
-    if (!rest.empty() && rest.back() == '/') rest.pop_back();
-    if (!rest.empty() && rest.front() == '[') {
-      auto close = rest.find(']');
-      host = rest.substr(1, close - 1);
-      if (close + 1 < rest.size()) port = std::stoi(rest.substr(close + 2));
-    } else {
-      auto colon = rest.find(':');
-      host = rest.substr(0, colon);
-      if (colon != std::string::npos) port = std::stoi(rest.substr(colon + 1));
-    }
-    deadline = evtimer_new(base, &Impl::on_deadline, this);
-    later = evtimer_new(base, &Impl::on_later, this);
+std::string format_metadata_wire(const Result<MetadataResult>& r) {
+  std::string out = std::string(kWireHeader) + "\n";
+  if (!r) {
+    const Error& e = r.error();
+    // A token outside the wire's alphabet cannot cross: say which one was refused.
+    const std::string reason = is_reason(e.reason) ? e.reason : "metadata:helper_bad_reason";
+    std::string detail = e.detail;
+    for (auto& c : detail)
+      if (c < 0x20 || c >= 0x7f) c = '?';
+    return out + "error " + reason + " " + wire_b64(detail) + "\n";
   }
-
-  ~Impl() {
-    if (conn) evhttp_connection_free(conn);
-    event_free(deadline);
-    event_free(later);
-  }
-
-  void defer(std::function<void()> fn) {
-    later_fn = std::move(fn);
-    timeval tv{0, 0};
-    evtimer_add(later, &tv);
-  }
-  static void on_later(evutil_socket_t, short, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    auto fn = std::move(self->later_fn);
-    self->later_fn = nullptr;
-    if (fn) fn();
-  }
-
-  void fetch(std::string path, bool google, std::function<void(Outcome)> cb) {
-    get = Get{std::move(path), google, 0, std::move(cb)};
-    attempt();
-  }
-
-  void attempt() {
-    ++get.attempt;
-    if (conn) evhttp_connection_free(conn);
-    conn = evhttp_connection_base_new(base, nullptr, host.c_str(), static_cast<unsigned short>(port));
-    if (!conn) {
-      attempt_end(Outcome{Outcome::Transport, 0, false, {}, "cannot create connection"});
-      return;
-    }
-    timeval tv{static_cast<time_t>(opts.timeout.count() / 1000),
-               static_cast<suseconds_t>((opts.timeout.count() % 1000) * 1000)};
-    evhttp_connection_set_timeout_tv(conn, &tv);
-    evhttp_connection_set_retries(conn, 0);
-    evhttp_connection_set_max_body_size(conn, static_cast<ev_ssize_t>(opts.max_body));
-    evhttp_connection_set_max_headers_size(conn, 8192);
-    evhttp_request* req = evhttp_request_new(&Impl::on_response, this);
-    evhttp_request_set_error_cb(req, &Impl::on_error);
-    evkeyvalq* h = evhttp_request_get_output_headers(req);
-    std::string host_header = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    if (port != 80) host_header += ":" + std::to_string(port);
-    evhttp_add_header(h, "Host", host_header.c_str());
-    evhttp_add_header(h, "Connection", "close");
-    if (get.google) evhttp_add_header(h, "Metadata-Flavor", "Google");
-    attempt_done = false;
-    last_error = -1;
-    evtimer_add(deadline, &tv);
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, get.path.c_str()) != 0) {
-      // libevent has freed the request.
-      attempt_end(Outcome{Outcome::Transport, 0, false, {}, "cannot send request"});
+  std::size_t n = 0;
+  for (const ProviderResult* p : {&r->gce, &r->hetzner}) {
+    if (p->state == ProviderState::NotTried) continue;
+    std::string note = p->note;
+    for (auto& c : note)
+      if (c < 0x20 || c >= 0x7f) c = '?';
+    out += std::string("provider ") + provider_name(p, *r) + " " + to_string(p->state) + " " + wire_b64(note) + "\n";
+    if (p->state != ProviderState::Present) continue;
+    for (const auto& e : p->data.entries) {
+      out += std::string("entry ") + provider_name(p, *r) + " " + e.key + " " + wire_b64(e.value) + "\n";
+      ++n;
     }
   }
-
-  static void on_error(evhttp_request_error e, void* arg) { static_cast<Impl*>(arg)->last_error = e; }
-
-  static void on_response(evhttp_request* req, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    if (self->attempt_done) return;
-    Outcome o;
-    if (!req || evhttp_request_get_response_code(req) == 0) {
-      o.kind = self->last_error == EVREQ_HTTP_DATA_TOO_LONG ? Outcome::TooLarge : Outcome::Transport;
-      o.error = request_error_name(self->last_error);
-    } else {
-      o.kind = Outcome::Response;
-      o.status = evhttp_request_get_response_code(req);
-      const char* flavor = evhttp_find_header(evhttp_request_get_input_headers(req), "Metadata-Flavor");
-      o.google = flavor && std::string_view(flavor) == "Google";
-      evbuffer* in = evhttp_request_get_input_buffer(req);
-      std::size_t n = evbuffer_get_length(in);
-      if (n > self->opts.max_body) {
-        o.kind = Outcome::TooLarge;
-      } else {
-        o.body.resize(n);
-        if (n) evbuffer_copyout(in, o.body.data(), n);
-        // The evbuffer's own copy is freed by libevent; overwrite it first.
-        if (n) {
-          evbuffer_iovec v[8];
-          int chunks = evbuffer_peek(in, -1, nullptr, v, 8);
-          for (int i = 0; i < chunks && i < 8; ++i) wipe(v[i].iov_base, v[i].iov_len);
-        }
-      }
-    }
-    self->attempt_end(std::move(o));
-  }
-
-  static void on_deadline(evutil_socket_t, short, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    if (self->attempt_done) return;
-    self->attempt_end(Outcome{Outcome::Transport, 0, false, {}, "timeout"});
-  }
-
-  // Called from libevent callbacks: free the connection and go on outside them.
-  void attempt_end(Outcome o) {
-    attempt_done = true;
-    evtimer_del(deadline);
-    pending = std::move(o);
-    defer([this] { after_attempt(); });
-  }
-
-  void after_attempt() {
-    if (conn) {
-      evhttp_connection_free(conn);
-      conn = nullptr;
-    }
-    Outcome o = std::move(pending);
-    bool retry = o.kind == Outcome::Transport || (o.kind == Outcome::Response && o.status >= 500);
-    if (retry && get.attempt < opts.attempts) {
-      auto delay = opts.backoff * (1 << (get.attempt - 1));
-      later_fn = [this] { attempt(); };
-      timeval tv{static_cast<time_t>(delay.count() / 1000), static_cast<suseconds_t>((delay.count() % 1000) * 1000)};
-      evtimer_add(later, &tv);
-      return;
-    }
-    if (o.kind == Outcome::Transport)
-      o.error += " after " + std::to_string(get.attempt) + " attempt" + (get.attempt == 1 ? "" : "s");
-    auto cb = std::move(get.cb);
-    cb(std::move(o));
-  }
-
-  // ---- the protocol ------------------------------------------------------------------
-
-  void fail(Error e) {
-    if (finished) return;
-    finished = true;
-    auto d = std::move(done);
-    d(std::move(e));
-  }
-
-  void succeed() {
-    if (finished) return;
-    finished = true;
-    auto d = std::move(done);
-    d(std::move(result));
-  }
-
-  void begin() {
-    if (opts.gce) probe_gce();
-    else if (opts.hetzner) fetch_hetzner();
-    else succeed();
-  }
-
-  void probe_gce() {
-    fetch(kGceList, true, [this](Outcome o) {
-      auto& g = result.gce;
-      g.data.source = Source::Gce;
-      if (o.kind == Outcome::Transport) {
-        g.state = ProviderState::Absent;
-        g.note = "no answer: " + o.error;
-        // Hetzner lives at the same address: nothing answers there either.
-        if (opts.hetzner) result.hetzner = ProviderResult{ProviderState::Absent, "no answer from the metadata address", {}};
-        return succeed();
-      }
-      if (o.kind == Outcome::TooLarge) return fail(make_error("gce:too_large", "attribute listing over the size limit"));
-      if (!o.google) {
-        g.state = ProviderState::Absent;
-        g.note = "answered HTTP " + std::to_string(o.status) + " without Metadata-Flavor: Google";
-        return after_gce();
-      }
-      g.state = ProviderState::Present;
-      if (o.status == 404) return after_gce();  // no custom attributes at all
-      if (o.status != 200) return fail(make_error("gce:http_" + std::to_string(o.status), "attribute listing"));
-      auto names = parse_gce_attribute_list(o.body);
-      if (!names) return fail(names.error());
-      gce_pending.assign(names->begin(), names->end());
-      next_gce_key();
-    });
-  }
-
-  void next_gce_key() {
-    if (gce_pending.empty()) return after_gce();
-    std::string attr = gce_pending.front();
-    gce_pending.pop_front();
-    std::string key = gce_attribute_key(attr);
-    if (key.empty()) return fail(make_error("gce:bad_key", "attribute " + attr + ": not torgw-<key>"));
-    fetch(std::string(kGceList) + attr, true, [this, key, attr](Outcome o) {
-      if (o.kind == Outcome::TooLarge) return fail(make_error(key + ":too_long", "GCE attribute " + attr));
-      if (o.kind == Outcome::Transport)
-        return fail(make_error("gce:fetch_failed", "attribute " + attr + ": " + o.error));
-      if (o.status == 404) return next_gce_key();  // removed between listing and fetch
-      if (o.status != 200) return fail(make_error("gce:http_" + std::to_string(o.status), "attribute " + attr));
-      std::string v = std::move(o.body);  // moved, not copied: nothing left to wipe
-      while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.pop_back();
-      result.gce.data.entries.push_back(Entry{key, std::move(v), 0});
-      next_gce_key();
-    });
-  }
-
-  void after_gce() {
-    if (opts.hetzner) fetch_hetzner();
-    else succeed();
-  }
-
-  void fetch_hetzner() {
-    fetch(kHetznerUserdata, false, [this](Outcome o) {
-      auto& h = result.hetzner;
-      h.data.source = Source::Hetzner;
-      if (o.kind == Outcome::Transport) {
-        h.state = ProviderState::Absent;
-        h.note = "no answer: " + o.error;
-        return succeed();
-      }
-      if (o.kind == Outcome::TooLarge) return fail(make_error("hetzner:too_large", "userdata over the size limit"));
-      if (o.status == 404) {
-        h.state = ProviderState::Absent;
-        h.note = "no userdata (HTTP 404)";
-        return succeed();
-      }
-      if (o.status != 200) return fail(make_error("hetzner:http_" + std::to_string(o.status), "userdata"));
-      auto entries = parse_kv_text(o.body, "hetzner");
-      wipe(o.body.data(), o.body.size());  // userdata may hold a secret
-      if (!entries) return fail(entries.error());
-      h.state = ProviderState::Present;
-      h.data.entries = std::move(*entries);
-      succeed();
-    });
-  }
-};
-
-MetadataFetcher::MetadataFetcher(event_base* base, MetadataOptions opts)
-    : impl_(std::make_unique<Impl>(base, std::move(opts))) {}
-
-MetadataFetcher::~MetadataFetcher() = default;
-
-void MetadataFetcher::start(Done done) {
-  impl_->done = std::move(done);
-  impl_->defer([this] { impl_->begin(); });
+  return out + "end " + std::to_string(n) + "\n";
 }
 
-Result<MetadataResult> fetch_metadata(const MetadataOptions& opts) {
-  event_base* base = event_base_new();
-  if (!base) return make_error("metadata:no_event_base");
-  std::optional<Result<MetadataResult>> out;
-  {
-    MetadataFetcher f(base, opts);
-    f.start([&](Result<MetadataResult> r) {
-      out.emplace(std::move(r));
-      event_base_loopbreak(base);
-    });
-    while (!out) {
-      if (event_base_loop(base, EVLOOP_ONCE) < 0) break;
+Result<MetadataReport> parse_metadata_wire(std::string_view text) {
+  if (text.size() > kMaxMetadataWireBytes) return wire_error("too_large", 0, std::to_string(text.size()) + " bytes");
+  MetadataReport rep;
+  rep.result.gce.data.source = Source::Gce;
+  rep.result.hetzner.data.source = Source::Hetzner;
+  std::vector<std::string_view> f;
+  std::size_t pos = 0, lineno = 0, entries = 0;
+  bool header = false;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    ++lineno;
+    if (nl == std::string_view::npos) return wire_error("truncated", lineno, "no newline");
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!header) {
+      if (line != kWireHeader) return wire_error("bad_header", lineno);
+      header = true;
+      continue;
+    }
+    // The format is printable ASCII only: a "\r" or any control byte is not a line of it.
+    if (!is_printable(line)) return wire_error("bad_line", lineno, "control byte");
+    auto sp = line.find(' ');
+    std::string_view verb = line.substr(0, sp);
+    auto provider = [&](std::string_view name) -> ProviderResult* {
+      return name == "gce" ? &rep.result.gce : name == "hetzner" ? &rep.result.hetzner : nullptr;
+    };
+    if (verb == "provider") {
+      if (!split_fields(line, 4, f)) return wire_error("bad_line", lineno);
+      ProviderResult* p = provider(f[1]);
+      if (!p) return wire_error("bad_provider", lineno);
+      if (p->state != ProviderState::NotTried) return wire_error("duplicate_provider", lineno);
+      if (f[2] == "present") p->state = ProviderState::Present;
+      else if (f[2] == "absent") p->state = ProviderState::Absent;
+      else return wire_error("bad_state", lineno);
+      auto note = unb64(f[3], lineno);
+      if (!note) return note.error();
+      if (!is_printable(*note)) return wire_error("not_printable", lineno);
+      p->note = std::move(*note);
+    } else if (verb == "entry") {
+      if (!split_fields(line, 4, f)) return wire_error("bad_line", lineno);
+      ProviderResult* p = provider(f[1]);
+      if (!p) return wire_error("bad_provider", lineno);
+      if (p->state != ProviderState::Present) return wire_error("entry_without_provider", lineno);
+      if (!is_key(f[2])) return wire_error("bad_key", lineno);
+      if (++entries > kMaxEntries) return wire_error("too_many_entries", lineno);
+      auto value = unb64(f[3], lineno);
+      if (!value) return value.error();
+      p->data.entries.push_back(Entry{std::string(f[2]), std::move(*value), 0});
+    } else if (verb == "end" || verb == "error") {
+      if (verb == "end") {
+        if (!split_fields(line, 2, f)) return wire_error("bad_line", lineno);
+        if (f[1] != std::to_string(entries)) return wire_error("bad_count", lineno);
+      } else {
+        // Only as the first line after the header: a fetch either fails or reports.
+        if (lineno != 2) return wire_error("bad_line", lineno, "error after results");
+        if (!split_fields(line, 3, f)) return wire_error("bad_line", lineno);
+        if (!is_reason(f[1])) return wire_error("bad_reason", lineno);
+        auto detail = unb64(f[2], lineno);
+        if (!detail) return detail.error();
+        if (!is_printable(*detail)) return wire_error("not_printable", lineno);
+        rep.failed = true;
+        rep.error = make_error(std::string(f[1]), std::move(*detail));
+        rep.result = MetadataResult{};
+      }
+      if (pos != text.size()) return wire_error("trailing", lineno + 1);
+      return rep;
+    } else {
+      return wire_error("bad_line", lineno);
     }
   }
-  event_base_free(base);
-  if (!out) return make_error("metadata:loop_failed");
-  return std::move(*out);
+  return wire_error("truncated", lineno + 1, header ? "no end line" : "empty");
 }
 
 }  // namespace torgw::config

@@ -2,6 +2,13 @@
 // Hetzner userdata. Plain HTTP to a link-local address, so the host controls it: this
 // is configuration, not a trust anchor.
 //
+// Two halves, two libraries (docs/init.md "Privilege separation"):
+// - the fetcher (MetadataFetcher, fetch_metadata: config/metadata_fetch.cpp, library
+//   torgw_metadata_fetch, the only code that uses evhttp) runs in the unprivileged
+//   `torgw-init --metadata-helper` process, never in PID 1;
+// - the options, the result types and the helper's pipe format (format_metadata_wire,
+//   parse_metadata_wire: config/metadata.cpp, in torgw_config) are what PID 1 uses.
+//
 // Behaviour (docs/config.md "Metadata"):
 // - GCE: GET <base>/computeMetadata/v1/instance/attributes/ with Metadata-Flavor: Google.
 //   Detected when the answer carries the response header Metadata-Flavor: Google. Then
@@ -23,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -58,6 +66,36 @@ struct MetadataResult {
   ProviderResult gce;
   ProviderResult hetzner;
 };
+
+// ---- the helper's pipe format (PID 1 parses it: hostile if the helper is compromised) ----
+//
+// Version 1, every line ending in "\n" (no "\r"), fields separated by one space:
+//   torgw-metadata 1
+//   provider <gce|hetzner> <absent|present> <base64 note|->      each provider at most once
+//   entry <gce|hetzner> <key> <base64 value|->                     provider declared present
+//   end <number of entries>
+// or, instead of the provider/entry/end lines after the header:
+//   error <reason token> <base64 detail|->
+// "-" stands for the empty string. Keys are [a-z0-9_]{1,64}; reason tokens
+// [a-z0-9_.:-]{1,96}; notes and details decode to printable ASCII (they reach the
+// console log). Nothing may follow the end or error line.
+inline constexpr std::size_t kMaxMetadataWireBytes = 1 << 20;
+
+// What the helper reports: the fetch's result, or the error the fetch ended in (its
+// reason is the same token the in-process fetcher returned, e.g. gce:http_500).
+struct MetadataReport {
+  bool failed = false;
+  Error error;             // when failed
+  MetadataResult result;   // when !failed
+};
+
+std::string format_metadata_wire(const Result<MetadataResult>& r);
+
+// Pure parser of the helper's output. Errors (all metadata_wire.*): too_large,
+// bad_header, bad_line, bad_provider, bad_state, duplicate_provider, bad_key,
+// bad_base64, not_printable, entry_without_provider, too_many_entries, bad_count,
+// bad_reason, truncated (no end/error line), trailing (bytes after it).
+Result<MetadataReport> parse_metadata_wire(std::string_view text);
 
 // Asynchronous fetch on the caller's event loop. `done` is called exactly once (never
 // from inside start()). Destroying the fetcher cancels everything in flight.

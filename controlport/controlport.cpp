@@ -356,7 +356,9 @@ Connection::ReplyCallback ok_only(Connection::StatusCallback cb) {
 }
 
 Result<SecretBytes> read_cookie(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  // O_NOFOLLOW: the cookie lives in tor's directory; a symlink there must not make us read
+  // another file (docs/init.md "The tor control connection").
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
   if (!fd) return make_error("controlport.bad_cookie", path + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(kCookieLen))

@@ -10,7 +10,6 @@
 #include <ctime>
 #include <fstream>
 
-#include "config/metadata.h"
 #include "config/text.h"
 
 namespace torgw::init {
@@ -48,8 +47,8 @@ class ConfigStage : public Stage {
     auto mopts = config::metadata_options(*partial);
     if (!mopts.gce && !mopts.hetzner) return finish(ctx, nullptr);
     ctx.log("asking metadata at " + mopts.base_url + (mopts.gce ? " (gce)" : "") + (mopts.hetzner ? " (hetzner)" : ""));
-    fetcher_ = std::make_unique<config::MetadataFetcher>(ctx.loop.base(), mopts);
-    fetcher_->start([this, &ctx](Result<config::MetadataResult> r) {
+    fetcher_ = std::make_unique<MetadataClient>(ctx);
+    fetcher_->start(mopts, [this, &ctx](Result<config::MetadataResult> r) {
       ctx.loop.post([this, &ctx, r = std::move(r)]() mutable {
         fetcher_.reset();
         if (!r) return finish_error(r.error());
@@ -130,7 +129,7 @@ class ConfigStage : public Stage {
 
   std::function<void(Status)> done_;
   std::vector<config::SourceData> sources_;
-  std::unique_ptr<config::MetadataFetcher> fetcher_;
+  std::unique_ptr<MetadataClient> fetcher_;
 };
 
 }  // namespace
@@ -334,6 +333,11 @@ struct Init::Impl {
   void next_stage() {
     if (state != State::Booting) return;
     if (begun == stages.size()) {
+      // Booted: PID 1 keeps only what running and stopping the services needs (the
+      // SEV-SNP device is closed by now, by the identity stage).
+      auto caps = drop_capabilities(pid1_kept_capabilities());
+      if (!caps) return fatal(caps.error());
+      markers.emit("PID1_CAPABILITIES", capability_names(*caps));
       state = State::Running;
       markers.emit("INIT_DONE", std::to_string(ctx->ms_since_start()));
       return;

@@ -29,6 +29,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 #include "config/config.h"
+#include "config/metadata.h"
 #include "init/child.h"
 #include "init/loop.h"
 #include "init/machine.h"
@@ -54,6 +55,10 @@ struct BootOptions {
   std::string tor_data_dir = "/var/lib/tor";         // PID 1 mounts it (tmpfs, tor, 0700)
   std::string tor_run_dir = "/run/torgw/tor";         // ControlSocket, cookie, torrc
   std::string socks_dir = "/run/torgw-socks";         // torgw-socks's unix socket
+  // Whom `torgw-init --metadata-helper` runs as. PID 1: the image's torgw-meta (uid 102,
+  // the firewall's metadata uid). --dev: --metadata-user, else nobody when run as root,
+  // else "" (the current, unprivileged user).
+  std::string metadata_user = "torgw-meta";
   std::string version;
   std::int64_t build_time = 0;                       // unix seconds; the clock must be later
 };
@@ -112,6 +117,34 @@ std::unique_ptr<Stage> make_socks_stage();
 // tor through supervisor/: ADD_ONION with ctx.identity, HiddenServicePort onion_port ->
 // torgw-socks; READY=true each time the descriptor is published. Done once tor runs.
 std::unique_ptr<Stage> make_tor_stage();
+
+// The metadata fetch as PID 1 does it (init/metadata_client.cpp, docs/init.md "Privilege
+// separation"): PID 1 never speaks HTTP. It runs `/proc/self/exe --metadata-helper` as
+// opts.metadata_user (capability bounding set emptied, no_new_privs), reads the
+// helper's report from a pipe (at most config::kMaxMetadataWireBytes, killed at
+// metadata_helper_deadline()) and parses it with config::parse_metadata_wire. `done`
+// runs once, on the loop, with the fetch's own result or error (gce:http_500, ... as
+// before), or: metadata:helper_user_unknown, metadata:helper_spawn_failed,
+// metadata:helper_timeout, metadata:helper_too_large, metadata:helper_exit (crash or
+// non-zero exit), metadata:helper_output (a report that does not parse),
+// metadata:helper_privileged (the helper found itself privileged and refused).
+// Destroying it kills a helper still running.
+class MetadataClient {
+ public:
+  using Done = std::function<void(Result<config::MetadataResult>)>;
+  explicit MetadataClient(BootContext& ctx);
+  void start(const config::MetadataOptions& o, Done done);
+
+ private:
+  BootContext& ctx_;
+  HelperRun run_;
+};
+
+// The whole helper's deadline: every GET may take attempts x timeout plus the backoff
+// between them; a GCE listing, its attributes and Hetzner are several GETs, so twice
+// that plus 10 s. A host that answers every GET slowly but within its own deadline can
+// exceed it: FATAL=metadata:helper_timeout, as it could stall the boot anyway.
+std::chrono::milliseconds metadata_helper_deadline(const config::MetadataOptions& o);
 
 class Init {
  public:

@@ -4,6 +4,7 @@
 
 #include "config/text.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -93,6 +94,121 @@ Result<pid_t> spawn(const ChildSpec& spec) {
   s.umask = spec.umask;
   s.die_with_parent = spec.die_with_parent;
   return torgw::spawn(s);
+}
+
+// ---- short-lived helpers -----------------------------------------------------------------
+
+struct HelperRun::State {
+  pid_t pid = -1;
+  UniqueFd out;
+  std::optional<FdWatch> watch;
+  std::optional<Timer> deadline;
+  std::string buf;
+  std::size_t max_bytes = 0;
+  bool eof = false;
+  bool exited = false;
+  int status = 0;
+  bool finished = false;
+  Done done;
+};
+
+HelperRun::HelperRun(EventLoop& loop, Reaper& reaper) : loop_(loop), reaper_(reaper) {}
+
+HelperRun::~HelperRun() {
+  if (!st_) return;
+  st_->finished = true;
+  if (st_->pid > 0 && !(st_->exited && st_->eof)) ::kill(-st_->pid, SIGKILL);
+  if (!st_->exited && st_->pid > 0) reaper_.watch(st_->pid, [](int) {});  // reaped and ignored
+  wipe(st_->buf.data(), st_->buf.size());
+}
+
+std::optional<pid_t> HelperRun::pid() const {
+  if (!st_ || st_->exited || st_->pid <= 0) return std::nullopt;
+  return st_->pid;
+}
+
+void HelperRun::start(ChildSpec spec, std::chrono::milliseconds deadline, std::size_t max_bytes, Done done) {
+  auto st = std::make_shared<State>();
+  st_ = st;
+  st->max_bytes = max_bytes;
+  st->done = std::move(done);
+  std::weak_ptr<State> weak = st;
+  // Reports once, on the loop, never from inside the caller's start().
+  auto finish = [this, weak](Result<std::string> r) {
+    auto s = weak.lock();
+    if (!s || s->finished) return;
+    s->finished = true;
+    // Timeout, too large: the helper's whole process group (spawn gave it a session of
+    // its own), so a descendant holding the pipe goes too. Its exit is reaped later.
+    if (s->pid > 0 && !(s->exited && s->eof)) ::kill(-s->pid, SIGKILL);
+    // The watch and the timer go on the loop, not inside their own callbacks.
+    loop_.post([s, r = std::move(r)]() mutable {
+      s->watch.reset();
+      s->deadline.reset();
+      auto d = std::move(s->done);
+      if (d) d(std::move(r));
+      if (r) wipe(r->data(), r->size());
+    });
+  };
+  auto settle = [weak, finish] {
+    auto s = weak.lock();
+    if (!s || s->finished || !s->eof || !s->exited) return;
+    if (WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0) {
+      std::string out = std::move(s->buf);
+      s->buf.clear();
+      return finish(std::move(out));
+    }
+    wipe(s->buf.data(), s->buf.size());
+    finish(make_error("helper.exit", describe_status(s->status)));
+  };
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
+  st->out.reset(fds[0]);
+  UniqueFd write_end(fds[1]);
+  // Only our end is non-blocking: the helper writes with ordinary blocking writes.
+  if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0)
+    return finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
+  spec.stdout_fd = write_end.get();
+  auto pid = spawn(spec);
+  write_end.reset();  // the helper holds the only write end now: its exit is our EOF
+  if (!pid) return finish(make_error("helper.spawn_failed", pid.error().to_string()));
+  st->pid = *pid;
+  reaper_.watch(*pid, [weak, settle](int status) {
+    auto s = weak.lock();
+    if (!s) return;
+    s->exited = true;
+    s->status = status;
+    settle();
+  });
+  st->watch.emplace(loop_, st->out.get(), [this, weak, settle, finish] {
+    auto s = weak.lock();
+    if (!s || s->finished) return;
+    char chunk[16384];
+    while (true) {
+      ssize_t n = ::read(s->out.get(), chunk, sizeof chunk);
+      if (n > 0) {
+        if (s->buf.size() + static_cast<std::size_t>(n) > s->max_bytes) {
+          wipe(chunk, sizeof chunk);
+          wipe(s->buf.data(), s->buf.size());
+          return finish(make_error("helper.too_large", "over " + std::to_string(s->max_bytes) + " bytes"));
+        }
+        s->buf.append(chunk, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      s->eof = true;  // EOF, or an error that ends the stream just the same
+      loop_.post([s] { s->watch.reset(); });  // not inside its own callback
+      break;
+    }
+    wipe(chunk, sizeof chunk);
+    settle();
+  });
+  st->deadline.emplace(loop_);
+  st->deadline->start(deadline, [finish, deadline] {
+    finish(make_error("helper.timeout", "killed after " + std::to_string(deadline.count()) + " ms"));
+  });
 }
 
 // ---- reaping ----------------------------------------------------------------------------

@@ -102,6 +102,34 @@ class Reaper {
   std::uint64_t orphans_ = 0;
 };
 
+// ---- short-lived helpers -----------------------------------------------------------------
+
+// One run of a short-lived helper child (e.g. `torgw-init --metadata-helper`) whose
+// stdout PID 1 collects: spawned with the spec (its stdout_fd is replaced by a pipe),
+// read on the loop up to `max_bytes`, killed (SIGKILL) at `deadline`. `done` is called
+// once, on the loop, after both EOF and the exit: with the output when the helper
+// exited 0, else with helper.spawn_failed, helper.timeout, helper.too_large or
+// helper.exit (detail: describe_status, e.g. "signal_11"). Destroying the run kills a
+// helper still running (its exit is reaped and ignored). The output may hold secrets:
+// the caller wipes it.
+class HelperRun {
+ public:
+  using Done = std::function<void(Result<std::string>)>;
+  HelperRun(EventLoop& loop, Reaper& reaper);
+  ~HelperRun();
+  HelperRun(const HelperRun&) = delete;
+  HelperRun& operator=(const HelperRun&) = delete;
+
+  void start(ChildSpec spec, std::chrono::milliseconds deadline, std::size_t max_bytes, Done done);
+  std::optional<pid_t> pid() const;
+
+ private:
+  struct State;
+  EventLoop& loop_;
+  Reaper& reaper_;
+  std::shared_ptr<State> st_;
+};
+
 // ---- supervision ------------------------------------------------------------------------
 
 class ChildSupervisor {

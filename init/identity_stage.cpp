@@ -204,8 +204,8 @@ class IdentityStage : public Stage {
   void poll_metadata() {
     if (std::chrono::steady_clock::now() >= transfer_deadline_)
       return finish(make_error("transfer_blob:timeout", "no transfer_blob arrived"));
-    fetcher_ = std::make_unique<config::MetadataFetcher>(ctx_->loop.base(), config::metadata_options(ctx_->config));
-    fetcher_->start([this](Result<config::MetadataResult> r) {
+    fetcher_ = std::make_unique<MetadataClient>(*ctx_);
+    fetcher_->start(config::metadata_options(ctx_->config), [this](Result<config::MetadataResult> r) {
       ctx_->loop.post([this, r = std::move(r)]() mutable {
         fetcher_.reset();
         std::optional<std::string> blob;
@@ -305,6 +305,10 @@ class IdentityStage : public Stage {
 
   void finish(Status s) {
     if (!done_) return;
+    // Identity and attestation are done (or failed): nothing after this stage may use
+    // the SEV-SNP device, so it is closed now, not at PID 1's end (docs/init.md).
+    if (dev_) ctx_->log("SEV-SNP device closed");
+    dev_.reset();
     auto d = std::move(done_);
     d(std::move(s));
   }
@@ -320,7 +324,7 @@ class IdentityStage : public Stage {
   snp::ConfigDigest config_sha256_{};
   std::chrono::steady_clock::time_point transfer_deadline_;
   std::unique_ptr<Timer> poll_timer_;
-  std::unique_ptr<config::MetadataFetcher> fetcher_;
+  std::unique_ptr<MetadataClient> fetcher_;
 };
 
 }  // namespace

@@ -5,12 +5,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <linux/capability.h>
 #include <linux/input.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
@@ -343,6 +345,56 @@ std::optional<Action> parse_action(std::string_view s) {
   if (s == "reboot") return Action::Reboot;
   if (s == "halt") return Action::Halt;
   return std::nullopt;
+}
+
+std::uint64_t pid1_kept_capabilities() {
+  auto bit = [](int cap) { return std::uint64_t{1} << cap; };
+  return bit(CAP_SYS_BOOT) | bit(CAP_KILL) | bit(CAP_SETUID) | bit(CAP_SETGID) | bit(CAP_SETPCAP) |
+         bit(CAP_DAC_OVERRIDE);
+}
+
+std::string capability_names(std::uint64_t mask) {
+  static const std::map<int, const char*> names{
+      {CAP_CHOWN, "chown"}, {CAP_DAC_OVERRIDE, "dac_override"}, {CAP_DAC_READ_SEARCH, "dac_read_search"},
+      {CAP_FOWNER, "fowner"}, {CAP_KILL, "kill"}, {CAP_SETGID, "setgid"}, {CAP_SETUID, "setuid"},
+      {CAP_SETPCAP, "setpcap"}, {CAP_NET_ADMIN, "net_admin"}, {CAP_NET_RAW, "net_raw"},
+      {CAP_SYS_ADMIN, "sys_admin"}, {CAP_SYS_BOOT, "sys_boot"}, {CAP_SYS_PTRACE, "sys_ptrace"}};
+  std::string out;
+  for (int cap = 0; cap < 64; ++cap) {
+    if (!(mask & (std::uint64_t{1} << cap))) continue;
+    auto it = names.find(cap);
+    out += (out.empty() ? "" : ",") + (it != names.end() ? std::string(it->second) : "cap_" + std::to_string(cap));
+  }
+  return out.empty() ? "none" : out;
+}
+
+Result<std::uint64_t> drop_capabilities(std::uint64_t keep) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (::syscall(SYS_capget, &h, d) != 0) return make_error("init.capabilities", std::string("capget: ") + std::strerror(errno));
+  const bool setpcap = d[0].effective & (1u << CAP_SETPCAP);
+  // The bounding set first, while CAP_SETPCAP is still effective: nothing exec'd later
+  // (and no file capability) can bring a dropped capability back.
+  for (int cap = 0; setpcap && ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) {
+    if (cap < 64 && (keep & (std::uint64_t{1} << cap))) continue;
+    if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+      return make_error("init.capabilities", "PR_CAPBSET_DROP " + std::to_string(cap) + ": " + std::strerror(errno));
+  }
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);  // EINVAL on old kernels: nothing to clear
+  const auto lo = static_cast<std::uint32_t>(keep), hi = static_cast<std::uint32_t>(keep >> 32);
+  d[0].permitted &= lo;
+  d[1].permitted &= hi;
+  d[0].effective &= lo;
+  d[1].effective &= hi;
+  d[0].inheritable = d[1].inheritable = 0;
+  if (::syscall(SYS_capset, &h, d) != 0) return make_error("init.capabilities", std::string("capset: ") + std::strerror(errno));
+  __user_cap_data_struct after[2]{};
+  if (::syscall(SYS_capget, &h, after) != 0)
+    return make_error("init.capabilities", std::string("capget: ") + std::strerror(errno));
+  const std::uint64_t eff = after[0].effective | (std::uint64_t{after[1].effective} << 32);
+  const std::uint64_t perm = after[0].permitted | (std::uint64_t{after[1].permitted} << 32);
+  if ((eff | perm) & ~keep) return make_error("init.capabilities", "capabilities left: " + capability_names((eff | perm) & ~keep));
+  return eff;
 }
 
 Status disable_cad() {

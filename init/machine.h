@@ -105,6 +105,19 @@ enum class Action { PowerOff, Reboot, Halt };
 const char* to_string(Action a);
 std::optional<Action> parse_action(std::string_view s);
 
+// The capabilities PID 1 keeps once the boot is done (docs/init.md "What PID 1 keeps"):
+// CAP_SYS_BOOT (power off, reboot), CAP_KILL (signal children of other uids, kill(-1)
+// at the end), CAP_SETUID + CAP_SETGID + CAP_SETPCAP (restarting torgw-socks and tor
+// as their users with an emptied bounding set), CAP_DAC_OVERRIDE (tor's restarts: the
+// supervisor unlinks and reads the control socket and cookie in tor's 0750 run dir).
+std::uint64_t pid1_kept_capabilities();
+// Lowers this process's capabilities to `keep`: the bounding set (when CAP_SETPCAP is
+// held), permitted and effective; inheritable and ambient emptied. Returns the
+// effective set afterwards, read back from the kernel. Errors: init.capabilities.
+Result<std::uint64_t> drop_capabilities(std::uint64_t keep);
+// "sys_boot,kill,..." for a capability mask (known names; others as cap_<n>).
+std::string capability_names(std::uint64_t mask);
+
 // Disables Ctrl-Alt-Del (the kernel then sends SIGINT to PID 1). EINVAL inside a
 // child PID namespace is not an error.
 Status disable_cad();

@@ -8,9 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 #include "init/boot.h"
 #include "init/machine.h"
+#include "init/metadata_helper.h"
 
 #ifndef TORGW_VERSION
 #define TORGW_VERSION "0.0.0"
@@ -49,6 +52,9 @@ void dev_defaults(torgw::init::BootOptions& o) {
 int main(int argc, char** argv) {
   using namespace torgw;
   const bool is_pid1 = getpid() == 1;
+  // The privilege-separated metadata fetcher PID 1 re-executes (never PID 1 itself).
+  if (!is_pid1 && argc >= 2 && std::string_view(argv[1]) == init::kMetadataHelperFlag)
+    return init::metadata_helper_main(std::vector<std::string>(argv + 2, argv + argc));
   if (is_pid1) init::reserve_stdio();
   init::BootOptions opts;
   opts.version = TORGW_VERSION;
@@ -72,7 +78,8 @@ int main(int argc, char** argv) {
                  "(PID 1) or nothing (--dev)");
   app.add_option("--set", sets, "KEY=VALUE, overrides every other source (repeatable)");
   app.add_flag("--no-ttyS0", no_serial, "PID 1: write markers only to the console, never also to ttyS0");
-  std::string state_dir, tor_binary, socks_binary, tor_user, socks_user;
+  std::string state_dir, tor_binary, socks_binary, tor_user, socks_user, metadata_user;
+  bool metadata_user_given = false;
   app.add_option("--state-dir", state_dir,
                  "--dev: tor's data and control dirs and torgw-socks's socket go here (default: a fresh "
                  "temporary directory, removed at exit)");
@@ -80,12 +87,16 @@ int main(int argc, char** argv) {
   app.add_option("--socks-binary", socks_binary, "--dev: the torgw-socks to run (default: beside this build)");
   app.add_option("--tor-user", tor_user, "--dev: run tor as this user (default: do not switch)");
   app.add_option("--socks-user", socks_user, "--dev: run torgw-socks as this user (default: do not switch)");
+  auto* mu = app.add_option("--metadata-user", metadata_user,
+                            "--dev: run the metadata helper as this user (default: nobody when run as root, "
+                            "else the current user)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (!is_pid1) return app.exit(e) == 0 ? 0 : 2;
     std::fprintf(stderr, "torgw-init: ignoring arguments: %s\n", e.what());
   }
+  metadata_user_given = mu->count() > 0;
   if (!dev && !is_pid1) {
     std::fprintf(stderr, "torgw-init: not PID 1; use --dev to run the boot sequence as a normal process\n");
     return 2;
@@ -113,6 +124,8 @@ int main(int argc, char** argv) {
     if (!socks_binary.empty()) opts.socks_binary = socks_binary;
     if (!tor_user.empty()) opts.tor_user = tor_user;
     if (!socks_user.empty()) opts.socks_user = socks_user;
+    // The helper refuses to run as root: as root without --metadata-user it runs as nobody.
+    opts.metadata_user = metadata_user_given ? metadata_user : (::geteuid() == 0 ? "nobody" : "");
     if (state_dir.empty()) {
       std::string tmpl = "/tmp/torgw-dev-XXXXXX";
       if (::mkdtemp(tmpl.data()) == nullptr) {

@@ -2,9 +2,11 @@
 
 #include <openssl/rsa.h>
 #include <sodium.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <optional>
 #include <mutex>
 
+#include "common/fd.h"
 #include "snp/ossl.h"
 
 namespace torgw::snp {
@@ -198,6 +201,9 @@ struct SimulatedPsp::Impl {
   KeyCert ark, ask, vcek;
   SecretBytes chip_key;  // BLAKE2b(fuse secret, chip id): root of this chip's derived keys
   std::array<std::uint8_t, 64> chip_id{};
+  // Stands in for the open /dev/sev-guest fd: held as long as the device is, so tests
+  // see in /proc/<pid>/fd when PID 1 has closed its SEV-SNP device (docs/init.md).
+  UniqueFd handle;
 };
 
 SimulatedPsp::SimulatedPsp(std::unique_ptr<Impl> impl, SimulatedChip chip) : impl_(std::move(impl)), chip_(std::move(chip)) {}
@@ -212,6 +218,10 @@ Result<std::unique_ptr<SimulatedPsp>> SimulatedPsp::open(const std::string& dir,
     if (ec) return make_error("snp.sim.state", dir + ": " + ec.message());
   }
   auto impl = std::make_unique<Impl>();
+  if (!dir.empty()) {
+    impl->handle.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!impl->handle) return make_error("snp.sim.state", dir + ": " + std::strerror(errno));
+  }
   {
     std::string label = "torgw-sim-chip-id" + chip.name;
     unsigned int n = 0;

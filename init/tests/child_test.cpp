@@ -242,3 +242,60 @@ TEST_CASE("supervision: stdin_secret reaches every launch of the child, and noth
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().reason == "spawn.stdin_too_large");
 }
+
+// ---- short-lived helpers (the metadata helper's runner) -------------------------------
+
+namespace {
+
+struct HelperOutcome {
+  std::optional<Result<std::string>> result;
+  std::chrono::milliseconds took{0};
+};
+
+HelperOutcome run_helper(const std::string& script, std::chrono::milliseconds deadline, std::size_t max = 1 << 20) {
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init());
+  HelperRun run(loop, reaper);
+  HelperOutcome o;
+  const auto t0 = std::chrono::steady_clock::now();
+  run.start(shell("helper", script), deadline, max, [&](Result<std::string> r) { o.result.emplace(std::move(r)); });
+  REQUIRE(run_until(loop, [&] { return o.result.has_value(); }));
+  o.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  // Whatever was killed is reaped: nothing of it is left behind.
+  REQUIRE(run_until(loop, [&] { return reaper.watched() == 0; }));
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("HelperRun: stdout collected after exit 0, across many pipe buffers") {
+  auto o = run_helper("printf 'torgw-metadata 1\\n'; head -c 200000 /dev/zero | tr '\\0' a", 30s);
+  REQUIRE(*o.result);
+  CHECK(o.result->value().size() == 17 + 200000);
+  CHECK(o.result->value().rfind("torgw-metadata 1\naaa", 0) == 0);
+}
+
+TEST_CASE("HelperRun: a crash, a failing exit, a hang and a flood are errors, never output") {
+  auto crash = run_helper("printf 'torgw-metadata 1\\nend 0\\n'; kill -SEGV $$", 30s);
+  REQUIRE_FALSE(*crash.result);
+  CHECK(crash.result->error() == make_error("helper.exit", "signal_11"));
+  auto fails = run_helper("printf 'torgw-metadata 1\\nend 0\\n'; exit 3", 30s);
+  REQUIRE_FALSE(*fails.result);
+  CHECK(fails.result->error() == make_error("helper.exit", "exit_3"));
+  // Killed at the deadline, not waited for (sleep would run 60 s).
+  auto hang = run_helper("printf 'torgw-metadata 1\\n'; exec sleep 60", 300ms);
+  REQUIRE_FALSE(*hang.result);
+  CHECK(hang.result->error().reason == "helper.timeout");
+  CHECK(hang.took < 20s);
+  // A child holding the pipe open after the helper exits cannot hold PID 1 either.
+  auto holder = run_helper("sleep 60 & exit 0", 300ms);
+  REQUIRE_FALSE(*holder.result);
+  CHECK(holder.result->error().reason == "helper.timeout");
+  auto flood = run_helper("exec cat /dev/zero", 30s, 100000);
+  REQUIRE_FALSE(*flood.result);
+  CHECK(flood.result->error().reason == "helper.too_large");
+  auto missing = run_helper("exit 0", 30s);
+  REQUIRE(*missing.result);
+  CHECK(missing.result->value().empty());
+}

@@ -5,6 +5,12 @@
 // (through a metadata server), and the no-SNP fallbacks.
 #include <catch2/catch.hpp>
 
+#include <pwd.h>
+
+#include <set>
+
+#include <filesystem>
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -107,6 +113,19 @@ RunResult verify(const TempDir& dir, const Boot& b, std::vector<std::string> ext
   std::vector<std::string> argv{torgw_bin(), "verify", dir.file("serial.log")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return run(argv, 60s);
+}
+
+// How many of pid's open fds point at `path` (or below it).
+int fds_to(pid_t pid, const std::string& path) {
+  const std::string want = std::filesystem::canonical(path).string();
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().rfind(want, 0) == 0) ++n;
+  }
+  return n;
 }
 
 }  // namespace
@@ -332,6 +351,8 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
   REQUIRE(vm.wait_value("ATTESTATION_CERTS", 120s));
   REQUIRE(vm.wait_marker("IDENTITY_TRANSFER", 1s));
   CHECK(vm.out().find("ONION_HOSTNAME=") == std::string::npos);
+  // While it waits for the blob, the (simulated) SEV-SNP device is open...
+  CHECK(fds_to(vm.proc.pid(), sim_host().path()) == 1);
 
   // The operator scrapes the log so far and wraps the key to the attested VM.
   write_file(dir.file("serial.log"), vm.out());
@@ -346,6 +367,11 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
 
   meta.serve_gce({{"torgw-backend", "127.0.0.1:9050"}, {"torgw-transfer-blob", blob}});
   REQUIRE(vm.wait_marker("READY", 120s));
+  // ...and once identity and attestation are done it is closed (docs/init.md).
+  CHECK(fds_to(vm.proc.pid(), sim_host().path()) == 0);
+  // The transfer poll ran through the unprivileged helper: as root, every request came
+  // from nobody's sockets, none from torgw-init's.
+  if (::geteuid() == 0) CHECK(meta.client_uids() == std::set<long>{static_cast<long>(::getpwnam("nobody")->pw_uid)});
   vm.proc.signal(SIGTERM);
   CHECK(exit_code(vm.proc.wait(30s)) == 0);
   auto b = vm.boot();

@@ -198,3 +198,46 @@ TEST_CASE("stdio: holes are reserved early, then filled with a console or /dev/n
   REQUIRE(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);
 }
+
+TEST_CASE("drop_capabilities: PID 1 keeps exactly its list, in every set, the bounding set included") {
+  if (::geteuid() != 0) TORGW_SKIP(torgw::testing::Needs::root, "dropping capabilities one holds needs root");
+  // In a child: the test process keeps its own.
+  int pfd[2];
+  REQUIRE(::pipe(pfd) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(pfd[0]);
+    auto r = drop_capabilities(pid1_kept_capabilities());
+    std::string out = r ? capability_names(*r) : r.error().to_string();
+    char buf[4096];
+    int fd = ::open("/proc/self/status", O_RDONLY);
+    ssize_t n = fd >= 0 ? ::read(fd, buf, sizeof buf - 1) : -1;
+    out += "\n" + std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    ssize_t w = ::write(pfd[1], out.data(), out.size());
+    ::_exit(w > 0 && r ? 0 : 1);
+  }
+  ::close(pfd[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pfd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(pfd[0]);
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  INFO(out);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK(out.rfind("dac_override,kill,setgid,setuid,setpcap,sys_boot\n", 0) == 0);
+  // <linux/capability.h>: DAC_OVERRIDE 1, KILL 5, SETGID 6, SETUID 7, SETPCAP 8,
+  // SYS_BOOT 22 -> 0x4001e2 (python3 -c 'print(hex(2|32|64|128|256|1<<22))').
+  for (const char* f : {"CapEff:\t00000000004001e2", "CapPrm:\t00000000004001e2", "CapBnd:\t00000000004001e2",
+                        "CapInh:\t0000000000000000", "CapAmb:\t0000000000000000"})
+    CHECK(out.find(f) != std::string::npos);
+}
+
+TEST_CASE("capability_names: known names, others by number") {
+  CHECK(capability_names(0) == "none");
+  CHECK(capability_names((1ull << 22) | (1ull << 5)) == "kill,sys_boot");
+  CHECK(capability_names(1ull << 40) == "cap_40");
+}

@@ -15,13 +15,17 @@
 #include "tests/support/skip.h"
 
 #include <dirent.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sodium.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
 #include "init/tests/dev_run.h"
+#include "onion/onion.h"
 #include "tests/socks/socks_client.h"
 #include "tests/support/dante.h"
 #include "tests/support/net.h"
@@ -68,11 +72,14 @@ struct Appliance {
   DevRun run;
   std::string state = run.dir.file("state");
 
-  explicit Appliance(const std::string& conf, std::vector<std::string> sets = {}) {
+  explicit Appliance(const std::string& conf, std::vector<std::string> sets = {}, std::vector<std::string> flags = {}) {
     write_file(run.dir.file("torgw.conf"), conf);
     std::vector<std::string> args{"--config", run.dir.file("torgw.conf"), "--state-dir", state, "--set",
                                   "tor_test_network=" + tor_network_value(network().dir_authorities())};
     for (auto& s : sets) args.insert(args.end(), {"--set", s});
+    args.insert(args.end(), flags.begin(), flags.end());
+    // A tor of its own user must reach its dirs under the state dir.
+    if (!flags.empty()) ::chmod(run.dir.path().c_str(), 0755);
     run.start(args);
   }
   ~Appliance() {
@@ -112,15 +119,17 @@ struct Appliance {
   }
 };
 
-// socat carrying local TCP into the onion through the client tor (SOCKS4A).
+// socat carrying local TCP into the onion through a client tor (SOCKS4A): the network's
+// own client unless another's SocksPort is given.
 struct Forwarder {
   std::uint16_t port = free_tcp_port();
   Subprocess proc;
-  Forwarder(const std::string& onion, int onion_port) {
+  Forwarder(const std::string& onion, int onion_port, std::uint16_t client_socks = 0) {
+    if (client_socks == 0) client_socks = network().socks_port();
     proc = Subprocess::spawn({find_program("socat"),
                               "TCP-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork",
                               "SOCKS4A:127.0.0.1:" + onion + ":" + std::to_string(onion_port) +
-                                  ",socksport=" + std::to_string(network().socks_port())});
+                                  ",socksport=" + std::to_string(client_socks)});
     REQUIRE(wait_for_tcp("127.0.0.1", port, 10s));
   }
   std::string endpoint() const { return "127.0.0.1:" + std::to_string(port); }
@@ -178,6 +187,33 @@ TEST_CASE("socks5 mode: through the onion, torgw-socks and dante to a web server
   CHECK(gw.run.boot().get("FATAL") == nullptr);
 }
 
+TEST_CASE("tor as its own user: after PID 1 dropped its capabilities, kill -9 tor and it is back, published") {
+  NEED_PROGRAMS();
+  if (::geteuid() != 0) TORGW_SKIP(torgw::testing::Needs::root, "running tor as another user needs root");
+  const std::string tor_user = ::getpwnam("debian-tor") ? "debian-tor" : "";
+  if (tor_user.empty()) TORGW_SKIP(torgw::testing::Needs::package, "no debian-tor user (Debian's tor package makes it)");
+  auto& b = backends();
+  // As in the image: tor's run and data dirs are tor's own (0750/0700), so restarting tor
+  // (unlink and read its control socket and cookie) needs what PID 1 kept:
+  // CAP_DAC_OVERRIDE, CAP_SETUID/SETGID/SETPCAP, CAP_KILL (docs/init.md).
+  Appliance gw(gateway_conf(b.dante->endpoint()), {}, {"--tor-user", tor_user});
+  REQUIRE(gw.run.wait_marker("READY", 180s));
+  INFO(gw.run.err());
+  CHECK(*gw.run.boot().get("PID1_CAPABILITIES") == "dac_override,kill,setgid,setuid,setpcap,sys_boot");
+  pid_t tor = gw.tor_pid();
+  REQUIRE(tor > 0);
+  CHECK(read_file("/proc/" + std::to_string(tor) + "/status").find("Uid:\t" + std::to_string(::getpwnam("debian-tor")->pw_uid)) !=
+        std::string::npos);
+  REQUIRE(::kill(tor, SIGKILL) == 0);
+  REQUIRE(gw.run.wait_marker("TOR_RESTART", 60s));
+  REQUIRE(gw.wait_count("DESCRIPTOR_PUBLISHED", 2, 180s));
+  Forwarder fwd(gw.onion(), 1080);
+  std::string last;
+  CHECK(tornet::curl_until(fwd.endpoint(), b.web_host(), b.web->token(), 120s, &last));
+  INFO(last);
+  CHECK(gw.run.boot().get("FATAL") == nullptr);
+}
+
 TEST_CASE("backend down: the onion client gets a typed SOCKS5 failure, never a bare EOF") {
   NEED_PROGRAMS();
   auto& b = backends();
@@ -224,4 +260,77 @@ TEST_CASE("bad config: FATAL with the reason, and no tor started") {
   CHECK(exit_code(opt.run.proc.wait(60s)) == 1);
   CHECK(*opt.run.boot().get("FATAL") == "tor_options:supervisor.option_not_allowed");
   CHECK_FALSE(std::filesystem::exists(opt.state + "/tor-run/torrc"));
+}
+
+// ---- client authorization (tor's v3 client auth, config key client_auth) ----------------
+
+namespace {
+
+// An extra client tor on the network, with SOCKS5 extended errors (so a refusal says
+// why: 0xF4 missing client authorization) and, when given, a ClientOnionAuthDir.
+struct ClientTor {
+  std::uint16_t socks = free_tcp_port();
+  ClientTor(const std::string& name, const std::string& auth_dir) {
+    std::string rc = "SocksPort 127.0.0.1:" + std::to_string(socks) + " ExtendedErrors\n";
+    if (!auth_dir.empty()) rc += "ClientOnionAuthDir " + auth_dir + "\n";
+    auto t = network().spawn_tor(name, rc);
+    INFO((t ? std::string() : t.error().to_string()));
+    REQUIRE(t.ok());
+    REQUIRE(wait_for_tcp("127.0.0.1", socks, 30s));
+  }
+};
+
+// The SOCKS5 reply a client tor gives for CONNECT <onion>:<port>, retried while tor
+// itself is still getting there (no reply yet, or a transient failure) until `budget`.
+int onion_reply(std::uint16_t socks, const std::string& onion, std::uint16_t port, std::chrono::seconds budget) {
+  int reply = -1;
+  auto end = std::chrono::steady_clock::now() + budget;
+  while (std::chrono::steady_clock::now() < end) {
+    reply = socks::connect_via(socks, socks::name_request(onion, port)).reply;
+    if (reply == 0x00 || reply == 0xF4 || reply == 0xF5) break;  // connected, or an auth verdict
+    std::this_thread::sleep_for(1s);
+  }
+  return reply;
+}
+
+}  // namespace
+
+TEST_CASE("client_auth: the authorized client reaches the backend through the onion; one without the key cannot") {
+  NEED_PROGRAMS();
+  auto& b = backends();
+  // An x25519 key pair as an operator makes one (libsodium here; tor clamps the same way).
+  Bytes secret(crypto_scalarmult_curve25519_SCALARBYTES), pub(crypto_scalarmult_curve25519_BYTES);
+  randombytes_buf(secret.data(), secret.size());
+  REQUIRE(crypto_scalarmult_curve25519_base(pub.data(), secret.data()) == 0);
+  Appliance gw(gateway_conf(b.dante->endpoint()), {"client_auth=descriptor:x25519:" + onion::base32_encode(pub)});
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(gw.run.wait_marker("READY", 180s));
+  const std::string onion = gw.onion();
+  const std::string id = onion.substr(0, onion.size() - 6);  // without ".onion"
+
+  // The authorized client: tor's ClientOnionAuthDir file, <id>:descriptor:x25519:<secret>.
+  const std::string auth_dir = gw.run.dir.file("client-auth");
+  REQUIRE(::mkdir(auth_dir.c_str(), 0700) == 0);
+  write_file(auth_dir + "/gateway.auth_private", id + ":descriptor:x25519:" + onion::base32_encode(secret) + "\n", 0600);
+  ClientTor authorized("authclient", auth_dir);
+  Forwarder fwd(onion, 1080, authorized.socks);
+  std::string last;
+  CHECK(tornet::curl_until(fwd.endpoint(), b.web_host(), b.web->token(), 150s, &last));
+  INFO(last);
+  std::fprintf(stderr, "e2e client_auth: the authorized client fetched the page %.1f s after torgw-init started\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+  // The same network, the same published descriptor, no key: tor cannot decrypt the
+  // descriptor's inner layer and says so (0xF4, "missing client authorization"); it
+  // never connects. Bounded: the verdict comes within the budget or the check fails.
+  ClientTor stranger("noauthclient", "");
+  const auto t1 = std::chrono::steady_clock::now();
+  const int reply = onion_reply(stranger.socks, onion, 1080, 90s);
+  std::fprintf(stderr, "e2e client_auth: the client without the key got SOCKS5 reply 0x%02X in %.1f s\n", reply & 0xff,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  CHECK(reply == 0xF4);
+  // And the network's own client (no ClientOnionAuthDir at all) fails too, through socat.
+  Forwarder plain(onion, 1080);
+  CHECK_FALSE(tornet::curl_until(plain.endpoint(), b.web_host(), b.web->token(), 20s, &last));
+  CHECK(gw.run.boot().get("FATAL") == nullptr);
 }

@@ -43,6 +43,7 @@ namespace {
 
 constexpr uid_t kTorUid = 1101;
 constexpr gid_t kTorGid = 1102;
+constexpr uid_t kMetaUid = 1105;  // the image's torgw-meta is 102; any unused uid will do
 // Fixed, because the server listens inside the namespace's own, fresh network namespace.
 constexpr std::uint16_t kNsMetadataPort = 8080;
 
@@ -86,8 +87,10 @@ struct TestRoot {
                        (with_tor_user ? "tor:x:" + std::to_string(kTorUid) + ":" + std::to_string(kTorGid) +
                                         "::/var/lib/tor:/sbin/nologin\n"
                                   : std::string()) +
-                   "torgw-socks:x:1103:1104::/nonexistent:/sbin/nologin\n");
-    tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) + ":\ntorgw-socks:x:1104:\n");
+                   "torgw-socks:x:1103:1104::/nonexistent:/sbin/nologin\n"
+                   "torgw-meta:x:" + std::to_string(kMetaUid) + ":" + std::to_string(kMetaUid) + "::/nonexistent:/sbin/nologin\n");
+    tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) + ":\ntorgw-socks:x:1104:\n"
+                   "torgw-meta:x:" + std::to_string(kMetaUid) + ":\n");
     tt::write_file(path + "/etc/torgw/torgw.conf", "# the image's defaults\nbackend=127.0.0.1:9050\nidentity=ephemeral\n");
     auto cmdline = [&](const std::string& name, const std::string& extra) {
       const bool own_metadata = extra.find("torgw.metadata=") != std::string::npos;
@@ -380,6 +383,13 @@ TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespa
   CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");       // Hetzner over the default
   CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");       // the file
   CHECK(server->requests("/computeMetadata/v1/instance/attributes/torgw-backend") == 1);
+  // PID 1 spoke no HTTP: every connection came from the helper, as torgw-meta.
+  CHECK(server->client_uids() == std::set<long>{static_cast<long>(kMetaUid)});
+  // After the boot PID 1 holds only what it keeps (docs/init.md), in every set.
+  CHECK(*b.get("PID1_CAPABILITIES") == "dac_override,kill,setgid,setuid,setpcap,sys_boot");
+  const std::string status = tt::read_file("/proc/" + std::to_string(ns.pid) + "/status");
+  CHECK(status.find("CapEff:\t00000000004001e2") != std::string::npos);
+  CHECK(status.find("CapBnd:\t00000000004001e2") != std::string::npos);
   ::kill(ns.pid, SIGTERM);
   REQUIRE(ns.ended(60s));
   CHECK(ns.end_signal() == SIGINT);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -38,6 +39,24 @@ const char* status_text(int s) {
     case 503: return "Service Unavailable";
   }
   return "Whatever";
+}
+
+// The uid owning the loopback TCP socket local_port -> remote_port (/proc/net/tcp of the
+// calling thread's network namespace), or -1.
+long socket_owner(std::uint16_t local_port, std::uint16_t remote_port) {
+  FILE* f = std::fopen("/proc/thread-self/net/tcp", "r");
+  if (!f) return -1;
+  char line[512];
+  long found = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned lport = 0, rport = 0;
+    long uid = -1;
+    if (std::sscanf(line, " %*d: %*8X:%4X %*8X:%4X %*X %*X:%*X %*X:%*X %*X %ld", &lport, &rport, &uid) == 3 &&
+        lport == local_port && rport == remote_port)
+      found = uid;
+  }
+  std::fclose(f);
+  return found;
 }
 
 }  // namespace
@@ -116,9 +135,14 @@ void MetadataServer::accept_loop() {
   while (!stop_) {
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    // Who connected: the client's socket, still open, in this thread's network namespace.
+    const long uid = socket_owner(ntohs(peer.sin_port), port_);
     std::lock_guard<std::mutex> l(mu_);
+    client_uids_.insert(uid);
     workers_.emplace_back([this, fd] { serve(fd); });
   }
 }

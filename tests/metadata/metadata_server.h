@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -48,6 +49,12 @@ class MetadataServer {
 
   int requests(const std::string& path) const;
   int total_requests() const;
+  // The uids that owned the client sockets of every connection so far (from
+  // /proc/net/tcp at accept time; -1 when not found): who really asked.
+  std::set<long> client_uids() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return client_uids_;
+  }
 
  private:
   void accept_loop();
@@ -59,6 +66,7 @@ class MetadataServer {
   mutable std::mutex mu_;
   std::map<std::string, Route> routes_;
   std::map<std::string, int> counts_;
+  std::set<long> client_uids_;
   std::vector<std::thread> workers_;
 };
 
