@@ -327,6 +327,24 @@ TEST_CASE("PID 1: mounts, read-only root, tor state dir tor:tor 0700, loopback u
   CHECK(*b.get("CONFIG_SOURCES") == "cmdline,file");
   CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
   CHECK(b.get("ONION_HOSTNAME"));
+  // The firewall, in the namespace's own network: the boot phase (metadata=off here:
+  // no metadata rule), then the services phase with tor's and torgw-socks' uids. Every
+  // destination is on loopback, so the self-test has nothing to be refused by.
+  std::vector<std::string> fw;
+  for (const auto& mk : b.markers)
+    if (mk.key == "FIREWALL") fw.push_back(mk.value);
+  CHECK(fw == std::vector<std::string>{"boot:9", "ready:11"});
+  CHECK(*b.get("EGRESS_SELFTEST") == "no_target");
+  if (auto nft = tt::find_program("nft"); !nft.empty()) {
+    auto list = tt::run({tt::find_program("nsenter"), "--net=/proc/" + std::to_string(ns.pid) + "/ns/net", nft, "list",
+                         "table", "inet", "torgw"});
+    INFO(list.out << list.err);
+    CHECK(list.out.find("flags owner") != std::string::npos);
+    CHECK(list.out.find("meta skuid 1101 meta l4proto tcp accept") != std::string::npos);
+    CHECK(list.out.find("meta skuid 1103 ip daddr 127.0.0.1 tcp dport 9050 accept") != std::string::npos);
+  } else {
+    TORGW_SKIP_IN_PART(tt::Needs::package, "nftables' nft is not installed: the table's contents are not read back");
+  }
   std::fprintf(stderr, "pid1_test: INIT_DONE=%s ms after torgw-init started (mounts to identity)\n",
                b.get("INIT_DONE")->c_str());
 
