@@ -473,12 +473,12 @@ Result<int> Installer::install(const Policy& policy) {
 
 // ---- the self-test -------------------------------------------------------------------
 
-Status selftest(const Endpoint& target, int timeout_ms) {
+Probe probe_egress(const Endpoint& target, int timeout_ms) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return make_error("firewall:selftest_error", "pipe: " + errno_text(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {-1, make_error("firewall:selftest_error", "pipe: " + errno_text(errno))};
   UniqueFd rd(fds[0]), wr(fds[1]);
   pid_t pid = ::fork();
-  if (pid < 0) return make_error("firewall:selftest_error", "fork: " + errno_text(errno));
+  if (pid < 0) return {-1, make_error("firewall:selftest_error", "fork: " + errno_text(errno))};
   if (pid == 0) {
     // The child: only system calls from here on, then _exit.
     int result[2] = {0, 0};  // {outcome, errno}; outcome 0 refused, 1 connected, 2 timeout, 3 error
@@ -526,17 +526,26 @@ Status selftest(const Endpoint& target, int timeout_ms) {
   ssize_t got;
   do got = ::read(rd.get(), result, sizeof result);
   while (got < 0 && errno == EINTR);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (got != static_cast<ssize_t>(sizeof result)) return make_error("firewall:selftest_error", "the probe died");
+  if (got != static_cast<ssize_t>(sizeof result)) return {pid, make_error("firewall:selftest_error", "the probe died")};
   const std::string what = "nobody -> " + target.text();
   switch (result[0]) {
-    case 0: return {};
-    case 1: return make_error("firewall:selftest_connected", what + " connected");
-    case 2: return make_error("firewall:selftest_timeout", what + ": no answer in " + std::to_string(timeout_ms) + " ms");
-    default: return make_error("firewall:selftest_error", what + ": " + errno_text(result[1]));
+    case 0: return {pid, {}};
+    case 1: return {pid, make_error("firewall:selftest_connected", what + " connected")};
+    case 2:
+      return {pid, make_error("firewall:selftest_timeout", what + ": no answer in " + std::to_string(timeout_ms) + " ms")};
+    default: return {pid, make_error("firewall:selftest_error", what + ": " + errno_text(result[1]))};
   }
 }
+
+Status selftest(const Endpoint& target, int timeout_ms) {
+  auto p = probe_egress(target, timeout_ms);
+  int status = 0;
+  if (p.pid > 0)
+    while (::waitpid(p.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  return p.verdict;
+}
+
+
 
 }  // namespace torgw::firewall

@@ -103,6 +103,14 @@ class Installer {
 // table did not reject it), or firewall:selftest_error (detail: errno).
 // Only meaningful for a target that accepts connections without the firewall (the
 // metadata service, a backend): init picks one (docs/init.md).
+// probe_egress() returns once the child has said how it went (within timeout_ms) and
+// leaves the child for the caller to reap: PID 1 reaps through its Reaper, never with a
+// waitpid() of its own. selftest() is the same plus the waitpid(), for everyone else.
+struct Probe {
+  pid_t pid = -1;  // -1: the fork failed (verdict says why)
+  Status verdict;
+};
+Probe probe_egress(const Endpoint& target, int timeout_ms = 3000);
 Status selftest(const Endpoint& target, int timeout_ms = 3000);
 
 }  // namespace torgw::firewall

@@ -82,7 +82,9 @@ class FirewallStage : public Stage {
       ctx.log("egress self-test: the metadata service and every backend are on loopback; nothing to test against");
       return done({});
     }
-    if (auto s = firewall::selftest(*target); !s) return done(s.error());
+    auto probe = firewall::probe_egress(*target);
+    if (probe.pid > 0) ctx.reaper.watch(probe.pid, [](int) {});  // PID 1 reaps only through its reaper
+    if (!probe.verdict) return done(probe.verdict.error());
     ctx.log("egress self-test: nobody -> " + target->text() + " refused");
     ctx.markers.emit("EGRESS_SELFTEST", "blocked");
     done({});
