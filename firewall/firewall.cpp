@@ -339,6 +339,22 @@ bool Endpoint::loopback() const {
   return addr == kOne;
 }
 
+socklen_t Endpoint::to_sockaddr(sockaddr_storage& ss) const {
+  ss = {};
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    std::memcpy(&a->sin6_addr, addr.data(), 16);
+    return sizeof *a;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  std::memcpy(&a->sin_addr, addr.data(), 4);
+  return sizeof *a;
+}
+
 Result<Endpoint> parse_endpoint(std::string_view s) {
   if (s.size() > 64) return make_error("firewall.bad_endpoint", "too long");
   if (!s.empty() && s.front() == '[') {
@@ -495,21 +511,8 @@ Probe probe_egress(const Endpoint& target, int timeout_ms) {
       report(3, errno);
     int s = ::socket(target.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s < 0) report(3, errno);
-    sockaddr_storage ss{};
-    socklen_t sl;
-    if (target.v6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-      a->sin6_family = AF_INET6;
-      a->sin6_port = htons(target.port);
-      std::memcpy(&a->sin6_addr, target.addr.data(), 16);
-      sl = sizeof *a;
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-      a->sin_family = AF_INET;
-      a->sin_port = htons(target.port);
-      std::memcpy(&a->sin_addr, target.addr.data(), 4);
-      sl = sizeof *a;
-    }
+    sockaddr_storage ss;
+    socklen_t sl = target.to_sockaddr(ss);
     if (::connect(s, reinterpret_cast<sockaddr*>(&ss), sl) == 0) report(1, 0);
     if (errno != EINPROGRESS) report(errno == ECONNREFUSED || errno == EPERM || errno == EACCES ? 0 : 3, errno);
     pollfd p{s, POLLOUT, 0};

@@ -22,6 +22,7 @@
 //            tcp reject with tcp reset; reject with icmpx port-unreachable; policy drop
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <array>
@@ -45,6 +46,7 @@ struct Endpoint {
   std::uint16_t port = 0;               // host order
   std::string text() const;             // "1.2.3.4:80", "[::1]:80"
   bool loopback() const;                // 127.0.0.0/8, ::1
+  socklen_t to_sockaddr(sockaddr_storage& out) const;  // for connect(); the length
   bool operator==(const Endpoint&) const = default;
 };
 

@@ -198,21 +198,8 @@ struct Net {
           ::setresuid(uid, uid, uid) != 0)
         out(Outcome::error);
       int s = ::socket(e.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      sockaddr_storage ss{};
-      socklen_t sl;
-      if (e.v6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(e.port);
-        std::memcpy(&a->sin6_addr, e.addr.data(), 16);
-        sl = sizeof *a;
-      } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(e.port);
-        std::memcpy(&a->sin_addr, e.addr.data(), 4);
-        sl = sizeof *a;
-      }
+      sockaddr_storage ss;
+      socklen_t sl = e.to_sockaddr(ss);
       int err = 0;
       if (::connect(s, reinterpret_cast<sockaddr*>(&ss), sl) != 0) {
         if (errno != EINPROGRESS) err = errno;
