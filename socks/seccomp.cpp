@@ -76,7 +76,9 @@ Status install_syscall_filter() {
   ::tzset();
   scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (ctx == nullptr) return make_error("seccomp.failed", "seccomp_init");
-  int rc = 0;
+  // A binary tree over the syscall numbers instead of a linear list: every syscall the
+  // relay makes pays a few comparisons, not up to one per allowed syscall.
+  int rc = ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (int sc : kAllowed)
     if (rc == 0) rc = ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sc, 0);
   for (int f : kFamilies)
