@@ -168,6 +168,12 @@ std::optional<std::string> parse_host_port(std::string_view s) {
   return out;
 }
 
+// A validated host:port (parse_host_port) whose host is an address, not a name.
+bool is_ip_host_port(std::string_view hp) {
+  if (!hp.empty() && hp.front() == '[') return true;  // bracketed: always IPv6
+  return valid_ipv4(hp.substr(0, hp.rfind(':')));
+}
+
 bool is_base32_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'); }
 
 }  // namespace
@@ -712,6 +718,13 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   if (partial) return cfg;
   if (cfg.str("identity") == "sealed" && !cfg.has("sealed_identity") && !cfg.flag("seal_new_identity"))
     return err("sealed_identity", "missing", "identity=sealed needs the sealed blob (or seal_new_identity=true on first boot)");
+  if (cfg.str("firewall") == "on") {
+    // The firewall pins addresses: a name would need DNS through it, and a resolver's
+    // answer (on GCE: the host's) would decide where torgw-socks may connect.
+    for (const auto& b : cfg.list("backend"))
+      if (!is_ip_host_port(b))
+        return err("backend", "not_ip_literal", b + ": with firewall=on the backend is an IP literal (or set firewall=off)");
+  }
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");

@@ -101,6 +101,10 @@ constexpr KeySpec kKeys[] = {
      "What PID 1 does after FATAL (halt: stay up for debugging, services stopped)"},
     {"fatal_delay", Type::Seconds, "10", false, false, Trust::open, 0, 3600, "",
      "Seconds between FATAL and the fatal_action, so the console can be read"},
+    {"firewall", Type::Enum, "on", false, false, Trust::ascending, 0, 0, "off|on",
+     "Egress firewall (docs/init.md \"Firewall\"): on: only tor, torgw-socks (to the backends) "
+     "and the metadata fetcher reach the network, and backend must be IP literals; off: for "
+     "debugging, marked FIREWALL=off"},
     {"metadata", Type::Enum, "auto", false, false, Trust::local, 0, 0, "auto|off|gce|hetzner",
      "Which metadata services to ask (auto: GCE and Hetzner)"},
     {"metadata_url", Type::Url, "http://169.254.169.254", false, false, Trust::local, 0, 0, "",

@@ -44,6 +44,7 @@ class ConfigStage : public Stage {
     std::vector<config::SourceData> copy = sources_;
     auto partial = config::resolve(copy, true);
     if (!partial) return finish_error(partial.error());
+    if (auto fw = install_boot_firewall(ctx, *partial); !fw) return finish_error(fw.error());
     auto mopts = config::metadata_options(*partial);
     if (!mopts.gce && !mopts.hetzner) return finish(ctx, nullptr);
     ctx.log("asking metadata at " + mopts.base_url + (mopts.gce ? " (gce)" : "") + (mopts.hetzner ? " (hetzner)" : ""));
@@ -137,6 +138,8 @@ class ConfigStage : public Stage {
 std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
   (void)opts;
   std::vector<std::unique_ptr<Stage>> s;
+  // Before anything of ours talks to the network with the config's destinations.
+  s.push_back(make_firewall_stage());
   // SEV-SNP device, identity (derived|sealed|transfer|ephemeral), attestation markers.
   s.push_back(make_identity_stage());
   // torgw-socks first, so the onion's target accepts before tor publishes it.

@@ -36,6 +36,10 @@
 #include "onion/onion.h"
 #include "serial/serial.h"
 
+namespace torgw::firewall {
+class Installer;
+}
+
 namespace torgw::init {
 
 struct BootOptions {
@@ -78,6 +82,9 @@ struct BootContext {
   std::optional<onion::Identity> identity;
   std::string identity_binding;    // the IDENTITY_BINDING marker value
   std::string socks_socket;        // where torgw-socks listens (set by its stage)
+  // The netlink socket that owns the firewall's table (init/firewall_stage.cpp); the
+  // table lives as long as it does, so it is never closed. Null in --dev.
+  std::shared_ptr<firewall::Installer> firewall;
   // FATAL from a stage after its start() finished (e.g. tor gave up). `printed`: the
   // FATAL marker is out already (the supervisor prints its own).
   std::function<void(const Error&, bool printed)> fatal;
@@ -99,9 +106,17 @@ class Stage {
   }
 };
 
-// The stages after config, in order: identity, socks, tor. The one place they are listed;
+// The stages after config, in order: firewall, identity, socks, tor. The one place they are listed;
 // a new stage is a make_*_stage() below and a line in default_stages() (init/boot.cpp).
 std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts);
+
+// The egress firewall (init/firewall_stage.cpp, firewall/): phase 1, called by the config
+// stage before it asks a metadata service, lets only the metadata fetcher out
+// (FIREWALL=boot:<n>); the firewall stage then replaces it with the whole ruleset
+// (FIREWALL=ready:<n>) and runs the self-test (EGRESS_SELFTEST). firewall=off:
+// FIREWALL=off and a warning. --dev: FIREWALL=dev, nothing installed.
+Status install_boot_firewall(BootContext& ctx, const config::Config& local);
+std::unique_ptr<Stage> make_firewall_stage();
 
 // SEV-SNP and identity (init/identity_stage.cpp): opens the device snp_device names,
 // obtains the onion identity as `identity` says (derived, sealed, transfer, ephemeral;

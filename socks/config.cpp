@@ -458,6 +458,9 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
     } else if (arg == "--check") {
       TORGW_TRY(no_value());
       a.check = true;
+    } else if (arg == "--no-seccomp") {
+      TORGW_TRY(no_value());
+      a.no_seccomp = true;
     } else if (arg == "--config") {
       auto v = take_value();
       if (!v.ok()) return v.error();
@@ -500,6 +503,9 @@ Options (flags override the config file; a flag for --backend replaces the file'
   --user NAME                   when started as root: bind, then drop to this user
                                 (setgroups/setgid/setuid, no_new_privs, no capabilities)
   --check                       validate the configuration, print it, exit
+  --no-seccomp                  debugging only: do not install the syscall allowlist
+                                (by default every syscall the relay does not need
+                                kills the process once it runs)
   --version                     print the version
   -h, --help                    this text
 

@@ -111,6 +111,7 @@ struct Args {
   bool help = false;
   bool version = false;
   bool check = false;
+  bool no_seccomp = false;  // --no-seccomp: debugging only (docs/socks.md "Syscall filter")
 };
 // Errors: config.usage.
 Result<Args> parse_args(const std::vector<std::string>& argv);

@@ -130,6 +130,13 @@ int main(int argc, char** argv) {
     if (!st.ok()) return fail(1, st.error().to_string());
   }
 
+  if (!args->no_seccomp) {
+    auto f = install_syscall_filter();
+    if (!f.ok()) return fail(1, f.error().to_string());
+  } else {
+    log::write(LogLevel::Warn, "--no-seccomp: running without the syscall allowlist");
+  }
+
   auto st = (*relay)->run();
   if (!st.ok()) return fail(1, st.error().to_string());
   return 0;

@@ -30,4 +30,13 @@ Status drop_privileges(const Identity& id);
 // PR_SET_NO_NEW_PRIVS alone (when not started as root).
 Status set_no_new_privs();
 
+// The syscall allowlist the running relay lives under (socks/seccomp.cpp, docs/socks.md
+// "Syscall filter"): anything else kills the whole process (SECCOMP_RET_KILL_PROCESS;
+// the kernel logs it). Install it after the privilege drop (it needs no_new_privs or
+// CAP_SYS_ADMIN) and before the first client byte. Errors: seccomp.failed.
+Status install_syscall_filter();
+// False in sanitizer builds, whose runtimes need syscalls the relay does not (LSan's
+// ptrace at exit): there install_syscall_filter() does nothing.
+bool syscall_filter_supported();
+
 }  // namespace torgw::socks

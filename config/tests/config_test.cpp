@@ -244,31 +244,49 @@ TEST_CASE("resolve: source order in the span does not matter") {
 
 TEST_CASE("resolve: every invalid key or value is <key>:<reason>") {
   CHECK(reason_of(resolve_text({})) == "backend:missing");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nfrobnicate=1"}})) == "frobnicate:unknown_key");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nbackend=b:1"}})) == "backend:duplicate");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nbackend-mode=socks5\nbackend_mode=socks5"}})) ==
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nfrobnicate=1"}})) == "frobnicate:unknown_key");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nbackend=b:1"}})) == "backend:duplicate");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nbackend-mode=socks5\nbackend_mode=socks5"}})) ==
         "backend_mode:duplicate");
   // An invalid value in a lower source is fatal even when a higher one overrides it.
-  CHECK(reason_of(resolve_text({{Source::Cmdline, "torgw.onion_port=80 torgw.backend=a:1"},
+  CHECK(reason_of(resolve_text({{Source::Cmdline, "torgw.onion_port=80 torgw.backend=10.9.9.9:1"},
                                 {Source::File, "onion_port=0"}})) == "onion_port:out_of_range");
-  CHECK(reason_of(resolve_text({{Source::Gce, "backend=a:1\nmetadata_url=http://1.2.3.4"}})) ==
+  CHECK(reason_of(resolve_text({{Source::Gce, "backend=10.9.9.9:1\nmetadata_url=http://1.2.3.4"}})) ==
         "metadata_url:not_allowed_from_metadata");
-  CHECK(reason_of(resolve_text({{Source::Hetzner, "backend=a:1\nmetadata=off"}})) ==
+  CHECK(reason_of(resolve_text({{Source::Hetzner, "backend=10.9.9.9:1\nmetadata=off"}})) ==
         "metadata:not_allowed_from_metadata");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nmetadata=off"}})) == "ok");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nidentity=sealed"}})) == "sealed_identity:missing");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nbackend_user=u"}})) == "backend_password:missing");
-  CHECK(reason_of(resolve_text({{Source::File, "backend=a:1\nbackend_password=p"}})) == "backend_user:missing");
-  auto e = resolve_text({{Source::File, "\nbackend=a:1\nonion_port=x"}});
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nmetadata=off"}})) == "ok");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nidentity=sealed"}})) == "sealed_identity:missing");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nbackend_user=u"}})) == "backend_password:missing");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nbackend_password=p"}})) == "backend_user:missing");
+  auto e = resolve_text({{Source::File, "\nbackend=10.9.9.9:1\nonion_port=x"}});
   REQUIRE_FALSE(e.ok());
   CHECK(e.error().reason == "onion_port:bad_format");
   CHECK(e.error().detail.find("file line 3") != std::string::npos);
 }
 
+TEST_CASE("resolve: under the firewall (the default) backend is IP literals; metadata may only turn it on") {
+  CHECK(reason_of(resolve_text({{Source::File, "backend=exit.example.net:1080"}})) == "backend:not_ip_literal");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.0.0.1:1,exit.example.net:1080"}})) ==
+        "backend:not_ip_literal");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.0.0.1:1,[2001:db8::1]:1080"}})) == "ok");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=exit.example.net:1080\nfirewall=off"}})) == "ok");
+  CHECK(reason_of(resolve_text({{Source::Gce, "backend=exit.example.net:1080"}})) == "backend:not_ip_literal");
+  // Tighten-only: the host cannot switch it off, but may switch it on.
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.0.0.1:1"}, {Source::Gce, "firewall=off"}})) ==
+        "firewall:metadata_loosens");
+  auto on = resolve_text({{Source::File, "backend=10.0.0.1:1\nfirewall=off"}, {Source::Hetzner, "firewall=on"}});
+  REQUIRE(on.ok());
+  CHECK(on->str("firewall") == "on");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=a.example:1\nfirewall=off"}, {Source::Gce, "firewall=on"}})) ==
+        "backend:not_ip_literal");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=10.0.0.1:1\nfirewall=maybe"}})) == "firewall:bad_choice");
+}
+
 TEST_CASE("resolve: secrets live in SecretBytes and are redacted in markers") {
   std::vector<SourceData> srcs(1);
   srcs[0].source = Source::Cmdline;
-  srcs[0].entries = {{"backend", "a:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0}};
+  srcs[0].entries = {{"backend", "10.9.9.9:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0}};
   auto c = resolve(srcs);
   REQUIRE(c.ok());
   const SecretBytes* pw = c->secret("backend_password");
@@ -284,7 +302,7 @@ TEST_CASE("resolve: secrets live in SecretBytes and are redacted in markers") {
 
 TEST_CASE("resolve: long values are printed as a digest, every marker is marker-safe") {
   std::string blob(400, 'A');
-  auto c = resolve_text({{Source::File, "backend=a:1\nidentity=sealed\nsealed_identity=" + blob}});
+  auto c = resolve_text({{Source::File, "backend=10.9.9.9:1\nidentity=sealed\nsealed_identity=" + blob}});
   REQUIRE(c.ok());
   auto m = marker(*c, "CONFIG_SEALED_IDENTITY");
   CHECK(m.rfind("sha256:", 0) == 0);
@@ -301,7 +319,7 @@ TEST_CASE("resolve: long values are printed as a digest, every marker is marker-
 TEST_CASE("canonical config: sorted key=value lines, secrets and long values as SHA-256") {
   std::vector<SourceData> srcs(1);
   srcs[0].source = Source::Cmdline;
-  srcs[0].entries = {{"backend", "a:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0},
+  srcs[0].entries = {{"backend", "10.9.9.9:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0},
                      {"snp_key_fields", "measurement,policy", 0}};
   auto c = resolve(srcs);
   REQUIRE(c.ok());
@@ -310,7 +328,7 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
   // SHA-256("hunter2hunter2") from python3 hashlib, not from this code.
   CHECK(text.find("\nbackend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718\n") !=
         std::string::npos);
-  CHECK(text.rfind("attestation=auto\nattestation_required=false\nbackend=a:1\n", 0) == 0);  // sorted
+  CHECK(text.rfind("attestation=auto\nattestation_required=false\nbackend=10.9.9.9:1\n", 0) == 0);  // sorted
   CHECK(text.find("\nidentity=derived\n") != std::string::npos);  // defaults are part of it
   CHECK(text.find("\nsnp_key_fields=measurement,policy\n") != std::string::npos);
   auto parsed = parse_canonical_config(text);

@@ -60,6 +60,11 @@ const std::vector<Case> kCases = {
     {"attestation_required", "false", "yes", Expect::tighter, "true"},
     {"attestation_required", "true", "on", Expect::equal, "true"},
     {"attestation_required", "true", "false", Expect::looser, ""},
+    // firewall (ascending): off < on; default on.
+    {"firewall", "off", "on", Expect::tighter, "on"},
+    {"firewall", "", "on", Expect::equal, "on"},
+    {"firewall", "", "off", Expect::looser, ""},
+    {"firewall", "on", "off", Expect::looser, ""},
     // attestation (ascending): auto < strict; default auto.
     {"attestation", "", "strict", Expect::tighter, "strict"},
     {"attestation", "strict", "strict", Expect::equal, "strict"},
@@ -91,6 +96,7 @@ TEST_CASE("trust: every key names a class; security keys are tighten-only") {
       {"snp_fallback", Trust::ascending},  {"attestation_required", Trust::ascending},
       {"snp_key_fields", Trust::superset}, {"expected_measurement", Trust::pinned},
       {"metadata", Trust::local},          {"metadata_url", Trust::local},
+      {"firewall", Trust::ascending},
   };
   for (const auto& [key, trust] : security) {
     INFO(key);

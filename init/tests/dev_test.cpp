@@ -89,11 +89,11 @@ TEST_CASE("dev mode: every invalid config is FATAL=<key>:<reason>, exit 1") {
   };
   std::vector<Case> cases = {
       {"onion_port=80\n", {}, "backend:missing"},
-      {"backend=a:1\nfrobnicate=1\n", {}, "frobnicate:unknown_key"},
-      {"backend=a:1\n", {"--set", "onion_port=0"}, "onion_port:out_of_range"},
-      {"backend=a:1\nbackend_mode=tcp\n", {}, "backend_mode:bad_choice"},
-      {"backend=a:1\nthis is not a pair\n", {}, "config_file:syntax"},
-      {"backend=a:1\nidentity=derived\n", {}, "identity:needs_snp"},
+      {"backend=10.9.9.9:1\nfrobnicate=1\n", {}, "frobnicate:unknown_key"},
+      {"backend=10.9.9.9:1\n", {"--set", "onion_port=0"}, "onion_port:out_of_range"},
+      {"backend=10.9.9.9:1\nbackend_mode=tcp\n", {}, "backend_mode:bad_choice"},
+      {"backend=10.9.9.9:1\nthis is not a pair\n", {}, "config_file:syntax"},
+      {"backend=10.9.9.9:1\nidentity=derived\n", {}, "identity:needs_snp"},
   };
   for (const auto& c : cases) {
     INFO(c.fatal);

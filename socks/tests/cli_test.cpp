@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/skip.h"
+#include "socks/privdrop.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -140,6 +141,9 @@ TEST_CASE("torgw-socks: SIGUSR1 logs counters, SIGTERM drains and exits 0") {
   REQUIRE(wait_for_log(dir.file("log"), "listening on 127.0.0.1:" + std::to_string(port)));
   p.signal(SIGUSR1);
   CHECK(wait_for_log(dir.file("log"), "stats (SIGUSR1): accepted="));
+  // The relay is running, so it runs under its syscall allowlist (filter mode 2), and
+  // the drain and exit below are done within it.
+  if (torgw::socks::syscall_filter_supported()) CHECK(status_field(p.pid(), "Seccomp") == "2");
   p.signal(SIGTERM);
   auto st = p.wait(10s);
   REQUIRE(st);
@@ -148,6 +152,22 @@ TEST_CASE("torgw-socks: SIGUSR1 logs counters, SIGTERM drains and exits 0") {
   auto log = read_file(dir.file("log"));
   CHECK(log.find("SIGTERM: draining 0 connections") != std::string::npos);
   CHECK(log.find("stats (exit):") != std::string::npos);
+}
+
+TEST_CASE("torgw-socks --no-seccomp: no filter, and a warning says so") {
+  TempDir dir("socks-cli");
+  auto port = free_tcp_port();
+  auto p = Subprocess::spawn(
+      {bin(), "--listen", "127.0.0.1:" + std::to_string(port), "--backend", "127.0.0.1:1", "--no-seccomp"},
+      log_to(dir.file("log")));
+  REQUIRE(wait_for_log(dir.file("log"), "--no-seccomp: running without the syscall allowlist"));
+  p.signal(SIGUSR1);
+  REQUIRE(wait_for_log(dir.file("log"), "stats (SIGUSR1): accepted="));
+  CHECK(status_field(p.pid(), "Seccomp") == "0");
+  p.signal(SIGTERM);
+  auto st = p.wait(10s);
+  REQUIRE(st);
+  CHECK(WEXITSTATUS(*st) == 0);
 }
 
 TEST_CASE("torgw-socks: started as root, drops to --user for good") {
@@ -176,7 +196,8 @@ TEST_CASE("torgw-socks: started as root, drops to --user for good") {
   CHECK(st.st_gid == 65534);
   CHECK((st.st_mode & 0777) == 0660);
   CHECK(connect_unix(sock).valid());
-  p.signal(SIGTERM);
+  if (torgw::socks::syscall_filter_supported()) CHECK(status_field(p.pid(), "Seccomp") == "2");
+  p.signal(SIGTERM);  // the clean stop unlinks the socket under the filter
   auto ws = p.wait(10s);
   REQUIRE(ws);
   CHECK(WEXITSTATUS(*ws) == 0);

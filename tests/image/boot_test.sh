@@ -37,8 +37,11 @@ python3 "$(dirname "$0")/qemu_boot.py" "${common[@]}" --net "user-gce:$attrs" --
   --expect 'TORGW CLOCK_CHECK=ok' \
   --expect 'TORGW MODULES=0' \
   --expect 'TORGW NETWORK=eth0:169\.254\.169\.15' \
+  --expect 'TORGW FIREWALL=boot:10' \
   --expect 'TORGW METADATA=gce:present' \
   --expect 'TORGW CONFIG_ORIGIN=.*backend@gce' \
+  --expect 'TORGW FIREWALL=ready:12' \
+  --expect 'TORGW EGRESS_SELFTEST=blocked' \
   --expect 'TORGW SNP=absent' \
   --expect 'TORGW ONION_HOSTNAME=[a-z2-7]{56}\.onion' \
   --expect 'TORGW SOCKS=listening' \

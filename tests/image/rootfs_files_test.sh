@@ -10,7 +10,7 @@ torgw=$1
 files=$SRC/rootfs/files
 conf=$files/etc/torgw/torgw.conf
 
-out=$("$torgw" config check --file "$conf" --gce torgw-backend=exit.example.net:1080) \
+out=$("$torgw" config check --file "$conf" --gce torgw-backend=192.0.2.7:1080) \
   || fail "default torgw.conf rejected: $out"
 grep -qx 'CONFIG_SOURCES=gce' <<<"$out" || fail "default torgw.conf sets keys: $(grep CONFIG_SOURCES <<<"$out")"
 set +e; out=$("$torgw" config check --file "$conf" 2>&1); rc=$?; set -e

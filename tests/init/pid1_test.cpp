@@ -46,6 +46,9 @@ constexpr gid_t kTorGid = 1102;
 constexpr uid_t kMetaUid = 1105;  // the image's torgw-meta is 102; any unused uid will do
 // Fixed, because the server listens inside the namespace's own, fresh network namespace.
 constexpr std::uint16_t kNsMetadataPort = 8080;
+// The metadata-remote case: PID 1's namespace and a peer namespace on a veth pair.
+constexpr const char* kWorldAddr = "10.79.0.1";
+constexpr const char* kGuestAddr = "10.79.0.2";
 
 bool is_root() { return geteuid() == 0; }
 
@@ -105,6 +108,11 @@ struct TestRoot {
     cmdline("early-reboot", "torgw.fatal_action=reboot");
     cmdline("metadata", "torgw.metadata=auto torgw.metadata_url=http://127.0.0.1:" + std::to_string(kNsMetadataPort) +
                             " torgw.metadata_attempts=10 torgw.metadata_timeout=2 torgw.onion_port=84");
+    // Metadata across a veth from another namespace: a destination off loopback, so the
+    // firewall's self-test has something real to be refused by.
+    cmdline("metadata-remote", "torgw.metadata=gce torgw.metadata_url=http://" + std::string(kWorldAddr) + ":" +
+                                   std::to_string(kNsMetadataPort) +
+                                   " torgw.metadata_attempts=10 torgw.metadata_timeout=2");
   }
 };
 
@@ -330,6 +338,24 @@ TEST_CASE("PID 1: mounts, read-only root, tor state dir tor:tor 0700, loopback u
   CHECK(*b.get("CONFIG_SOURCES") == "cmdline,file");
   CHECK(*b.get("IDENTITY_BINDING") == "ephemeral");
   CHECK(b.get("ONION_HOSTNAME"));
+  // The firewall, in the namespace's own network: the boot phase (metadata=off here:
+  // no metadata rule), then the services phase with tor's and torgw-socks' uids. Every
+  // destination is on loopback, so the self-test has nothing to be refused by.
+  std::vector<std::string> fw;
+  for (const auto& mk : b.markers)
+    if (mk.key == "FIREWALL") fw.push_back(mk.value);
+  CHECK(fw == std::vector<std::string>{"boot:9", "ready:11"});
+  CHECK(*b.get("EGRESS_SELFTEST") == "no_target");
+  if (auto nft = tt::find_program("nft"); !nft.empty()) {
+    auto list = tt::run({tt::find_program("nsenter"), "--net=/proc/" + std::to_string(ns.pid) + "/ns/net", nft, "list",
+                         "table", "inet", "torgw"});
+    INFO(list.out << list.err);
+    CHECK(list.out.find("flags owner") != std::string::npos);
+    CHECK(list.out.find("meta skuid 1101 meta l4proto tcp accept") != std::string::npos);
+    CHECK(list.out.find("meta skuid 1103 ip daddr 127.0.0.1 tcp dport 9050 accept") != std::string::npos);
+  } else {
+    TORGW_SKIP_IN_PART(tt::Needs::package, "nftables' nft is not installed: the table's contents are not read back");
+  }
   std::fprintf(stderr, "pid1_test: INIT_DONE=%s ms after torgw-init started (mounts to identity)\n",
                b.get("INIT_DONE")->c_str());
 
@@ -390,6 +416,61 @@ TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespa
   const std::string status = tt::read_file("/proc/" + std::to_string(ns.pid) + "/status");
   CHECK(status.find("CapEff:\t00000000004001e2") != std::string::npos);
   CHECK(status.find("CapBnd:\t00000000004001e2") != std::string::npos);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+}
+
+TEST_CASE("PID 1: the firewall lets root fetch metadata across a veth, refuses nobody: EGRESS_SELFTEST=blocked") {
+  REQUIRE_ROOT();
+  const auto ip = tt::find_program("ip");
+  if (ip.empty()) TORGW_SKIP(tt::Needs::package, "iproute2's ip is not installed (scripts/setup)");
+  Pid1 ns("metadata-remote");
+  // A peer namespace with the metadata server, joined to PID 1's by a veth pair. PID 1's
+  // first fetch attempts may find no route yet; its retries cover that.
+  const std::string world = "torgw-pid1-world-" + std::to_string(::getpid());
+  const std::string guest_ns = "/proc/" + std::to_string(ns.pid) + "/ns/net";
+  struct Cleanup {
+    std::string ip, world;
+    ~Cleanup() { tt::run({ip, "netns", "del", world}); }
+  } cleanup{ip, world};
+  const std::string nsenter = tt::find_program("nsenter");
+  for (const auto& cmd : std::vector<std::vector<std::string>>{
+           {ip, "netns", "add", world},
+           {ip, "-n", world, "link", "add", "vw", "type", "veth", "peer", "name", "vg"},
+           {ip, "-n", world, "link", "set", "vg", "netns", std::to_string(ns.pid)},
+           {ip, "-n", world, "addr", "add", std::string(kWorldAddr) + "/24", "dev", "vw"},
+           {ip, "-n", world, "link", "set", "vw", "up"},
+           {nsenter, "--net=" + guest_ns, ip, "addr", "add", std::string(kGuestAddr) + "/24", "dev", "vg"},
+           {nsenter, "--net=" + guest_ns, ip, "link", "set", "vg", "up"},
+       }) {
+    auto r = tt::run(cmd);
+    INFO(cmd[cmd.size() > 4 ? 4 : 0] << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+  std::unique_ptr<tt::MetadataServer> server;
+  std::thread t([&] {
+    int fd = ::open(("/run/netns/" + world).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && setns(fd, CLONE_NEWNET) == 0) {
+      server = std::make_unique<tt::MetadataServer>(kNsMetadataPort, kWorldAddr);
+      server->serve_gce({{"torgw-backend", "127.0.0.1:9050"}});
+    }
+    if (fd >= 0) ::close(fd);
+  });
+  t.join();
+  REQUIRE(server);
+  bool done = ns.wait_marker("INIT_DONE");
+  INFO(ns.console());
+  REQUIRE(done);
+  auto b = ns.boot();
+  // Root fetched it through the boot phase's one rule (the metadata fetcher is PID 1).
+  CHECK(*b.get("METADATA") == "gce:present");
+  std::vector<std::string> fw;
+  for (const auto& mk : b.markers)
+    if (mk.key == "FIREWALL") fw.push_back(mk.value);
+  CHECK(fw == std::vector<std::string>{"boot:10", "ready:12"});
+  CHECK(*b.get("EGRESS_SELFTEST") == "blocked");
+  CHECK(ns.console().find("egress self-test: nobody -> 10.79.0.1:8080 refused") != std::string::npos);
   ::kill(ns.pid, SIGTERM);
   REQUIRE(ns.ended(60s));
   CHECK(ns.end_signal() == SIGINT);

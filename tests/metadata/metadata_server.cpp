@@ -63,13 +63,13 @@ long socket_owner(std::uint16_t local_port, std::uint16_t remote_port) {
 
 MetadataServer::MetadataServer() : MetadataServer(0) {}
 
-MetadataServer::MetadataServer(std::uint16_t fixed_port) {
+MetadataServer::MetadataServer(std::uint16_t fixed_port, const char* ipv4) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, ipv4, &a.sin_addr) != 1) throw std::runtime_error("metadata server: bad address");
   a.sin_port = htons(fixed_port);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 64) != 0)
     throw std::runtime_error(std::string("metadata server: ") + std::strerror(errno));

@@ -33,7 +33,8 @@ class MetadataServer {
   MetadataServer();  // listens on 127.0.0.1:<free port>
   // A fixed port: only inside a network namespace the test just created, where nothing
   // else can hold it (the socket lives in the calling thread's network namespace).
-  explicit MetadataServer(std::uint16_t port);
+  // `ipv4`: the address to listen on (default loopback), e.g. a veth's in a namespace.
+  explicit MetadataServer(std::uint16_t port, const char* ipv4 = "127.0.0.1");
   ~MetadataServer();
   MetadataServer(const MetadataServer&) = delete;
   MetadataServer& operator=(const MetadataServer&) = delete;
