@@ -364,6 +364,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       if (value.size() > spec.max) return err(key, "too_long");
       auto b = from_base64(value);
       if (!b || b->empty()) return err(key, "bad_base64");
+      wipe(b->data(), b->size());  // the decoded bytes of a secret (a salt, a key)
       return std::string(value);
     }
     case Type::X25519List: {
@@ -712,6 +713,11 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   if (partial) return cfg;
   if (cfg.str("identity") == "sealed" && !cfg.has("sealed_identity") && !cfg.flag("seal_new_identity"))
     return err("sealed_identity", "missing", "identity=sealed needs the sealed blob (or seal_new_identity=true on first boot)");
+  if (cfg.str("identity") == "provided" && !cfg.has("identity_key"))
+    return err("identity_key", "missing", "identity=provided needs identity_key (base64 of hs_ed25519_secret_key)");
+  if (cfg.has("identity_key") && cfg.str("identity") != "provided")
+    return err("identity_key", "unused", "identity_key is set but identity=" + cfg.str("identity") +
+                                              ": set identity=provided to use it, or remove the key");
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");
