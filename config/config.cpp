@@ -715,9 +715,6 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
     return err("sealed_identity", "missing", "identity=sealed needs the sealed blob (or seal_new_identity=true on first boot)");
   if (cfg.str("identity") == "provided" && !cfg.has("identity_key"))
     return err("identity_key", "missing", "identity=provided needs identity_key (base64 of hs_ed25519_secret_key)");
-  if (cfg.has("identity_key") && cfg.str("identity") != "provided")
-    return err("identity_key", "unused", "identity_key is set but identity=" + cfg.str("identity") +
-                                              ": set identity=provided to use it, or remove the key");
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");
