@@ -239,11 +239,16 @@ struct Init::Impl {
   // The summary block on the screen, redrawn after each marker that changes it.
   void watch_screen() {
     if (!screen_fd) return;
+    // The VT's own screen blanker (10 min by default) would leave a web console black
+    // until someone presses a key: off (Linux console CSI 9;n ], n minutes).
+    static constexpr char kNoBlank[] = "\033[9;0]";
+    ssize_t ignored = ::write(screen_fd.get(), kNoBlank, sizeof kNoBlank - 1);
+    (void)ignored;
     markers.set_observer([this](std::string_view k, std::string_view v) {
       if (!screen.note(k, v)) return;
       std::string block = render_screen(screen);
-      ssize_t ignored = ::write(screen_fd.get(), block.data(), block.size());
-      (void)ignored;
+      ssize_t drawn = ::write(screen_fd.get(), block.data(), block.size());
+      (void)drawn;  // best effort, as every console write
     });
   }
 
