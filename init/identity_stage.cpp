@@ -295,12 +295,12 @@ class IdentityStage : public Stage {
   }
 
   // `warning`: the IDENTITY_WARNING value, after "ephemeral_identity:...:" unless
-  // !ephemeral (then the whole value).
-  void emit_identity(const std::string& binding, const char* warning, bool ephemeral = true) {
+  // !ephemeral_warning (then the whole value).
+  void emit_identity(const std::string& binding, const char* warning, bool ephemeral_warning = true) {
     ctx_->identity_binding = binding;
     ctx_->markers.emit("IDENTITY_BINDING", binding);
-    if (warning && !ephemeral) ctx_->markers.emit("IDENTITY_WARNING", warning);
-    if (warning && ephemeral) {
+    if (warning && !ephemeral_warning) ctx_->markers.emit("IDENTITY_WARNING", warning);
+    if (warning && ephemeral_warning) {
       ctx_->markers.emit("IDENTITY_WARNING",
                          std::string("ephemeral_identity:new_onion_address_every_boot:") + warning);
       ctx_->log("WARNING: ephemeral identity " + ctx_->identity->hostname() +
