@@ -370,6 +370,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       if (value.size() > spec.max) return err(key, "too_long");
       auto b = from_base64(value);
       if (!b || b->empty()) return err(key, "bad_base64");
+      wipe(b->data(), b->size());  // the decoded bytes of a secret (a salt, a key)
       return std::string(value);
     }
     case Type::X25519List: {
@@ -725,6 +726,8 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
       if (!is_ip_host_port(b))
         return err("backend", "not_ip_literal", b + ": with firewall=on the backend is an IP literal (or set firewall=off)");
   }
+  if (cfg.str("identity") == "provided" && !cfg.has("identity_key"))
+    return err("identity_key", "missing", "identity=provided needs identity_key (base64 of hs_ed25519_secret_key)");
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");

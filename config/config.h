@@ -2,7 +2,7 @@
 //
 // Sources, highest precedence first (../shared/DESIGN.md "Configuration"):
 //   flags (--set, dev mode only) > kernel command line `torgw.<key>=<value>`
-//   > GCE metadata attributes `torgw-<key>` > Hetzner userdata (key=value lines)
+//   > GCE metadata attributes `torgw-<key>` > Hetzner userdata (parse_hetzner_userdata)
 //   > /etc/torgw/torgw.conf (key=value lines) > the key's default.
 // Every key has a type, a validation rule, a default where one is safe, and a secret
 // flag. resolve() validates every entry of every source (an invalid value is an error
@@ -133,6 +133,22 @@ Result<std::vector<Entry>> parse_cmdline(std::string_view cmdline);
 // source in errors: <what>:too_large, <what>:line_too_long, <what>:not_text,
 // <what>:syntax (detail: the line), <what>:too_many_entries, <key>:bad_key.
 Result<std::vector<Entry>> parse_kv_text(std::string_view text, std::string_view what);
+
+// Hetzner userdata (GET /hetzner/v1/userdata), in the two shapes hcloud users pass
+// (docs/config.md "Hetzner userdata"):
+//  - torgw.conf text: key=value lines, as parse_kv_text(body, "hetzner");
+//  - cloud-init `#cloud-config` (first line) whose only top-level key is write_files,
+//    with exactly one entry, for /etc/torgw/torgw.conf (keys path, content, encoding,
+//    permissions, owner; content a literal block `|`/`|-`/`|+` or a one-line scalar,
+//    plain, '...' or "..." without escapes; encoding b64|base64|text/plain). Its decoded
+//    content is torgw.conf text (parse_kv_text). ASCII, no tabs, no flow style.
+// Errors: hetzner:too_large; hetzner:userdata_format (neither shape: a script, MIME,
+// gzip, other text; the detail names the accepted formats); hetzner:cloud_config_syntax,
+// _unsupported (a YAML feature or key outside the subset), _other_file (write_files
+// for another path), _no_torgw_conf, _duplicate, _encoding, _bad_base64 (detail: line);
+// then parse_kv_text's errors for the content.
+inline constexpr std::string_view kTorgwConfPath = "/etc/torgw/torgw.conf";
+Result<std::vector<Entry>> parse_hetzner_userdata(std::string_view body);
 
 // GCE `.../instance/attributes/` listing: one attribute name per line. Returns the
 // attributes named torgw-<key> (the full attribute names, for fetching).

@@ -38,8 +38,16 @@ constexpr KeySpec kKeys[] = {
     {"pow_defense", Type::Bool, "true", false, false, Trust::open, 0, 0, "",
      "Tor's proof-of-work DoS defence for the onion service"},
     // ---- identity and SEV-SNP -------------------------------------------------------
-    {"identity", Type::Enum, "derived", false, false, Trust::ascending, 0, 0, "transfer|sealed|derived|ephemeral",
-     "How the onion identity is obtained (DESIGN.md \"Identity\")"},
+    // `provided` is the loosest: its key is known to whoever delivers the config, so
+    // metadata may never switch to it (only restate it when a local source says so).
+    {"identity", Type::Enum, "derived", false, false, Trust::ascending, 0, 0,
+     "provided|transfer|sealed|derived|ephemeral",
+     "How the onion identity is obtained (DESIGN.md \"Identity\"; provided: identity_key)"},
+    {"identity_key", Type::Base64, "", false, true, Trust::pinned, 1, 128, "",
+     "identity=provided: the operator's own Tor v3 key, base64 of the whole hs_ed25519_secret_key "
+     "file (96 bytes) as tor writes it (secret)"},
+    {"identity_provided_with_snp", Type::Bool, "false", false, false, Trust::local, 0, 0, "",
+     "identity=provided on a host WITH SEV-SNP: allowed only when true (the key is not bound to the chip)"},
     {"snp_fallback", Type::Enum, "fatal", false, false, Trust::ascending, 0, 0, "ephemeral|fatal",
      "Without SEV-SNP: stop (fatal) or run with an ephemeral identity"},
     {"identity_salt", Type::Base64, "", false, true, Trust::pinned, 1, 44, "",

@@ -13,7 +13,8 @@
 // - GCE: GET <base>/computeMetadata/v1/instance/attributes/ with Metadata-Flavor: Google.
 //   Detected when the answer carries the response header Metadata-Flavor: Google. Then
 //   every listed torgw-<key> attribute is fetched from .../attributes/torgw-<key>.
-// - Hetzner: GET <base>/hetzner/v1/userdata -> key=value lines (parse_kv_text).
+// - Hetzner: GET <base>/hetzner/v1/userdata -> key=value lines or #cloud-config
+//   write_files for /etc/torgw/torgw.conf (parse_hetzner_userdata).
 // - Transport failures (refused, unreachable, timeout, EOF, not HTTP) and 5xx answers
 //   are retried up to `attempts` times with backoff; a source that never answers is
 //   absent (not an error: bare-metal hosts have no metadata service). When the GCE

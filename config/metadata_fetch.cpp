@@ -292,7 +292,7 @@ struct MetadataFetcher::Impl {
         return succeed();
       }
       if (o.status != 200) return fail(make_error("hetzner:http_" + std::to_string(o.status), "userdata"));
-      auto entries = parse_kv_text(o.body, "hetzner");
+      auto entries = parse_hetzner_userdata(o.body);
       wipe(o.body.data(), o.body.size());  // userdata may hold a secret
       if (!entries) return fail(entries.error());
       h.state = ProviderState::Present;

@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     case 2: {  // Hetzner userdata
-      auto entries = parse_kv_text(body, "hetzner");
+      auto entries = parse_hetzner_userdata(body);
       if (!entries) return 0;
       std::vector<SourceData> srcs{{Source::Hetzner, *entries}};
       torgw::fuzz::check_resolved(srcs);

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "config/text.h"
+#include "init/screen.h"
 
 namespace torgw::init {
 
@@ -177,6 +178,8 @@ struct Init::Impl {
   std::vector<UniqueFd> buttons;
   std::vector<FdWatch> button_watches;
   UniqueFd serial_fd;
+  UniqueFd screen_fd;
+  ScreenState screen;
   Timer fatal_timer{loop};
   std::optional<Action> final_action;
 
@@ -215,15 +218,40 @@ struct Init::Impl {
 
   std::vector<int> marker_fds() {
     std::vector<int> fds{1};
-    if (!pid1 || !opts.extra_serial) return fds;
-    // /dev/console already reaches every console the kernel writes to; ttyS0 gets its
-    // own copy only when it is not one of them (else every marker would appear twice).
-    auto consoles = read_small("/proc/consoles", 65536);
-    for (const auto& c : parse_consoles(consoles ? *consoles : ""))
-      if (c == "ttyS0") return fds;
-    serial_fd.reset(::open("/dev/ttyS0", O_WRONLY | O_NOCTTY | O_CLOEXEC));
-    if (serial_fd) fds.push_back(serial_fd.get());
+    if (!pid1) return fds;
+    // /dev/console (fd 1) reaches one tty, the kernel's preferred console (the last
+    // console=). ttyS0 and the screen each get their own copy unless they are that tty
+    // (else every marker would appear twice there). Non-blocking: a console stopped
+    // with Ctrl-S or Scroll Lock loses lines instead of stopping PID 1.
+    const auto console = tty_of_fd(1);
+    auto extra = [&](UniqueFd& fd, const std::string& path) {
+      fd.reset(::open(path.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
+      if (!fd) return false;
+      auto own = tty_of_fd(fd.get());
+      return !(console && own && same_console(*console, *own));
+    };
+    if (opts.extra_serial && extra(serial_fd, "/dev/ttyS0")) fds.push_back(serial_fd.get());
+    if (!opts.screen_path.empty()) {
+      // Opened even when it is the console: the summary block is drawn there anyway.
+      if (extra(screen_fd, opts.screen_path)) fds.push_back(screen_fd.get());
+    }
     return fds;
+  }
+
+  // The summary block on the screen, redrawn after each marker that changes it.
+  void watch_screen() {
+    if (!screen_fd) return;
+    // The VT's own screen blanker (10 min by default) would leave a web console black
+    // until someone presses a key: off (Linux console CSI 9;n ], n minutes).
+    static constexpr char kNoBlank[] = "\033[9;0]";
+    ssize_t ignored = ::write(screen_fd.get(), kNoBlank, sizeof kNoBlank - 1);
+    (void)ignored;
+    markers.set_observer([this](std::string_view k, std::string_view v) {
+      if (!screen.note(k, v)) return;
+      std::string block = render_screen(screen);
+      ssize_t drawn = ::write(screen_fd.get(), block.data(), block.size());
+      (void)drawn;  // best effort, as every console write
+    });
   }
 
   // ---- PID 1 early duties (before any marker can be written) ----
@@ -430,8 +458,8 @@ struct Init::Impl {
     if (pid1) early = machine_early(tor);
     // After the mounts: /proc/cmdline needs /proc.
     read_early_fatal_settings();
-    std::vector<int> fds = marker_fds();
-    markers = serial::MarkerWriter(fds);
+    markers = serial::MarkerWriter(marker_fds());
+    watch_screen();
     ctx.emplace(BootContext{loop, reaper, children, markers, opts, {}, t0, {}, std::nullopt, {}, {}, {}});
     ctx->fatal = [this](const Error& e, bool printed) { fatal(e, printed); };
     wire_children_events();

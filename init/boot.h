@@ -49,6 +49,9 @@ struct BootOptions {
   std::string modules_path = "/etc/torgw/modules";
   std::vector<config::Entry> flags;                  // --set key=value (highest precedence)
   bool extra_serial = true;                          // also write markers to ttyS0 (PID 1)
+  // PID 1: the screen console (init/screen.h): markers too unless it is the console's
+  // own tty, and the summary block. "" : none (--no-screen).
+  std::string screen_path = "/dev/tty0";
   // Where the services' programs are and whom they run as. PID 1: the image's paths and
   // users. --dev: tor from PATH, torgw-socks beside torgw-init's build, no user switch
   // (unless --tor-user/--socks-user), and state under a fresh temporary directory.

@@ -79,7 +79,12 @@ class IdentityStage : public Stage {
     key_req_.fields = *fields;
 
     if (!dev_) return no_snp();
-    if (mode_ != id::Mode::Ephemeral) {
+    if (mode_ == id::Mode::Provided && !cfg.flag("identity_provided_with_snp"))
+      return finish(make_error("identity:provided_with_snp",
+                               "identity=provided on a host with SEV-SNP: the key is known to whoever delivers the "
+                               "config and bound to nothing; set identity_provided_with_snp=true (kernel command "
+                               "line or the image's file) to run it anyway, or use derived/sealed/transfer"));
+    if (mode_ != id::Mode::Ephemeral && mode_ != id::Mode::Provided) {
       auto salt = load_salt();
       if (!salt) return finish(salt.error());
       salt_ = std::move(*salt);
@@ -93,6 +98,9 @@ class IdentityStage : public Stage {
       case id::Mode::Derived: return derived();
       case id::Mode::Sealed: return sealed();
       case id::Mode::Transfer: return transfer_begin();
+      case id::Mode::Provided:
+        if (auto s = provided("snp_present:identity_provided_with_snp"); !s) return finish(s.error());
+        return attest_and_finish();
     }
   }
 
@@ -124,6 +132,14 @@ class IdentityStage : public Stage {
   std::string binding(id::Mode m) const { return id::binding_marker(m, key_req_, simulated(), salt_ ? &*salt_ : nullptr); }
 
   void no_snp() {
+    if (mode_ == id::Mode::Provided) {
+      auto s = provided("no_snp");
+      if (s) {
+        ctx_->markers.emit("ATTESTATION_REPORT_VALID", "false");
+        ctx_->markers.emit("ATTESTATION_REPORT_VALID_REASON", "snp_absent");
+      }
+      return finish(s);
+    }
     const bool fallback = ctx_->config.str("snp_fallback") == "ephemeral";
     if (mode_ != id::Mode::Ephemeral && !fallback)
       return finish(make_error("identity:needs_snp", "identity=" + ctx_->config.str("identity") +
@@ -133,6 +149,23 @@ class IdentityStage : public Stage {
     ctx_->markers.emit("ATTESTATION_REPORT_VALID", "false");
     ctx_->markers.emit("ATTESTATION_REPORT_VALID_REASON", "snp_absent");
     finish({});
+  }
+
+  // identity=provided: the operator's key (identity_key, which resolve() requires with
+  // it). Its bytes stay in SecretBytes; markers and logs show only the onion address.
+  Status provided(const char* where) {
+    const SecretBytes* text = ctx_->config.secret("identity_key");
+    if (!text) return make_error("identity_key:missing");
+    auto expanded = id::parse_provided_key(*text);
+    if (!expanded) return prefixed("identity_key", expanded.error());
+    auto oid = onion::Identity::from_expanded(expanded->view());
+    if (!oid) return prefixed("identity_key", oid.error());
+    ctx_->identity = std::move(*oid);
+    emit_identity("provided", (std::string("provided_identity:key_known_to_config_source:") + where).c_str(), false);
+    ctx_->log("WARNING: provided identity " + ctx_->identity->hostname() +
+              ": the operator's key from the config, bound to nothing; whoever delivers the config (and, "
+              "without SEV-SNP, the host) has it");
+    return {};
   }
 
   void ephemeral(const char* why) {
@@ -261,10 +294,13 @@ class IdentityStage : public Stage {
     return {};
   }
 
-  void emit_identity(const std::string& binding, const char* warning) {
+  // `warning`: the IDENTITY_WARNING value, after "ephemeral_identity:...:" unless
+  // !ephemeral_warning (then the whole value).
+  void emit_identity(const std::string& binding, const char* warning, bool ephemeral_warning = true) {
     ctx_->identity_binding = binding;
     ctx_->markers.emit("IDENTITY_BINDING", binding);
-    if (warning) {
+    if (warning && !ephemeral_warning) ctx_->markers.emit("IDENTITY_WARNING", warning);
+    if (warning && ephemeral_warning) {
       ctx_->markers.emit("IDENTITY_WARNING",
                          std::string("ephemeral_identity:new_onion_address_every_boot:") + warning);
       ctx_->log("WARNING: ephemeral identity " + ctx_->identity->hostname() +

@@ -78,7 +78,13 @@ int main(int argc, char** argv) {
                  "(PID 1) or nothing (--dev)");
   app.add_option("--set", sets, "KEY=VALUE, overrides every other source (repeatable)");
   app.add_flag("--no-ttyS0", no_serial, "PID 1: write markers only to the console, never also to ttyS0");
-  std::string state_dir, tor_binary, socks_binary, tor_user, socks_user, metadata_user;
+  std::string screen = "/dev/tty0";
+  bool no_screen = false;
+  app.add_option("--screen", screen,
+                 "PID 1: the screen console for the markers (unless it is the console's own tty) and the "
+                 "summary block (default /dev/tty0)");
+  app.add_flag("--no-screen", no_screen, "PID 1: no screen console");
+    std::string state_dir, tor_binary, socks_binary, tor_user, socks_user, metadata_user;
   bool metadata_user_given = false;
   app.add_option("--state-dir", state_dir,
                  "--dev: tor's data and control dirs and torgw-socks's socket go here (default: a fresh "
@@ -107,6 +113,7 @@ int main(int argc, char** argv) {
   if (!cmdline_path.empty()) opts.cmdline_path = cmdline_path;
   else if (dev) opts.cmdline_path.clear();
   opts.extra_serial = !no_serial;
+  opts.screen_path = no_screen ? std::string() : screen;
   for (const auto& s : sets) {
     auto eq = s.find('=');
     std::string key = eq == std::string::npos ? "" : config::normalize_key(s.substr(0, eq));

@@ -107,6 +107,7 @@ bool MarkerWriter::emit(std::string_view key, std::string_view value) {
   auto line = format_marker(key, value);
   if (!line) return false;
   write_all(*line);
+  if (observer_) observer_(key, value);
   return true;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -55,10 +56,16 @@ class MarkerWriter {
   bool emit_chunked(std::string_view key, std::string_view value, std::size_t chunk = kMaxValue);
   // FATAL=<sanitized reason>.
   void fatal(std::string_view reason);
+  // Called after every plain (not chunked) marker is written, e.g. to redraw a summary
+  // on the screen console.
+  void set_observer(std::function<void(std::string_view key, std::string_view value)> fn) {
+    observer_ = std::move(fn);
+  }
 
  private:
   void write_all(const std::string& line);
   std::vector<int> fds_;
+  std::function<void(std::string_view, std::string_view)> observer_;
 };
 
 // ---- parsing -----------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "onion/onion.h"
+
 namespace torgw::snp::identity {
 
 namespace {
@@ -61,14 +63,16 @@ const char* to_string(Mode m) {
     case Mode::Sealed: return "sealed";
     case Mode::Transfer: return "transfer";
     case Mode::Ephemeral: return "ephemeral";
+    case Mode::Provided: return "provided";
   }
   return "derived";
 }
 
 Result<Mode> mode_from_string(std::string_view s) {
-  for (Mode m : {Mode::Derived, Mode::Sealed, Mode::Transfer, Mode::Ephemeral})
+  for (Mode m : {Mode::Derived, Mode::Sealed, Mode::Transfer, Mode::Ephemeral, Mode::Provided})
     if (s == to_string(m)) return m;
-  return make_error("identity.bad_mode", "identity '" + std::string(s) + "' (derived, sealed, transfer, ephemeral)");
+  return make_error("identity.bad_mode",
+                    "identity '" + std::string(s) + "' (derived, sealed, transfer, ephemeral, provided)");
 }
 
 // ---- identity_salt ----------------------------------------------------------------------
@@ -84,6 +88,31 @@ Result<SecretBytes> parse_salt(const SecretBytes& text) {
     return make_error("identity.salt.bad", "identity_salt decodes to " + std::to_string(n) + " bytes, not " +
                                                std::to_string(kSaltSize) + " (make one with `torgw identity salt`)");
   return salt;
+}
+
+// ---- identity_key ------------------------------------------------------------------------
+
+Result<SecretBytes> parse_provided_key(const SecretBytes& text) {
+  constexpr const char* kHow = " (base64 -w0 of tor's hs_ed25519_secret_key file, 96 bytes)";
+  auto raw = from_base64(as_chars(text.view()));
+  if (!raw) return make_error("identity.key.bad_base64", std::string("identity_key is not base64") + kHow);
+  SecretBytes file = SecretBytes::copy_of(*raw);
+  wipe(raw->data(), raw->size());
+  // Canonical only: one text per key (no missing padding, no stray low bits).
+  std::string again = to_base64(file.view());
+  const bool canonical = again.size() == text.size() && sodium_memcmp(again.data(), text.data(), again.size()) == 0;
+  wipe(again.data(), again.size());
+  if (!canonical) return make_error("identity.key.bad_base64", std::string("identity_key is not canonical padded base64") + kHow);
+  auto expanded = onion::parse_secret_key_file(file.view());
+  if (!expanded) {
+    const bool size = expanded.error().reason == "onion.keyfile_size";
+    return make_error(size ? "identity.key.size" : "identity.key.header",
+                      size ? "identity_key decodes to " + std::to_string(file.size()) + " bytes, not 96" + kHow
+                           : std::string("identity_key is not an ed25519v1 secret key file") + kHow);
+  }
+  if (!onion::Identity::from_expanded(expanded->view()))
+    return make_error("identity.key.bad_scalar", "identity_key's scalar is not clamped: not a key tor wrote");
+  return std::move(*expanded);
 }
 
 std::string salt_id(const SecretBytes& salt) {
@@ -111,7 +140,7 @@ const char* root_name(const DerivedKeyRequest& req) {
 }
 
 std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated, const SecretBytes* salt) {
-  if (mode == Mode::Ephemeral) return "ephemeral";
+  if (mode == Mode::Ephemeral || mode == Mode::Provided) return to_string(mode);
   return std::string(simulated ? "simulated-" : "") + to_string(mode) + ":" + root_name(req) + ":" +
          key_fields_to_string(req.fields) + (salt ? ":salted:" + salt_id(*salt) : std::string());
 }

@@ -9,6 +9,8 @@
 //              operator wraps an existing tor key to it (`torgw identity wrap`); the VM
 //              unwraps and re-seals.
 //   ephemeral  random per boot (no SEV-SNP); loudly marked.
+//   provided   the operator's own tor key from the config (identity_key); bound to
+//              nothing, loudly marked; with SEV-SNP only if identity_provided_with_snp.
 //
 // KDF (libsodium BLAKE2b-256, keyed with the 32-byte SNP derived key DK):
 //   v2 (every new identity and blob; salt = config identity_salt, 32 bytes):
@@ -48,7 +50,9 @@
 
 namespace torgw::snp::identity {
 
-enum class Mode { Derived, Sealed, Transfer, Ephemeral };
+// Provided: the operator's own key (config identity_key); bound to nothing, known to
+// whoever delivers the config (docs/deploy-hetzner.md).
+enum class Mode { Derived, Sealed, Transfer, Ephemeral, Provided };
 const char* to_string(Mode m);
 Result<Mode> mode_from_string(std::string_view s);  // config `identity`
 
@@ -57,6 +61,14 @@ inline constexpr std::size_t kSaltSize = 32;
 // The config value (base64 text, in locked memory) -> the 32 salt bytes.
 // Error identity.salt.bad (the reason never contains the value).
 Result<SecretBytes> parse_salt(const SecretBytes& base64_text);
+// ---- identity_key (identity=provided) --------------------------------------------------
+// The config value (base64 text, in locked memory) -> tor's 64-byte expanded secret key.
+// Strict: canonical padded base64 of exactly the 96-byte hs_ed25519_secret_key file
+// ("== ed25519v1-secret: type0 ==\0\0\0" + the expanded key) whose scalar is clamped
+// (what tor writes). Errors (the detail never contains key bytes):
+// identity.key.bad_base64, identity.key.size, identity.key.header, identity.key.bad_scalar.
+Result<SecretBytes> parse_provided_key(const SecretBytes& base64_text);
+
 // What markers and logs may show of a salt: the first 8 hex digits of SHA-256(salt).
 std::string salt_id(const SecretBytes& salt);
 // A fresh salt for `torgw identity salt`: 32 bytes from libsodium's randombytes, base64.
@@ -68,7 +80,8 @@ const char* root_name(const DerivedKeyRequest& req);
 
 // The IDENTITY_BINDING marker value: <mode>:<root>:<fields>[:salted:<salt_id>], e.g.
 // "derived:vcek:policy+measurement:salted:1a2b3c4d", "sealed:vcek-or-vlek:...",
-// "transfer:vcek:...", or "ephemeral" (no SEV-SNP: the onion changes every boot). A
+// "transfer:vcek:...", "ephemeral" (no SEV-SNP: the onion changes every boot), or
+// "provided" (the operator's key from the config). A
 // simulated device prefixes "simulated-": "simulated-derived:vcek:...".
 std::string binding_marker(Mode mode, const DerivedKeyRequest& req, bool simulated, const SecretBytes* salt = nullptr);
 

@@ -50,6 +50,19 @@ const std::vector<Case> kCases = {
     {"identity", "derived", "transfer", Expect::looser, ""},
     {"identity", "", "sealed", Expect::looser, ""},
     {"identity", "ephemeral", "derived", Expect::looser, ""},
+    // provided is the loosest identity: its key is known to whoever delivers the config.
+    {"identity", "provided", "ephemeral", Expect::tighter, "ephemeral"},
+    {"identity", "provided", "derived", Expect::tighter, "derived"},
+    {"identity", "provided", "provided", Expect::equal, "provided"},
+    {"identity", "derived", "provided", Expect::looser, ""},
+    {"identity", "", "provided", Expect::looser, ""},
+    {"identity", "transfer", "provided", Expect::looser, ""},
+    {"identity", "ephemeral", "provided", Expect::looser, ""},
+    // identity_key (pinned secret): metadata may bring the key while no local source
+    // does (identity=provided itself can only be local); never replace a local key.
+    {"identity_key", "", std::string(128, 'A'), Expect::tighter, std::string(128, 'A')},
+    {"identity_key", std::string(128, 'A'), std::string(128, 'A'), Expect::equal, std::string(128, 'A')},
+    {"identity_key", std::string(128, 'A'), std::string(128, 'B'), Expect::looser, ""},
     // snp_fallback (ascending): ephemeral < fatal; default fatal.
     {"snp_fallback", "ephemeral", "fatal", Expect::tighter, "fatal"},
     {"snp_fallback", "fatal", "fatal", Expect::equal, "fatal"},
@@ -124,6 +137,9 @@ TEST_CASE("trust: every tighten-only key: metadata tightening accepted, equal ac
         std::string file = "seal_new_identity=true\n";  // identity=sealed needs it
         std::string cmdline, metadata = c.key + "=" + c.metadata + "\n";
         if (c.key != "backend") file += "backend=10.9.9.9:9\n";
+        if (c.key == "identity_key") file += "identity=provided\n";  // identity=provided needs it
+        if (c.key == "identity" && (c.local == "provided" || c.metadata == "provided"))
+          file += "identity_key=" + std::string(128, 'C') + "\n";
         if (!c.local.empty()) {
           if (local == Source::Cmdline) cmdline = "torgw." + c.key + "=" + c.local;
           else file += c.key + "=" + c.local + "\n";
@@ -135,7 +151,7 @@ TEST_CASE("trust: every tighten-only key: metadata tightening accepted, equal ac
           const auto& d = r.error().detail;
           CHECK(d.rfind(std::string(to_string(meta)) + " sets " + c.key, 0) == 0);
           // A secret's values never reach the reason (it goes to the console).
-          if (c.key == "identity_salt") {
+          if (c.key == "identity_salt" || c.key == "identity_key") {
             CHECK(d.find(c.metadata) == std::string::npos);
             CHECK(d.find(c.local) == std::string::npos);
           }

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -518,4 +519,129 @@ TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdl
   // Inputs the digest code refuses stop the boot with its reason.
   auto plain = boot_with({"identity=derived", "snp_sim_ovmf=" + kernel, "snp_sim_kernel=" + kernel}, "FATAL");
   CHECK(marker(plain, "FATAL").rfind("snp:measure.ovmf.", 0) == 0);
+}
+
+namespace {
+
+// An onion key made by the real tor: tor writes hs_ed25519_secret_key and hostname for a
+// HiddenServiceDir when it starts, network or not.
+struct TorMadeKey {
+  std::string file;      // the 96-byte hs_ed25519_secret_key
+  std::string hostname;  // tor's own hostname file, without the newline
+};
+
+TorMadeKey tor_made_key(const TempDir& dir) {
+  const std::string hs = dir.file("hs"), data = dir.file("tordata");
+  ::mkdir(hs.c_str(), 0700);
+  ::mkdir(data.c_str(), 0700);
+  auto tor = Subprocess::spawn({find_program("tor"), "--DisableNetwork", "1", "--SocksPort", "0", "--DataDirectory", data,
+                                "--HiddenServiceDir", hs, "--HiddenServicePort", "80 127.0.0.1:9", "--Log", "notice stderr"},
+                               SpawnOptions{.stdout_path = dir.file("tor.log")});
+  auto end = std::chrono::steady_clock::now() + 60s;
+  while (::access((hs + "/hostname").c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(50ms);
+  tor.stop(5s);
+  INFO(read_file(dir.file("tor.log")));
+  REQUIRE(::access((hs + "/hostname").c_str(), F_OK) == 0);
+  TorMadeKey k{read_file(hs + "/hs_ed25519_secret_key"), read_file(hs + "/hostname")};
+  while (!k.hostname.empty() && k.hostname.back() == '\n') k.hostname.pop_back();
+  REQUIRE(k.file.size() == 96);
+  return k;
+}
+
+// Every form of the key a leak could take: the base64 the operator configured (and its
+// unpadded prefix), the hex of the file and of the expanded key, base64 of the key alone.
+std::vector<std::string> key_forms(const std::string& file) {
+  const Bytes b(file.begin(), file.end());
+  const ByteView expanded = ByteView(b).subspan(32);
+  return {to_base64(b), to_base64(b).substr(0, 100), to_hex(b), to_hex(expanded), to_base64(expanded).substr(0, 80),
+          to_hex(expanded.first(16))};
+}
+
+}  // namespace
+
+TEST_CASE("identity=provided: tor's own key publishes tor's own hostname; Hetzner cloud-config brings the key") {
+  TempDir dir("provided");
+  const TorMadeKey key = tor_made_key(dir);
+  const std::string key_b64 = to_base64(as_bytes(key.file));
+
+  // The Hetzner way: identity=provided on the image's command line (metadata may not
+  // choose it), the key in #cloud-config userdata writing /etc/torgw/torgw.conf.
+  const std::string network = tor_network_value(live_network().dir_authorities());
+  MetadataServer meta;  // after the network: it listens in the network's namespace
+  meta.serve_hetzner("#cloud-config\nwrite_files:\n  - path: /etc/torgw/torgw.conf\n    permissions: '0600'\n"
+                     "    content: |\n      backend=127.0.0.1:9050\n      identity_key=" + key_b64 + "\n");
+  DevRun vm;
+  write_file(vm.dir.file("cmdline"), "ro console=ttyS0 torgw.identity=provided torgw.metadata=hetzner torgw.metadata_url=" +
+                                         meta.url() + " torgw.metadata_timeout=1\n");
+  vm.start({"--cmdline", vm.dir.file("cmdline"), "--config", vm.dir.file("none.conf"), "--set", "snp_device=none",
+            "--set", "tor_test_network=" + network});
+  const bool ready = vm.wait_marker("READY", 180s);
+  INFO(vm.err());
+  REQUIRE(ready);
+  vm.proc.signal(SIGTERM);
+  CHECK(exit_code(vm.proc.wait(30s)) == 0);
+  auto b = vm.boot();
+  CHECK(*b.get("METADATA") == "hetzner:present");
+  CHECK(*b.get("SNP") == "absent");
+  CHECK(*b.get("IDENTITY_BINDING") == "provided");
+  CHECK(*b.get("IDENTITY_WARNING") == "provided_identity:key_known_to_config_source:no_snp");
+  CHECK(*b.get("CONFIG_IDENTITY_KEY") == "redacted");
+  CHECK(b.get("CONFIG_ORIGIN")->find("identity_key@hetzner") != std::string::npos);
+  // READY comes only after HS_DESC UPLOADED of this onion: tor published tor's address.
+  CHECK(*b.get("ONION_HOSTNAME") == key.hostname);
+  CHECK(*b.get("DESCRIPTOR_PUBLISHED") == "true");
+  for (const auto& form : key_forms(key.file)) {
+    INFO(form);
+    CHECK(vm.out().find(form) == std::string::npos);
+    CHECK(vm.err().find(form) == std::string::npos);
+  }
+}
+
+TEST_CASE("identity=provided: refused with SEV-SNP unless identity_provided_with_snp; metadata cannot choose it") {
+  TempDir dir("provided-snp");
+  const TorMadeKey key = tor_made_key(dir);
+  const std::string key_set = "identity_key=" + to_base64(as_bytes(key.file));
+
+  auto refused = boot_with({"identity=provided", key_set}, "FATAL");
+  CHECK(refused.exit == 1);
+  CHECK(marker(refused, "SNP") == "simulated");
+  CHECK(marker(refused, "FATAL") == "identity:provided_with_snp");
+  CHECK(refused.markers.get("ONION_HOSTNAME") == nullptr);
+  CHECK(refused.err.find("identity_provided_with_snp=true") != std::string::npos);
+
+  auto allowed = boot_with({"identity=provided", key_set, "identity_provided_with_snp=true"});
+  CHECK(allowed.exit == 0);
+  CHECK(marker(allowed, "ONION_HOSTNAME") == key.hostname);
+  CHECK(marker(allowed, "IDENTITY_BINDING") == "provided");
+  CHECK(marker(allowed, "IDENTITY_WARNING") ==
+        "provided_identity:key_known_to_config_source:snp_present:identity_provided_with_snp");
+  CHECK(marker(allowed, "ATTESTATION_REPORT_VALID") == "true");  // the report binds the provided key
+  for (const Boot* boot : {&refused, &allowed})
+    for (const auto& form : key_forms(key.file)) {
+      INFO(form);
+      CHECK(boot->log.find(form) == std::string::npos);
+      CHECK(boot->err.find(form) == std::string::npos);
+    }
+
+  // Bad keys: FATAL with a token, never the bytes.
+  std::string flipped = key.file;
+  flipped[32] |= 0x07;  // 96 bytes with the header, but the scalar is not clamped: not tor's
+  auto bad = boot_with({"identity=provided", "identity_key=" + to_base64(as_bytes(flipped)),
+                        "identity_provided_with_snp=true"},
+                       "FATAL");
+  CHECK(marker(bad, "FATAL") == "identity_key:identity.key.bad_scalar");
+  auto short_key = boot_with({"identity=provided", "identity_key=" + to_base64(Bytes(64, 1)),
+                              "identity_provided_with_snp=true"}, "FATAL");
+  CHECK(marker(short_key, "FATAL") == "identity_key:identity.key.size");
+
+  // Metadata may bring the key but not switch the mode to provided.
+  MetadataServer meta;
+  meta.serve_hetzner("identity=provided\n" + key_set + "\n");
+  auto loosened = boot_with({"metadata=hetzner", "metadata_url=" + meta.url(), "identity=derived"}, "FATAL");
+  CHECK(marker(loosened, "FATAL") == "identity:metadata_loosens");
+  // identity_provided_with_snp is never from metadata.
+  MetadataServer meta2;
+  meta2.serve_hetzner("identity_provided_with_snp=true\n");
+  auto local_only = boot_with({"metadata=hetzner", "metadata_url=" + meta2.url()}, "FATAL");
+  CHECK(marker(local_only, "FATAL") == "identity_provided_with_snp:not_allowed_from_metadata");
 }

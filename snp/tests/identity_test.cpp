@@ -231,3 +231,54 @@ TEST_CASE("identity_salt: parsing, salt_id, fresh salts; derive falls back on ol
   CHECK(identity::derive(*testsim::open(old_fw), req, salt).error().reason == "identity.root.vlek");
   CHECK(identity::seal(*testsim::open(old_fw), generate(), req, salt).error().reason == "identity.root.vlek");
 }
+
+TEST_CASE("identity_key: the whole hs_ed25519_secret_key file, base64, strictly") {
+  auto id = onion::Identity::generate();
+  const Bytes file = onion::secret_key_file(id);
+  auto text = [](std::string s) { return SecretBytes::copy_of(as_bytes(s)); };
+  const std::string good = to_base64(file);
+  REQUIRE(good.size() == 128);
+  auto k = parse_provided_key(text(good));
+  REQUIRE(k);
+  CHECK(Bytes(k->view().begin(), k->view().end()) == Bytes(id.expanded_secret().begin(), id.expanded_secret().end()));
+  CHECK(onion::Identity::from_expanded(k->view())->hostname() == id.hostname());
+
+  auto reason = [&](const std::string& s) {
+    auto r = parse_provided_key(text(s));
+    if (r) return std::string("ok");
+    // The detail never shows any of the key.
+    CHECK(r.error().detail.find(good.substr(44, 40)) == std::string::npos);
+    CHECK(r.error().to_string().find(to_hex(ByteView(file).subspan(32, 16))) == std::string::npos);
+    return r.error().reason;
+  };
+  CHECK(reason("") == "identity.key.size");  // decodes to nothing
+  CHECK(reason(good + "\n") == "identity.key.bad_base64");
+  CHECK(reason(" " + good) == "identity.key.bad_base64");
+  CHECK(reason(good.substr(0, 127)) == "identity.key.bad_base64");  // a torn character
+  std::string url = good;
+  for (char& c : url) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  if (url != good) CHECK(reason(url) == "identity.key.bad_base64");
+  // Canonical: 95 bytes decode from 128 chars with padding only one way.
+  const std::string b95 = to_base64(ByteView(file).first(95));
+  CHECK(reason(b95) == "identity.key.size");
+  std::string noncanon = b95;
+  noncanon[noncanon.size() - 2] = noncanon[noncanon.size() - 2] == 'A' ? 'B' : 'A';  // stray low bits
+  CHECK(reason(noncanon) != "ok");
+  CHECK(reason(to_base64(ByteView(file).first(64))) == "identity.key.size");   // the key without the header
+  CHECK(reason(to_base64(id.expanded_secret())) == "identity.key.size");
+  Bytes longer = file;
+  longer.push_back(0);
+  CHECK(reason(to_base64(longer)) == "identity.key.size");
+  Bytes pub = onion::public_key_file(id.public_key());
+  pub.resize(96, 0);
+  CHECK(reason(to_base64(pub)) == "identity.key.header");  // the public key file's header
+  Bytes header = file;
+  header[29] = '1';  // "type1"
+  CHECK(reason(to_base64(header)) == "identity.key.header");
+  Bytes unclamped = file;
+  unclamped[32] |= 0x07;
+  CHECK(reason(to_base64(unclamped)) == "identity.key.bad_scalar");
+  Bytes high = file;
+  high[63] |= 0x80;
+  CHECK(reason(to_base64(high)) == "identity.key.bad_scalar");
+}

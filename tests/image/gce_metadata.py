@@ -12,6 +12,10 @@ paths outside it (such as Hetzner's /hetzner/v1/userdata) 404; answers carry
 `Metadata-Flavor: Google`; GET .../instance/attributes/ lists the names, one per line;
 GET .../instance/attributes/<name> returns the value; anything else is 404. Each
 request is appended to ATTRS.json.log (the test checks what the guest asked).
+
+Hetzner instead: when ATTRS.json holds "hetzner_userdata" (a string), the server is
+Hetzner's: GET /hetzner/v1/userdata returns it, everything else is 404, and no answer
+carries Metadata-Flavor (so the guest finds GCE absent).
 """
 import json
 import sys
@@ -36,7 +40,11 @@ def main():
     path = parts[1] if len(parts) == 3 else ""
     with open(attrs_path + ".log", "a") as log:
         log.write(f"{request} flavor={headers.get('metadata-flavor', '-')}\n")
-    if not path.startswith("/computeMetadata/"):
+    hetzner = attrs.get("hetzner_userdata")
+    flavor = "" if hetzner is not None else "Metadata-Flavor: Google\r\n"
+    if hetzner is not None:
+        status, body = ("200 OK", hetzner) if path == "/hetzner/v1/userdata" else ("404 Not Found", "not found\n")
+    elif not path.startswith("/computeMetadata/"):
         status, body = "404 Not Found", "not found\n"  # e.g. Hetzner's /hetzner/v1/userdata
     elif headers.get("metadata-flavor") != "Google":
         status, body = "403 Forbidden", "Missing Metadata-Flavor:Google header.\n"
@@ -47,7 +55,7 @@ def main():
     else:
         status, body = "404 Not Found", "not found\n"
     data = body.encode()
-    wfile.write(f"HTTP/1.1 {status}\r\nMetadata-Flavor: Google\r\nContent-Type: "
+    wfile.write(f"HTTP/1.1 {status}\r\n{flavor}Content-Type: "
                 f"application/text\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
                 .encode() + data)
     wfile.flush()

@@ -8,6 +8,7 @@ serial console, and check what it prints.
                [--disk-bus nvme|virtio-blk|virtio-scsi] [--net user|tap:IFNAME|none]
                [--forbid REGEX ...] [--log FILE] [--result FILE.json]
                [--kernel bzImage --append CMDLINE] [--ovmf-fd OVMF.fd]
+               [--vga std --vga-text-dump FILE]
 
 --expect patterns must appear in the given order (each searched after the previous
 match); without --powerdown-after the run ends (qemu is stopped) once the last one has
@@ -21,6 +22,12 @@ every expectation, the first kernel line, and the shutdown.
 --kernel/--append boot that kernel directly (qemu loads it through fw_cfg; the firmware
 starts it), as measured direct boot does on SEV-SNP. --ovmf-fd boots a single-file OVMF
 (e.g. the AmdSevX64 build) with -bios instead of Debian's pflash OVMF.
+
+--vga std adds a standard VGA card (what Hetzner Cloud's web console shows). With
+--vga-text-dump FILE, once --powerdown-after has matched (and a second later, so the
+guest's last screen writes land), the VGA text window 0xB8000-0xBFFFF (character and
+attribute bytes, as a BIOS-booted kernel's vgacon writes them) is saved to FILE with
+QMP pmemsave, before the power button.
 """
 import argparse
 import ctypes
@@ -113,6 +120,8 @@ def qemu_command(a, tmp, qmp_path, accel):
            "-device", "virtio-rng-pci"]
     if a.kernel:
         cmd += ["-kernel", a.kernel, "-append", a.append or ""]
+    if a.vga:
+        cmd += ["-device", "VGA"]
     if a.disk_bus == "nvme":
         cmd += ["-device", "nvme,serial=torgw0,drive=disk0"]
     elif a.disk_bus == "virtio-blk":
@@ -162,6 +171,8 @@ def main():
     ap.add_argument("--append", help="with --kernel: its command line (-append)")
     ap.add_argument("--ovmf-fd", help="with --firmware uefi: this OVMF.fd via -bios, not Debian's pflash OVMF")
     ap.add_argument("--disk-bus", default="nvme", choices=["nvme", "virtio-blk", "virtio-scsi"])
+    ap.add_argument("--vga", choices=["std"], help="add a standard VGA card")
+    ap.add_argument("--vga-text-dump", help="with --vga and --powerdown-after: save the VGA text memory here")
     ap.add_argument("--net", default="user",
                     help="user | user-gce:ATTRS.json (GCE metadata server) | tap:IFNAME | none")
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"],
@@ -236,6 +247,10 @@ def main():
                 break
             if (powerdown_ready and not powerdown_sent and
                     (not a.powerdown_when_file or os.path.exists(a.powerdown_when_file))):
+                if a.vga_text_dump:
+                    time.sleep(1.0)
+                    qmp.cmd("pmemsave", val=0xB8000, size=0x8000, filename=os.path.abspath(a.vga_text_dump))
+                    result["vga_text_dump"] = round(time.monotonic() - t0, 3)
                 qmp.cmd("system_powerdown")
                 powerdown_sent = time.monotonic()
                 result["powerdown_sent"] = round(powerdown_sent - t0, 3)

@@ -24,9 +24,12 @@
 #include <dirent.h>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
+#include <mutex>
+#include <termios.h>
 #include <thread>
 
 #include "serial/serial.h"
@@ -82,6 +85,7 @@ struct TestRoot {
   explicit TestRoot(bool with_tor_user = true) {
     for (const char* d : {"sbin", "usr/sbin", "etc/torgw", "etc/test", "proc", "sys", "dev", "run", "tmp", "var/lib/tor"})
       fs::create_directories(path + "/" + d);
+    tt::write_file(path + "/etc/test/screen", "");  // a pty standing in for tty0 is bound here
     install(path, tt::binary_dir() + "/init/torgw-init", "/sbin/init");
     install(path, tt::find_program("tor"), "/usr/bin/tor");  // where the image puts it
     install(path, tt::binary_dir() + "/socks/torgw-socks", "/usr/bin/torgw-socks");
@@ -132,6 +136,7 @@ struct CloneArgs {
   const char* cmdline;
   int out_fd;
   int null_fd;
+  const char* screen;  // host path of a pty standing in for tty0, or nullptr (--no-screen)
 };
 
 int ns_init_main(void* p) {
@@ -141,13 +146,17 @@ int ns_init_main(void* p) {
   // The root is read-only, as the image's erofs.
   if (mount(a->root, a->root, nullptr, MS_BIND | MS_REC, nullptr) != 0) _exit(91);
   if (mount(nullptr, a->root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) _exit(92);
+  // Never the host's own /dev/tty0 (the namespace's devtmpfs is the host's).
+  if (a->screen && mount(a->screen, (std::string(a->root) + "/etc/test/screen").c_str(), nullptr, MS_BIND, nullptr) != 0)
+    _exit(95);
   if (chdir(a->root) != 0 || chroot(".") != 0 || chdir("/") != 0) _exit(93);
   dup2(a->null_fd, 0);
   dup2(a->out_fd, 1);
   dup2(a->out_fd, 2);
   std::string cmd = std::string("/etc/test/") + a->cmdline;
   char* argv[] = {const_cast<char*>("/sbin/init"), const_cast<char*>("--cmdline"), cmd.data(),
-                  const_cast<char*>("--no-ttyS0"), nullptr};
+                  const_cast<char*>("--no-ttyS0"),
+                  const_cast<char*>(a->screen ? "--screen=/etc/test/screen" : "--no-screen"), nullptr};
   char* envp[] = {const_cast<char*>("HOME=/"), const_cast<char*>("TERM=linux"), nullptr};
   execve("/sbin/init", argv, envp);
   _exit(94);
@@ -160,11 +169,15 @@ struct Pid1 {
   pid_t pid = -1;  // host pid of the namespace's init
   std::optional<int> status;
 
-  explicit Pid1(const std::string& cmdline, TestRoot& root = test_root()) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // `screen`: a pty's path for tty0; `console_fd`: what fd 1 and 2 are instead of the
+  // capture file (e.g. that same pty, as when the kernel's console is the screen).
+  explicit Pid1(const std::string& cmdline, TestRoot& root = test_root(), const char* screen = nullptr,
+                int console_fd = -1) {
+    int out = console_fd >= 0 ? ::fcntl(console_fd, F_DUPFD_CLOEXEC, 3)
+                              : ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     REQUIRE(out >= 0);
-    CloneArgs a{root.path.c_str(), cmdline.c_str(), out, null_fd};
+    CloneArgs a{root.path.c_str(), cmdline.c_str(), out, null_fd, screen};
     static std::vector<char> stack(1 << 20);
     pid = clone(ns_init_main, stack.data() + stack.size(), CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD, &a);
     int e = errno;
@@ -283,6 +296,81 @@ void spawn_orphans(pid_t init_pid, int n, Body body) {
   REQUIRE(waitpid(helper, &st, 0) == helper);
   REQUIRE(WIFEXITED(st));
   REQUIRE(WEXITSTATUS(st) == 0);
+}
+
+// A pty standing in for tty0: raw (bytes as written), drained by a thread so a write
+// by torgw-init never waits.
+struct PtyCapture {
+  int master = -1;
+  int slave = -1;
+  std::string path;
+  std::mutex mu;
+  std::string data;
+  std::atomic<bool> stop{false};
+  std::thread reader;
+
+  PtyCapture() {
+    master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    REQUIRE(master >= 0);
+    REQUIRE(::grantpt(master) == 0);
+    REQUIRE(::unlockpt(master) == 0);
+    path = ::ptsname(master);
+    slave = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    REQUIRE(slave >= 0);
+    termios t{};
+    REQUIRE(::tcgetattr(slave, &t) == 0);
+    ::cfmakeraw(&t);
+    REQUIRE(::tcsetattr(slave, TCSANOW, &t) == 0);
+    ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+    reader = std::thread([this] {
+      char buf[4096];
+      while (!stop) {
+        ssize_t n = ::read(master, buf, sizeof buf);
+        if (n > 0) {
+          std::lock_guard<std::mutex> l(mu);
+          data.append(buf, static_cast<std::size_t>(n));
+        } else {
+          std::this_thread::sleep_for(5ms);
+        }
+      }
+    });
+  }
+  ~PtyCapture() {
+    stop = true;
+    reader.join();
+    ::close(slave);
+    ::close(master);
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> l(mu);
+    return data;
+  }
+  bool wait_for(const std::string& what, std::chrono::milliseconds limit = 60s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (text().find(what) != std::string::npos) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+};
+
+std::size_t count_of(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+// Every marker line of a console's output, in order.
+std::vector<std::string> marker_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  std::string l;
+  while (std::getline(in, l)) {
+    while (!l.empty() && l.back() == '\r') l.pop_back();
+    if (l.rfind("TORGW ", 0) == 0) lines.push_back(l);
+  }
+  return lines;
 }
 
 #define REQUIRE_ROOT()                                                  \
@@ -637,6 +725,63 @@ TEST_CASE("PID 1: a crashing child is restarted") {
   CHECK(ns.console().find(":signal_11") != std::string::npos);
   pid_t second = find_child(first);
   CHECK(second > 0);
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+}
+
+TEST_CASE("PID 1: with a screen console, every marker on the console and on the screen once; summary shows the onion") {
+  REQUIRE_ROOT();
+  PtyCapture screen;
+  Pid1 ns("ok", test_root(), screen.path.c_str());
+  REQUIRE(ns.wait_marker("INIT_DONE"));
+  REQUIRE(screen.wait_for("\r\nTORGW INIT_DONE="));
+  ::kill(ns.pid, SIGTERM);
+  REQUIRE(ns.ended(60s));
+  CHECK(ns.end_signal() == SIGINT);
+  REQUIRE(screen.wait_for("\r\nTORGW SHUTDOWN_DONE=", 10s));
+  const std::string console = ns.console(), tty = screen.text();
+  INFO(console);
+  auto b = ns.boot();
+  const std::string onion = *b.get("ONION_HOSTNAME");
+  // The same marker lines, in the same order, on both; none twice on either.
+  const auto on_console = marker_lines(console), on_screen = marker_lines(tty);
+  CHECK(on_console == on_screen);
+  CHECK(on_console.size() > 20);
+  for (const auto& [what, out] : {std::pair<std::string, std::string>{"console", console}, {"screen", tty}}) {
+    INFO(what);
+    for (const char* key : {"BOOT_ID", "MARKER_VERSION", "IDENTITY_BINDING", "ONION_HOSTNAME", "INIT_DONE", "SHUTDOWN",
+                            "SHUTDOWN_DONE"})
+      CHECK(count_of(out, std::string("\r\nTORGW ") + key + "=") == 1);
+  }
+  // The summary block: on the screen only, with the onion address, cursor saved and
+  // restored around it.
+  CHECK(tty.find("\0337\033[1;1H") != std::string::npos);
+  CHECK(tty.find(" onion: " + onion) != std::string::npos);
+  CHECK(tty.find("state: shutting down (poweroff:sigterm)") != std::string::npos);
+  CHECK(console.find("\0337") == std::string::npos);
+  auto parsed = serial::parse_log(tty);
+  REQUIRE(parsed);
+  REQUIRE(parsed->boots.size() == 1);
+  CHECK(parsed->boots[0].problems.empty());
+}
+
+TEST_CASE("PID 1: a screen that is the console's own tty gets each marker once, and the summary") {
+  REQUIRE_ROOT();
+  PtyCapture screen;
+  // fd 1 and the screen are the same tty (as /dev/console and tty0 with console=tty0
+  // last): no second copy.
+  Pid1 ns("ok", test_root(), screen.path.c_str(), screen.slave);
+  REQUIRE(screen.wait_for("\r\nTORGW INIT_DONE="));
+  const std::string tty = screen.text();
+  INFO(tty);
+  for (const char* key : {"BOOT_ID", "MARKER_VERSION", "IDENTITY_BINDING", "ONION_HOSTNAME", "INIT_DONE"})
+    CHECK(count_of(tty, std::string("\r\nTORGW ") + key + "=") == 1);
+  auto parsed = serial::parse_log(tty);
+  REQUIRE(parsed);
+  REQUIRE(parsed->boots.size() == 1);
+  const auto& b = parsed->boots[0];
+  CHECK(tty.find(" onion: " + *b.get("ONION_HOSTNAME")) != std::string::npos);
   ::kill(ns.pid, SIGTERM);
   REQUIRE(ns.ended(60s));
   CHECK(ns.end_signal() == SIGINT);

@@ -208,7 +208,24 @@ TEST_CASE("garbage from a service that did answer is an error") {
 
   MetadataServer h;
   h.serve_hetzner("#cloud-config\npackages:\n  - nginx\n");
-  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:syntax");
+  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:cloud_config_unsupported");
+  h.serve_hetzner("#!/bin/sh\necho hi\n");
+  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:userdata_format");
+  h.serve_hetzner("#cloud-config\nwrite_files:\n- path: /root/.ssh/authorized_keys\n  content: ssh-ed25519 AAAA\n");
+  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:cloud_config_other_file");
+}
+
+TEST_CASE("Hetzner userdata as #cloud-config write_files for /etc/torgw/torgw.conf") {
+  MetadataServer h;
+  h.serve_hetzner("#cloud-config\nwrite_files:\n  - path: /etc/torgw/torgw.conf\n    content: |\n"
+                  "      backend=10.9.9.9:9050\n      identity=ephemeral\n");
+  auto r = fetch_metadata(opts_for(h));
+  INFO((r ? "" : r.error().to_string()));
+  REQUIRE(r);
+  CHECK(r->hetzner.state == ProviderState::Present);
+  REQUIRE(r->hetzner.data.entries.size() == 2);
+  CHECK(r->hetzner.data.entries[0].key == "backend");
+  CHECK(r->hetzner.data.entries[1].value == "ephemeral");
 }
 
 TEST_CASE("5xx is retried, then an error") {
