@@ -240,7 +240,9 @@ TEST_CASE("help documents every flag and every config key") {
     CHECK(h.find(flag) != std::string::npos);
   for (const char* key : {"handshake_timeout", "connect_timeout", "reply_timeout", "idle_timeout", "drain_timeout",
                           "linger_timeout", "balance", "health_check", "health_interval", "client_auth",
-                          "client_credential", "backend_auth", "backend_credential", "backend_pipelining", "allow", "deny", "deny_private",
+                          "client_credential", "backend_auth", "backend_credential", "backend_tls_pin", "backend_tls_ca",
+                          "backend_tls_sni", "backend_tls_cert", "backend_tls_key", "backend_tls_ktls",
+                          "backend_pipelining", "allow", "deny", "deny_private",
                           "buffer_size", "splice", "pipe_size", "stats_interval", "log_level", "unix_mode",
                           "unix_group"})
     CHECK(h.find(std::string("  ") + key) != std::string::npos);
