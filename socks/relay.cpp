@@ -1598,7 +1598,7 @@ void Relay::Impl::start_probe(Probe* p) {
   p->got = 0;
   // Learn once whether the backend reads a request pipelined behind the greeting.
   p->pipe_test = cfg.backend_pipelining == Pipelining::Auto && cfg.backend_auth == BackendAuth::None &&
-                 cfg.effective_health_check() == HealthCheck::Socks5 && be.pipelining < 0 && !be.ep.tls;
+                 cfg.effective_health_check() == HealthCheck::Socks5 && be.pipelining < 0;
   p->deadline = now + cfg.connect_timeout_ms;
   add_fd(fd, reinterpret_cast<std::uint64_t>(p) | kTagHandler, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }

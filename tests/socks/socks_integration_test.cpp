@@ -719,6 +719,8 @@ TEST_CASE("tls: pinned stunnel in front of dante; wrong pin, plaintext peer and 
   {
     Relay relay(dir, {tunnel.backend()}, tls_pin_conf(pki.pin("server")) + "health_interval = 200ms\n");
     CHECK(relay.wait_log("backend " + tunnel.backend() + " up"));
+    // The pipelining probe runs over TLS too (dante behind stunnel reads it).
+    CHECK(relay.wait_log(tunnel.backend() + " reads pipelined"));
     check_hello(curl(relay.proxy(), http.url("/hello")));
     auto big = curl(relay.proxy(), http.url("/bytes/20000000"));
     CHECK(big.exit_code == 0);
