@@ -236,6 +236,15 @@ Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
   return {};
 }
 
+// backend_tls_ca/cert/key: base64 of PEM into locked memory. A bad value's error names
+// what is wrong, never the value (it may be a key).
+Status set_pem(SecretBytes& field, const Setting& s, tls::PemKind kind) {
+  auto pem = tls::parse_pem_base64(s.value, kind);
+  if (!pem.ok()) return bad(s, pem.error().detail);
+  field = std::move(*pem);
+  return {};
+}
+
 const std::map<std::string, KeyDef, std::less<>>& keys() {
   static const std::map<std::string, KeyDef, std::less<>> k = {
       {"listen", {false, [](Config& c, const Setting& s) -> Status {
@@ -329,30 +338,15 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
          if (c.tls.pins.size() > 16) return bad(s, "at most 16 pins");
          return {};
        }}},
-      {"backend_tls_ca", {false, [](Config& c, const Setting& s) -> Status {
-         auto pem = tls::parse_pem_base64(s.value, tls::PemKind::Certificates);
-         if (!pem.ok()) return bad(s, pem.error().detail);
-         c.tls.ca_pem = std::move(*pem);
-         return {};
-       }}},
+      {"backend_tls_ca", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.ca_pem, s, tls::PemKind::Certificates); }}},
       {"backend_tls_sni", {false, [](Config& c, const Setting& s) -> Status {
          auto n = tls::parse_sni(s.value);
          if (!n.ok()) return bad(s, n.error().detail);
          c.tls.sni = *n;
          return {};
        }}},
-      {"backend_tls_cert", {false, [](Config& c, const Setting& s) -> Status {
-         auto pem = tls::parse_pem_base64(s.value, tls::PemKind::Certificates);
-         if (!pem.ok()) return bad(s, pem.error().detail);
-         c.tls.cert_pem = std::move(*pem);
-         return {};
-       }}},
-      {"backend_tls_key", {false, [](Config& c, const Setting& s) -> Status {
-         auto pem = tls::parse_pem_base64(s.value, tls::PemKind::PrivateKey);
-         if (!pem.ok()) return bad(s, pem.error().detail);  // the detail never quotes the value
-         c.tls.key_pem = std::move(*pem);
-         return {};
-       }}},
+      {"backend_tls_cert", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.cert_pem, s, tls::PemKind::Certificates); }}},
+      {"backend_tls_key", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.key_pem, s, tls::PemKind::PrivateKey); }}},
       {"backend_tls_ktls", {false, [](Config& c, const Setting& s) -> Status {
          auto b = parse_bool(s.value);
          if (!b) return bad(s, "expected yes or no");

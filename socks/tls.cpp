@@ -306,39 +306,27 @@ bool Session::ktls_recv() const {
 
 ssize_t Session::read(void* buf, std::size_t n) {
   ERR_clear_error();
-  int cap = static_cast<int>(std::min<std::size_t>(n, 1 << 30));
-  int r = SSL_read(ssl_, buf, cap);
-  if (r > 0) {
-    want_write_ = false;
-    return r;
-  }
-  if (SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) {
+  int r = SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r <= 0 && SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) {
     ERR_clear_error();
     return 0;  // close_notify (or, with SSL_OP_IGNORE_UNEXPECTED_EOF, a plain EOF)
   }
-  Step s = fail_from_ssl(r, !handshake_done_);
-  if (s == Step::WantRead || s == Step::WantWrite) {
-    errno = EAGAIN;
-    return -1;
-  }
-  errno = failure_.sys_errno ? failure_.sys_errno : EPROTO;
-  return -1;
+  return io_result(r, EPROTO);
 }
 
 ssize_t Session::write(const void* buf, std::size_t n) {
   ERR_clear_error();
-  int cap = static_cast<int>(std::min<std::size_t>(n, 1 << 30));
-  int r = SSL_write(ssl_, buf, cap);
+  return io_result(SSL_write(ssl_, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 30))), EPIPE);
+}
+
+// An SSL_read/SSL_write result as read(2)/send(2) would say it.
+ssize_t Session::io_result(int r, int fail_errno) {
   if (r > 0) {
     want_write_ = false;
     return r;
   }
   Step s = fail_from_ssl(r, !handshake_done_);
-  if (s == Step::WantRead || s == Step::WantWrite) {
-    errno = EAGAIN;
-    return -1;
-  }
-  errno = failure_.sys_errno ? failure_.sys_errno : EPIPE;
+  errno = s == Step::WantRead || s == Step::WantWrite ? EAGAIN : failure_.sys_errno ? failure_.sys_errno : fail_errno;
   return -1;
 }
 

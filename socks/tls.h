@@ -101,6 +101,7 @@ class Session {
   friend class ClientContext;
   Session() = default;
   Step fail_from_ssl(int ret, bool in_handshake);
+  ssize_t io_result(int r, int fail_errno);
   SSL* ssl_ = nullptr;
   Failure failure_;
   const Settings* settings_ = nullptr;

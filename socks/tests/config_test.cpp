@@ -4,27 +4,12 @@
 #include <string>
 
 #include "socks/config.h"
+#include "socks/tests/config_support.h"
 
 using namespace torgw;
 using namespace torgw::socks;
-
-namespace {
-
-Result<Config> build(const std::string& text, std::vector<std::string> argv = {}) {
-  auto file = parse_config_text(text, "t.conf");
-  if (!file.ok()) return file.error();
-  argv.insert(argv.begin(), "torgw-socks");
-  auto args = parse_args(argv);
-  if (!args.ok()) return args.error();
-  return build_config(*file, args->settings);
-}
-
-std::string err(const Result<Config>& r) {
-  REQUIRE_FALSE(r.ok());
-  return r.error().reason + ": " + r.error().detail;
-}
-
-}  // namespace
+using torgw::socks::testing::build;
+using torgw::socks::testing::err;
 
 TEST_CASE("endpoints") {
   auto e = parse_endpoint("127.0.0.1:9050", true);

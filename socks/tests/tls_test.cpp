@@ -6,10 +6,13 @@
 
 #include "common/bytes.h"
 #include "socks/config.h"
+#include "socks/tests/config_support.h"
 #include "socks/tls.h"
 
 using namespace torgw;
 using namespace torgw::socks;
+using torgw::socks::testing::build;
+using torgw::socks::testing::err;
 
 namespace {
 
@@ -41,19 +44,6 @@ constexpr const char* kKeyArmor =
 
 std::string b64(std::string_view s) { return to_base64(as_bytes(s)); }
 
-Result<Config> build(const std::string& text, std::vector<std::string> argv = {}) {
-  auto file = parse_config_text(text, "t.conf");
-  if (!file.ok()) return file.error();
-  argv.insert(argv.begin(), "torgw-socks");
-  auto args = parse_args(argv);
-  if (!args.ok()) return args.error();
-  return build_config(*file, args->settings);
-}
-
-std::string err(const Result<Config>& r) {
-  REQUIRE_FALSE(r.ok());
-  return r.error().reason + ": " + r.error().detail;
-}
 
 }  // namespace
 
