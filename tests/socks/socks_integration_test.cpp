@@ -92,23 +92,6 @@ bool is_pattern(const std::string& s) {
   return true;
 }
 
-// A listening TCP socket on 127.0.0.1; port 0 picks a free one (written back).
-UniqueFd listen_loopback(std::uint16_t& port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(::listen(fd.get(), 1024) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  port = ntohs(a.sin_port);
-  return fd;
-}
-
 // ---- the destination: a small HTTP/1.0 server ---------------------------------------
 //   GET /hello              -> "hello from the destination\n"
 //   GET /bytes/N            -> N bytes of pattern()
@@ -116,7 +99,7 @@ UniqueFd listen_loopback(std::uint16_t& port) {
 class HttpServer {
  public:
   HttpServer() {
-    lfd_ = listen_loopback(port_);
+    lfd_ = listen_loopback(&port_);
     thread_ = std::thread([this] { loop(); });
   }
   ~HttpServer() {
@@ -633,7 +616,7 @@ class Stunnel {
 class Tee {
  public:
   explicit Tee(std::uint16_t target) : target_(target) {
-    lfd_ = listen_loopback(port_);
+    lfd_ = listen_loopback(&port_);
     thread_ = std::thread([this] { loop(); });
   }
   ~Tee() {
@@ -758,7 +741,7 @@ TEST_CASE("tls: pinned stunnel in front of dante; wrong pin, plaintext peer and 
   {
     // A silent peer (accepts, never answers the ClientHello): the handshake deadline.
     std::uint16_t silent_port = 0;
-    UniqueFd silent = listen_loopback(silent_port);
+    UniqueFd silent = listen_loopback(&silent_port);
     Relay relay(dir, {"tls://127.0.0.1:" + std::to_string(silent_port)},
                 tls_pin_conf(pki.pin("server")) + "connect_timeout = 1s\nhealth_check = none\n");
     auto r = curl(relay.proxy(), http.url("/hello"));
