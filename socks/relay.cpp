@@ -209,6 +209,7 @@ std::string Counters::to_string() const {
   kv("backend_replied_error", backend_replied_error);
   kv("failovers", failovers);
   kv("backend_tls_failed", backend_tls_failed);
+  kv("backend_tls_resumed", backend_tls_resumed);
   kv("idle_timeout", idle_timeout);
   kv("drain_forced", drain_forced);
   kv("accept_errors", accept_errors);
@@ -1022,7 +1023,7 @@ void Relay::Impl::start_attempt(Conn* c) {
       if (be.ep.tls) {
         // The ClientHello goes out at once, as the greeting would; the handshake runs
         // within connect_timeout, then SOCKS5 (or the relay) over TLS.
-        c->tls = tls_ctx->connect(fd, be.ep.host);
+        c->tls = tls_ctx->connect(fd, be.ep.host, static_cast<std::size_t>(b));
         if (!c->tls) {
           attempt_failed(c, 0, "TLS: cannot create a session");
           return;
@@ -1246,6 +1247,7 @@ void Relay::Impl::backend_tls_io(Conn* c) {
     case tls::Session::Step::Done:
       break;
   }
+  if (c->tls->resumed()) bump(ctr.backend_tls_resumed);
   c->tls_kernel_tx = c->tls->ktls_send();
   c->tls_kernel_rx = c->tls->ktls_recv();
   tls_established(c->backend, *c->tls, c->tls_kernel_tx, c->tls_kernel_rx);
@@ -1266,6 +1268,7 @@ void Relay::Impl::tls_failed(Conn* c, const tls::Failure& f) {
     return;
   }
   bump(ctr.backend_tls_failed);
+  tls_ctx->forget(c->backend);  // whatever answers next proves its key in full
   if (client_log.allow(now))
     log::write(LogLevel::Warn, "conn %llu: backend %s: TLS failed: %s", static_cast<unsigned long long>(c->id),
                backends[c->backend].name.c_str(), f.to_string().c_str());
@@ -1616,7 +1619,7 @@ void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
     }
     if (backends[p->backend].ep.tls) {
       // A tls:// backend is healthy once it proves its key (and answers the greeting).
-      p->tls = tls_ctx->connect(p->fd, backends[p->backend].ep.host);
+      p->tls = tls_ctx->connect(p->fd, backends[p->backend].ep.host, p->backend);
       if (!p->tls) {
         probe_done(p, false, "health check: TLS: cannot create a session");
         return;
@@ -1635,6 +1638,7 @@ void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
       case tls::Session::Step::WantWrite:
         return;
       case tls::Session::Step::Failed:
+        tls_ctx->forget(p->backend);
         probe_done(p, false, "health check: TLS: " + p->tls->failure().to_string());
         return;
       case tls::Session::Step::Done:

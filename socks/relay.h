@@ -47,6 +47,7 @@ struct Counters {
   std::atomic<std::uint64_t> backend_replied_error{0}; // backend's own non-zero reply relayed
   std::atomic<std::uint64_t> failovers{0};             // attempts moved to another backend
   std::atomic<std::uint64_t> backend_tls_failed{0};    // TLS attempts that failed (pin, cert, handshake)
+  std::atomic<std::uint64_t> backend_tls_resumed{0};   // TLS handshakes that resumed a session
   std::atomic<std::uint64_t> idle_timeout{0};
   std::atomic<std::uint64_t> drain_forced{0};          // closed at the drain deadline
   std::atomic<std::uint64_t> accept_errors{0};

@@ -230,7 +230,12 @@ int verify_thunk(X509_STORE_CTX* x, void* arg) { return verify_chain(x, arg); }
 }  // namespace
 
 Session::~Session() {
-  if (ssl_) SSL_free(ssl_);
+  if (!ssl_) return;
+  // A tunnel that ends without close_notify (the relay closes both sockets at once when
+  // both directions are done) is no bad session: without this mark SSL_free would make
+  // its ticket unresumable. Failed ones are forgotten by the relay instead.
+  if (handshake_done_ && failure_.reason.empty()) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN);
+  SSL_free(ssl_);
 }
 
 Session::Step Session::fail_from_ssl(int ret, bool in_handshake) {
@@ -337,6 +342,7 @@ void Session::close_notify() {
 }
 
 std::string Session::version() const { return SSL_get_version(ssl_); }
+bool Session::resumed() const { return SSL_session_reused(ssl_) == 1; }
 std::string Session::cipher() const {
   const char* c = SSL_get_cipher_name(ssl_);
   return c ? c : "?";
@@ -345,7 +351,28 @@ std::string Session::cipher() const {
 // ---------------------------------------------------------------------------- context
 
 ClientContext::~ClientContext() {
+  for (auto* s : sessions_)
+    if (s) SSL_SESSION_free(s);
   if (ctx_) SSL_CTX_free(ctx_);
+}
+
+// A ticket from the backend (TLS 1.3 sends them after the handshake): keep the newest
+// per backend, for the next connection to resume.
+int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* sess) {
+  Session* s = Access::of(ssl);
+  if (!s || !s->owner_ || !s->handshake_done_ || !s->failure_.reason.empty()) return 0;
+  auto& slot = s->owner_->sessions_;
+  if (slot.size() <= s->backend_) slot.resize(s->backend_ + 1, nullptr);
+  if (slot[s->backend_]) SSL_SESSION_free(slot[s->backend_]);
+  slot[s->backend_] = sess;
+  return 1;  // we own it now
+}
+
+void ClientContext::forget(std::size_t backend) {
+  if (backend < sessions_.size() && sessions_[backend]) {
+    SSL_SESSION_free(sessions_[backend]);
+    sessions_[backend] = nullptr;
+  }
 }
 
 Result<std::unique_ptr<ClientContext>> ClientContext::create(Settings settings) {
@@ -365,12 +392,14 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(Settings settings) 
   SSL_CTX* ctx = c->ctx_;
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  std::uint64_t opts = SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION;
+  std::uint64_t opts = SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION;
 #ifdef SSL_OP_ENABLE_KTLS
   if (st.ktls) opts |= SSL_OP_ENABLE_KTLS;
 #endif
   SSL_CTX_set_options(ctx, opts);
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  // Resumption, one session per backend (ours, not OpenSSL's internal store).
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, &ClientContext::on_new_session);
   // Partial writes and a moving buffer: the relay retries with whatever is left in its
   // backlog. RELEASE_BUFFERS: an idle tunnel holds no TLS record buffers.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
@@ -402,9 +431,11 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(Settings settings) 
   return c;
 }
 
-std::unique_ptr<Session> ClientContext::connect(int fd, const std::string& host) const {
+std::unique_ptr<Session> ClientContext::connect(int fd, const std::string& host, std::size_t backend) {
   std::unique_ptr<Session> s(new Session);
   s->settings_ = &settings_;
+  s->owner_ = this;
+  s->backend_ = backend;
   s->ssl_ = SSL_new(ctx_);
   if (!s->ssl_) return nullptr;
   SSL_set_app_data(s->ssl_, s.get());
@@ -416,6 +447,7 @@ std::unique_ptr<Session> ClientContext::connect(int fd, const std::string& host)
     if (ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), name.c_str());
     else SSL_set1_host(s->ssl_, name.c_str());
   }
+  if (backend < sessions_.size() && sessions_[backend]) SSL_set_session(s->ssl_, sessions_[backend]);
   SSL_set_connect_state(s->ssl_);
   return s;
 }

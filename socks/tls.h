@@ -21,6 +21,7 @@
 
 using SSL = struct ssl_st;
 using SSL_CTX = struct ssl_ctx_st;
+using SSL_SESSION = struct ssl_session_st;
 
 namespace torgw::socks::tls {
 
@@ -72,6 +73,8 @@ struct Failure {
   std::string to_string() const { return detail.empty() ? reason : reason + ": " + detail; }
 };
 
+class ClientContext;
+
 // One client connection over a connected (or connecting) nonblocking socket. Does not
 // own the fd.
 class Session {
@@ -96,6 +99,7 @@ class Session {
   const Failure& failure() const { return failure_; }
   std::string version() const;  // "TLSv1.3"
   std::string cipher() const;
+  bool resumed() const;
 
  private:
   friend class ClientContext;
@@ -107,6 +111,8 @@ class Session {
   const Settings* settings_ = nullptr;
   bool want_write_ = false;
   bool handshake_done_ = false;
+  ClientContext* owner_ = nullptr;
+  std::size_t backend_ = 0;
   friend int verify_chain(void*, void*);
   friend struct Access;
 };
@@ -119,14 +125,21 @@ class ClientContext {
   ClientContext(const ClientContext&) = delete;
   ClientContext& operator=(const ClientContext&) = delete;
   // host: the backend's host as configured (an IP literal or a name): the name checked
-  // in CA mode when no SNI is set, and sent as SNI when it is a name.
-  std::unique_ptr<Session> connect(int fd, const std::string& host) const;
+  // in CA mode when no SNI is set, and sent as SNI when it is a name. backend: the
+  // backend's index; the session it last got a ticket for is resumed (TLS 1.3 PSK with
+  // (EC)DHE: the key was verified when the session was made; a fresh key exchange
+  // still runs).
+  std::unique_ptr<Session> connect(int fd, const std::string& host, std::size_t backend);
+  // Forget the backend's session (after a failure: the next handshake is a full one).
+  void forget(std::size_t backend);
   const Settings& settings() const { return settings_; }
 
  private:
   ClientContext() = default;
+  static int on_new_session(SSL* ssl, SSL_SESSION* sess);
   SSL_CTX* ctx_ = nullptr;
   Settings settings_;
+  std::vector<SSL_SESSION*> sessions_;  // per backend, owned
 };
 
 }  // namespace torgw::socks::tls

@@ -715,6 +715,14 @@ TEST_CASE("tls: pinned stunnel in front of dante; wrong pin, plaintext peer and 
     bool ktls = log.find("BACKEND_TLS=pinned:ktls") != std::string::npos;
     WARN("TLS path on this host: " << (ktls ? "kernel TLS" : "user space (no kernel tls module)"));
     CHECK((ktls || log.find("BACKEND_TLS=pinned:userspace") != std::string::npos));
+    // Later tunnels resume the TLS session the first one got a ticket for.
+    check_hello(curl(relay.proxy(), http.url("/hello")));
+    relay.proc().signal(SIGUSR1);
+    REQUIRE(relay.wait_log("stats (SIGUSR1)"));
+    auto stats = relay.log().substr(relay.log().find("stats (SIGUSR1)"));
+    auto at = stats.find("backend_tls_resumed=");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoi(stats.substr(at + 20)) >= 1);
   }
   {
     // A pin for some other key: reply 0x05, the key the backend showed is logged.
@@ -750,7 +758,7 @@ TEST_CASE("tls: pinned stunnel in front of dante; wrong pin, plaintext peer and 
     CHECK(r.err.find("(4)") != std::string::npos);
     CHECK(relay.wait_log("TLS handshake timed out"));
   }
-  CHECK(http.requests() == 3);  // hello, bytes, the rotation's hello: no refusal reached it
+  CHECK(http.requests() == 4);  // hello, bytes, hello, the rotation's hello: no refusal reached it
 }
 
 TEST_CASE("tls: CA mode checks the name (SNI); mutual TLS needs the client certificate") {
