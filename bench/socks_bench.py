@@ -7,6 +7,14 @@ Paths (the client always speaks SOCKS5; the backend is Debian's danted on 127.0.
   torgw-socks passthrough  client -> torgw-socks (opaque) -> dante -> destination
   haproxy                  client -> haproxy (mode tcp, nbthread 1) -> dante -> destination
   socat                    client -> socat (TCP-LISTEN fork) -> dante -> destination
+  torgw-socks tls          client -> torgw-socks -> TLS 1.3 (pinned) -> stunnel (server) -> dante
+                           -> destination: the cross-provider hop, TLS done by torgw-socks
+                           (kernel TLS where OpenSSL and the kernel offer it)
+  torgw-socks tls no-ktls  the same with backend_tls_ktls = no (user-space TLS always)
+  stunnel client           client -> torgw-socks (plain) -> stunnel (client mode, verifying the
+                           server's certificate) -> TLS 1.3 -> stunnel (server) -> dante ->
+                           destination: the alternative an operator would reach for. Its
+                           relay CPU is torgw-socks's plus the stunnel client's.
 
 Metrics, each measured for every path in the same run (paths interleaved, --repeat
 rounds, the median reported, ratios against the direct path of the same run):
@@ -24,13 +32,18 @@ rounds, the median reported, ratios against the direct path of the same run):
                   and per GB in the bulk x1 test: relay, and everything together. This
                   does not depend on what else runs on the machine, unlike the rates.
 
+TLS hop (when the tls paths run): torgw-socks tls against stunnel client, side by side in
+the same run: bulk x1 ratio >= 1.0 and relay CPU per GB below stunnel's; conn/s and
+CPU per connection reported; kTLS on (if the host has it) and off.
+
 Targets for torgw-socks (ratios to direct): bulk >= 0.95, conn/s >= 0.90, added p50
 <= 10 us, mem <= 16 MiB at 5000 idle tunnels, and ahead of haproxy and socat on every
 metric. This script reports them; it never fails on a number (a benchmark, not a test).
 
 Everything runs in a private network namespace (re-executes itself under `unshare -n`),
 so no port or TIME_WAIT state is shared with anything else on the machine. Needs root,
-danted, haproxy, socat, and a build (torgw-socks, torgw-socks-load).
+danted, haproxy, socat, stunnel4 and openssl (for the tls paths), and a build
+(torgw-socks, torgw-socks-load).
 
 Usage: bench/socks_bench.py [--seconds 5] [--repeat 3] [--idle 5000] [--paths a,b]
                             [--quick] [--json FILE] [--bin-dir build/default]
@@ -52,9 +65,13 @@ SKIP = 77
 DANTE = "127.0.0.5:1080"
 TARGET_HOST = "127.0.0.1"
 TARGET_BASE = 7000  # +0 source, +1 echo, +2 exchange, +3 idle
-PATHS = ["direct", "torgw-socks socks5", "torgw-socks passthrough", "haproxy", "socat"]
+PATHS = ["direct", "torgw-socks socks5", "torgw-socks passthrough", "haproxy", "socat",
+         "torgw-socks tls", "torgw-socks tls no-ktls", "stunnel client"]
 PORTS = {"direct": None, "torgw-socks socks5": 9050, "torgw-socks passthrough": 9051, "haproxy": 9052,
-         "socat": 9053}
+         "socat": 9053, "torgw-socks tls": 9054, "torgw-socks tls no-ktls": 9055, "stunnel client": 9056}
+TLS_PATHS = ["torgw-socks tls", "torgw-socks tls no-ktls", "stunnel client"]
+EXIT_TLS = "127.0.0.1:1443"      # stunnel server in front of dante (the exit node's side)
+STUNNEL_CLIENT = "127.0.0.1:1444"  # stunnel client mode (the gateway's side, the alternative)
 
 
 def skip(needs, reason):
@@ -190,7 +207,60 @@ class Bench:
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start(self):
+    def start_tls(self, paths):
+        """The exit side's stunnel (server, in front of dante), a self-signed certificate
+        made with openssl, and the three TLS paths' gateways."""
+        cert, key = os.path.join(self.tmp, "exit.pem"), os.path.join(self.tmp, "exit.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=exit.torgw.test"],
+                       check=True, capture_output=True)
+        pin = subprocess.run(f"openssl x509 -in {cert} -pubkey -noout | openssl pkey -pubin -outform der"
+                             " | openssl dgst -sha256 -binary | base64", shell=True, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        nodelay = "socket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n"
+        sconf = os.path.join(self.tmp, "stunnel-exit.conf")
+        with open(sconf, "w") as f:
+            f.write(f"foreground = yes\npid =\ndebug = warning\n{nodelay}[exit]\naccept = {EXIT_TLS}\n"
+                    f"connect = {DANTE}\ncert = {cert}\nkey = {key}\nsslVersionMin = TLSv1.3\n")
+        self.spawn("stunnel exit", ["stunnel4", sconf], role="backend")
+        if not wait_port(*EXIT_TLS.split(":")):
+            raise RuntimeError("stunnel (exit side) did not start")
+        maxconn = max(6000, self.args.idle + 1000)
+        for path, ktls in (("torgw-socks tls", "yes"), ("torgw-socks tls no-ktls", "no")):
+            if path not in paths:
+                continue
+            conf = os.path.join(self.tmp, path.replace(" ", "_") + ".conf")
+            with open(conf, "w") as f:
+                f.write(f"allow = {TARGET_HOST}\nstats_interval = 0\nlog_level = info\n"
+                        f"backend_tls_pin = sha256//{pin}\nbackend_tls_ktls = {ktls}\n")
+            self.spawn(path, [self.relay, "--listen", f"127.0.0.1:{PORTS[path]}", "--backend", f"tls://{EXIT_TLS}",
+                              "--config", conf, "--max-connections", str(maxconn), "--user", "nobody"])
+        if "stunnel client" in paths:
+            cconf = os.path.join(self.tmp, "stunnel-client.conf")
+            with open(cconf, "w") as f:
+                f.write(f"foreground = yes\npid =\ndebug = warning\n{nodelay}[gw]\nclient = yes\n"
+                        f"accept = {STUNNEL_CLIENT}\nconnect = {EXIT_TLS}\nverifyPeer = yes\nCAfile = {cert}\n"
+                        "sslVersionMin = TLSv1.3\n")
+            self.spawn("stunnel client (stunnel)", ["stunnel4", cconf], role="stunnel client")
+            conf = os.path.join(self.tmp, "stunnel-client-relay.conf")
+            with open(conf, "w") as f:
+                f.write(f"allow = {TARGET_HOST}\nstats_interval = 0\nlog_level = warn\n")
+            self.spawn("stunnel client", [self.relay, "--listen", f"127.0.0.1:{PORTS['stunnel client']}",
+                                          "--backend", STUNNEL_CLIENT, "--config", conf,
+                                          "--max-connections", str(maxconn), "--user", "nobody"])
+
+    def tls_path_used(self, path):
+        """What torgw-socks's BACKEND_TLS marker said: pinned:ktls, pinned:userspace, ..."""
+        try:
+            with open(os.path.join(self.tmp, path.replace(" ", "_") + ".log")) as f:
+                for line in f:
+                    if "TORGW BACKEND_TLS=" in line:
+                        return line.strip().split("=", 1)[1]
+        except OSError:
+            pass
+        return None
+
+    def start(self, paths):
         t = self.spawn("target", [self.load, "target", TARGET_HOST, str(TARGET_BASE)])
         for k in range(4):
             if not wait_port(TARGET_HOST, TARGET_BASE + k):
@@ -225,7 +295,11 @@ class Bench:
         self.spawn("haproxy", ["haproxy", "-f", hconf, "-db"])
         self.spawn("socat", ["socat", "TCP-LISTEN:9053,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay",
                              f"TCP:{DANTE},nodelay"])
+        if any(p in TLS_PATHS for p in paths):
+            self.start_tls(paths)
         for name, port in PORTS.items():
+            if name in TLS_PATHS and name not in paths:
+                continue
             if port and not wait_port("127.0.0.1", port):
                 raise RuntimeError(f"{name} did not start (log in {self.tmp})")
 
@@ -282,6 +356,8 @@ class Bench:
         p = self.procs[path]
         if path == "socat":
             return sum(pss_kib(c) for c in [p.pid] + children(p.pid))
+        if path == "stunnel client":  # the plain relay and the stunnel client beside it
+            return vmrss_kib(p.pid) + vmrss_kib(self.procs["stunnel client (stunnel)"].pid)
         return vmrss_kib(p.pid)
 
     def idle(self, path):
@@ -334,7 +410,10 @@ def main():
 
     if os.geteuid() != 0:
         return skip("root", "the benchmark needs root (private network namespace, danted)")
-    for prog in ["danted", "haproxy", "socat", "unshare", "ip"]:
+    need = ["danted", "haproxy", "socat", "unshare", "ip"]
+    if any(p in TLS_PATHS for p in paths):
+        need += ["stunnel4", "openssl"]
+    for prog in need:
         if not shutil.which(prog):
             return skip("package", f"{prog} is not installed (scripts/setup installs it)")
     for b in ["socks/torgw-socks", "bench/torgw-socks-load"]:
@@ -356,8 +435,9 @@ def main():
     samples = {p: {"bulk1": [], "bulk16": [], "p50": [], "p99": [], "conns": [], "mem": [],
                    "cpu_conn_relay": [], "cpu_conn_total": [], "cpu_gb_relay": [], "cpu_gb_total": []}
                for p in paths}
+    tls_used = {}
     try:
-        b.start()
+        b.start(paths)
         for rep in range(args.repeat):
             # Rotate the order each round so slow drifts in machine load hit every path.
             order = paths[rep % len(paths):] + paths[:rep % len(paths)]
@@ -382,6 +462,7 @@ def main():
         log("memory with idle tunnels")
         for p in paths:
             samples[p]["mem"].append(b.idle(p))
+        tls_used = {p: b.tls_path_used(p) for p in paths if p in TLS_PATHS}
     finally:
         b.stop_all()
     load_after = os.getloadavg()
@@ -438,8 +519,27 @@ def main():
             print(f"  {p:<24} " + ", ".join(parts))
         print()
 
+    # The TLS hop: torgw-socks doing TLS against stunnel client mode in front of plain
+    # torgw-socks, from the same run.
+    if "stunnel client" in paths:
+        base = "stunnel client"
+        print("TLS hop: torgw-socks tls vs stunnel client (same run; ratios > 1 favour torgw-socks for rates,")
+        print("         < 1 for CPU):")
+        for p in [x for x in ("torgw-socks tls", "torgw-socks tls no-ktls") if x in paths]:
+            def r(k, q=p):
+                a, c = med(q, k), med(base, k)
+                return None if a is None or not c else a / c
+            used = tls_used.get(p) or "?"
+            print(f"  {p:<24} [{used}] bulk x1 {fmt(r('bulk1'), '.2f')}, bulk x16 {fmt(r('bulk16'), '.2f')}, "
+                  f"conn/s {fmt(r('conns'), '.2f')}, CPU/GB relay {fmt(r('cpu_gb_relay'), '.2f')}, "
+                  f"CPU/conn relay {fmt(r('cpu_conn_relay'), '.2f')}")
+            rb, rc = r("bulk1"), r("cpu_gb_relay")
+            print(f"targets, {p} vs stunnel client: bulk>=1.0 {'met' if rb is not None and rb >= 1.0 else 'MISSED'}, "
+                  f"CPU/GB below stunnel's {'met' if rc is not None and rc < 1.0 else 'MISSED'}")
+        print()
+
     # The targets, reported (not asserted).
-    for p in [x for x in paths if x.startswith("torgw-socks")]:
+    for p in [x for x in paths if x.startswith("torgw-socks") and x not in TLS_PATHS]:
         checks = []
         def chk(name, ok):
             checks.append(f"{name} {'met' if ok else 'MISSED'}")

@@ -308,8 +308,12 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       std::set<std::string> seen;
       std::string out;
       for (auto item : items) {
+        // "tls://host:port": the same address reached over TLS (torgw-socks).
+        const bool tls = item.substr(0, 6) == "tls://";
+        if (tls) item.remove_prefix(6);
         auto hp = parse_host_port(item);
-        if (!hp) return err(key, "bad_format", "expected host:port[,host:port...]");
+        if (!hp) return err(key, "bad_format", "expected [tls://]host:port[,[tls://]host:port...]");
+        if (tls) hp = "tls://" + *hp;
         if (!seen.insert(*hp).second) return err(key, "duplicate_item", *hp);
         if (!out.empty()) out += ",";
         out += *hp;
@@ -723,7 +727,7 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
     // The firewall pins addresses: a name would need DNS through it, and a resolver's
     // answer (on GCE: the host's) would decide where torgw-socks may connect.
     for (const auto& b : cfg.list("backend"))
-      if (!is_ip_host_port(b))
+      if (!is_ip_host_port(backend_address(b)))
         return err("backend", "not_ip_literal", b + ": with firewall=on the backend is an IP literal (or set firewall=off)");
   }
   if (cfg.str("identity") == "provided" && !cfg.has("identity_key"))
@@ -731,6 +735,11 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");
+  // A tls:// backend is never accepted unauthenticated.
+  bool tls_backend = false;
+  for (const auto& b : cfg.list("backend")) tls_backend |= b.rfind("tls://", 0) == 0;
+  if (tls_backend && !cfg.has("backend_tls_pin") && !cfg.has("backend_tls_ca"))
+    return err("backend_tls_pin", "missing", "a tls:// backend needs backend_tls_pin or backend_tls_ca");
   return cfg;
 }
 

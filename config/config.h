@@ -134,6 +134,12 @@ Result<std::vector<Entry>> parse_cmdline(std::string_view cmdline);
 // <what>:syntax (detail: the line), <what>:too_many_entries, <key>:bad_key.
 Result<std::vector<Entry>> parse_kv_text(std::string_view text, std::string_view what);
 
+// The host:port of a validated `backend` item, without its "tls://" scheme: the address
+// the firewall pins whether the hop is plain SOCKS5 or TLS.
+inline std::string_view backend_address(std::string_view item) {
+  return item.substr(0, 6) == "tls://" ? item.substr(6) : item;
+}
+
 // Hetzner userdata (GET /hetzner/v1/userdata), in the two shapes hcloud users pass
 // (docs/config.md "Hetzner userdata"):
 //  - torgw.conf text: key=value lines, as parse_kv_text(body, "hetzner");

@@ -12,7 +12,19 @@ namespace {
 constexpr KeySpec kKeys[] = {
     // ---- the service ----------------------------------------------------------------
     {"backend", Type::HostPortList, "", true, false, Trust::pinned, 1, 8, "",
-     "Backend exit node(s), host:port[,host:port...]; torgw-socks relays to them"},
+     "Backend exit node(s), [tls://]host:port[,...]; torgw-socks relays to them (tls://: TLS 1.3 to it)"},
+    // The TLS hop to tls:// backends (docs/cross-provider.md). Pinned like `backend`: a
+    // measured command line that names them cannot be overridden by metadata.
+    {"backend_tls_pin", Type::String, "", false, false, Trust::pinned, 52, 16 * 53, "",
+     "tls:// backends: key pin(s) sha256//<base64 SHA-256 of the SubjectPublicKeyInfo>, ';'-joined (curl's format)"},
+    {"backend_tls_ca", Type::Base64, "", false, false, Trust::pinned, 1, 8192, "",
+     "tls:// backends: base64 of a PEM CA bundle; the chain and the name (backend_tls_sni) are verified"},
+    {"backend_tls_sni", Type::String, "", false, false, Trust::pinned, 1, 253, "",
+     "tls:// backends: the name sent as SNI and verified against the CA (default: the backend's host name)"},
+    {"backend_tls_cert", Type::Base64, "", false, false, Trust::pinned, 1, 8192, "",
+     "tls:// backends: base64 of a PEM client certificate (mutual TLS, with backend_tls_key)"},
+    {"backend_tls_key", Type::Base64, "", false, true, Trust::pinned, 1, 8192, "",
+     "tls:// backends: base64 of the client certificate's PEM private key (secret)"},
     {"backend_mode", Type::Enum, "socks5", false, false, Trust::open, 0, 0, "socks5|passthrough",
      "socks5: validate each client's SOCKS5 request; passthrough: opaque TCP relay"},
     {"backend_user", Type::String, "", false, false, Trust::open, 1, 255, "",

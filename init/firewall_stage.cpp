@@ -69,7 +69,7 @@ class FirewallStage : public Stage {
     if (!meta_uid) return done(meta_uid.error());
     p.metadata_uid = *meta_uid;
     for (const auto& b : ctx.config.list("backend")) {
-      auto e = firewall::parse_endpoint(b);
+      auto e = firewall::parse_endpoint(config::backend_address(b));
       if (!e) return done(make_error("backend:not_ip_literal", e.error().to_string()));
       p.backends.push_back(*e);
     }

@@ -15,6 +15,7 @@
 #include "common/fd.h"
 #include "init/boot.h"
 #include "socks/policy.h"
+#include "socks/tls.h"
 #include "supervisor/supervisor.h"
 
 namespace torgw::init {
@@ -51,6 +52,7 @@ class SocksStage : public Stage {
   void start(BootContext& ctx, std::function<void(Status)> done) override {
     const auto& o = ctx.opts;
     if (auto s = check_rules(ctx.config); !s) return done(s.error());
+    if (auto s = check_tls(ctx.config); !s) return done(s.error());
     auto user = user_or_none(o.socks_user, "socks");
     if (!user) return done(user.error());
     auto tor = user_or_none(o.tor_user, "tor");
@@ -107,6 +109,28 @@ class SocksStage : public Stage {
     return out;
   }
 
+  // The same for the TLS hop's values torgw-socks would refuse (the registry checks the
+  // types; these parsers the content).
+  static Status check_tls(const config::Config& c) {
+    if (c.has("backend_tls_cert") != c.has("backend_tls_key"))
+      return make_error(c.has("backend_tls_cert") ? "backend_tls_key:missing" : "backend_tls_cert:missing",
+                        "backend_tls_cert and backend_tls_key go together (mutual TLS)");
+    if (c.has("backend_tls_pin"))
+      if (auto p = socks::tls::parse_pins(c.str("backend_tls_pin")); !p)
+        return make_error("backend_tls_pin:bad_pin", p.error().detail);
+    if (c.has("backend_tls_sni"))
+      if (auto n = socks::tls::parse_sni(c.str("backend_tls_sni")); !n)
+        return make_error("backend_tls_sni:bad_sni", n.error().detail);
+    for (const char* key : {"backend_tls_ca", "backend_tls_cert"})
+      if (c.has(key))
+        if (auto pem = socks::tls::parse_pem_base64(c.str(key), socks::tls::PemKind::Certificates); !pem)
+          return make_error(std::string(key) + ":bad_pem", pem.error().detail);
+    if (const SecretBytes* k = c.secret("backend_tls_key"))
+      if (auto pem = socks::tls::parse_pem_base64(as_chars(k->view()), socks::tls::PemKind::PrivateKey); !pem)
+        return make_error("backend_tls_key:bad_pem", pem.error().detail);
+    return {};
+  }
+
   // A bad rule would make torgw-socks exit 2 at every restart: refuse it here, named.
   static Status check_rules(const config::Config& c) {
     for (const char* key : {"socks_allow", "socks_deny"}) {
@@ -155,18 +179,28 @@ class SocksStage : public Stage {
         for (const auto& r : split_rules(c.str(key))) t << (key[6] == 'a' ? "allow = " : "deny = ") << r << "\n";
       t << "deny_private = " << (c.flag("socks_deny_private") ? "yes" : "no") << "\n";
     }
+    // The TLS hop (tls:// backends); the values are already in torgw-socks's format.
+    for (const char* key : {"backend_tls_pin", "backend_tls_ca", "backend_tls_sni", "backend_tls_cert"})
+      if (c.has(key)) t << key << " = " << c.str(key) << "\n";
     std::string text = t.str();
-    const SecretBytes* pw = c.secret("backend_password");
-    if (!pw) return SecretBytes::copy_of(as_bytes(text));
-    const std::string cred_prefix = "backend_auth = password\nbackend_credential = " + c.str("backend_user") + ":";
-    SecretBytes out(text.size() + cred_prefix.size() + pw->size() + 1);
+    // Secret lines: "PREFIX<secret>\n", assembled only in locked memory.
+    std::vector<std::pair<std::string, const SecretBytes*>> secrets;
+    if (const SecretBytes* pw = c.secret("backend_password"))
+      secrets.emplace_back("backend_auth = password\nbackend_credential = " + c.str("backend_user") + ":", pw);
+    if (const SecretBytes* key = c.secret("backend_tls_key")) secrets.emplace_back("backend_tls_key = ", key);
+    std::size_t size = text.size();
+    for (const auto& [prefix, secret] : secrets) size += prefix.size() + secret->size() + 1;
+    SecretBytes out(size);
     std::uint8_t* p = out.data();
     std::memcpy(p, text.data(), text.size());
     p += text.size();
-    std::memcpy(p, cred_prefix.data(), cred_prefix.size());
-    p += cred_prefix.size();
-    std::memcpy(p, pw->data(), pw->size());
-    p[pw->size()] = '\n';
+    for (const auto& [prefix, secret] : secrets) {
+      std::memcpy(p, prefix.data(), prefix.size());
+      p += prefix.size();
+      std::memcpy(p, secret->data(), secret->size());
+      p += secret->size();
+      *p++ = '\n';
+    }
     return out;
   }
 

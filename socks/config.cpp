@@ -62,11 +62,26 @@ const char* mode_name(Mode m) { return m == Mode::Socks5 ? "socks5" : "passthrou
 
 std::string Endpoint::to_string() const {
   if (kind == Kind::Unix) return "unix:" + path;
+  if (tls) {
+    Endpoint plain = *this;
+    plain.tls = false;
+    return "tls://" + plain.to_string();
+  }
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
 }
 
-Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix) {
+Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix, bool allow_tls) {
+  if (text.starts_with("tls://")) {
+    if (!allow_tls) return make_error("config.bad_endpoint", "tls:// is for backends only: '" + std::string(text) + "'");
+    auto inner = text.substr(6);
+    if (inner.starts_with("unix:"))
+      return make_error("config.bad_endpoint", "tls:// needs HOST:PORT, not a unix socket: '" + std::string(text) + "'");
+    auto e = parse_endpoint(inner, false, false);
+    if (!e.ok()) return e.error();
+    e->tls = true;
+    return e;
+  }
   Endpoint e;
   if (text.starts_with("unix:")) {
     if (!allow_unix) return make_error("config.bad_endpoint", "a unix socket is not allowed here: '" + std::string(text) + "'");
@@ -149,6 +164,12 @@ std::string Config::describe() const {
   for (const auto& c : client_credentials) kv("client_credential", c.user + ":(redacted)");
   kv("backend_auth", backend_auth == BackendAuth::None ? "none" : backend_auth == BackendAuth::Password ? "password" : "forward");
   if (!backend_auth_msg.empty()) kv("backend_credential", "(redacted)");
+  for (const auto& p : tls.pins) kv("backend_tls_pin", tls::pin_text(p));
+  if (!tls.ca_pem.empty()) kv("backend_tls_ca", "(" + std::to_string(tls.ca_pem.size()) + " bytes of PEM)");
+  if (!tls.sni.empty()) kv("backend_tls_sni", tls.sni);
+  if (!tls.cert_pem.empty()) kv("backend_tls_cert", "(" + std::to_string(tls.cert_pem.size()) + " bytes of PEM)");
+  if (!tls.key_pem.empty()) kv("backend_tls_key", "(redacted)");
+  if (tls.any()) kv("backend_tls_ktls", tls.ktls ? "yes" : "no");
   kv("backend_pipelining", backend_pipelining == Pipelining::Auto  ? "auto"
                            : backend_pipelining == Pipelining::Yes ? "yes"
                                                                     : "no");
@@ -215,6 +236,15 @@ Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
   return {};
 }
 
+// backend_tls_ca/cert/key: base64 of PEM into locked memory. A bad value's error names
+// what is wrong, never the value (it may be a key).
+Status set_pem(SecretBytes& field, const Setting& s, tls::PemKind kind) {
+  auto pem = tls::parse_pem_base64(s.value, kind);
+  if (!pem.ok()) return bad(s, pem.error().detail);
+  field = std::move(*pem);
+  return {};
+}
+
 const std::map<std::string, KeyDef, std::less<>>& keys() {
   static const std::map<std::string, KeyDef, std::less<>> k = {
       {"listen", {false, [](Config& c, const Setting& s) -> Status {
@@ -224,7 +254,7 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
          return {};
        }}},
       {"backend", {true, [](Config& c, const Setting& s) -> Status {
-         auto e = parse_endpoint(s.value, true);
+         auto e = parse_endpoint(s.value, true, true);
          if (!e.ok()) return bad(s, e.error().detail);
          if (c.backends.size() >= 64) return bad(s, "at most 64 backends");
          c.backends.push_back(*e);
@@ -299,6 +329,28 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
          if (!msg.ok()) return bad(s, msg.error().detail);
          c.backend_auth_msg = SecretBytes::copy_of(*msg);
          wipe(msg->data(), msg->size());
+         return {};
+       }}},
+      {"backend_tls_pin", {true, [](Config& c, const Setting& s) -> Status {
+         auto pins = tls::parse_pins(s.value);
+         if (!pins.ok()) return bad(s, pins.error().detail);
+         c.tls.pins.insert(c.tls.pins.end(), pins->begin(), pins->end());
+         if (c.tls.pins.size() > 16) return bad(s, "at most 16 pins");
+         return {};
+       }}},
+      {"backend_tls_ca", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.ca_pem, s, tls::PemKind::Certificates); }}},
+      {"backend_tls_sni", {false, [](Config& c, const Setting& s) -> Status {
+         auto n = tls::parse_sni(s.value);
+         if (!n.ok()) return bad(s, n.error().detail);
+         c.tls.sni = *n;
+         return {};
+       }}},
+      {"backend_tls_cert", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.cert_pem, s, tls::PemKind::Certificates); }}},
+      {"backend_tls_key", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.key_pem, s, tls::PemKind::PrivateKey); }}},
+      {"backend_tls_ktls", {false, [](Config& c, const Setting& s) -> Status {
+         auto b = parse_bool(s.value);
+         if (!b) return bad(s, "expected yes or no");
+         c.tls.ktls = *b;
          return {};
        }}},
       {"allow", {true, [](Config& c, const Setting& s) -> Status {
@@ -392,6 +444,12 @@ Status validate(const Config& c) {
     if (c.backend_pipelining == Pipelining::Yes) return err("backend_pipelining applies to mode socks5 only");
   }
   if (c.listen.kind == Endpoint::Kind::Tcp && c.listen.host.empty()) return err("listen: empty host");
+  bool any_tls = std::any_of(c.backends.begin(), c.backends.end(), [](const Endpoint& e) { return e.tls; });
+  if (any_tls && c.tls.pins.empty() && c.tls.ca_pem.empty())
+    return err("a tls:// backend needs backend_tls_pin or backend_tls_ca (it is never accepted unauthenticated)");
+  if (!any_tls && c.tls.any()) return err("backend_tls_* is set but no backend is tls://");
+  if (c.tls.cert_pem.empty() != c.tls.key_pem.empty())
+    return err("backend_tls_cert and backend_tls_key go together (mutual TLS)");
   return {};
 }
 
@@ -491,7 +549,8 @@ Options (flags override the config file; a flag for --backend replaces the file'
   --listen HOST:PORT|unix:PATH  where to accept clients (default 127.0.0.1:9050);
                                 [V6]:PORT for IPv6, unix:/abs/path for a unix socket
   --backend HOST:PORT           a backend exit node (repeat for several; also
-                                unix:PATH); health-checked, failover between them
+                                unix:PATH, or tls://HOST:PORT for TLS 1.3 to it);
+                                health-checked, failover between them
   --mode socks5|passthrough     socks5 (default): validate and re-issue the client's
                                 CONNECT; passthrough: opaque byte relay, for clients
                                 that speak an end-to-end encrypted protocol to the exit
@@ -527,6 +586,16 @@ Config file keys (durations: 500ms, 10s, 5m, 1h; sizes: 64k, 1m):
   backend_auth = none          none | password (backend_credential) |
                                forward (pass the client's RFC 1929 pair on)
   backend_credential = USER:PASSWORD
+  backend_tls_pin = sha256//BASE64   repeatable (or ';'-joined): the tls:// backends' key
+                               pins (SHA-256 of the SubjectPublicKeyInfo, as curl's
+                               --pinnedpubkey); backend_tls_pin or backend_tls_ca is
+                               required with a tls:// backend (TLS 1.3 only)
+  backend_tls_ca = BASE64      base64 of a PEM CA bundle: verify the chain and the name
+  backend_tls_sni = NAME       name sent as SNI and checked with the CA (default: the
+                               backend's host name; none for an IP address)
+  backend_tls_cert = BASE64    base64 of a PEM client certificate (mutual TLS)
+  backend_tls_key = BASE64     base64 of its PEM private key (secret: locked memory)
+  backend_tls_ktls = yes       kernel TLS when OpenSSL and the kernel offer it
   backend_pipelining = auto    send greeting + CONNECT in one write to no-auth backends
                                (saves a round trip); auto: once the health check saw
                                that the backend reads pipelined input (dante and tor

@@ -18,6 +18,7 @@
 #include "common/secret.h"
 #include "socks/policy.h"
 #include "socks/session.h"
+#include "socks/tls.h"
 
 namespace torgw::socks {
 
@@ -26,11 +27,13 @@ struct Endpoint {
   std::string host;  // Tcp: IP literal or name (brackets stripped)
   std::uint16_t port = 0;
   std::string path;  // Unix: absolute path
-  std::string to_string() const;  // "127.0.0.1:9050", "[::1]:9050", "unix:/run/x.sock"
+  bool tls = false;  // Tcp backend reached over TLS ("tls://HOST:PORT")
+  std::string to_string() const;  // "127.0.0.1:9050", "[::1]:9050", "unix:/run/x.sock", "tls://..."
 };
 
-// "HOST:PORT", "[V6]:PORT", or (if allow_unix) "unix:/ABS/PATH". Errors: config.bad_endpoint.
-Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix);
+// "HOST:PORT", "[V6]:PORT", (if allow_unix) "unix:/ABS/PATH", (if allow_tls)
+// "tls://HOST:PORT". Errors: config.bad_endpoint.
+Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix, bool allow_tls = false);
 
 enum class Mode : std::uint8_t { Socks5, Passthrough };
 enum class Balance : std::uint8_t { First, RoundRobin };
@@ -66,6 +69,8 @@ struct Config {
   socks5::ClientAuthMode client_auth = socks5::ClientAuthMode::None;
   std::vector<Credential> client_credentials;
   BackendAuth backend_auth = BackendAuth::None;
+  // tls:// backends: pins / CA / SNI / client certificate (backend_tls_*).
+  tls::Settings tls;
   SecretBytes backend_auth_msg;  // encoded RFC 1929 message for backend_auth = password
   // Greeting + CONNECT in one write to no-auth backends. Auto: per backend, once its
   // health check showed that it reads pipelined input.

@@ -111,7 +111,10 @@ int main(int argc, char** argv) {
   auto relay = Relay::create(std::move(*cfg), Relay::Options{.handle_signals = true});
   if (!relay.ok()) {
     const auto& e = relay.error();
-    return fail(e.reason == "relay.fd_limit" ? 2 : 1, (e.reason == "relay.fd_limit" ? "bad config: " : "") + e.detail);
+    // A cap the fd limit cannot carry, or TLS material OpenSSL refuses (a key that does
+    // not match its certificate): the configuration is wrong, a restart will not help.
+    const bool config = e.reason == "relay.fd_limit" || e.reason == "relay.tls";
+    return fail(config ? 2 : 1, (config ? "bad config: " : "") + e.detail);
   }
 
   if (root) {

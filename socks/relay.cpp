@@ -23,8 +23,10 @@
 
 #include "common/fd.h"
 #include "common/secret.h"
+#include "serial/serial.h"
 #include "socks/log.h"
 #include "socks/session.h"
+#include "socks/tls.h"
 
 namespace torgw::socks {
 namespace {
@@ -65,13 +67,15 @@ struct Backend {
   bool up = true;  // optimistic until a check or an attempt says otherwise
   bool checked = false;
   std::int8_t pipelining = -1;  // reads pipelined greeting + request: -1 unknown, 0, 1
+  std::string tls_path;         // tls://: "pinned:ktls" etc. of the last handshake (log once)
 };
 
 struct Probe : Handler {
   std::size_t backend = 0;
   int fd = -1;
+  std::unique_ptr<tls::Session> tls;  // tls:// backends: the check runs over TLS
   // PipeTest: healthy; waiting to see whether it answers a pipelined request too.
-  enum class St : std::uint8_t { Idle, Connecting, Greeting, PipeTest } st = St::Idle;
+  enum class St : std::uint8_t { Idle, Connecting, Tls, Greeting, PipeTest } st = St::Idle;
   std::uint64_t deadline = 0;
   std::uint64_t next = 0;
   std::uint8_t greeting[4] = {};
@@ -86,7 +90,7 @@ struct Pipe {
   int w = -1;
 };
 
-enum class St : std::uint8_t { ClientHandshake, BackendConnect, BackendHandshake, Relay, Linger };
+enum class St : std::uint8_t { ClientHandshake, BackendConnect, BackendTls, BackendHandshake, Relay, Linger };
 
 // One direction of a tunnel: d[0] client -> backend, d[1] backend -> client.
 struct Dir {
@@ -136,6 +140,13 @@ struct Conn {
   std::uint64_t tried = 0;         // backends attempted (bitmask)
   Dir d[2];
   Handshake* hs = nullptr;
+  // tls:// backend: the TLS session on fd[1]. In the relay phase a direction the kernel
+  // encrypts (kTLS) uses the socket directly (splice included); the others go through
+  // SSL_read/SSL_write.
+  std::unique_ptr<tls::Session> tls;
+  bool tls_kernel_tx = false;
+  bool tls_kernel_rx = false;
+  bool tls_read_wants_write = false;  // SSL_read must write first: resume on EPOLLOUT
   std::uint64_t id = 0;
   std::uint64_t deadline = 0;
   std::uint64_t last = 0;
@@ -197,6 +208,8 @@ std::string Counters::to_string() const {
   kv("backend_failed", backend_failed);
   kv("backend_replied_error", backend_replied_error);
   kv("failovers", failovers);
+  kv("backend_tls_failed", backend_tls_failed);
+  kv("backend_tls_resumed", backend_tls_resumed);
   kv("idle_timeout", idle_timeout);
   kv("drain_forced", drain_forced);
   kv("accept_errors", accept_errors);
@@ -215,6 +228,8 @@ struct Relay::Impl {
   Handler wake_h{HKind::Wake};
   std::vector<Backend> backends;
   std::vector<std::unique_ptr<Probe>> probes;
+  std::unique_ptr<tls::ClientContext> tls_ctx;  // when a backend is tls://
+  std::string tls_marker;                       // last BACKEND_TLS marker value written
   std::size_t rr_next = 0;  // round-robin position
   socks5::ClientAuthPolicy auth;
   Policy policy;
@@ -274,7 +289,13 @@ struct Relay::Impl {
   bool advance_client(Conn* c);
   void handle_request(Conn* c, const socks5::Request& req);
   void start_attempt(Conn* c);
-  void attempt_failed(Conn* c, int err, std::string_view why);
+  void attempt_failed(Conn* c, int err, std::string_view why, std::uint8_t reply = 0);
+  void backend_tls_io(Conn* c);
+  void tls_failed(Conn* c, const tls::Failure& f);
+  void tls_established(std::size_t b, const tls::Session& s, bool tx, bool rx);
+  ssize_t side_read(Conn* c, int side, void* buf, std::size_t n);
+  ssize_t side_send(Conn* c, int side, const void* buf, std::size_t n);
+  bool user_tls(const Conn* c, int i) const;
   void fail_all(Conn* c);
   int pick_backend(Conn* c);
   void backend_connect_io(Conn* c);
@@ -306,6 +327,8 @@ struct Relay::Impl {
   void start_probe(Probe* p);
   void on_probe(Probe* p, std::uint32_t ev);
   void probe_done(Probe* p, bool ok, std::string_view why);
+  bool probe_send_greeting(Probe* p);
+  void probe_answer(Probe* p, bool eof);
   void pipe_result(Probe* p, bool supported);
 };
 
@@ -369,6 +392,13 @@ Status Relay::Impl::init() {
     if (!a.ok()) return make_error("relay.resolve", "backend " + b.name + ": " + a.error().detail);
     b.addr = *a;
     backends.push_back(std::move(b));
+  }
+
+  // TLS to the backends: one client context for all tls:// backends.
+  if (std::any_of(backends.begin(), backends.end(), [](const Backend& b) { return b.ep.tls; })) {
+    auto ctx = tls::ClientContext::create(std::move(cfg.tls));
+    if (!ctx.ok()) return make_error("relay.tls", ctx.error().to_string());
+    tls_ctx = std::move(*ctx);
   }
 
   // Client authentication.
@@ -516,6 +546,7 @@ void Relay::Impl::close_conn(Conn* c) {
   }
   delete c->hs;
   c->hs = nullptr;
+  c->tls.reset();
   if (c->st == St::Relay) {
     unbump(ctr.relaying);
     bump(ctr.closed);
@@ -708,11 +739,16 @@ void Relay::Impl::on_conn(Conn* c, int side, std::uint32_t ev) {
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->can_read[side] = true;
   if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->rdhup[side] = true;
   if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->can_write[side] = true;
+  if (side == 1 && c->tls_read_wants_write && (ev & EPOLLOUT)) {
+    c->tls_read_wants_write = false;
+    c->can_read[1] = true;
+  }
   switch (c->st) {
     case St::ClientHandshake:
       client_handshake_io(c);
       break;
     case St::BackendConnect:
+    case St::BackendTls:
     case St::BackendHandshake:
       if (side == 0) {
         // The client hung up (both directions, or reset) while we negotiate: give up.
@@ -725,6 +761,7 @@ void Relay::Impl::on_conn(Conn* c, int side, std::uint32_t ev) {
         break;
       }
       if (c->st == St::BackendConnect) backend_connect_io(c);
+      else if (c->st == St::BackendTls) backend_tls_io(c);
       else backend_handshake_io(c);
       break;
     case St::Relay:
@@ -744,7 +781,7 @@ template <class Off>
 int Relay::Impl::send_small(Conn* c, int side, const std::uint8_t* buf, std::size_t len, Off& off) {
   while (off < len) {
     if (!c->can_write[side]) return 0;
-    ssize_t w = ::send(c->fd[side], buf + off, len - off, MSG_NOSIGNAL);
+    ssize_t w = side_send(c, side, buf + off, len - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (retry_errno(errno)) {
@@ -886,6 +923,7 @@ void Relay::Impl::handle_request(Conn* c, const socks5::Request& req) {
 // read and discard until the client closes (closing with unread input would reset the
 // connection and could destroy the reply in flight).
 void Relay::Impl::refuse(Conn* c, ByteView reply) {
+  c->tls.reset();
   if (c->fd[1] >= 0) {
     ::close(c->fd[1]);
     c->fd[1] = -1;
@@ -982,6 +1020,19 @@ void Relay::Impl::start_attempt(Conn* c) {
       c->st = St::BackendConnect;
       c->deadline = now + cfg.connect_timeout_ms;
       add_fd(fd, reinterpret_cast<std::uint64_t>(c) | kTagBackend, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+      if (be.ep.tls) {
+        // The ClientHello goes out at once, as the greeting would; the handshake runs
+        // within connect_timeout, then SOCKS5 (or the relay) over TLS.
+        c->tls = tls_ctx->connect(fd, be.ep.host, static_cast<std::size_t>(b));
+        if (!c->tls) {
+          attempt_failed(c, 0, "TLS: cannot create a session");
+          return;
+        }
+        c->st = St::BackendTls;
+        c->can_write[1] = true;
+        backend_tls_io(c);
+        return;
+      }
       if (cfg.mode == Mode::Socks5) {
         // On loopback the TCP handshake is usually complete by now: send the greeting
         // at once. If it is not, send() says EAGAIN and EPOLLOUT resumes; if it failed,
@@ -999,11 +1050,12 @@ void Relay::Impl::start_attempt(Conn* c) {
   }
 }
 
-void Relay::Impl::attempt_failed(Conn* c, int err, std::string_view why) {
+void Relay::Impl::attempt_failed(Conn* c, int err, std::string_view why, std::uint8_t reply) {
   mark(c->backend, false, why);
+  c->tls.reset();
   if (c->fd[1] >= 0) ::close(c->fd[1]);
   c->fd[1] = -1;
-  c->fail_reply = err == ECONNREFUSED ? 0x05 : err == ETIMEDOUT ? 0x04 : 0x01;
+  c->fail_reply = reply ? reply : err == ECONNREFUSED ? 0x05 : err == ETIMEDOUT ? 0x04 : 0x01;
   if (c->hs) {
     c->hs->bs.reset();
     c->hs->bin_len = 0;
@@ -1078,6 +1130,7 @@ bool Relay::Impl::flush_bout(Conn* c) {
 // The backend failed after it may have acted on the CONNECT: no retry elsewhere.
 void Relay::Impl::backend_lost(Conn* c, std::uint8_t reply, std::string_view why) {
   if (!why.empty()) mark(c->backend, false, why);
+  c->tls.reset();
   if (c->fd[1] >= 0) ::close(c->fd[1]);
   c->fd[1] = -1;
   c->fail_reply = reply;
@@ -1089,11 +1142,19 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
   if (h.bout_off < h.bout_len && !flush_bout(c)) return;
   while (c->can_read[1]) {
     std::size_t space = sizeof h.bin - h.bin_len;
-    ssize_t n = ::read(c->fd[1], h.bin + h.bin_len, space);
+    ssize_t n = side_read(c, 1, h.bin + h.bin_len, space);
     int e = errno;
     if (n < 0 && e == EINTR) continue;
     if (n < 0 && retry_errno(e)) {
       c->can_read[1] = false;
+      if (c->tls && c->tls->want_write()) c->tls_read_wants_write = true;
+      return;
+    }
+    if (n < 0 && c->tls && c->tls->failure().sys_errno == 0 && !c->tls->failure().reason.empty()) {
+      // A TLS failure after our side finished the handshake: in TLS 1.3 the server
+      // rejects a (missing) client certificate only now, with an alert.
+      if (h.bs->committed()) backend_lost(c, 0x01, "TLS: " + c->tls->failure().to_string());
+      else tls_failed(c, c->tls->failure());
       return;
     }
     if (n <= 0) {
@@ -1106,7 +1167,8 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
       return;
     }
     h.bin_len = static_cast<std::uint16_t>(h.bin_len + n);
-    if (static_cast<std::size_t>(n) < space && !c->rdhup[1]) c->can_read[1] = false;
+    // A short read drained the socket, except through TLS: a record may remain in it.
+    if (static_cast<std::size_t>(n) < space && !c->rdhup[1] && !c->tls) c->can_read[1] = false;
     std::size_t off = 0;
     for (;;) {
       auto s = h.bs->step(ByteView(h.bin + off, h.bin_len - off));
@@ -1152,6 +1214,81 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
       return;
     }
   }
+}
+
+// ---------------------------------------------------------------------------- TLS
+
+// Side 1 of a tls:// connection in direction i goes through OpenSSL in user space (not
+// the kernel's TLS): i = 0 writes to the backend, i = 1 reads from it.
+bool Relay::Impl::user_tls(const Conn* c, int i) const {
+  if (!c->tls) return false;
+  if (c->st != St::Relay) return true;  // negotiation always through OpenSSL
+  return i == 0 ? !c->tls_kernel_tx : !c->tls_kernel_rx;
+}
+
+ssize_t Relay::Impl::side_read(Conn* c, int side, void* buf, std::size_t n) {
+  if (side == 1 && user_tls(c, 1)) return c->tls->read(buf, n);
+  return ::read(c->fd[side], buf, n);
+}
+
+ssize_t Relay::Impl::side_send(Conn* c, int side, const void* buf, std::size_t n) {
+  if (side == 1 && user_tls(c, 0)) return c->tls->write(buf, n);
+  return ::send(c->fd[side], buf, n, MSG_NOSIGNAL);
+}
+
+void Relay::Impl::backend_tls_io(Conn* c) {
+  switch (c->tls->handshake()) {
+    case tls::Session::Step::WantRead:
+    case tls::Session::Step::WantWrite:
+      return;  // edge-triggered: the socket said EAGAIN, its next event resumes us
+    case tls::Session::Step::Failed:
+      tls_failed(c, c->tls->failure());
+      return;
+    case tls::Session::Step::Done:
+      break;
+  }
+  if (c->tls->resumed()) bump(ctr.backend_tls_resumed);
+  c->tls_kernel_tx = c->tls->ktls_send();
+  c->tls_kernel_rx = c->tls->ktls_recv();
+  tls_established(c->backend, *c->tls, c->tls_kernel_tx, c->tls_kernel_rx);
+  if (cfg.mode == Mode::Socks5) {
+    c->can_write[1] = true;
+    begin_backend_handshake(c);
+  } else {
+    mark(c->backend, true, {});
+    start_relay(c, 0);
+  }
+}
+
+// Every TLS failure fails over like any failure before the CONNECT, and names its type
+// in the log; the client gets the failure's reply if no backend takes it.
+void Relay::Impl::tls_failed(Conn* c, const tls::Failure& f) {
+  if (f.sys_errno != 0) {  // refused, reset before any TLS: a plain connection failure
+    attempt_failed(c, f.sys_errno, "connect: " + errno_text(f.sys_errno));
+    return;
+  }
+  bump(ctr.backend_tls_failed);
+  tls_ctx->forget(c->backend);  // whatever answers next proves its key in full
+  if (client_log.allow(now))
+    log::write(LogLevel::Warn, "conn %llu: backend %s: TLS failed: %s", static_cast<unsigned long long>(c->id),
+               backends[c->backend].name.c_str(), f.to_string().c_str());
+  tls::Failure copy = f;  // attempt_failed frees the session that owns f
+  attempt_failed(c, 0, "TLS: " + copy.to_string(), copy.reply);
+}
+
+// Logs how a tls:// backend is reached when that changes, and writes the BACKEND_TLS
+// marker (docs/serial.md) when the value changes: "pinned:ktls", "ca:userspace", ...
+void Relay::Impl::tls_established(std::size_t b, const tls::Session& s, bool tx, bool rx) {
+  Backend& be = backends[b];
+  std::string path = tx && rx ? "ktls" : tx ? "ktls-tx" : "userspace";
+  std::string value = tls_ctx->settings().auth_name() + ":" + path;
+  if (be.tls_path == value) return;
+  be.tls_path = value;
+  log::write(LogLevel::Info, "backend %s: %s %s, %s; kernel TLS send %s, receive %s", be.name.c_str(),
+             s.version().c_str(), s.cipher().c_str(), value.c_str(), tx ? "on" : "off", rx ? "on" : "off");
+  if (value == tls_marker) return;
+  tls_marker = value;
+  if (auto m = serial::format_marker("BACKEND_TLS", value); m.ok()) (void)!::write(2, m->data(), m->size());
 }
 
 // ---------------------------------------------------------------------------- relay
@@ -1205,7 +1342,7 @@ bool Relay::Impl::flush(Conn* c, int i) {
       w = ::splice(pipes[static_cast<std::size_t>(d.pipe)].r, nullptr, dst, nullptr, d.pending,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     } else {
-      w = ::send(dst, d.buf + d.off, d.pending, MSG_NOSIGNAL);
+      w = side_send(c, i ^ 1, d.buf + d.off, d.pending);
     }
     if (w < 0) {
       if (errno == EINTR) continue;
@@ -1268,13 +1405,20 @@ bool Relay::Impl::pump(Conn* c, int i) {
       queue_ready(c);
       break;
     }
-    if (d.bulk && splice_ok) {
+    // Zero-copy needs plain sockets (or kTLS) at both ends of this direction.
+    if (d.bulk && splice_ok && !user_tls(c, i)) {
       std::int32_t pi = borrow_pipe();
       if (pi >= 0) {
         Pipe& p = pipes[static_cast<std::size_t>(pi)];
         ssize_t n = ::splice(src, nullptr, p.w, nullptr, bufsize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {  // not spliceable here: copy from now on
           splice_ok = false;
+          continue;
+        }
+        if (n < 0 && errno == EIO && i == 1 && c->tls) {
+          // kTLS receive met a record that is not application data (a TLS 1.3
+          // KeyUpdate or NewSessionTicket): OpenSSL reads this one and the rest.
+          c->tls_kernel_rx = false;
           continue;
         }
         ReadResult rr = took(c, i, n);
@@ -1302,14 +1446,21 @@ bool Relay::Impl::pump(Conn* c, int i) {
         continue;
       }
     }
-    ssize_t n = ::read(src, scratch.get(), bufsize);
+    ssize_t n = side_read(c, i, scratch.get(), bufsize);
+    if (n < 0 && errno == EIO && i == 1 && c->tls && c->tls_kernel_rx) {
+      c->tls_kernel_rx = false;  // a control record under kTLS receive: see above
+      continue;
+    }
+    if (n < 0 && i == 1 && c->tls && retry_errno(errno) && c->tls->want_write()) c->tls_read_wants_write = true;
     ReadResult rr = took(c, i, n);
     if (rr == ReadResult::Retry) continue;
     if (rr == ReadResult::Stop) break;
     if (rr == ReadResult::Error) return false;
     if (static_cast<std::size_t>(n) == bufsize) d.bulk = true;
-    else if (!c->rdhup[i]) c->can_read[i] = false;  // a short read drained it; EPOLLET re-arms
-    ssize_t w = ::send(dst, scratch.get(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
+    // A short read drained the socket (EPOLLET re-arms), except through user-space TLS,
+    // which returns one record at a time: read on until it says EAGAIN.
+    else if (!c->rdhup[i] && !(i == 1 && user_tls(c, 1))) c->can_read[i] = false;
+    ssize_t w = side_send(c, o, scratch.get(), static_cast<std::size_t>(n));
     if (w < 0) {
       if (!retry_errno(errno)) return false;
       w = 0;
@@ -1324,7 +1475,10 @@ bool Relay::Impl::pump(Conn* c, int i) {
   if (d.eof && d.pending == 0 && !d.shut) {
     // If the other direction is done too, relay_io() closes both sockets right away and
     // close() sends the FIN: skip the extra syscall.
-    if (!c->d[o].shut) ::shutdown(dst, SHUT_WR);
+    if (!c->d[o].shut) {
+      if (o == 1 && c->tls) c->tls->close_notify();  // the TLS way to say EOF, then the FIN
+      ::shutdown(dst, SHUT_WR);
+    }
     d.shut = true;
   }
   return true;
@@ -1341,8 +1495,13 @@ bool Relay::Impl::check_timeout(Conn* c) {
       close_conn(c);
       return true;
     case St::BackendConnect:
+    case St::BackendTls:
     case St::BackendHandshake:
       if (now < c->deadline) return false;
+      if (c->st == St::BackendTls) {  // a silent or stalling TLS peer: never a hang
+        attempt_failed(c, ETIMEDOUT, "TLS handshake timed out");
+        return c->dead;
+      }
       if (c->hs && c->hs->bs && c->hs->bs->committed()) {
         backend_lost(c, 0x04, {});  // it took the CONNECT but did not answer in time
         return c->dead;
@@ -1458,38 +1617,81 @@ void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
       probe_done(p, false, "health check: connect: " + errno_text(err));
       return;
     }
+    if (backends[p->backend].ep.tls) {
+      // A tls:// backend is healthy once it proves its key (and answers the greeting).
+      p->tls = tls_ctx->connect(p->fd, backends[p->backend].ep.host, p->backend);
+      if (!p->tls) {
+        probe_done(p, false, "health check: TLS: cannot create a session");
+        return;
+      }
+      p->st = Probe::St::Tls;
+    } else if (cfg.effective_health_check() == HealthCheck::Connect) {
+      probe_done(p, true, {});
+      return;
+    } else if (!probe_send_greeting(p)) {
+      return;
+    }
+  }
+  if (p->st == Probe::St::Tls) {
+    switch (p->tls->handshake()) {
+      case tls::Session::Step::WantRead:
+      case tls::Session::Step::WantWrite:
+        return;
+      case tls::Session::Step::Failed:
+        tls_ctx->forget(p->backend);
+        probe_done(p, false, "health check: TLS: " + p->tls->failure().to_string());
+        return;
+      case tls::Session::Step::Done:
+        break;
+    }
+    tls_established(p->backend, *p->tls, p->tls->ktls_send(), p->tls->ktls_recv());
     if (cfg.effective_health_check() == HealthCheck::Connect) {
       probe_done(p, true, {});
       return;
     }
-    // The pipelining test rides on the greeting: a CONNECT to 0.0.0.0 port 0, which
-    // reaches nothing. A server that reads pipelined input answers it (dante: 0x08,
-    // tor: 0x01, torgw-socks: 0x02); one that does not (microsocks) never answers.
-    std::uint8_t msg[4 + 10];
-    std::memcpy(msg, p->greeting, p->greeting_len);
-    std::size_t n = p->greeting_len;
-    if (p->pipe_test) {
-      static const std::uint8_t kBogus[10] = {socks5::kVersion, 1, 0, 1, 0, 0, 0, 0, 0, 0};
-      std::memcpy(msg + n, kBogus, sizeof kBogus);
-      n += sizeof kBogus;
-    }
-    if (::send(p->fd, msg, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) {
-      probe_done(p, false, "health check: send failed");
-      return;
-    }
-    p->st = Probe::St::Greeting;
+    if (!probe_send_greeting(p)) return;
   }
   bool eof = false;
   while (p->got < sizeof p->buf) {
-    ssize_t n = ::read(p->fd, p->buf + p->got, sizeof p->buf - p->got);
+    ssize_t n = p->tls ? p->tls->read(p->buf + p->got, sizeof p->buf - p->got)
+                       : ::read(p->fd, p->buf + p->got, sizeof p->buf - p->got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && retry_errno(errno)) break;
+    if (n < 0 && p->tls && !p->tls->failure().reason.empty() && p->tls->failure().sys_errno == 0) {
+      probe_done(p, false, "health check: TLS: " + p->tls->failure().to_string());
+      return;
+    }
     if (n <= 0) {
       eof = true;
       break;
     }
     p->got = static_cast<std::uint8_t>(p->got + n);
   }
+  probe_answer(p, eof);
+}
+
+bool Relay::Impl::probe_send_greeting(Probe* p) {
+  // The pipelining test rides on the greeting: a CONNECT to 0.0.0.0 port 0, which
+  // reaches nothing. A server that reads pipelined input answers it (dante: 0x08,
+  // tor: 0x01, torgw-socks: 0x02); one that does not (microsocks) never answers.
+  std::uint8_t msg[4 + 10];
+  std::memcpy(msg, p->greeting, p->greeting_len);
+  std::size_t n = p->greeting_len;
+  if (p->pipe_test) {
+    static const std::uint8_t kBogus[10] = {socks5::kVersion, 1, 0, 1, 0, 0, 0, 0, 0, 0};
+    std::memcpy(msg + n, kBogus, sizeof kBogus);
+    n += sizeof kBogus;
+  }
+  ssize_t w = p->tls ? p->tls->write(msg, n) : ::send(p->fd, msg, n, MSG_NOSIGNAL);
+  if (w != static_cast<ssize_t>(n)) {
+    probe_done(p, false, "health check: send failed");
+    return false;
+  }
+  p->st = Probe::St::Greeting;
+  return true;
+}
+
+void Relay::Impl::probe_answer(Probe* p, bool eof) {
   if (p->st == Probe::St::Greeting && p->got >= 2) {
     bool offered = false;
     for (int k = 0; k < p->greeting[1]; ++k) offered |= p->buf[1] == p->greeting[2 + k];
@@ -1526,6 +1728,7 @@ void Relay::Impl::pipe_result(Probe* p, bool supported) {
 }
 
 void Relay::Impl::probe_done(Probe* p, bool ok, std::string_view why) {
+  p->tls.reset();
   if (p->fd >= 0) ::close(p->fd);
   p->fd = -1;
   p->st = Probe::St::Idle;

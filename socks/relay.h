@@ -8,7 +8,7 @@
 //
 // Connection life: accept -> (socks5) ClientSession greeting/auth/request -> request
 // checks and destination policy -> backend attempt(s) with failover (TCP connect,
-// BackendSession negotiation, CONNECT) -> typed reply to the client -> relay -> close.
+// for a tls:// backend the TLS 1.3 handshake, BackendSession negotiation, CONNECT) -> typed reply to the client -> relay -> close.
 // Refusals send their typed reply, half-close, and linger until the client closes (so
 // the reply is not lost to a reset).
 #pragma once
@@ -46,6 +46,8 @@ struct Counters {
   std::atomic<std::uint64_t> backend_failed{0};        // no backend usable: 0x01/0x04/0x05
   std::atomic<std::uint64_t> backend_replied_error{0}; // backend's own non-zero reply relayed
   std::atomic<std::uint64_t> failovers{0};             // attempts moved to another backend
+  std::atomic<std::uint64_t> backend_tls_failed{0};    // TLS attempts that failed (pin, cert, handshake)
+  std::atomic<std::uint64_t> backend_tls_resumed{0};   // TLS handshakes that resumed a session
   std::atomic<std::uint64_t> idle_timeout{0};
   std::atomic<std::uint64_t> drain_forced{0};          // closed at the drain deadline
   std::atomic<std::uint64_t> accept_errors{0};

@@ -205,6 +205,15 @@ TEST_CASE("validation: every type accepts good values and names what is wrong") 
   CHECK(reason("metadata_url", "http://127.0.0.1/path") == "metadata_url:bad_format");
   // strings
   CHECK(reason("backend_user", std::string(256, 'u')) == "backend_user:too_long");
+  // tls:// backends
+  CHECK(reason("backend", "tls://10.0.0.1:1443,TLS://x:1") == "backend:bad_format");
+  CHECK(reason("backend", "tls://") == "backend:bad_format");
+  CHECK(reason("backend", "tls://10.0.0.1") == "backend:bad_format");
+  CHECK(reason("backend", "tls://tls://10.0.0.1:1") == "backend:bad_format");
+  CHECK(reason("backend", "tls://10.0.0.1:1,tls://10.0.0.1:1") == "backend:duplicate_item");
+  CHECK(reason("backend_tls_pin", "sha256//x y") == "backend_tls_pin:bad_format");
+  CHECK(reason("backend_tls_ca", "bm90!") == "backend_tls_ca:bad_base64");
+  CHECK(reason("backend", "tls://Exit.Example:443,10.0.0.2:1080") == "ok:tls://exit.example:443,10.0.0.2:1080");
 }
 
 TEST_CASE("resolve: precedence cmdline > gce > hetzner > file > default") {
@@ -259,6 +268,15 @@ TEST_CASE("resolve: every invalid key or value is <key>:<reason>") {
   CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nidentity=sealed"}})) == "sealed_identity:missing");
   CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nbackend_user=u"}})) == "backend_password:missing");
   CHECK(reason_of(resolve_text({{Source::File, "backend=10.9.9.9:1\nbackend_password=p"}})) == "backend_user:missing");
+  // A tls:// backend never without a pin or a CA; mixed with a plain one.
+  CHECK(reason_of(resolve_text({{Source::File, "backend=tls://10.9.9.9:1,10.9.9.8:2"}})) == "backend_tls_pin:missing");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=tls://10.9.9.9:1,10.9.9.8:2\nbackend_tls_ca=Y2E="}})) == "ok");
+  // Under the firewall a tls:// backend is an IP literal too; names (lower-cased) only without it.
+  CHECK(reason_of(resolve_text({{Source::File, "backend=tls://a:1\nbackend_tls_ca=Y2E="}})) == "backend:not_ip_literal");
+  auto tls = resolve_text({{Source::File, "backend=tls://A:1,b:2\nfirewall=off\nbackend_tls_pin=sha256//"
+                                          "hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU="}});
+  REQUIRE(tls.ok());
+  CHECK(tls->list("backend") == std::vector<std::string>{"tls://a:1", "b:2"});
   auto e = resolve_text({{Source::File, "\nbackend=10.9.9.9:1\nonion_port=x"}});
   REQUIRE_FALSE(e.ok());
   CHECK(e.error().reason == "onion_port:bad_format");

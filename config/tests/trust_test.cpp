@@ -88,6 +88,26 @@ const std::vector<Case> kCases = {
     {"snp_key_fields", "policy,measurement", "measurement,policy", Expect::equal, "measurement,policy"},
     {"snp_key_fields", "", "policy", Expect::looser, ""},
     {"snp_key_fields", "policy,measurement", "policy,tcb_version", Expect::looser, ""},
+    // The TLS hop's keys (pinned, like backend): metadata may supply them, never swap them.
+    {"backend_tls_pin", "", "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=", Expect::tighter,
+     "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU="},
+    {"backend_tls_pin", "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=",
+     "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=", Expect::equal,
+     "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU="},
+    {"backend_tls_pin", "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=",
+     "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Expect::looser, ""},
+    {"backend_tls_ca", "", "Y2EtYQ==", Expect::tighter, "Y2EtYQ=="},
+    {"backend_tls_ca", "Y2EtYQ==", "Y2EtYQ==", Expect::equal, "Y2EtYQ=="},
+    {"backend_tls_ca", "Y2EtYQ==", "Y2EtYg==", Expect::looser, ""},
+    {"backend_tls_sni", "", "exit.example", Expect::tighter, "exit.example"},
+    {"backend_tls_sni", "exit.example", "exit.example", Expect::equal, "exit.example"},
+    {"backend_tls_sni", "exit.example", "other.example", Expect::looser, ""},
+    {"backend_tls_cert", "", "Y2VydA==", Expect::tighter, "Y2VydA=="},
+    {"backend_tls_cert", "Y2VydA==", "Y2VydA==", Expect::equal, "Y2VydA=="},
+    {"backend_tls_cert", "Y2VydA==", "Y2VydDI=", Expect::looser, ""},
+    {"backend_tls_key", "", "a2V5LWE=", Expect::tighter, "a2V5LWE="},
+    {"backend_tls_key", "a2V5LWE=", "a2V5LWE=", Expect::equal, "a2V5LWE="},
+    {"backend_tls_key", "a2V5LWE=", "a2V5LWI=", Expect::looser, ""},
     // identity_salt (pinned, secret): metadata may supply the salt, never replace one.
     {"identity_salt", "", "c2FsdHNhbHRzYWx0c2FsdHNhbHRzYWx0c2FsdHNhbHQ=", Expect::tighter,
      "c2FsdHNhbHRzYWx0c2FsdHNhbHRzYWx0c2FsdHNhbHQ="},
@@ -110,6 +130,9 @@ TEST_CASE("trust: every key names a class; security keys are tighten-only") {
       {"snp_key_fields", Trust::superset}, {"expected_measurement", Trust::pinned},
       {"metadata", Trust::local},          {"metadata_url", Trust::local},
       {"firewall", Trust::ascending},
+      {"backend_tls_pin", Trust::pinned},  {"backend_tls_ca", Trust::pinned},
+      {"backend_tls_sni", Trust::pinned},  {"backend_tls_cert", Trust::pinned},
+      {"backend_tls_key", Trust::pinned},
   };
   for (const auto& [key, trust] : security) {
     INFO(key);
@@ -151,7 +174,7 @@ TEST_CASE("trust: every tighten-only key: metadata tightening accepted, equal ac
           const auto& d = r.error().detail;
           CHECK(d.rfind(std::string(to_string(meta)) + " sets " + c.key, 0) == 0);
           // A secret's values never reach the reason (it goes to the console).
-          if (c.key == "identity_salt" || c.key == "identity_key") {
+          if (c.key == "identity_salt" || c.key == "identity_key" || c.key == "backend_tls_key") {
             CHECK(d.find(c.metadata) == std::string::npos);
             CHECK(d.find(c.local) == std::string::npos);
           }

@@ -202,3 +202,23 @@ TEST_CASE("torgw-socks: started as root, drops to --user for good") {
   REQUIRE(ws);
   CHECK(WEXITSTATUS(*ws) == 0);
 }
+
+TEST_CASE("torgw-socks: TLS material OpenSSL refuses is a configuration error (exit 2), the key unnamed") {
+  if (find_program("openssl").empty()) TORGW_SKIP(torgw::testing::Needs::package, "openssl not installed (scripts/setup)");
+  TempDir dir("socks-cli");
+  // A certificate and a key that is not its key.
+  auto made = run({"sh", "-c", "cd " + dir.path() +
+                                   " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout a.key"
+                                   " -out a.pem -days 2 -subj /CN=a 2>/dev/null"
+                                   " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out b.key 2>/dev/null"
+                                   " && base64 -w0 a.pem > a.b64 && base64 -w0 b.key > b.b64"});
+  REQUIRE(made.exit_code == 0);
+  auto key_b64 = read_file(dir.file("b.b64"));
+  write_file(dir.file("s.conf"),
+             "backend = tls://127.0.0.1:1443\n"
+             "backend_tls_pin = sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=\n"
+             "backend_tls_cert = " + read_file(dir.file("a.b64")) + "\nbackend_tls_key = " + key_b64 + "\n", 0600);
+  auto r = run_socks({"--listen", "127.0.0.1:" + std::to_string(free_tcp_port()), "--config", dir.file("s.conf")});
+  check_config_error(r, "backend_tls_key does not match backend_tls_cert");
+  CHECK(r.err.find(key_b64.substr(0, 24)) == std::string::npos);
+}

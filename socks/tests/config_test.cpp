@@ -4,27 +4,12 @@
 #include <string>
 
 #include "socks/config.h"
+#include "socks/tests/config_support.h"
 
 using namespace torgw;
 using namespace torgw::socks;
-
-namespace {
-
-Result<Config> build(const std::string& text, std::vector<std::string> argv = {}) {
-  auto file = parse_config_text(text, "t.conf");
-  if (!file.ok()) return file.error();
-  argv.insert(argv.begin(), "torgw-socks");
-  auto args = parse_args(argv);
-  if (!args.ok()) return args.error();
-  return build_config(*file, args->settings);
-}
-
-std::string err(const Result<Config>& r) {
-  REQUIRE_FALSE(r.ok());
-  return r.error().reason + ": " + r.error().detail;
-}
-
-}  // namespace
+using torgw::socks::testing::build;
+using torgw::socks::testing::err;
 
 TEST_CASE("endpoints") {
   auto e = parse_endpoint("127.0.0.1:9050", true);
@@ -240,7 +225,9 @@ TEST_CASE("help documents every flag and every config key") {
     CHECK(h.find(flag) != std::string::npos);
   for (const char* key : {"handshake_timeout", "connect_timeout", "reply_timeout", "idle_timeout", "drain_timeout",
                           "linger_timeout", "balance", "health_check", "health_interval", "client_auth",
-                          "client_credential", "backend_auth", "backend_credential", "backend_pipelining", "allow", "deny", "deny_private",
+                          "client_credential", "backend_auth", "backend_credential", "backend_tls_pin", "backend_tls_ca",
+                          "backend_tls_sni", "backend_tls_cert", "backend_tls_key", "backend_tls_ktls",
+                          "backend_pipelining", "allow", "deny", "deny_private",
                           "buffer_size", "splice", "pipe_size", "stats_interval", "log_level", "unix_mode",
                           "unix_group"})
     CHECK(h.find(std::string("  ") + key) != std::string::npos);

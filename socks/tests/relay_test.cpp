@@ -38,17 +38,7 @@ std::uint16_t bound_port(int fd) {
   return ntohs(a.sin_port);
 }
 
-UniqueFd listen_any() {
-  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(::listen(s.get(), 512) == 0);
-  return s;
-}
+UniqueFd listen_any() { return listen_loopback(nullptr, 512); }
 
 bool readable_within(int fd, std::chrono::milliseconds t) {
   pollfd p{fd, POLLIN, 0};

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/bytes.h"
 #include "tests/socks/socks_client.h"
 #include "tests/support/dante.h"
 #include "tests/support/net.h"
@@ -98,17 +99,7 @@ bool is_pattern(const std::string& s) {
 class HttpServer {
  public:
   HttpServer() {
-    lfd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int one = 1;
-    ::setsockopt(lfd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(lfd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(lfd_.get(), 1024) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(lfd_.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    lfd_ = listen_loopback(&port_);
     thread_ = std::thread([this] { loop(); });
   }
   ~HttpServer() {
@@ -541,4 +532,328 @@ TEST_CASE("SIGTERM drain deadline: what is left is closed, still exit 0") {
   CHECK(WEXITSTATUS(*rs) == 0);
   CHECK(std::chrono::steady_clock::now() - t0 >= 900ms);
   CHECK(relay.log().find("drain_forced=1") != std::string::npos);
+}
+
+// ---- TLS to the backend: stunnel4 in front of dante / microsocks --------------------
+
+namespace {
+
+std::string sh(const std::string& cmd) {
+  auto r = run({"bash", "-o", "pipefail", "-c", cmd}, 60s);
+  INFO(cmd << "\n" << r.err);
+  REQUIRE(r.exit_code == 0);
+  return r.out;
+}
+
+// Test certificates made with the openssl CLI: a CA, a server certificate it signed
+// for exit.torgw.test, a client certificate it signed, and a self-signed one that
+// expired yesterday (python3-cryptography: openssl 3.0's CLI cannot back-date).
+struct Pki {
+  explicit Pki(const TempDir& d) : dir(d.path()) {
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    sh("cd " + dir + " && openssl req -x509 " + ec + " -keyout ca.key -out ca.pem -days 30 -subj /CN=torgw-test-ca 2>/dev/null"
+       " && printf 'subjectAltName=DNS:exit.torgw.test\\n' > san.ext"
+       " && openssl req " + ec + " -keyout server.key -out server.csr -subj /CN=exit.torgw.test 2>/dev/null"
+       " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile san.ext -out server.pem 2>/dev/null"
+       " && openssl req " + ec + " -keyout client.key -out client.csr -subj /CN=gateway 2>/dev/null"
+       " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out client.pem 2>/dev/null");
+    sh("cd " + dir + " && python3 -c '\n"
+       "import datetime\n"
+       "from cryptography import x509\n"
+       "from cryptography.x509.oid import NameOID\n"
+       "from cryptography.hazmat.primitives import hashes, serialization\n"
+       "from cryptography.hazmat.primitives.asymmetric import ec\n"
+       "k = ec.generate_private_key(ec.SECP256R1())\n"
+       "n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, \"expired.torgw.test\")])\n"
+       "now = datetime.datetime.utcnow()\n"
+       "c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())\n"
+       "     .serial_number(7).not_valid_before(now - datetime.timedelta(days=30))\n"
+       "     .not_valid_after(now - datetime.timedelta(days=1)).sign(k, hashes.SHA256()))\n"
+       "open(\"expired.pem\", \"wb\").write(c.public_bytes(serialization.Encoding.PEM))\n"
+       "open(\"expired.key\", \"wb\").write(k.private_bytes(serialization.Encoding.PEM,\n"
+       "    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))\n'");
+  }
+  std::string file(const std::string& name) const { return dir + "/" + name; }
+  // curl's pin of a certificate's key, computed by the openssl CLI (not by our code).
+  std::string pin(const std::string& cert) const {
+    auto b64 = sh("openssl x509 -in " + file(cert + ".pem") + " -pubkey -noout | openssl pkey -pubin -outform der"
+                  " | openssl dgst -sha256 -binary | base64");
+    return "sha256//" + b64.substr(0, b64.find('\n'));
+  }
+  std::string b64(const std::string& name) const { return to_base64(as_bytes(read_file(file(name)))); }
+  std::string dir;
+};
+
+// stunnel4 as the exit side's TLS terminator: accepts TLS 1.3 on 127.0.0.1:port and
+// forwards the plaintext to `target`.
+class Stunnel {
+ public:
+  Stunnel(const TempDir& dir, const Pki& pki, const std::string& target, const std::string& cert = "server",
+          bool require_client_cert = false)
+      : port_(free_tcp_port()) {
+    std::string conf = dir.file("stunnel-" + std::to_string(port_) + ".conf");
+    std::string text = "foreground = yes\npid =\ndebug = notice\n[exit]\naccept = 127.0.0.1:" + std::to_string(port_) +
+                       "\nconnect = " + target + "\ncert = " + pki.file(cert + ".pem") + "\nkey = " +
+                       pki.file(cert + ".key") + "\nsslVersionMin = TLSv1.3\n";
+    if (require_client_cert) text += "CAfile = " + pki.file("ca.pem") + "\nverifyChain = yes\nrequireCert = yes\n";
+    write_file(conf, text);
+    SpawnOptions o;
+    o.stdout_path = dir.file("stunnel-" + std::to_string(port_) + ".log");
+    proc_ = Subprocess::spawn({find_program("stunnel4"), conf}, o);
+    REQUIRE(wait_for_tcp("127.0.0.1", port_, 20s));
+  }
+  std::string backend() const { return "tls://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t port() const { return port_; }
+  Subprocess& proc() { return proc_; }
+
+ private:
+  std::uint16_t port_;
+  Subprocess proc_;
+};
+
+// A TCP tee on loopback: forwards one listen port to a target and keeps every byte that
+// crosses it, both ways (what an observer of the network between the providers sees).
+class Tee {
+ public:
+  explicit Tee(std::uint16_t target) : target_(target) {
+    lfd_ = listen_loopback(&port_);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Tee() {
+    stop_ = true;
+    thread_.join();
+    for (auto& t : pumps_) t.join();
+  }
+  std::uint16_t port() const { return port_; }
+  std::string captured() {
+    std::lock_guard lk(m_);
+    return bytes_;
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      pollfd p{lfd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      int in = ::accept4(lfd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (in < 0) continue;
+      UniqueFd out = connect_tcp("127.0.0.1", target_);
+      if (!out) {
+        ::close(in);
+        continue;
+      }
+      int o = out.release();
+      pumps_.emplace_back([this, in, o] { pump(in, o); });
+    }
+  }
+  void pump(int a, int b) {
+    UniqueFd fa(a), fb(b);
+    char buf[16384];
+    bool open[2] = {true, true};
+    while (!stop_ && (open[0] || open[1])) {
+      pollfd p[2] = {{a, static_cast<short>(open[0] ? POLLIN : 0), 0}, {b, static_cast<short>(open[1] ? POLLIN : 0), 0}};
+      if (::poll(p, 2, 50) <= 0) continue;
+      for (int k = 0; k < 2; ++k) {
+        if (!open[k] || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        int from = k == 0 ? a : b, to = k == 0 ? b : a;
+        ssize_t n = ::read(from, buf, sizeof buf);
+        if (n <= 0) {
+          open[k] = false;
+          ::shutdown(to, SHUT_WR);
+          continue;
+        }
+        {
+          std::lock_guard lk(m_);
+          bytes_.append(buf, static_cast<std::size_t>(n));
+        }
+        if (!write_all(to, buf, static_cast<std::size_t>(n))) open[k] = false;
+      }
+    }
+  }
+  std::uint16_t target_;
+  std::uint16_t port_ = 0;
+  UniqueFd lfd_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<std::thread> pumps_;
+  std::mutex m_;
+  std::string bytes_;
+};
+
+std::string tls_pin_conf(const std::string& pin) { return "backend_tls_pin = " + pin + "\n"; }
+
+// A refusal the client sees as a SOCKS5 reply code (curl: "(N)"), and its log line.
+void check_refused(const Relay& relay, const RunResult& r, int reply, const std::string& reason) {
+  INFO("curl stderr: " << r.err << "\nrelay log:\n" << relay.log());
+  CHECK(r.exit_code == 97);
+  CHECK(r.err.find("(" + std::to_string(reply) + ")") != std::string::npos);
+  CHECK(relay.wait_log("TLS failed: " + reason));
+}
+
+}  // namespace
+
+TEST_CASE("tls: pinned stunnel in front of dante; wrong pin, plaintext peer and expiry are typed refusals") {
+  NEED_ENV("curl", "danted", "stunnel4", "openssl", "python3");
+  Peers peers;
+  auto& [dir, http, dante, ms] = peers;
+  Pki pki(dir);
+  Stunnel tunnel(dir, pki, dante.endpoint());
+  {
+    Relay relay(dir, {tunnel.backend()}, tls_pin_conf(pki.pin("server")) + "health_interval = 200ms\n");
+    CHECK(relay.wait_log("backend " + tunnel.backend() + " up"));
+    // The pipelining probe runs over TLS too (dante behind stunnel reads it).
+    CHECK(relay.wait_log(tunnel.backend() + " reads pipelined"));
+    check_hello(curl(relay.proxy(), http.url("/hello")));
+    auto big = curl(relay.proxy(), http.url("/bytes/20000000"));
+    CHECK(big.exit_code == 0);
+    CHECK(big.out.size() == 20000000);
+    CHECK(is_pattern(big.out));
+    // The marker says how the hop is protected and who encrypts: kTLS needs the
+    // kernel's tls module (CONFIG_TLS), user space otherwise.
+    CHECK(relay.wait_log("TORGW BACKEND_TLS=pinned:"));
+    auto log = relay.log();
+    bool ktls = log.find("BACKEND_TLS=pinned:ktls") != std::string::npos;
+    WARN("TLS path on this host: " << (ktls ? "kernel TLS" : "user space (no kernel tls module)"));
+    CHECK((ktls || log.find("BACKEND_TLS=pinned:userspace") != std::string::npos));
+    // Later tunnels resume the TLS session the first one got a ticket for.
+    check_hello(curl(relay.proxy(), http.url("/hello")));
+    relay.proc().signal(SIGUSR1);
+    REQUIRE(relay.wait_log("stats (SIGUSR1)"));
+    auto stats = relay.log().substr(relay.log().find("stats (SIGUSR1)"));
+    auto at = stats.find("backend_tls_resumed=");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoi(stats.substr(at + 20)) >= 1);
+  }
+  {
+    // A pin for some other key: reply 0x05, the key the backend showed is logged.
+    Relay relay(dir, {tunnel.backend()}, tls_pin_conf(pki.pin("client")));
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 5, "tls.pin_mismatch");
+    CHECK(relay.log().find(pki.pin("server") + " is not pinned") != std::string::npos);
+  }
+  {
+    // Several pins (rotation): any one matching is enough.
+    Relay relay(dir, {tunnel.backend()}, "backend_tls_pin = " + pki.pin("client") + ";" + pki.pin("server") + "\n");
+    check_hello(curl(relay.proxy(), http.url("/hello")));
+  }
+  {
+    // A plaintext SOCKS5 server configured as tls://: reply 0x01, never a hang.
+    Relay relay(dir, {"tls://" + dante.endpoint()}, tls_pin_conf(pki.pin("server")));
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 1, "tls.plaintext_peer");
+  }
+  {
+    // The right key in an expired certificate: reply 0x05.
+    Stunnel expired(dir, pki, dante.endpoint(), "expired");
+    Relay relay(dir, {expired.backend()}, tls_pin_conf(pki.pin("expired")));
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 5, "tls.cert_expired");
+  }
+  {
+    // A silent peer (accepts, never answers the ClientHello): the handshake deadline.
+    std::uint16_t silent_port = 0;
+    UniqueFd silent = listen_loopback(&silent_port);
+    Relay relay(dir, {"tls://127.0.0.1:" + std::to_string(silent_port)},
+                tls_pin_conf(pki.pin("server")) + "connect_timeout = 1s\nhealth_check = none\n");
+    auto r = curl(relay.proxy(), http.url("/hello"));
+    INFO(r.err << relay.log());
+    CHECK(r.exit_code == 97);
+    CHECK(r.err.find("(4)") != std::string::npos);
+    CHECK(relay.wait_log("TLS handshake timed out"));
+  }
+  CHECK(http.requests() == 4);  // hello, bytes, hello, the rotation's hello: no refusal reached it
+}
+
+TEST_CASE("tls: CA mode checks the name (SNI); mutual TLS needs the client certificate") {
+  NEED_ENV("curl", "danted", "stunnel4", "openssl", "python3");
+  Peers peers;
+  auto& [dir, http, dante, ms] = peers;
+  Pki pki(dir);
+  Stunnel tunnel(dir, pki, dante.endpoint());
+  const std::string ca = "backend_tls_ca = " + pki.b64("ca.pem") + "\n";
+  {
+    Relay relay(dir, {tunnel.backend()}, ca + "backend_tls_sni = exit.torgw.test\n");
+    check_hello(curl(relay.proxy(), http.url("/hello")));
+    CHECK(relay.wait_log("TORGW BACKEND_TLS=ca:"));
+  }
+  {
+    Relay relay(dir, {tunnel.backend()}, ca + "backend_tls_sni = wrong.torgw.test\n");
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 5, "tls.name_mismatch");
+  }
+  {
+    // No SNI: the name checked is the backend's address, which the certificate does not carry.
+    Relay relay(dir, {tunnel.backend()}, ca);
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 5, "tls.name_mismatch");
+  }
+  {
+    // A CA that did not sign the server's certificate.
+    Relay relay(dir, {tunnel.backend()}, "backend_tls_ca = " + pki.b64("expired.pem") + "\nbackend_tls_sni = exit.torgw.test\n");
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 5, "tls.cert_untrusted");
+  }
+  Stunnel mutual(dir, pki, dante.endpoint(), "server", true);
+  const std::string pin = tls_pin_conf(pki.pin("server"));
+  {
+    Relay relay(dir, {mutual.backend()},
+                pin + "backend_tls_cert = " + pki.b64("client.pem") + "\nbackend_tls_key = " + pki.b64("client.key") + "\n");
+    check_hello(curl(relay.proxy(), http.url("/hello")));
+    // The key never reaches the log, nor --check's dump.
+    auto key_pem = read_file(pki.file("client.key"));
+    auto body = key_pem.substr(key_pem.find('\n') + 1, 40);
+    CHECK(relay.log().find(body) == std::string::npos);
+    CHECK(relay.log().find(pki.b64("client.key").substr(0, 40)) == std::string::npos);
+  }
+  {
+    Relay relay(dir, {mutual.backend()}, pin);
+    check_refused(relay, curl(relay.proxy(), http.url("/hello")), 1, "tls.handshake_failed");
+  }
+}
+
+TEST_CASE("tls: failover from a dead TLS backend to a live one, mixed with plain") {
+  NEED_ENV("curl", "danted", "microsocks", "stunnel4", "openssl", "python3");
+  Peers peers;
+  auto& [dir, http, dante, ms] = peers;
+  Pki pki(dir);
+  auto first = std::make_unique<Stunnel>(dir, pki, dante.endpoint());
+  Stunnel second(dir, pki, ms.endpoint());
+  auto first_ep = first->backend();
+  Relay relay(dir, {first_ep, second.backend(), ms.endpoint()}, tls_pin_conf(pki.pin("server")) + "health_interval = 60s\n");
+  check_hello(curl(relay.proxy(), http.url("/hello")));
+  first->proc().stop(0ms);
+  first.reset();
+  for (int i = 0; i < 3; ++i) check_hello(curl(relay.proxy(), http.url("/hello")));
+  CHECK(relay.wait_log("backend " + first_ep + " down"));
+  // The plain backend still works beside the TLS ones.
+  Relay plain_first(dir, {ms.endpoint(), second.backend()}, tls_pin_conf(pki.pin("server")));
+  check_hello(curl(plain_first.proxy(), http.url("/hello")));
+}
+
+TEST_CASE("tls: the wire to the terminator shows neither the destination name nor the backend password") {
+  NEED_ENV("curl", "microsocks", "stunnel4", "openssl", "python3");
+  TempDir dir("socks-it");
+  Pki pki(dir);
+  const std::string name = "very-secret-destination.example";
+  const std::string password = "backend-pw-4f9a1c";
+  Microsocks ms(dir, 0, {"-u", "exit", "-P", password});
+  const std::string auth = "backend_auth = password\nbackend_credential = exit:" + password + "\nhealth_check = none\n";
+  auto ask = [&](const Relay& relay) {
+    // The exit cannot resolve the name here; the request crosses the wire all the same.
+    return connect_via(relay.port(), name_request(name, 80));
+  };
+  {
+    // The control: the same tee in front of the plaintext backend sees both.
+    Tee tee(ms.port());
+    Relay relay(dir, {"127.0.0.1:" + std::to_string(tee.port())}, auth);
+    (void)ask(relay);
+    auto wire = tee.captured();
+    CHECK(wire.find(name) != std::string::npos);
+    CHECK(wire.find(password) != std::string::npos);
+  }
+  Stunnel tunnel(dir, pki, ms.endpoint());
+  Tee tee(tunnel.port());
+  Relay relay(dir, {"tls://127.0.0.1:" + std::to_string(tee.port())}, tls_pin_conf(pki.pin("server")) + auth);
+  auto c = ask(relay);
+  CHECK(c.reply != 0);  // microsocks could not resolve it: it did get the request
+  auto wire = tee.captured();
+  INFO("captured " << wire.size() << " bytes");
+  CHECK(wire.size() > 500);  // a TLS handshake and records went through the tee
+  CHECK(wire.find(name) == std::string::npos);
+  CHECK(wire.find(password) == std::string::npos);
+  CHECK(relay.log().find(password) == std::string::npos);
 }

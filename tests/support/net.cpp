@@ -26,6 +26,22 @@ std::uint16_t free_tcp_port() {
   return ntohs(a.sin_port);
 }
 
+UniqueFd listen_loopback(std::uint16_t* port, int backlog) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port ? *port : 0);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd.get(), backlog) != 0)
+    throw std::runtime_error(std::string("listen on 127.0.0.1: ") + std::strerror(errno));
+  socklen_t len = sizeof a;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  if (port) *port = ntohs(a.sin_port);
+  return fd;
+}
+
 UniqueFd connect_tcp(const std::string& host, std::uint16_t port) {
   UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};

@@ -13,6 +13,10 @@ namespace torgw::testing {
 // are possible but rare, and a server failing to bind fails loudly.
 std::uint16_t free_tcp_port();
 
+// A listening TCP socket on 127.0.0.1 (blocking, SO_REUSEADDR); *port 0 (or no port)
+// picks a free one, and the bound port is written back. Throws if bind/listen fail.
+UniqueFd listen_loopback(std::uint16_t* port = nullptr, int backlog = 1024);
+
 // Blocking connect to host:port (IPv4 literal); invalid fd on failure.
 UniqueFd connect_tcp(const std::string& host, std::uint16_t port);
 UniqueFd connect_unix(const std::string& path);

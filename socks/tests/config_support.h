@@ -1,0 +1,28 @@
+// Config tests' helpers: a config text (and flags) through the parsers and the build,
+// as torgw-socks does it; the error as one "reason: detail" string.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "socks/config.h"
+
+namespace torgw::socks::testing {
+
+inline Result<Config> build(const std::string& text, std::vector<std::string> argv = {}) {
+  auto file = parse_config_text(text, "t.conf");
+  if (!file.ok()) return file.error();
+  argv.insert(argv.begin(), "torgw-socks");
+  auto args = parse_args(argv);
+  if (!args.ok()) return args.error();
+  return build_config(*file, args->settings);
+}
+
+inline std::string err(const Result<Config>& r) {
+  REQUIRE_FALSE(r.ok());
+  return r.error().reason + ": " + r.error().detail;
+}
+
+}  // namespace torgw::socks::testing
