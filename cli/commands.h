@@ -3,7 +3,8 @@
 // `selected` and run after parsing.
 //
 // Exit codes (a contract scripts depend on): 0 = valid/ok, 1 = invalid (verification
-// failed, no complete boot, ...), 2 = usage or input error (unreadable file, bad flag).
+// failed, no complete boot, ...), 2 = usage or input error (unreadable file, bad flag);
+// serial watch adds 3 (timeout) and 4 (input ended). docs/cli.md lists them.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,9 @@ namespace torgw::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitInvalid = 1;
 inline constexpr int kExitUsage = 2;
+// serial watch only: the --timeout passed (3), the input ended before the boot did (4).
+inline constexpr int kExitTimeout = 3;
+inline constexpr int kExitInputEnded = 4;
 
 using Action = std::function<int()>;
 
