@@ -11,6 +11,9 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
+
+#include "common/result.h"
 
 namespace torgw::cli {
 
@@ -30,6 +33,21 @@ void register_report(CLI::App& app, Action& selected);
 void register_verify(CLI::App& app, Action& selected);
 void register_identity(CLI::App& app, Action& selected);
 void register_measure(CLI::App& app, Action& selected);
+void register_release(CLI::App& app, Action& selected);
+
+// The largest file `release sign/verify` reads (a manifest is tens of KiB).
+inline constexpr std::size_t kMaxSignedFile = 64u << 20;
+
+// A release signature over `message` (cmd_release.cpp). `usable` is false when the
+// signature or key file is unreadable or malformed (already said on stderr: exit 2);
+// otherwise `status` is the verdict (minisign.wrong_key, minisign.bad_signature, ...).
+struct ReleaseCheck {
+  bool usable = false;
+  Status status;
+  std::string key_id, trusted_comment;
+};
+ReleaseCheck check_release_signature(std::string_view message, const std::string& sig_path,
+                                     const std::string& key_path);
 
 // Reads a whole file (bounded); on failure prints "torgw: <path>: <reason>" to stderr
 // and returns false.
