@@ -55,12 +55,7 @@ struct Fixtures {
     spec.id = &id;
     testlog::append_boot(log, spec);
     auto kp = identity::TransferKeypair::generate();
-    testlog::BootSpec t;
-    t.dev = sim.get();
-    t.transfer_key = kp.public_key;
-    t.mode = identity::Mode::Transfer;
-    t.ready = false;
-    testlog::append_boot(transfer_log, t);
+    testlog::append_boot(transfer_log, testlog::transfer_spec(sim.get(), kp.public_key));
     Bytes sk = onion::secret_key_file(id);
     write_file(key, std::string(as_chars(sk)), 0600);
     Bytes pk = onion::public_key_file(id.public_key());

@@ -337,11 +337,7 @@ TEST_CASE("transfer round trip through torgw identity wrap, then re-seal on the 
 
   // The new VM boots with identity=transfer and publishes its X25519 key.
   auto kp = identity::TransferKeypair::generate();
-  testlog::BootSpec spec;
-  spec.dev = sim.get();
-  spec.transfer_key = kp.public_key;
-  spec.mode = identity::Mode::Transfer;
-  spec.ready = false;
+  const testlog::BootSpec spec = testlog::transfer_spec(sim.get(), kp.public_key);
   const std::string log = dir.file("serial.log");
   const std::string boot = testlog::append_boot(log, spec);
 
