@@ -100,3 +100,32 @@ TEST_CASE("minisign interop: ours signs, minisign verifies; minisign signs, we v
   CHECK(e.err == "torgw: " + dir.file("extra.minisig") + ": minisign.bad_format: signature: 5 lines, expected 4\n");
   CHECK(run({torgw_bin(), "release", "verify", file, "--sig", dir.file("missing"), "--key", pub}).exit_code == 2);
 }
+
+TEST_CASE("minisign interop: an encrypted (scrypt) key from minisign -G signs with --password-stdin") {
+  const std::string minisign = find_program("minisign");
+  if (minisign.empty()) {
+    TORGW_SKIP(torgw::testing::Needs::package, "minisign not installed (scripts/setup)");
+  }
+  TempDir dir("minisign-enc");
+  const std::string pub = dir.file("enc.pub"), sec = dir.file("enc.key"), file = dir.file("manifest.json");
+  // minisign reads the password (twice) from stdin when it is not a terminal; its scrypt
+  // costs about 1 GiB and a few seconds, as it does for a real release key.
+  auto g = run({minisign, "-G", "-f", "-p", pub, "-s", sec}, std::chrono::milliseconds(120000),
+               {.stdin_data = "correct horse\ncorrect horse\n"});
+  INFO(g.out << g.err);
+  REQUIRE(g.exit_code == 0);
+  write_file(file, "{}\n");
+  auto s = run({torgw_bin(), "release", "sign", file, "--key", sec, "--password-stdin"},
+               std::chrono::milliseconds(120000), {.stdin_data = "correct horse\n"});
+  INFO(s.out << s.err);
+  REQUIRE(s.exit_code == 0);
+  CHECK(run({minisign, "-V", "-p", pub, "-m", file}).exit_code == 0);
+  auto bad = run({torgw_bin(), "release", "sign", file, "--key", sec, "--password-stdin"},
+                 std::chrono::milliseconds(120000), {.stdin_data = "wrong\n"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("minisign.bad_password") != std::string::npos);
+  // No password at all: said, not guessed.
+  auto none = run({torgw_bin(), "release", "sign", file, "--key", sec});
+  CHECK(none.exit_code == 2);
+  CHECK(none.err.find("minisign.password_required") != std::string::npos);
+}
