@@ -15,7 +15,10 @@
 #include <fstream>
 #include <thread>
 
+#include "onion/onion.h"
 #include "serial/serial.h"
+#include "snp/tests/boot_log.h"
+#include "snp/tests/sim_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
 
@@ -153,4 +156,30 @@ TEST_CASE("serial watch -: a pipe that ends before READY (4), garbage included")
   CHECK(read_file(dir.file("out")) == "READY=true\n");
   // Unreadable input is a usage error.
   CHECK(run({torgw_bin(), "serial", "watch", dir.file("missing.log")}).exit_code == 2);
+}
+
+TEST_CASE("serial watch --verify: once READY, torgw verify decides the exit code") {
+  TempDir dir("watch-verify");
+  auto sim = snp::testsim::open(snp::testsim::chip_named("watch-verify"));
+  const std::string ark = dir.file("sim-ark.pem"), log = dir.file("console.log");
+  write_file(ark, sim->ark_pem());
+  auto id = onion::Identity::generate();
+  snp::testlog::BootSpec spec;
+  spec.dev = sim.get();
+  spec.id = &id;
+  snp::testlog::append_boot(log, spec);
+  // The simulated PSP's ARK passed through to verify: VALID, exit 0, verify's JSON inside.
+  auto r = run({torgw_bin(), "serial", "watch", log, "--timeout", "30", "--json", "--verify",
+                "--verify-arg=--allow-simulated", "--verify-arg=" + ark});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["outcome"] == "ready");
+  CHECK(j["verify"]["valid"] == true);
+  CHECK(j["verify"]["onion_hostname"] == id.hostname());
+  // Without it verify refuses the simulated chain: watch exits with verify's 1.
+  r = run({torgw_bin(), "serial", "watch", log, "--timeout", "30", "--verify"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("READY=true\n") == 0);
+  CHECK(r.out.find("snp.chain.ark_not_pinned") != std::string::npos);
 }
