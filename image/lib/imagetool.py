@@ -404,6 +404,9 @@ def build_sbom(facts, kernel, ovmf, rootfs):
                                         comment="Debian source package")
         rels.append({"spdxElementId": ident, "relationshipType": "GENERATED_FROM", "relatedSpdxElement": sid})
     packages += [sources[k] for k in sorted(sources)]
+    ids = [p["SPDXID"] for p in packages]
+    if len(set(ids)) != len(ids):  # spdx_id folds ':' '+' '~' to '.': never let two meet
+        raise SystemExit(f"sbom: SPDX ids collide: {sorted({i for i in ids if ids.count(i) > 1})}")
     return {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
