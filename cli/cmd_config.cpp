@@ -71,7 +71,21 @@ int check_command(const CheckArgs& a) {
   return kExitOk;
 }
 
-int keys_command(bool trust_table) {
+int keys_command(bool trust_table, bool json) {
+  if (json) {
+    nlohmann::json j = {{"keys", nlohmann::json::array()}};
+    for (const auto& k : config::keys())
+      j["keys"].push_back({{"name", k.name},
+                           {"type", config::to_string(k.type)},
+                           {"choices", k.choices.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.choices)},
+                           {"default", k.default_value.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.default_value)},
+                           {"required", k.required},
+                           {"secret", k.secret},
+                           {"trust", config::to_string(k.trust)},
+                           {"help", k.help}});
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
   if (trust_table) {
     std::fputs(config::trust_table_markdown().c_str(), stdout);
     return kExitOk;
@@ -106,7 +120,11 @@ void register_config(CLI::App& app, Action& selected) {
   auto trust_table = std::make_shared<bool>(false);
   keys->add_flag("--trust", *trust_table,
                  "Print the trust classes (what host metadata may do with each key) as docs/config.md's table");
-  keys->callback([&selected, trust_table] { selected = [trust_table] { return keys_command(*trust_table); }; });
+  auto keys_json = std::make_shared<bool>(false);
+  keys->add_flag("--json", *keys_json, "Machine-readable output (every key with its trust class; --trust is implied)");
+  keys->callback([&selected, trust_table, keys_json] {
+    selected = [trust_table, keys_json] { return keys_command(*trust_table, *keys_json); };
+  });
 }
 
 }  // namespace torgw::cli

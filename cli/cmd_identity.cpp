@@ -100,9 +100,13 @@ void register_identity(CLI::App& app, Action& selected) {
   auto* salt = identity->add_subcommand(
       "salt", "Print a fresh identity_salt (32 random bytes, base64): the per-deployment secret that derived, sealed "
               "and transfer identities need; keep it like a key");
-  salt->callback([&selected] {
-    selected = [] {
-      std::printf("%s\n", snp::identity::new_salt_base64().c_str());
+  auto salt_json = std::make_shared<bool>(false);
+  salt->add_flag("--json", *salt_json, "Machine-readable output");
+  salt->callback([&selected, salt_json] {
+    selected = [salt_json] {
+      const std::string salt_b64 = snp::identity::new_salt_base64();
+      if (*salt_json) std::cout << nlohmann::json{{"identity_salt", salt_b64}}.dump(2) << "\n";
+      else std::printf("%s\n", salt_b64.c_str());
       return kExitOk;
     };
   });

@@ -1,6 +1,9 @@
-// torgw onion address <hs_ed25519_secret_key | hs_ed25519_public_key>
+// torgw onion address <hs_ed25519_secret_key | hs_ed25519_public_key> [--json]
 // Prints the .onion hostname exactly as tor writes it to its `hostname` file.
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
+#include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
@@ -11,7 +14,7 @@ namespace torgw::cli {
 
 namespace {
 
-int address_command(const std::string& path) {
+int address_command(const std::string& path, bool json) {
   std::string data;
   if (!read_input_file(path, data, 4096)) return kExitUsage;
   ByteView file = as_bytes(data);
@@ -34,7 +37,15 @@ int address_command(const std::string& path) {
     if (!parsed) return fail(parsed.error());
     pk = *parsed;
   }
-  std::fputs(onion::hostname_file(pk).c_str(), stdout);
+  std::string host = onion::hostname_file(pk);
+  if (json) {
+    while (!host.empty() && host.back() == '\n') host.pop_back();
+    std::cout << nlohmann::json{{"hostname", host}, {"key_file", *kind == onion::KeyFileKind::Secret ? "secret" : "public"}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::fputs(host.c_str(), stdout);
+  }
   return kExitOk;
 }
 
@@ -47,7 +58,9 @@ void register_onion(CLI::App& app, Action& selected) {
       "address", "Print the .onion hostname of a tor hs_ed25519_secret_key or hs_ed25519_public_key file");
   auto path = std::make_shared<std::string>();
   address->add_option("KEYFILE", *path, "hs_ed25519_secret_key or hs_ed25519_public_key")->required();
-  address->callback([&selected, path] { selected = [path] { return address_command(*path); }; });
+  auto json = std::make_shared<bool>(false);
+  address->add_flag("--json", *json, "Machine-readable output");
+  address->callback([&selected, path, json] { selected = [path, json] { return address_command(*path, *json); }; });
 }
 
 }  // namespace torgw::cli

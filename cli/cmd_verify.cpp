@@ -34,6 +34,7 @@ struct Args {
   std::string vcek, ask, ark, trust_dir;
   std::vector<std::string> expect_config;
   std::string manifest;
+  std::string manifest_sig, release_key;  // minisign signature over the manifest, and its key
   bool require_image = false;
   SnpFlags flags;
 };
@@ -134,9 +135,25 @@ int verify_command(const Args& a) {
     if (!lo.certs) return kExitUsage;
   }
   std::optional<measure::ImageManifest> manifest;
+  std::string manifest_key, manifest_comment;  // set when --release-key checked it
   if (!a.manifest.empty()) {
     std::string text;
     if (!read_input_file(a.manifest, text, measure::kMaxManifestSize + 1)) return kExitUsage;
+    // The signature first: not one byte of an unsigned or altered manifest is trusted.
+    if (!a.release_key.empty()) {
+      auto sig = check_release_signature(text, a.manifest_sig, a.release_key);
+      if (!sig.usable) return kExitUsage;
+      if (!sig.status) {
+        const Error& e = sig.status.error();
+        if (a.flags.json)
+          std::cout << nlohmann::json{{"valid", false}, {"reason", e.reason}, {"detail", e.detail}}.dump(2) << "\n";
+        else
+          std::printf("INVALID: %s: %s\n", a.manifest.c_str(), e.to_string().c_str());
+        return kExitInvalid;
+      }
+      manifest_key = sig.key_id;
+      manifest_comment = sig.trusted_comment;
+    }
     auto m = measure::parse_image_manifest(text);
     if (!m) {
       std::fprintf(stderr, "torgw: %s: %s\n", a.manifest.c_str(), m.error().to_string().c_str());
@@ -200,6 +217,7 @@ int verify_command(const Args& a) {
       if (manifest) {
         im["torgw_version"] = manifest->torgw_version;
         im["image_sha256"] = manifest->image_sha256;
+        im["manifest_signed_by"] = manifest_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(manifest_key);
       }
       if (image->row) {
         im["boot"] = "direct";
@@ -220,6 +238,8 @@ int verify_command(const Args& a) {
       std::printf("%sVALID: %s: a report signed by %s; its REPORT_DATA binds this onion key and this BOOT_ID\n",
                   tag, v.onion_hostname.empty() ? "(no onion yet)" : v.onion_hostname.c_str(),
                   sim ? "the SIMULATED PSP (not AMD hardware: no security value)" : "a genuine AMD SEV-SNP chip");
+      if (!manifest_key.empty())
+        std::printf("  manifest signed by release key %s (%s)\n", manifest_key.c_str(), manifest_comment.c_str());
       if (image)
         for (const auto& line : image->lines) std::printf("  %s\n", line.c_str());
       std::printf("  %s\n", kReplayCaveat);
@@ -277,6 +297,13 @@ void register_verify(CLI::App& app, Action& selected) {
   auto* manifest = cmd->add_option("--manifest", a->manifest,
                                    "The image's manifest.json (image/build): say whether the attested measurement "
                                    "is one of its direct-boot digests (image-bound)");
+  auto* msig = cmd->add_option("--manifest-sig", a->manifest_sig,
+                               "The manifest's minisign signature (image/build --sign): checked before the manifest "
+                               "is read; a bad one is INVALID")
+                    ->needs(manifest);
+  auto* rkey = cmd->add_option("--release-key", a->release_key, "The release's minisign public key for --manifest-sig")
+                   ->needs(msig);
+  msig->needs(rkey);
   cmd->add_flag("--require-image", a->require_image,
                 "Exit 1 unless the measurement is one of the manifest's direct-boot digests")
       ->needs(manifest);

@@ -76,12 +76,30 @@ std::optional<snp::VerifyOptions> snp_options(const SnpFlags& f) {
   return o;
 }
 
+namespace {
+
+// The installed trust directory: ../share/torgw/snp-trust beside the running binary (so
+// /usr/share/torgw/snp-trust for /usr/bin/torgw, and the same layout in any prefix or
+// unpacked package), else /usr/share/torgw/snp-trust.
+std::string default_trust_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = exe.parent_path().parent_path() / "share/torgw/snp-trust";
+    if (std::filesystem::is_directory(beside, ec)) return beside.string();
+  }
+  return "/usr/share/torgw/snp-trust";
+}
+
+}  // namespace
+
 void add_trust_dir_option(CLI::App* cmd, std::string& trust_dir) {
   const char* env = std::getenv("TORGW_SNP_TRUST_DIR");
-  trust_dir = env ? env : "/usr/share/torgw/snp-trust";
+  trust_dir = env ? env : default_trust_dir();
   cmd->add_option("--trust-dir", trust_dir,
                   "Where AMD's {milan,genoa,turin}_{ark,ask,asvk}.pem live when --ask/--ark are not given "
-                  "(default $TORGW_SNP_TRUST_DIR or /usr/share/torgw/snp-trust)");
+                  "(default $TORGW_SNP_TRUST_DIR, else the installed ../share/torgw/snp-trust beside torgw, "
+                  "else /usr/share/torgw/snp-trust)");
 }
 
 namespace {
@@ -130,6 +148,13 @@ std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const st
     auto c = load_cert_file(ark);
     if (!c) return std::nullopt;
     chain.ark = *c;
+  }
+  if ((chain.ask.empty() || chain.ark.empty()) && !std::filesystem::is_directory(trust_dir)) {
+    std::fprintf(stderr,
+                 "torgw: trust directory %s does not exist: install torgw's package (AMD's certificates), "
+                 "or pass --trust-dir, or --ask and --ark\n",
+                 trust_dir.c_str());
+    return std::nullopt;
   }
   if ((chain.ask.empty() || chain.ark.empty()) && !fill_from_trust_dir(chain, trust_dir)) {
     std::fprintf(stderr,

@@ -107,4 +107,39 @@ const Boot* last_complete_boot(const ParsedLog& log);
 
 const char* to_string(BootEnd e);
 
+// ---- following a growing log (torgw serial watch) -----------------------------------
+//
+// The log arrives in arbitrary pieces (a pipe from `gcloud ... tail-serial-port-output`,
+// a file being appended to): a marker line may be torn across pieces, kernel messages sit
+// between markers, the VM may reboot in the middle. watch_feed is pure: it folds one piece
+// into the state; watch_boot says where the newest boot stands. Memory is bounded: only
+// the newest boot's marker lines are kept, and a line longer than kMaxWatchLine (binary
+// garbage, a console without newlines) is dropped and counted.
+
+inline constexpr std::size_t kMaxWatchLine = 64u << 10;
+
+struct WatchState {
+  std::string partial;        // the unterminated tail of the last piece (<= kMaxWatchLine)
+  bool partial_dropped = false;  // the current line overflowed: skip it up to its newline
+  std::string boot_markers;   // the newest boot's marker lines, each ending in '\n'
+  std::size_t bytes = 0;      // bytes fed in total
+  std::size_t lines = 0;      // complete lines seen
+  std::size_t boots = 0;      // BOOT_ID markers seen
+  std::size_t dropped_lines = 0;  // lines over kMaxWatchLine
+  std::size_t binary_bytes = 0;   // NUL and other control bytes that no console text holds
+};
+
+// Folds `piece` into `s`. Never fails: every oddity is counted in the state.
+void watch_feed(WatchState& s, std::string_view piece);
+
+struct WatchProgress {
+  bool have_boot = false;
+  Boot boot;                  // the newest boot as parse_log sees its marker lines so far
+  std::string stage;          // the key of its last marker ("" before any)
+  int tor_bootstrap = -1;     // TOR_BOOTSTRAP percent, -1 before the first
+};
+
+// The newest boot so far (pure; parses only the kept marker lines).
+WatchProgress watch_progress(const WatchState& s);
+
 }  // namespace torgw::serial

@@ -27,6 +27,17 @@ struct BootSpec {
   std::string metadata;  // the METADATA marker (e.g. "gce:present"); empty: none
 };
 
+// A VM booted with identity=transfer that has published its X25519 key and waits for
+// the operator's wrapped identity (so no READY yet).
+inline BootSpec transfer_spec(Device* dev, const X25519Key& key) {
+  BootSpec s;
+  s.dev = dev;
+  s.transfer_key = key;
+  s.mode = identity::Mode::Transfer;
+  s.ready = false;
+  return s;
+}
+
 // Appends one boot's markers (with some kernel noise) to `path`; returns the BOOT_ID.
 inline std::string append_boot(const std::string& path, const BootSpec& spec) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

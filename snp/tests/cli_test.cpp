@@ -337,11 +337,7 @@ TEST_CASE("transfer round trip through torgw identity wrap, then re-seal on the 
 
   // The new VM boots with identity=transfer and publishes its X25519 key.
   auto kp = identity::TransferKeypair::generate();
-  testlog::BootSpec spec;
-  spec.dev = sim.get();
-  spec.transfer_key = kp.public_key;
-  spec.mode = identity::Mode::Transfer;
-  spec.ready = false;
+  const testlog::BootSpec spec = testlog::transfer_spec(sim.get(), kp.public_key);
   const std::string log = dir.file("serial.log");
   const std::string boot = testlog::append_boot(log, spec);
 
@@ -532,4 +528,51 @@ TEST_CASE("torgw verify --manifest: image-bound, not covered, --require-image, m
   malformed("empty.json", manifest_with({}), "manifest.no_measurements");
   CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", dir.file("nonexistent.json")})
             .exit_code == 2);
+}
+
+TEST_CASE("torgw verify --manifest-sig --release-key: the signature is checked before the manifest is trusted") {
+  const std::string minisign = torgw::testing::find_program("minisign");
+  if (minisign.empty()) {
+    TORGW_SKIP(torgw::testing::Needs::package, "minisign not installed (scripts/setup)");
+  }
+  SimLog f("cli-manifest-sig");
+  auto& [sim, id, dir, log, ark, spec] = f;
+  testlog::append_boot(log, spec);
+  const std::string attested = to_hex(ByteView(sim->chip().measurement.data(), 48));
+  const std::string manifest = dir.file("manifest.json"), pub = dir.file("k.pub"), key = dir.file("k.key");
+  torgw::testing::write_file(manifest, manifest_with({{"EPYC-Genoa", 4, attested}}));
+  REQUIRE(run({minisign, "-G", "-W", "-f", "-p", pub, "-s", key}).exit_code == 0);
+  REQUIRE(run({minisign, "-G", "-W", "-f", "-p", dir.file("other.pub"), "-s", dir.file("other.key")}).exit_code == 0);
+  // Debian's minisign signs the release; torgw checks it, then trusts the table.
+  REQUIRE(run({minisign, "-S", "-s", key, "-m", manifest, "-t", "torgw-image-manifest/1 torgw 9.8.7"}).exit_code == 0);
+  const std::vector<std::string> base = {torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", manifest,
+                                         "--manifest-sig", manifest + ".minisig"};
+  auto with_key = [&](const std::string& k, bool json = false) {
+    auto argv = base;
+    argv.insert(argv.end(), {"--release-key", k});
+    if (json) argv.push_back("--json");
+    return run(argv);
+  };
+  auto r = with_key(pub);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "manifest signed by release key "));
+  CHECK(contains(r.out, "(torgw-image-manifest/1 torgw 9.8.7)"));
+  CHECK(contains(r.out, "image-bound: torgw 9.8.7"));
+  auto j = nlohmann::json::parse(with_key(pub, true).out);
+  CHECK(j["image"]["manifest_signed_by"].is_string());
+  // Another key: INVALID before a single measurement is read.
+  r = with_key(dir.file("other.pub"), true);
+  CHECK(r.exit_code == 1);
+  CHECK(nlohmann::json::parse(r.out)["reason"] == "minisign.wrong_key");
+  // A manifest with one more field after signing: INVALID.
+  auto tampered = nlohmann::json::parse(torgw::testing::read_file(manifest));
+  tampered["extra"] = true;
+  torgw::testing::write_file(manifest, tampered.dump(2));
+  r = with_key(pub);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "INVALID: " + manifest + ": minisign.bad_signature"));
+  CHECK_FALSE(contains(r.out, "image-bound"));
+  // --manifest-sig without --release-key (or the reverse) is a usage error.
+  CHECK(run(base).exit_code == 2);
 }

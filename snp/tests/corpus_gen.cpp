@@ -50,12 +50,7 @@ TEST_CASE("write the snp fuzz seed corpora", "[.corpus]") {
   testlog::append_boot(tmp.file("boot.log"), spec);
   put("snp_report_log", "simulated_boot.log", as_bytes(torgw::testing::read_file(tmp.file("boot.log"))));
   auto kp = identity::TransferKeypair::generate();
-  testlog::BootSpec xfer;
-  xfer.dev = sim.get();
-  xfer.transfer_key = kp.public_key;
-  xfer.mode = identity::Mode::Transfer;
-  xfer.ready = false;
-  testlog::append_boot(tmp.file("xfer.log"), xfer);
+  testlog::append_boot(tmp.file("xfer.log"), testlog::transfer_spec(sim.get(), kp.public_key));
   put("snp_report_log", "transfer_boot.log", as_bytes(torgw::testing::read_file(tmp.file("xfer.log"))));
 
   DerivedKeyRequest req;

@@ -13,7 +13,7 @@ out=$fix/out m=$out/manifest.json
 tmp=$(mktemp -d /var/tmp/torgw-contents.XXXXXX); trap 'rm -rf "$tmp"' EXIT
 
 # --- manifest vs artefacts
-for f in disk.raw disk.raw.tar.gz disk.qcow2; do
+for f in disk.raw disk.raw.tar.gz disk.qcow2 sbom.spdx.json; do
   want=$(manifest "$m" "m['artefacts']['$f']['sha256']")
   [ "$(sha256sum < "$out/$f" | cut -d' ' -f1)" = "$want" ] || fail "$f sha256 differs from the manifest"
 done

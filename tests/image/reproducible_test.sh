@@ -44,7 +44,7 @@ $unpinned"
 fi
 
 status=0
-for f in manifest.json disk.raw disk.raw.tar.gz disk.qcow2; do
+for f in manifest.json sbom.spdx.json disk.raw disk.raw.tar.gz disk.qcow2; do
   if cmp -s "$fix/out/$f" "$tmp/second/out/$f"; then
     pass "$f identical ($(sha256sum < "$fix/out/$f" | cut -c1-16)...)"
   else
