@@ -11,6 +11,7 @@
 
 #include "common/bytes.h"
 #include "config/text.h"
+#include "onion/onion.h"
 
 namespace torgw::config {
 
@@ -41,6 +42,7 @@ const char* to_string(Type t) {
     case Type::Base64: return "base64";
     case Type::X25519List: return "x25519 key list";
     case Type::Url: return "url";
+    case Type::Onion: return "onion address";
   }
   return "?";
 }
@@ -388,6 +390,13 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       }
       return out;
     }
+    case Type::Onion: {
+      // The same parser tor's address rules live in (onion/): a typo in one character
+      // fails the checksum instead of naming an address nobody holds the key of.
+      auto pk = onion::public_key_from_address(value);
+      if (!pk) return err(key, "bad_onion", pk.error().reason);
+      return onion::address_from_public_key(*pk) + ".onion";
+    }
     case Type::Url: {
       static constexpr std::string_view kScheme = "http://";
       if (value.substr(0, kScheme.size()) != kScheme) return err(key, "bad_format", "expected http://<ip>[:port]");
@@ -715,6 +724,12 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   if (cfg.has("backend_password") != cfg.has("backend_user"))
     return err(cfg.has("backend_user") ? "backend_password" : "backend_user", "missing",
                "backend_user and backend_password go together");
+  // Onionbalance's master descriptor has no client authorization: clients reaching the
+  // master address would bypass it, and an instance cannot enforce it for them.
+  if (cfg.has("onionbalance_master") && cfg.has("client_auth"))
+    return err("onionbalance_master", "client_auth",
+               "Onionbalance instance mode cannot be combined with client_auth (the master descriptor has no "
+               "client authorization); unset one of them");
   return cfg;
 }
 
