@@ -591,6 +591,18 @@ Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::st
                         it->first + "=" + shown + " but the attested config says " +
                             (attested ? *attested : std::string("unset")));
   }
+  // Onionbalance instance mode: the supervisor's OB_MASTER and ONION_ROLE=instance say
+  // what onionbalance_master says (what a frontend trusts is the attested value).
+  const std::string* master = attested_value(cfg, "onionbalance_master");
+  auto ob = values.find("OB_MASTER");
+  if (ob != values.end() && (!master || ob->second != *master))
+    return make_error("attested_config.telemetry_mismatch",
+                      "OB_MASTER=" + ob->second + " but the attested config says " + (master ? *master : std::string("unset")));
+  auto role = values.find("ONION_ROLE");
+  if (role != values.end() && (role->second == "instance") != (master != nullptr))
+    return make_error("attested_config.telemetry_mismatch",
+                      "ONION_ROLE=" + role->second + " but the attested onionbalance_master is " +
+                          (master ? *master : std::string("unset")));
   return {};
 }
 

@@ -209,7 +209,8 @@ std::array<std::uint8_t, 32> canonical_config_sha256(std::string_view text);
 // values) must show what the attested config says: for every CONFIG_<KEY> of a key in the
 // registry, unset <=> absent, redacted <=> secret, otherwise equal. CONFIG_SOURCES and
 // CONFIG_ORIGIN are not checked (the attested config does not say where a value came
-// from). Error: attested_config.telemetry_mismatch (detail: the key).
+// from). OB_MASTER must equal the attested onionbalance_master, and ONION_ROLE=instance
+// appear only with one. Error: attested_config.telemetry_mismatch (detail: the key).
 Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::string, std::string>& values);
 
 // --expect-config KEY=VALUE against the attested config. VALUE is normalised by the key's

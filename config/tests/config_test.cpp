@@ -369,6 +369,27 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
   CHECK_FALSE(check_config_telemetry(*parsed, values).ok());
 }
 
+TEST_CASE("canonical config: OB_MASTER and ONION_ROLE must say what onionbalance_master says") {
+  auto inst = resolve_text({{Source::File, "backend=a:1\nonionbalance_master=" + kMaster}});
+  REQUIRE(inst.ok());
+  auto cfg = parse_canonical_config(inst->canonical());
+  REQUIRE(cfg.ok());
+  std::map<std::string, std::string> values = {{"ONION_ROLE", "instance"}, {"OB_MASTER", kMaster + ".onion"}};
+  CHECK(check_config_telemetry(*cfg, values).ok());
+  CHECK(check_config_telemetry(*cfg, {}).ok());  // a boot that ended before tor ran
+  values["OB_MASTER"] = "aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4bqead.onion";
+  auto bad = check_config_telemetry(*cfg, values);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().reason == "attested_config.telemetry_mismatch");
+  CHECK(bad.error().detail.find("OB_MASTER") != std::string::npos);
+  // A single-service config: no instance markers may claim otherwise.
+  auto single = parse_canonical_config(resolve_text({{Source::File, "backend=a:1"}})->canonical());
+  REQUIRE(single.ok());
+  CHECK_FALSE(check_config_telemetry(*single, {{"OB_MASTER", kMaster + ".onion"}}).ok());
+  CHECK_FALSE(check_config_telemetry(*single, {{"ONION_ROLE", "instance"}}).ok());
+  CHECK(check_config_telemetry(*single, {{"ONION_ROLE", "single"}}).ok());
+}
+
 TEST_CASE("canonical config: --expect-config KEY=VALUE") {
   auto c = resolve_text({{Source::File, "backend=10.0.0.1:1080\nbackend_user=u\nbackend_password=hunter2hunter2\n"
                                         "pow_defense=no"}});
