@@ -26,6 +26,7 @@ void register_report(CLI::App& app, Action& selected);
 void register_verify(CLI::App& app, Action& selected);
 void register_identity(CLI::App& app, Action& selected);
 void register_measure(CLI::App& app, Action& selected);
+void register_balance(CLI::App& app, Action& selected);
 
 // Reads a whole file (bounded); on failure prints "torgw: <path>: <reason>" to stderr
 // and returns false.
