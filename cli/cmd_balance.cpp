@@ -204,8 +204,9 @@ bool write_atomic(const std::string& path, const std::string& text) {
 }
 
 int balance_command(const Args& a) {
-  auto opts = snp_options(a.flags);
+  auto opts = log_check_options(a.flags, a.manifest, a.expect_config, a.require_image);
   if (!opts) return kExitUsage;
+  const LogCheckOptions& co = *opts;
   auto master = resolve_master(a);
   if (!master) return kExitUsage;
   std::error_code ec;
@@ -214,19 +215,6 @@ int balance_command(const Args& a) {
     std::fprintf(stderr, "torgw balance: --key: the path must be printable ASCII\n");
     return kExitUsage;
   }
-  LogCheckOptions co;
-  co.verify.verify = *opts;
-  auto crl = load_crl_file(a.flags);
-  if (!crl) return kExitUsage;
-  co.verify.crl = *crl;
-  std::optional<measure::ImageManifest> manifest;
-  if (!a.manifest.empty()) {
-    manifest = load_manifest(a.manifest);
-    if (!manifest) return kExitUsage;
-    co.manifest = &*manifest;
-  }
-  co.expect_config = a.expect_config;
-  co.require_image = a.require_image;
   for (const auto& e : a.expect_config) {
     // Checked once against an empty config, so a malformed one is a usage error before
     // it can exclude every instance.

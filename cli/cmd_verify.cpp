@@ -45,28 +45,17 @@ constexpr const char* kConfigSummaryKeys[] = {"backend", "backend_mode", "identi
                                               "metadata", "identity_salt"};
 
 int verify_command(const Args& a) {
-  auto opts = snp_options(a.flags);
+  auto opts = log_check_options(a.flags, a.manifest, a.expect_config, a.require_image);
   if (!opts) return kExitUsage;
+  LogCheckOptions& co = *opts;
   auto log = read_serial_log(a.log);
   if (!log) return kExitUsage;
-  LogCheckOptions co;
-  co.verify.verify = *opts;
   if (!a.expected_onion.empty()) co.verify.expected_onion = a.expected_onion;
-  auto crl = load_crl_file(a.flags);
-  if (!crl) return kExitUsage;
-  co.verify.crl = *crl;
   if (!a.vcek.empty()) {
     co.verify.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
     if (!co.verify.certs) return kExitUsage;
   }
-  std::optional<measure::ImageManifest> manifest;
-  if (!a.manifest.empty()) {
-    manifest = load_manifest(a.manifest);
-    if (!manifest) return kExitUsage;
-    co.manifest = &*manifest;
-  }
-  co.expect_config = a.expect_config;
-  co.require_image = a.require_image;
+  const auto& manifest = co.manifest;
 
   LogCheck lc = check_log(*log, co);
   const serial::Boot* boot = lc.boot;

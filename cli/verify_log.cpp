@@ -38,7 +38,7 @@ std::string image_name(const measure::ImageManifest& m) {
   return "torgw " + m.torgw_version + " " + m.image_sha256.substr(0, 12);
 }
 
-ImageVerdict image_verdict(const snp::Report& r, const measure::ImageManifest* manifest, bool on_gce) {
+ImageVerdict image_verdict(const snp::Report& r, const std::optional<measure::ImageManifest>& manifest, bool on_gce) {
   ImageVerdict out;
   if (manifest) {
     out.row = manifest->find(r.measurement);
@@ -85,15 +85,28 @@ LogCheck check_log(const serial::ParsedLog& log, const LogCheckOptions& o) {
   return lc;
 }
 
-std::optional<measure::ImageManifest> load_manifest(const std::string& path) {
-  std::string text;
-  if (!read_input_file(path, text, measure::kMaxManifestSize + 1)) return std::nullopt;
-  auto m = measure::parse_image_manifest(text);
-  if (!m) {
-    std::fprintf(stderr, "torgw: %s: %s\n", path.c_str(), m.error().to_string().c_str());
-    return std::nullopt;
+std::optional<LogCheckOptions> log_check_options(const SnpFlags& flags, const std::string& manifest_path,
+                                                 const std::vector<std::string>& expect_config, bool require_image) {
+  auto opts = snp_options(flags);
+  if (!opts) return std::nullopt;
+  LogCheckOptions co;
+  co.verify.verify = *opts;
+  auto crl = load_crl_file(flags);
+  if (!crl) return std::nullopt;
+  co.verify.crl = *crl;
+  if (!manifest_path.empty()) {
+    std::string text;
+    if (!read_input_file(manifest_path, text, measure::kMaxManifestSize + 1)) return std::nullopt;
+    auto m = measure::parse_image_manifest(text);
+    if (!m) {
+      std::fprintf(stderr, "torgw: %s: %s\n", manifest_path.c_str(), m.error().to_string().c_str());
+      return std::nullopt;
+    }
+    co.manifest = std::move(*m);
   }
-  return std::move(*m);
+  co.expect_config = expect_config;
+  co.require_image = require_image;
+  return co;
 }
 
 }  // namespace torgw::cli

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "measure/manifest.h"
 #include "serial/serial.h"
+#include "cli/snp_options.h"
 #include "snp/attest.h"
 
 namespace torgw::cli {
@@ -26,7 +27,7 @@ struct ImageVerdict {
 
 struct LogCheckOptions {
   snp::LogVerifyOptions verify;
-  const measure::ImageManifest* manifest = nullptr;  // owned by the caller
+  std::optional<measure::ImageManifest> manifest;
   std::vector<std::string> expect_config;
   bool require_image = false;
 };
@@ -50,9 +51,11 @@ struct LogCheck {
 // `boot` of `log` is checked; `log` must outlive the result.
 LogCheck check_log(const serial::ParsedLog& log, const LogCheckOptions& opts);
 
-// Reads and parses --manifest; prints "torgw: <path>: <reason>" and returns nullopt on
-// an unreadable or malformed file (a usage error).
-std::optional<measure::ImageManifest> load_manifest(const std::string& path);
+// The options from the flags `torgw verify` and `torgw balance` share (SEV-SNP policy,
+// --crl, --manifest, --expect-config, --require-image). On a usage error (a bad flag, an
+// unreadable or malformed file) prints "torgw: ..." and returns nullopt.
+std::optional<LogCheckOptions> log_check_options(const SnpFlags& flags, const std::string& manifest_path,
+                                                 const std::vector<std::string>& expect_config, bool require_image);
 
 inline constexpr const char* kReplayCaveat =
     "replayable: a VALID log proves such a boot happened, not that it is running now or that it is the "
