@@ -130,10 +130,8 @@ TEST_CASE("supervisor: Onionbalance instance: key files + ob_config on the data 
   Loop loop;
   std::optional<Error> fatal;
   std::vector<std::string> lines;
-  Hooks hooks;
-  hooks.on_fatal = [&](const Error& e) { fatal = e; };
-  hooks.log = [&](std::string_view l) { lines.emplace_back(l); };
-  Supervisor sup(loop.base, std::move(cfg), markers.writer(), hooks);
+  Supervisor sup(loop.base, std::move(cfg), markers.writer(),
+                 Hooks{{}, [&](const Error& e) { fatal = e; }, [&](std::string_view l) { lines.emplace_back(l); }});
   REQUIRE(sup.start().ok());
   REQUIRE(controlport::run_until(loop.base, [&] { return !sup.service_id().empty() || fatal; }, 30s));
   INFO(markers.dump());
