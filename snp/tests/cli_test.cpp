@@ -611,6 +611,22 @@ TEST_CASE("torgw balance: only VALID instances of this master go into config.yam
   args.push_back(in[0].log);                     // the same instance twice
   args.push_back(f.dir.file("nonexistent.log"));  // unreadable
 
+  // torgw verify names the attested master of an instance, and nothing for the others.
+  auto v = run({torgw_bin(), "verify", in[0].log, "--allow-simulated", f.ark});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(contains(v.out, "  Onionbalance instance of master " + M + " (attested"));
+  v = run({torgw_bin(), "verify", in[0].log, "--allow-simulated", f.ark, "--json"});
+  CHECK(nlohmann::json::parse(v.out)["onionbalance_master"] == M);
+  v = run({torgw_bin(), "verify", in[3].log, "--allow-simulated", f.ark, "--json"});
+  CHECK(nlohmann::json::parse(v.out)["onionbalance_master"].is_null());
+  v = run({torgw_bin(), "verify", in[5].log, "--allow-simulated", f.ark});
+  CHECK(v.exit_code == 0);
+  CHECK(contains(v.out, "OB_MASTER=" + M + " is printed but not attested"));
+  v = run({torgw_bin(), "verify", in[6].log, "--allow-simulated", f.ark});
+  CHECK(v.exit_code == 1);
+  CHECK(contains(v.out, "attested_config.telemetry_mismatch: OB_MASTER="));
+
   auto r = run(args);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
