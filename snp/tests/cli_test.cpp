@@ -551,6 +551,14 @@ std::string instance_config(const std::string& master) {
   return c;
 }
 
+// The master's key in tor's format (what onionbalance and torgw balance read).
+std::string write_master_key(const SimLog& f, const onion::Identity& master) {
+  const std::string key = f.dir.file("master.key");
+  Bytes k = onion::secret_key_file(master);
+  torgw::testing::write_file(key, std::string(as_chars(k)));
+  return key;
+}
+
 void append_instance_boot(SimLog& f, Instance& in, const std::string& master, bool fatal = false) {
   testlog::BootSpec spec = f.spec;
   spec.id = &in.id;
@@ -567,11 +575,7 @@ TEST_CASE("torgw balance: only VALID instances of this master go into config.yam
   const onion::Identity master = onion::Identity::generate();
   const onion::Identity other_master = onion::Identity::generate();
   const std::string M = master.hostname();
-  const std::string key = f.dir.file("master.key");
-  {
-    Bytes k = onion::secret_key_file(master);
-    torgw::testing::write_file(key, std::string(as_chars(k)));
-  }
+  const std::string key = write_master_key(f, master);
   std::vector<Instance> in(9);
   for (std::size_t i = 0; i < in.size(); ++i) in[i].log = f.dir.file("i" + std::to_string(i) + ".log");
   append_instance_boot(f, in[0], M);
@@ -699,11 +703,7 @@ TEST_CASE("torgw balance: more than 8 instances, --require-image, and bad --mast
   SimLog f("cli-balance-limits");
   const onion::Identity master = onion::Identity::generate();
   const std::string M = master.hostname();
-  const std::string key = f.dir.file("master.key");
-  {
-    Bytes k = onion::secret_key_file(master);
-    torgw::testing::write_file(key, std::string(as_chars(k)));
-  }
+  const std::string key = write_master_key(f, master);
   std::vector<Instance> in(9);
   std::vector<std::string> logs;
   for (std::size_t i = 0; i < in.size(); ++i) {
