@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/snp_options.h"
+#include "cli/verify_log.h"
 #include "config/config.h"
 #include "measure/manifest.h"
 #include "serial/serial.h"
@@ -44,124 +45,41 @@ constexpr const char* kConfigSummaryKeys[] = {"backend", "backend_mode", "identi
                                               "snp_fallback", "attestation", "expected_measurement",
                                               "metadata", "identity_salt"};
 
-// The attested config of a verified boot: well-formed, agreeing with the CONFIG_<KEY>
-// telemetry, and as the operator expects. A bad --expect-config is a usage error (2).
-struct ConfigCheck {
-  config::CanonicalConfig cfg;
-  Status status;
-  bool usage_error = false;
-};
-ConfigCheck check_attested_config(const snp::LogVerdict& v, const serial::Boot& boot, const Args& a) {
-  ConfigCheck c;
-  if (!v.attested_config) {
-    if (!a.expect_config.empty())
-      c.status = make_error("attested_config.absent", "this boot binds no configuration (REPORT_DATA v1): "
-                                                      "--expect-config cannot be checked");
-    return c;
-  }
-  auto parsed = config::parse_canonical_config(*v.attested_config);
-  if (!parsed) {
-    c.status = parsed.error();
-    return c;
-  }
-  c.cfg = std::move(*parsed);
-  if (auto s = config::check_config_telemetry(c.cfg, boot.values); !s) {
-    c.status = s;
-    return c;
-  }
-  for (const auto& e : a.expect_config) {
-    if (auto s = config::check_expected_config(c.cfg, e); !s) {
-      c.usage_error = s.error().reason == "attested_config.bad_expectation";
-      c.status = s;
-      return c;
-    }
-  }
-  return c;
-}
-
-// What the attested measurement says about the image (docs/threat-model.md).
-struct ImageVerdict {
-  enum class Kind { Unchecked, Bound, NotCovered } kind = Kind::Unchecked;
-  const measure::ExpectedMeasurement* row = nullptr;
-  std::vector<std::string> lines;  // what the text output prints, one caveat a line
-};
-
-constexpr const char* kReplayCaveat =
-    "replayable: a VALID log proves such a boot happened, not that it is running now or that it is the "
-    "VM's latest boot: the VM chooses BOOT_ID, so anyone holding the log can show it again";
-constexpr const char* kFirmwareOnly = "firmware-only: proves an SNP guest on a genuine AMD chip, not which image ran";
-
-std::string image_name(const measure::ImageManifest& m) {
-  return "torgw " + m.torgw_version + " " + m.image_sha256.substr(0, 12);
-}
-
-ImageVerdict image_verdict(const snp::Report& r, const std::optional<measure::ImageManifest>& manifest,
-                           bool on_gce) {
-  ImageVerdict out;
-  if (manifest) {
-    out.row = manifest->find(r.measurement);
-    if (out.row) {
-      out.kind = ImageVerdict::Kind::Bound;
-      out.lines.push_back("image-bound: " + image_name(*manifest) + ", direct boot, " +
-                          std::to_string(out.row->vcpus) + " vCPUs, " + out.row->vcpu_type);
-      return out;
-    }
-    out.kind = ImageVerdict::Kind::NotCovered;
-    out.lines.push_back("not image-bound: the measurement is none of the manifest's direct-boot digests, so it "
-                        "does not cover " + image_name(*manifest));
-  } else {
-    out.lines.push_back("image not checked (no --manifest): the measurement is not known to cover any image");
-  }
-  out.lines.push_back(on_gce ? std::string(kFirmwareOnly) + " (GCE measures its own firmware only)"
-                             : "measurement-only: proves an SNP guest on a genuine AMD chip launched with this "
-                               "measurement, not which image ran");
-  return out;
-}
-
 int verify_command(const Args& a) {
-  auto opts = snp_options(a.flags);
+  std::string manifest_key, manifest_comment;  // set when --release-key checked it
+  std::string manifest_text;
+  if (!a.manifest.empty() && !a.release_key.empty()) {
+    if (!read_input_file(a.manifest, manifest_text, measure::kMaxManifestSize + 1)) return kExitUsage;
+    // The signature first: not one byte of an unsigned or altered manifest is trusted,
+    // and the bytes checked are the bytes parsed (the file is not read twice).
+    auto sig = check_release_signature(manifest_text, a.manifest_sig, a.release_key);
+    if (!sig.usable) return kExitUsage;
+    if (!sig.status) {
+      const Error& e = sig.status.error();
+      if (a.flags.json)
+        std::cout << nlohmann::json{{"valid", false}, {"reason", e.reason}, {"detail", e.detail}}.dump(2) << "\n";
+      else
+        std::printf("INVALID: %s: %s\n", a.manifest.c_str(), e.to_string().c_str());
+      return kExitInvalid;
+    }
+    manifest_key = sig.key_id;
+    manifest_comment = sig.trusted_comment;
+  }
+  auto opts = log_check_options(a.flags, a.manifest, a.expect_config, a.require_image,
+                                a.release_key.empty() ? nullptr : &manifest_text);
   if (!opts) return kExitUsage;
+  LogCheckOptions& co = *opts;
   auto log = read_serial_log(a.log);
   if (!log) return kExitUsage;
-  const serial::Boot* boot = serial::last_complete_boot(*log);
-  snp::LogVerifyOptions lo;
-  lo.verify = *opts;
-  if (!a.expected_onion.empty()) lo.expected_onion = a.expected_onion;
-  auto crl = load_crl_file(a.flags);
-  if (!crl) return kExitUsage;
-  lo.crl = *crl;
+  if (!a.expected_onion.empty()) co.verify.expected_onion = a.expected_onion;
   if (!a.vcek.empty()) {
-    lo.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
-    if (!lo.certs) return kExitUsage;
+    co.verify.certs = load_chain_files(a.vcek, a.ask, a.ark, a.trust_dir);
+    if (!co.verify.certs) return kExitUsage;
   }
-  std::optional<measure::ImageManifest> manifest;
-  std::string manifest_key, manifest_comment;  // set when --release-key checked it
-  if (!a.manifest.empty()) {
-    std::string text;
-    if (!read_input_file(a.manifest, text, measure::kMaxManifestSize + 1)) return kExitUsage;
-    // The signature first: not one byte of an unsigned or altered manifest is trusted.
-    if (!a.release_key.empty()) {
-      auto sig = check_release_signature(text, a.manifest_sig, a.release_key);
-      if (!sig.usable) return kExitUsage;
-      if (!sig.status) {
-        const Error& e = sig.status.error();
-        if (a.flags.json)
-          std::cout << nlohmann::json{{"valid", false}, {"reason", e.reason}, {"detail", e.detail}}.dump(2) << "\n";
-        else
-          std::printf("INVALID: %s: %s\n", a.manifest.c_str(), e.to_string().c_str());
-        return kExitInvalid;
-      }
-      manifest_key = sig.key_id;
-      manifest_comment = sig.trusted_comment;
-    }
-    auto m = measure::parse_image_manifest(text);
-    if (!m) {
-      std::fprintf(stderr, "torgw: %s: %s\n", a.manifest.c_str(), m.error().to_string().c_str());
-      return kExitUsage;
-    }
-    manifest = std::move(*m);
-  }
+  const auto& manifest = co.manifest;
 
+  LogCheck lc = check_log(*log, co);
+  const serial::Boot* boot = lc.boot;
   if (!boot) {
     if (a.flags.json) {
       nlohmann::json j = {{"valid", false}, {"reason", "log.no_complete_boot"}, {"boots", log->boots.size()}};
@@ -173,24 +91,15 @@ int verify_command(const Args& a) {
     }
     return kExitInvalid;
   }
-  snp::LogVerdict v = snp::verify_boot(*boot, lo);
-  ConfigCheck cc;
-  if (v.valid()) {
-    cc = check_attested_config(v, *boot, a);
-    if (cc.usage_error) {
-      std::fprintf(stderr, "torgw verify: --expect-config: %s\n", cc.status.error().to_string().c_str());
-      return kExitUsage;
-    }
-    if (!cc.status) v.status = cc.status;
+  if (lc.usage_error) {
+    std::fprintf(stderr, "torgw verify: --expect-config: %s\n", lc.verdict.status.error().to_string().c_str());
+    return kExitUsage;
   }
-  const bool sim = v.simulated() || v.snp == "simulated";
-  // Which metadata service answered is the host's word, not attested: it only picks the
-  // wording of a caveat, never makes a claim stronger.
-  const std::string* meta = boot->get("METADATA");
-  const bool on_gce = meta && meta->find("gce:present") != std::string::npos;
-  std::optional<ImageVerdict> image;
-  if (v.valid() && v.verification.report) image = image_verdict(*v.verification.report, manifest, on_gce);
-  const bool image_refused = a.require_image && image && image->kind != ImageVerdict::Kind::Bound;
+  const snp::LogVerdict& v = lc.verdict;
+  const bool sim = lc.simulated;
+  const auto& image = lc.image;
+  const bool image_refused = lc.image_refused;
+  const auto& lo = co.verify;
   if (a.flags.json) {
     nlohmann::json j = snp::verification_json(v.verification);
     j["valid"] = v.valid();
@@ -202,6 +111,8 @@ int verify_command(const Args& a) {
     j["snp"] = v.snp;
     j["identity_binding"] = v.identity_binding;
     j["onion_hostname"] = v.onion_hostname;
+    // Onionbalance instance mode: the master this attested boot serves (docs/scale-out.md).
+    j["onionbalance_master"] = lc.ob_master.empty() ? nlohmann::json(nullptr) : nlohmann::json(lc.ob_master);
     j["transfer_key"] = v.transfer_key ? nlohmann::json(to_hex(ByteView(v.transfer_key->data(), 32))) : nlohmann::json(nullptr);
     j["device_said_valid"] = v.device_said_valid ? nlohmann::json(*v.device_said_valid) : nlohmann::json(nullptr);
     j["device_reason"] = v.device_reason;
@@ -209,8 +120,8 @@ int verify_command(const Args& a) {
       j["expected_report_data"] = to_hex(ByteView(v.expected_report_data->data(), v.expected_report_data->size()));
     j["config_sha256"] = v.config_sha256 ? nlohmann::json(to_hex(ByteView(v.config_sha256->data(), 32))) : nlohmann::json(nullptr);
     nlohmann::json cfg = nlohmann::json::object();
-    for (const auto& [k, val] : cc.cfg) cfg[k] = val;
-    j["attested_config"] = v.attested_config && cc.status ? cfg : nlohmann::json(nullptr);
+    for (const auto& [k, val] : lc.config) cfg[k] = val;
+    j["attested_config"] = v.attested_config && lc.config_status ? cfg : nlohmann::json(nullptr);
     if (image) {
       static constexpr const char* kKinds[] = {"unchecked", "image-bound", "not-covered"};
       nlohmann::json im = {{"status", kKinds[static_cast<int>(image->kind)]}, {"caveats", image->lines}};
@@ -250,15 +161,21 @@ int verify_command(const Args& a) {
     std::printf("  SNP=%s, identity %s\n", v.snp.empty() ? "?" : v.snp.c_str(),
                 v.identity_binding.empty() ? "?" : v.identity_binding.c_str());
     if (!v.onion_hostname.empty()) std::printf("  onion: %s\n", v.onion_hostname.c_str());
+    if (!lc.ob_master.empty())
+      std::printf("  Onionbalance instance of master %s (attested: REPORT_DATA binds it through the attested "
+                  "config)\n",
+                  lc.ob_master.c_str());
+    else if (const std::string* ob = boot->get("OB_MASTER"); ob && v.valid())
+      std::printf("  OB_MASTER=%s is printed but not attested (this boot binds no configuration)\n", ob->c_str());
     if (v.device_said_valid)
       std::printf("  the VM itself said: %s%s%s\n", *v.device_said_valid ? "valid" : "invalid",
                   v.device_reason.empty() ? "" : " ", v.device_reason.c_str());
     if (v.attested_config && v.valid()) {
       std::printf("  attested config (sha256 %s, %zu keys; all of them: --json):\n",
-                  to_hex(ByteView(v.config_sha256->data(), 32)).c_str(), cc.cfg.size());
+                  to_hex(ByteView(v.config_sha256->data(), 32)).c_str(), lc.config.size());
       for (const char* key : kConfigSummaryKeys) {
-        auto it = std::find_if(cc.cfg.begin(), cc.cfg.end(), [&](const auto& p) { return p.first == key; });
-        if (it != cc.cfg.end()) std::printf("    %s=%s\n", key, it->second.c_str());
+        auto it = std::find_if(lc.config.begin(), lc.config.end(), [&](const auto& p) { return p.first == key; });
+        if (it != lc.config.end()) std::printf("    %s=%s\n", key, it->second.c_str());
       }
       for (const auto& e : a.expect_config) std::printf("    as expected: %s\n", e.c_str());
     } else if (!v.attested_config) {

@@ -48,6 +48,7 @@ struct ReleaseCheck {
 };
 ReleaseCheck check_release_signature(std::string_view message, const std::string& sig_path,
                                      const std::string& key_path);
+void register_balance(CLI::App& app, Action& selected);
 
 // Reads a whole file (bounded); on failure prints "torgw: <path>: <reason>" to stderr
 // and returns false.

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   register_identity(app, selected);
   register_measure(app, selected);
   register_release(app, selected);
+  register_balance(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -11,6 +11,7 @@
 
 #include "common/bytes.h"
 #include "config/text.h"
+#include "onion/onion.h"
 
 namespace torgw::config {
 
@@ -41,6 +42,7 @@ const char* to_string(Type t) {
     case Type::Base64: return "base64";
     case Type::X25519List: return "x25519 key list";
     case Type::Url: return "url";
+    case Type::Onion: return "onion address";
   }
   return "?";
 }
@@ -399,6 +401,13 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       }
       return out;
     }
+    case Type::Onion: {
+      // The same parser tor's address rules live in (onion/): a typo in one character
+      // fails the checksum instead of naming an address nobody holds the key of.
+      auto pk = onion::public_key_from_address(value);
+      if (!pk) return err(key, "bad_onion", pk.error().reason);
+      return onion::address_from_public_key(*pk) + ".onion";
+    }
     case Type::Url: {
       static constexpr std::string_view kScheme = "http://";
       if (value.substr(0, kScheme.size()) != kScheme) return err(key, "bad_format", "expected http://<ip>[:port]");
@@ -593,6 +602,18 @@ Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::st
                         it->first + "=" + shown + " but the attested config says " +
                             (attested ? *attested : std::string("unset")));
   }
+  // Onionbalance instance mode: the supervisor's OB_MASTER and ONION_ROLE=instance say
+  // what onionbalance_master says (what a frontend trusts is the attested value).
+  const std::string* master = attested_value(cfg, "onionbalance_master");
+  auto ob = values.find("OB_MASTER");
+  if (ob != values.end() && (!master || ob->second != *master))
+    return make_error("attested_config.telemetry_mismatch",
+                      "OB_MASTER=" + ob->second + " but the attested config says " + (master ? *master : std::string("unset")));
+  auto role = values.find("ONION_ROLE");
+  if (role != values.end() && (role->second == "instance") != (master != nullptr))
+    return make_error("attested_config.telemetry_mismatch",
+                      "ONION_ROLE=" + role->second + " but the attested onionbalance_master is " +
+                          (master ? *master : std::string("unset")));
   return {};
 }
 
@@ -740,6 +761,12 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   for (const auto& b : cfg.list("backend")) tls_backend |= b.rfind("tls://", 0) == 0;
   if (tls_backend && !cfg.has("backend_tls_pin") && !cfg.has("backend_tls_ca"))
     return err("backend_tls_pin", "missing", "a tls:// backend needs backend_tls_pin or backend_tls_ca");
+  // Onionbalance's master descriptor has no client authorization: clients reaching the
+  // master address would bypass it, and an instance cannot enforce it for them.
+  if (cfg.has("onionbalance_master") && cfg.has("client_auth"))
+    return err("onionbalance_master", "client_auth",
+               "Onionbalance instance mode cannot be combined with client_auth (the master descriptor has no "
+               "client authorization); unset one of them");
   return cfg;
 }
 

@@ -58,6 +58,7 @@ enum class Type {
   Base64,        // standard base64, at most max chars, decodes
   X25519List,    // comma-separated tor client-auth keys: [descriptor:x25519:]<52 base32>
   Url,           // http://<IPv4|[IPv6]>[:port][/], no path: no DNS needed at boot
+  Onion,         // a v3 onion address (version and checksum checked), "<56>.onion", lower case
 };
 const char* to_string(Type t);
 
@@ -166,7 +167,8 @@ std::string gce_attribute_key(std::string_view attribute);
 
 // Validates one value against its key's rule; returns the normalised value.
 // Errors: <key>:<reason> with reason in empty, too_long, bad_format, out_of_range,
-// bad_choice, duplicate_item, too_many_items, bad_hex, bad_base64, bad_key_format.
+// bad_choice, duplicate_item, too_many_items, bad_hex, bad_base64, bad_key_format,
+// bad_onion (detail: onion.bad_length|bad_base32|bad_version|bad_checksum).
 Result<std::string> validate_value(const KeySpec& spec, std::string_view value);
 
 // ---- resolution ---------------------------------------------------------------------
@@ -229,7 +231,8 @@ std::array<std::uint8_t, 32> canonical_config_sha256(std::string_view text);
 // values) must show what the attested config says: for every CONFIG_<KEY> of a key in the
 // registry, unset <=> absent, redacted <=> secret, otherwise equal. CONFIG_SOURCES and
 // CONFIG_ORIGIN are not checked (the attested config does not say where a value came
-// from). Error: attested_config.telemetry_mismatch (detail: the key).
+// from). OB_MASTER must equal the attested onionbalance_master, and ONION_ROLE=instance
+// appear only with one. Error: attested_config.telemetry_mismatch (detail: the key).
 Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::string, std::string>& values);
 
 // --expect-config KEY=VALUE against the attested config. VALUE is normalised by the key's

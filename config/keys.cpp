@@ -49,6 +49,9 @@ constexpr KeySpec kKeys[] = {
      "Authorized clients' x25519 public keys (tor client auth v3), comma-separated"},
     {"pow_defense", Type::Bool, "true", false, false, Trust::open, 0, 0, "",
      "Tor's proof-of-work DoS defence for the onion service"},
+    {"onionbalance_master", Type::Onion, "", false, false, Trust::pinned, 0, 0, "",
+     "Onionbalance instance mode: the master (public) onion address this gateway serves behind a "
+     "frontend (docs/scale-out.md); not with client_auth"},
     // ---- identity and SEV-SNP -------------------------------------------------------
     // `provided` is the loosest: its key is known to whoever delivers the config, so
     // metadata may never switch to it (only restate it when a local source says so).

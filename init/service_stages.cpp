@@ -296,6 +296,9 @@ class TorStage : public Stage {
       sc.client_auth_v3.push_back(key);
     }
     sc.pow_defense = c.flag("pow_defense") ? supervisor::Toggle::Auto : supervisor::Toggle::Off;
+    // Onionbalance instance mode (docs/scale-out.md): the supervisor hands tor the key in a
+    // HiddenServiceDir on the tmpfs and prints ONION_ROLE=instance, OB_MASTER.
+    sc.onionbalance_master = c.str("onionbalance_master");
     sc.timeouts.bootstrap = std::chrono::seconds(c.uint("tor_bootstrap_timeout"));
     sc.timeouts.publish = std::chrono::seconds(c.uint("publish_timeout"));
     sc.timeouts.stop = std::chrono::seconds(c.uint("shutdown_timeout"));

@@ -74,7 +74,7 @@ bool tor_has_pow(const std::string& version) {
   return a > 0 || b > 4 || (b == 4 && c >= 8);
 }
 
-Status write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd) return make_error("supervisor.io", tmp + ": " + std::strerror(errno));
@@ -122,6 +122,7 @@ Supervisor::~Supervisor() {
            errno == EINTR) {
     }
   }
+  wipe_instance_key();
   if (exit_ev_) event_free(exit_ev_);
   if (output_ev_) event_free(output_ev_);
   if (timer_) event_free(timer_);
@@ -171,6 +172,43 @@ Status Supervisor::prepare() {
   return {};
 }
 
+// Instance mode: the files tor reads from its HiddenServiceDir, written afresh before
+// every tor start (wipe_instance_key() removed the secret after the last one). Owned by
+// tor, 0700/0600, on the data_dir tmpfs: RAM only, never a disk.
+Status Supervisor::write_instance_dir() {
+  const gid_t group = creds_ ? creds_->gid : ::getegid();
+  const std::string dir = instance_dir(cfg_);
+  TORGW_TRY(make_dir(dir, 0700, creds_, group));
+  auto put = [&](const char* name, std::string_view data) -> Status {
+    const std::string path = dir + "/" + name;
+    TORGW_TRY(write_file_atomic(path, data, 0600));
+    if (creds_ && ::geteuid() == 0 && ::chown(path.c_str(), creds_->uid, group) != 0)
+      return make_error("supervisor.io", "chown " + path + ": " + std::strerror(errno));
+    return {};
+  };
+  Bytes secret = onion::secret_key_file(*cfg_.identity);
+  Status st = put("hs_ed25519_secret_key", as_chars(secret));
+  wipe(secret.data(), secret.size());
+  TORGW_TRY(st);
+  TORGW_TRY(put("hs_ed25519_public_key", as_chars(onion::public_key_file(cfg_.identity->public_key()))));
+  TORGW_TRY(put("hostname", onion::hostname_file(cfg_.identity->public_key())));
+  return put("ob_config", ob_config_file(cfg_.onionbalance_master));
+}
+
+// The key must stay in place for tor's whole life (tor re-reads it on every options
+// change); once tor is gone, nothing needs it: overwrite, then unlink.
+void Supervisor::wipe_instance_key() {
+  if (cfg_.onionbalance_master.empty()) return;
+  const std::string path = instance_dir(cfg_) + "/hs_ed25519_secret_key";
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd) {
+    const std::string zeros(onion::kSecretKeyFileSize, '\0');
+    (void)!::pwrite(fd.get(), zeros.data(), zeros.size(), 0);
+    ::fsync(fd.get());
+  }
+  ::unlink(path.c_str());
+}
+
 Status Supervisor::start() {
   if (phase_ != Phase::Idle) return make_error("supervisor.already_started");
   timeline_ = Timeline{};
@@ -197,6 +235,8 @@ Status Supervisor::spawn_attempt() {
   hs_failed_reported_ = 0;
   pow_active_ = false;
   saw_sandbox_error_ = false;
+  ob_config_error_.clear();
+  if (!cfg_.onionbalance_master.empty()) TORGW_TRY(write_instance_dir());
   // A socket or cookie left by a previous tor must not be mistaken for the new one's.
   ::unlink(control_socket().c_str());
   ::unlink(cookie_file().c_str());
@@ -285,8 +325,31 @@ void Supervisor::on_authenticated(Result<controlport::ProtocolInfo> pi) {
     attempt_failed("control: " + st.error().to_string(), "");
     return;
   }
+  if (!cfg_.onionbalance_master.empty()) return instance_started();
   const bool pow = cfg_.pow_defense == Toggle::On || (cfg_.pow_defense == Toggle::Auto && tor_has_pow(tor_version_));
   add_onion(pow);
+}
+
+// Instance mode: tor started from a torrc naming the HiddenServiceDir, and reached its
+// control socket only after it accepted that config (a bad ob_config ends tor at start),
+// so the service exists: no ADD_ONION (tor refuses instances there) and no SETCONF
+// (refused under the sandbox; it re-reads the directory). Readiness is unchanged:
+// HS_DESC UPLOADED of the instance's own address.
+void Supervisor::instance_started() {
+  timeline_.onion_added = Clock::now();
+  service_id_ = expected_id_;
+  pow_active_ = cfg_.pow_defense != Toggle::Off;
+  if (cfg_.emit_onion_hostname) emit("ONION_HOSTNAME", service_id_ + ".onion");
+  emit("ONION_ROLE", "instance");
+  emit("OB_MASTER", cfg_.onionbalance_master);
+  emit("POW_DEFENSE", pow_active_ ? "true" : "false");
+  log("torgw: supervisor: Onionbalance instance " + service_id_ + ".onion for master " + cfg_.onionbalance_master);
+  if (bootstrap_ == 100) {
+    phase_ = Phase::Publishing;
+    arm_timer(cfg_.timeouts.publish);
+  } else {
+    phase_ = Phase::Bootstrapping;
+  }
 }
 
 void Supervisor::add_onion(bool with_pow) {
@@ -508,6 +571,7 @@ void Supervisor::on_tor_exit(int wait_status) {
   child_ = Child{};
   drain_output(true);
   control_.reset();
+  wipe_instance_key();
   const std::string how = describe_status(wait_status);
   switch (phase_) {
     case Phase::Stopping:
@@ -525,6 +589,11 @@ void Supervisor::on_tor_exit(int wait_status) {
   const bool was_ready = phase_ == Phase::Ready;
   const bool never_connected = timeline_.connected == Timeline::tp{};
   emit("TOR_EXIT", how);
+  // tor refused the instance's ob_config: a restart would read the same file.
+  if (never_connected && !ob_config_error_.empty()) {
+    fatal("tor.ob_config", ob_config_error_);
+    return;
+  }
   if (!restart_on_exit_) last_failure_ = "tor " + how;
   restart_on_exit_ = false;
   log("torgw: supervisor: tor " + how + (was_ready ? " after publishing" : "") + " (" + last_failure_ + ")");
@@ -594,6 +663,9 @@ void Supervisor::output_line(std::string_view raw) {
   if (text.find("andbox") != std::string::npos &&
       (text.find("[err]") != std::string::npos || text.find("[warn]") != std::string::npos))
     saw_sandbox_error_ = true;
+  if (!cfg_.onionbalance_master.empty() && ob_config_error_.empty() && text.find("OnionBalance:") != std::string::npos &&
+      (text.find("[err]") != std::string::npos || text.find("[warn]") != std::string::npos))
+    ob_config_error_ = text.substr(0, 300);
   log("tor: " + text);
 }
 

@@ -1,6 +1,7 @@
 // The tor child: renders its torrc, starts it as the tor user, talks to it over its
 // ControlSocket (SAFECOOKIE), adds our onion service with ADD_ONION (the secret key goes
-// only over the control socket, never to disk), follows bootstrap, waits for
+// only over the control socket, never to disk; Onionbalance instance mode is the one
+// exception, see SupervisorConfig::onionbalance_master), follows bootstrap, waits for
 // HS_DESC UPLOADED of our own address, reports each step as serial markers, and restarts
 // tor with capped exponential backoff when it dies. Every stage has a deadline; a stage
 // that misses it, or an error that a restart cannot fix, ends in FATAL=<reason>.
@@ -12,6 +13,8 @@
 //
 // Markers (../shared/DESIGN.md), in this order per tor start:
 //   ONION_HOSTNAME=<56>.onion        after ADD_ONION (optional, see SupervisorConfig)
+//   ONION_ROLE=instance              instance mode only, once tor runs with the torrc's
+//   OB_MASTER=<56>.onion             HiddenServiceDir (in place of ADD_ONION)
 //   POW_DEFENSE=true|false           whether the service runs with PoW DoS defence
 //   TOR_BOOTSTRAP=<pct>              each time tor's bootstrap progress grows
 //   HS_DESC_FAILED=<REASON>          an HSDir refused our descriptor (bounded count)
@@ -85,6 +88,16 @@ struct SupervisorConfig {
   std::vector<std::string> client_auth_v3;     // authorized clients' x25519 keys, base32
   Toggle pow_defense = Toggle::Auto;           // Auto: on if this tor supports it
   std::optional<std::uint32_t> pow_queue_rate, pow_queue_burst;
+  // Onionbalance instance mode ("<56>.onion" of the master; empty: a single service).
+  // tor only makes an instance from a HiddenServiceDir holding `ob_config` (ADD_ONION
+  // has no such flag, and under Sandbox 1 a later SETCONF fails), so the identity's key
+  // files and ob_config are written to instance_dir() (tor-owned, 0700, on the
+  // data_dir tmpfs: RAM only) before each tor start, and the torrc names it
+  // (HiddenServiceDir/Port/OnionBalanceInstance). The secret key file is overwritten
+  // and removed when tor exits. Needs an identity; no client auth (the master
+  // descriptor has none). PoW: Auto renders it on (tor 0.4.8+ is assumed; the option
+  // is in the torrc before tor's version is known).
+  std::string onionbalance_master;
 
   Toggle sandbox = Toggle::Auto;  // tor's seccomp sandbox; Auto: on where tor supports it
   // GeoIPFile/GeoIPv6File point at an empty file: an onion service needs no GeoIP and
@@ -108,8 +121,13 @@ const std::vector<std::string_view>& allowed_extra_options();
 // Pure validation of everything in the config that does not need the system.
 // Errors: supervisor.bad_path, supervisor.no_ports, supervisor.bad_port,
 // supervisor.option_not_allowed, supervisor.bad_option_value, supervisor.bad_timeout,
-// supervisor.bad_dir_authority, supervisor.bad_client_auth.
+// supervisor.bad_dir_authority, supervisor.bad_client_auth, supervisor.bad_master
+// (onionbalance_master not a v3 address, or no identity, or with client auth).
 Status validate(const SupervisorConfig& cfg);
+// The HiddenServiceDir of instance mode: <data_dir>/ob_instance.
+std::string instance_dir(const SupervisorConfig& cfg);
+// The file tor reads there: "MasterOnionAddress <56>.onion\n".
+std::string ob_config_file(const std::string& master);
 
 struct RenderContext {
   pid_t owner_pid = 0;    // __OwningControllerProcess: tor exits if we vanish
@@ -199,6 +217,9 @@ class Supervisor {
   void on_connected(Status st);
   void on_authenticated(Result<controlport::ProtocolInfo> pi);
   void add_onion(bool with_pow);
+  void instance_started();          // instance mode: in place of add_onion()
+  Status write_instance_dir();      // instance mode: key files + ob_config, before a spawn
+  void wipe_instance_key();         // instance mode: after tor exits
   void on_event(const controlport::Reply& r);
   void on_bootstrap(int progress);
   void on_published();
@@ -243,6 +264,7 @@ class Supervisor {
   std::string last_failure_;
   bool restart_on_exit_ = false;   // tor was killed because this start failed
   bool saw_sandbox_error_ = false; // tor's output blamed its sandbox
+  std::string ob_config_error_;    // tor's output rejected ob_config (instance mode)
   Timeline timeline_, first_timeline_;
   bool first_done_ = false;
   std::function<void()> stop_done_;

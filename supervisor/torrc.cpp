@@ -35,6 +35,8 @@ bool safe_path(std::string_view p, std::size_t max = 200) {
 
 Error bad(std::string reason, std::string detail) { return make_error(std::move(reason), std::move(detail)); }
 
+bool pow_rendered(const SupervisorConfig& c) { return c.pow_defense != Toggle::Off; }
+
 }  // namespace
 
 const std::vector<std::string_view>& allowed_extra_options() {
@@ -82,6 +84,13 @@ Status validate(const SupervisorConfig& c) {
     probe.client_auth_v3 = c.client_auth_v3;
     if (!controlport::cmd_add_onion(probe)) return bad("supervisor.bad_client_auth", "client_auth keys must be 52 base32 characters");
   }
+  if (!c.onionbalance_master.empty()) {
+    auto master = onion::public_key_from_address(c.onionbalance_master);
+    if (!master) return bad("supervisor.bad_master", "onionbalance_master must be a v3 onion address");
+    if (!c.identity) return bad("supervisor.bad_master", "instance mode needs the identity (its key files)");
+    if (!c.client_auth_v3.empty()) return bad("supervisor.bad_master", "instance mode has no client auth");
+    if (c.identity->public_key() == *master) return bad("supervisor.bad_master", "the master address is this instance's own");
+  }
   for (const auto& [k, v] : c.extra_options) {
     if (!extra_option_allowed(k)) return bad("supervisor.option_not_allowed", k);
     if (!safe_value(v)) return bad("supervisor.bad_option_value", k);
@@ -99,6 +108,13 @@ Status validate(const SupervisorConfig& c) {
   return {};
 }
 
+std::string instance_dir(const SupervisorConfig& c) { return c.data_dir + "/ob_instance"; }
+
+std::string ob_config_file(const std::string& master) {
+  auto pk = onion::public_key_from_address(master);
+  return "MasterOnionAddress " + (pk ? onion::address_from_public_key(*pk) : master) + ".onion\n";
+}
+
 Result<std::string> render_torrc(const SupervisorConfig& c, const RenderContext& ctx) {
   TORGW_TRY(validate(c));
   bool geoip_needed = std::any_of(c.extra_options.begin(), c.extra_options.end(),
@@ -106,7 +122,8 @@ Result<std::string> render_torrc(const SupervisorConfig& c, const RenderContext&
   std::string s;
   auto line = [&](std::string_view k, std::string_view v) { s.append(k).append(" ").append(v).append("\n"); };
   s += "# Written by torgw's tor supervisor; regenerated at every start. The onion service\n"
-       "# is added over the control socket (ADD_ONION): its key is never on disk.\n";
+       "# is added over the control socket (ADD_ONION): its key is never on disk (except in\n"
+       "# Onionbalance instance mode, below: on the tmpfs).\n";
   line("DataDirectory", c.data_dir);
   line("ControlSocket", c.run_dir + "/control");
   line("ControlSocketsGroupWritable", "1");
@@ -130,6 +147,19 @@ Result<std::string> render_torrc(const SupervisorConfig& c, const RenderContext&
     for (const auto& d : c.test_network->dir_authorities) line("DirAuthority", d);
     line("AssumeReachable", "1");
     line("PathsNeededToBuildCircuits", "0.67");
+  }
+  if (!c.onionbalance_master.empty()) {
+    s += "# Onionbalance instance (master " + c.onionbalance_master + "): tor reads the key files and\n"
+         "# ob_config from this directory on the tmpfs (RAM only); ADD_ONION cannot make an instance.\n";
+    line("HiddenServiceDir", instance_dir(c));
+    for (const auto& p : c.ports)
+      line("HiddenServicePort", std::to_string(p.virtual_port) + (p.target.empty() ? "" : " " + p.target));
+    line("HiddenServiceOnionBalanceInstance", "1");
+    if (c.max_streams) line("HiddenServiceMaxStreams", std::to_string(*c.max_streams));
+    if (c.max_streams_close_circuit) line("HiddenServiceMaxStreamsCloseCircuit", "1");
+    line("HiddenServicePoWDefensesEnabled", pow_rendered(c) ? "1" : "0");
+    if (pow_rendered(c) && c.pow_queue_rate) line("HiddenServicePoWQueueRate", std::to_string(*c.pow_queue_rate));
+    if (pow_rendered(c) && c.pow_queue_burst) line("HiddenServicePoWQueueBurst", std::to_string(*c.pow_queue_burst));
   }
   if (!c.extra_options.empty()) s += "# Operator options (allowlisted).\n";
   for (const auto& [k, v] : c.extra_options) line(k, v);

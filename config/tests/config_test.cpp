@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <string>
@@ -41,6 +42,9 @@ std::string marker(const Config& c, const std::string& key) {
 
 const std::string kKey1 = std::string(51, 'a') + "q";
 const std::string kKey2 = std::string(50, 'b') + "2a";
+// torproject.org's published v3 address; its checksum was cross-checked with python3
+// (base64.b32decode + hashlib.sha3_256(".onion checksum" | pk | 0x03)).
+const std::string kMaster = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid";
 
 }  // namespace
 
@@ -216,6 +220,38 @@ TEST_CASE("validation: every type accepts good values and names what is wrong") 
   CHECK(reason("backend", "tls://Exit.Example:443,10.0.0.2:1080") == "ok:tls://exit.example:443,10.0.0.2:1080");
 }
 
+TEST_CASE("validation: onionbalance_master is a real v3 address") {
+  auto reason = [](std::string_view value) {
+    auto r = validate_value(*find_key("onionbalance_master"), value);
+    return r.ok() ? std::string("ok:") + *r : r.error().reason + "/" + r.error().detail;
+  };
+  CHECK(reason(kMaster + ".onion") == "ok:" + kMaster + ".onion");
+  CHECK(reason(kMaster) == "ok:" + kMaster + ".onion");  // ".onion" is added
+  std::string upper = kMaster;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(reason(upper + ".onion") == "ok:" + kMaster + ".onion");  // normalised to lower case
+  // One character off (python3 says: checksum mismatch).
+  CHECK(reason("2gzyxa5ihmbnsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion") ==
+        "onionbalance_master:bad_onion/onion.bad_checksum");
+  CHECK(reason(kMaster.substr(1) + ".onion") == "onionbalance_master:bad_onion/onion.bad_length");
+  CHECK(reason("expyuzz4wqqyqhjn.onion") == "onionbalance_master:bad_onion/onion.bad_length");  // a v2 address
+  CHECK(reason(std::string(55, 'a') + "1") == "onionbalance_master:bad_onion/onion.bad_base32");
+  CHECK(reason("") == "onionbalance_master:empty/");
+}
+
+TEST_CASE("resolve: onionbalance_master is refused together with client_auth") {
+  auto ok = resolve_text({{Source::File, "backend=a:1\nonionbalance_master=" + kMaster + ".onion"}});
+  REQUIRE(ok.ok());
+  CHECK(ok->str("onionbalance_master") == kMaster + ".onion");
+  CHECK(ok->canonical().find("onionbalance_master=" + kMaster + ".onion\n") != std::string::npos);
+  auto both = resolve_text({{Source::File, "backend=a:1\nclient_auth=" + kKey1 + "\nonionbalance_master=" + kMaster}});
+  CHECK(reason_of(both) == "onionbalance_master:client_auth");
+  // Also when the two come from different sources.
+  CHECK(reason_of(resolve_text({{Source::Cmdline, "torgw.onionbalance_master=" + kMaster},
+                                {Source::File, "backend=a:1\nclient_auth=" + kKey1}})) ==
+        "onionbalance_master:client_auth");
+}
+
 TEST_CASE("resolve: precedence cmdline > gce > hetzner > file > default") {
   // (backend is tighten-only: once the file or cmdline pins it, metadata may not
   // change it, see trust_test.cpp; here it comes from the local sources only.)
@@ -367,6 +403,27 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
   values["CONFIG_BACKEND_PASSWORD"] = "redacted";
   values["CONFIG_SEALED_IDENTITY"] = "AAAA";
   CHECK_FALSE(check_config_telemetry(*parsed, values).ok());
+}
+
+TEST_CASE("canonical config: OB_MASTER and ONION_ROLE must say what onionbalance_master says") {
+  auto inst = resolve_text({{Source::File, "backend=a:1\nonionbalance_master=" + kMaster}});
+  REQUIRE(inst.ok());
+  auto cfg = parse_canonical_config(inst->canonical());
+  REQUIRE(cfg.ok());
+  std::map<std::string, std::string> values = {{"ONION_ROLE", "instance"}, {"OB_MASTER", kMaster + ".onion"}};
+  CHECK(check_config_telemetry(*cfg, values).ok());
+  CHECK(check_config_telemetry(*cfg, {}).ok());  // a boot that ended before tor ran
+  values["OB_MASTER"] = "aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4bqead.onion";
+  auto bad = check_config_telemetry(*cfg, values);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().reason == "attested_config.telemetry_mismatch");
+  CHECK(bad.error().detail.find("OB_MASTER") != std::string::npos);
+  // A single-service config: no instance markers may claim otherwise.
+  auto single = parse_canonical_config(resolve_text({{Source::File, "backend=a:1"}})->canonical());
+  REQUIRE(single.ok());
+  CHECK_FALSE(check_config_telemetry(*single, {{"OB_MASTER", kMaster + ".onion"}}).ok());
+  CHECK_FALSE(check_config_telemetry(*single, {{"ONION_ROLE", "instance"}}).ok());
+  CHECK(check_config_telemetry(*single, {{"ONION_ROLE", "single"}}).ok());
 }
 
 TEST_CASE("canonical config: --expect-config KEY=VALUE") {

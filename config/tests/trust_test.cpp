@@ -119,6 +119,15 @@ const std::vector<Case> kCases = {
     {"expected_measurement", "", std::string(96, 'a'), Expect::tighter, std::string(96, 'a')},
     {"expected_measurement", std::string(96, 'a'), std::string(96, 'A'), Expect::equal, std::string(96, 'a')},
     {"expected_measurement", std::string(96, 'a'), std::string(96, 'b'), Expect::looser, ""},
+    // onionbalance_master (pinned): metadata may put an unpinned VM behind a frontend,
+    // never move a pinned one to another master. Addresses checked with python3.
+    {"onionbalance_master", "", "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion", Expect::tighter,
+     "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"},
+    {"onionbalance_master", "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion",
+     "2GZYXA5IHM7NSGGFXNU52RCK2VV4RVMDLKIU3ZZUI5DU4XYCLEN53WID", Expect::equal,
+     "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"},
+    {"onionbalance_master", "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion",
+     "aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4bqead.onion", Expect::looser, ""},
 };
 
 }  // namespace

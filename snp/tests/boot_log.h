@@ -6,8 +6,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
+#include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "onion/onion.h"
 #include "serial/serial.h"
@@ -25,6 +30,13 @@ struct BootSpec {
   identity::Mode mode = identity::Mode::Derived;
   bool ready = true;  // print TOR_BOOTSTRAP/DESCRIPTOR_PUBLISHED/READY
   std::string metadata;  // the METADATA marker (e.g. "gce:present"); empty: none
+  // The canonical config text (config::Config::canonical()): printed as ATTESTED_CONFIG
+  // and bound by REPORT_DATA v2, as torgw-init does. Empty: a v1 boot.
+  std::string attested_config;
+  // Markers printed after the attestation, as the tor stage would (e.g. ONION_ROLE,
+  // OB_MASTER).
+  std::vector<std::pair<std::string, std::string>> tor_markers;
+  bool fatal = false;  // end in FATAL=tor.bootstrap_timeout instead of READY
 };
 
 // A VM booted with identity=transfer that has published its X25519 key and waits for
@@ -62,10 +74,21 @@ inline std::string append_boot(const std::string& path, const BootSpec& spec) {
     if (spec.id) ar.onion_public_key = spec.id->public_key();
     ar.transfer_key = spec.transfer_key;
     ar.boot_id = boot;
+    if (!spec.attested_config.empty()) {
+      w.emit_chunked("ATTESTED_CONFIG", to_base64(as_bytes(spec.attested_config)));
+      ConfigDigest d{};
+      unsigned char h[32];
+      ::SHA256(reinterpret_cast<const unsigned char*>(spec.attested_config.data()), spec.attested_config.size(), h);
+      std::copy(h, h + 32, d.begin());
+      ar.config_sha256 = d;
+    }
     attest_and_emit(*spec.dev, ar, w);
   }
+  for (const auto& [k, v] : spec.tor_markers) w.emit(k, v);
   noise("random console noise TORGW in the middle\n");
-  if (spec.ready) {
+  if (spec.fatal) {
+    w.fatal("tor.bootstrap_timeout");
+  } else if (spec.ready) {
     w.emit("TOR_BOOTSTRAP", "100");
     w.emit("DESCRIPTOR_PUBLISHED", "true");
     w.emit("READY", "true");

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <tuple>
 
 #include "onion/onion.h"
@@ -575,4 +576,241 @@ TEST_CASE("torgw verify --manifest-sig --release-key: the signature is checked b
   CHECK_FALSE(contains(r.out, "image-bound"));
   // --manifest-sig without --release-key (or the reverse) is a usage error.
   CHECK(run(base).exit_code == 2);
+}
+
+namespace {
+
+// An instance's log: a v2 boot whose attested config names `master` (or none), with the
+// tor stage's instance markers, as torgw-init prints it.
+struct Instance {
+  onion::Identity id = onion::Identity::generate();
+  std::string log;
+};
+
+std::string instance_config(const std::string& master) {
+  // Canonical text: sorted key=value lines (docs/serial.md).
+  std::string c = "backend=10.0.0.1:1080\nidentity=derived\n";
+  if (!master.empty()) c += "onionbalance_master=" + master + "\n";
+  return c;
+}
+
+// The master's key in tor's format (what onionbalance and torgw balance read).
+std::string write_master_key(const SimLog& f, const onion::Identity& master) {
+  const std::string key = f.dir.file("master.key");
+  Bytes k = onion::secret_key_file(master);
+  torgw::testing::write_file(key, std::string(as_chars(k)));
+  return key;
+}
+
+void append_instance_boot(SimLog& f, Instance& in, const std::string& master, bool fatal = false) {
+  testlog::BootSpec spec = f.spec;
+  spec.id = &in.id;
+  spec.attested_config = instance_config(master);
+  if (!master.empty()) spec.tor_markers = {{"ONION_ROLE", "instance"}, {"OB_MASTER", master}};
+  spec.fatal = fatal;
+  testlog::append_boot(in.log, spec);
+}
+
+}  // namespace
+
+TEST_CASE("torgw balance: only VALID instances of this master go into config.yaml; every log gets its reason") {
+  SimLog f("cli-balance");
+  const onion::Identity master = onion::Identity::generate();
+  const onion::Identity other_master = onion::Identity::generate();
+  const std::string M = master.hostname();
+  const std::string key = write_master_key(f, master);
+  std::vector<Instance> in(9);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i].log = f.dir.file("i" + std::to_string(i) + ".log");
+  append_instance_boot(f, in[0], M);
+  append_instance_boot(f, in[1], M);
+  append_instance_boot(f, in[2], other_master.hostname());  // another master
+  append_instance_boot(f, in[3], "");                       // a single service, no master
+  append_instance_boot(f, in[4], M, /*fatal=*/true);        // ended in FATAL: serves nothing
+  {
+    // A v1 boot (no attested config) that prints OB_MASTER: nothing attests it.
+    testlog::BootSpec v1 = f.spec;
+    v1.id = &in[5].id;
+    v1.tor_markers = {{"ONION_ROLE", "instance"}, {"OB_MASTER", M}};
+    testlog::append_boot(in[5].log, v1);
+  }
+  {
+    // A log that does not verify: OB_MASTER rewritten after the fact.
+    append_instance_boot(f, in[6], other_master.hostname());
+    std::string text = torgw::testing::read_file(in[6].log);
+    const std::string from = "OB_MASTER=" + other_master.hostname();
+    REQUIRE(text.find(from) != std::string::npos);
+    text.replace(text.find(from), from.size(), "OB_MASTER=" + M);
+    torgw::testing::write_file(in[6].log, text);
+  }
+  {
+    // A log whose attestation report was altered (one base64 character of it).
+    append_instance_boot(f, in[7], M);
+    std::string text = torgw::testing::read_file(in[7].log);
+    auto p = text.find("ATTESTATION_REPORT.1/");
+    REQUIRE(p != std::string::npos);
+    p = text.find('=', p) + 200;
+    text[p] = text[p] == 'A' ? 'B' : 'A';
+    torgw::testing::write_file(in[7].log, text);
+  }
+  const std::string out = f.dir.file("config.yaml");
+  std::vector<std::string> args = {torgw_bin(), "balance", "--key", key, "--out", out, "--allow-simulated", f.ark};
+  for (std::size_t i = 0; i < 8; ++i) args.push_back(in[i].log);
+  args.push_back(in[0].log);                     // the same instance twice
+  args.push_back(f.dir.file("nonexistent.log"));  // unreadable
+
+  // torgw verify names the attested master of an instance, and nothing for the others.
+  auto v = run({torgw_bin(), "verify", in[0].log, "--allow-simulated", f.ark});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(contains(v.out, "  Onionbalance instance of master " + M + " (attested"));
+  v = run({torgw_bin(), "verify", in[0].log, "--allow-simulated", f.ark, "--json"});
+  CHECK(nlohmann::json::parse(v.out)["onionbalance_master"] == M);
+  v = run({torgw_bin(), "verify", in[3].log, "--allow-simulated", f.ark, "--json"});
+  CHECK(nlohmann::json::parse(v.out)["onionbalance_master"].is_null());
+  v = run({torgw_bin(), "verify", in[5].log, "--allow-simulated", f.ark});
+  CHECK(v.exit_code == 0);
+  CHECK(contains(v.out, "OB_MASTER=" + M + " is printed but not attested"));
+  v = run({torgw_bin(), "verify", in[6].log, "--allow-simulated", f.ark});
+  CHECK(v.exit_code == 1);
+  CHECK(contains(v.out, "attested_config.telemetry_mismatch: OB_MASTER="));
+
+  auto r = run(args);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  auto line_of = [&](const std::string& log) {
+    auto p = r.out.find("  " + log + "  ");
+    REQUIRE(p != std::string::npos);
+    auto b = r.out.rfind('\n', p) + 1;
+    return r.out.substr(b, r.out.find('\n', p) - b);
+  };
+  CHECK(line_of(in[0].log).rfind("included  " + in[0].id.hostname(), 0) == 0);
+  CHECK(line_of(in[1].log).rfind("included  " + in[1].id.hostname(), 0) == 0);
+  CHECK(contains(line_of(in[2].log), "excluded  " + in[2].id.hostname()));
+  CHECK(contains(line_of(in[2].log), "balance.other_master: it serves " + other_master.hostname()));
+  CHECK(contains(line_of(in[3].log), "balance.not_instance"));
+  CHECK(contains(line_of(in[4].log), "balance.not_ready"));
+  CHECK(contains(line_of(in[5].log), "balance.master_not_attested"));
+  CHECK(contains(line_of(in[6].log), "attested_config.telemetry_mismatch"));
+  CHECK(contains(line_of(in[7].log), "excluded  " + in[7].id.hostname()));
+  CHECK(contains(line_of(in[7].log), "  snp."));
+  CHECK(contains(r.out, "excluded  " + in[0].id.hostname() + "  " + in[0].log + "  balance.duplicate"));
+  CHECK(contains(line_of(f.dir.file("nonexistent.log")), "log.unreadable"));
+  CHECK(contains(r.out, "wrote " + out + ": 2 of 10 instances"));
+
+  // config.yaml: the key's absolute path and exactly the two instances, without ".onion".
+  const std::string yaml = torgw::testing::read_file(out);
+  CHECK(contains(yaml, "services:\n- key: \"" + key + "\"\n  instances:\n"));
+  CHECK(contains(yaml, "  - address: " + in[0].id.hostname().substr(0, 56) + "\n"));
+  CHECK(contains(yaml, "  - address: " + in[1].id.hostname().substr(0, 56) + "\n"));
+  std::size_t n = 0;
+  for (auto p = yaml.find("address: "); p != std::string::npos; p = yaml.find("address: ", p + 1)) ++n;
+  CHECK(n == 2);
+  for (std::size_t i = 2; i < 8; ++i) CHECK_FALSE(contains(yaml, in[i].id.hostname().substr(0, 56)));
+  // Debian's onionbalance reads it (python3-yaml is its dependency), when installed.
+  if (!torgw::testing::find_program("python3").empty()) {
+    auto py = run({"python3", "-c",
+                   "import sys,yaml; c=yaml.safe_load(open(sys.argv[1])); s=c['services'][0]; "
+                   "print(s['key'], ' '.join(i['address'] for i in s['instances']))",
+                   out});
+    if (py.exit_code == 0)
+      CHECK(py.out == key + " " + in[0].id.hostname().substr(0, 56) + " " + in[1].id.hostname().substr(0, 56) + "\n");
+  }
+
+  // --json: the same decisions.
+  args.push_back("--json");
+  r = run(args);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["master"] == M);
+  CHECK(j["included"] == 2);
+  CHECK(j["max_instances"] == 8);
+  CHECK(j["config"] == out);
+  CHECK(j["error"].is_null());
+  REQUIRE(j["instances"].size() == 10);
+  CHECK(j["instances"][0]["status"] == "included");
+  CHECK(j["instances"][0]["onion"] == in[0].id.hostname());
+  CHECK(j["instances"][0]["simulated"] == true);
+  CHECK(j["instances"][2]["reason"] == "balance.other_master");
+  CHECK(j["instances"][8]["reason"] == "balance.duplicate");
+  CHECK(j["instances"][9]["reason"] == "log.unreadable");
+
+  // Without --allow-simulated nothing verifies: nothing qualifies, nothing is written.
+  std::filesystem::remove(out);
+  r = run({torgw_bin(), "balance", "--key", key, "--out", out, in[0].log, in[1].log});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "ERROR: balance.no_instances"));
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
+TEST_CASE("torgw balance: more than 8 instances, --require-image, and bad --master/--key are refused") {
+  SimLog f("cli-balance-limits");
+  const onion::Identity master = onion::Identity::generate();
+  const std::string M = master.hostname();
+  const std::string key = write_master_key(f, master);
+  std::vector<Instance> in(9);
+  std::vector<std::string> logs;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    in[i].log = f.dir.file("i" + std::to_string(i) + ".log");
+    append_instance_boot(f, in[i], M);
+    logs.push_back(in[i].log);
+  }
+  const std::string out = f.dir.file("config.yaml");
+  auto with = [&](std::vector<std::string> extra, std::size_t n_logs) {
+    std::vector<std::string> a = {torgw_bin(), "balance", "--key", key, "--out", out, "--allow-simulated", f.ark};
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.insert(a.end(), logs.begin(), logs.begin() + static_cast<std::ptrdiff_t>(n_logs));
+    return run(a);
+  };
+  // Nine qualify: an error with the reason, nothing written. Eight are fine.
+  auto r = with({}, 9);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "ERROR: balance.too_many_instances: 9 instances qualify"));
+  CHECK(contains(r.out, "clients reject more than 20"));
+  CHECK_FALSE(std::filesystem::exists(out));
+  r = with({"--json"}, 9);
+  CHECK(nlohmann::json::parse(r.out)["error"] == "balance.too_many_instances");
+  CHECK(with({}, 8).exit_code == 0);
+  CHECK(std::filesystem::exists(out));
+
+  // --require-image: the simulated measurement is not the manifest's.
+  torgw::testing::write_file(f.dir.file("nomatch.json"), manifest_with({{"EPYC-Milan", 1, std::string(96, '7')}}));
+  const std::string attested = to_hex(ByteView(f.sim->chip().measurement.data(), 48));
+  torgw::testing::write_file(f.dir.file("match.json"), manifest_with({{"EPYC-Milan", 1, attested}}));
+  r = with({"--manifest", f.dir.file("nomatch.json"), "--require-image"}, 2);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "verify.not_image_bound"));
+  r = with({"--manifest", f.dir.file("match.json"), "--require-image", "--json"}, 2);
+  CHECK(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["instances"][0]["image"] == "image-bound");
+  // --expect-config: a different attested backend excludes; a malformed one is a usage error.
+  r = with({"--expect-config", "backend=10.9.9.9:1"}, 1);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.out, "attested_config.mismatch"));
+  CHECK(with({"--expect-config", "nonsense"}, 1).exit_code == 2);
+
+  // The master: malformed, or not the key's, or only a public key: usage errors.
+  std::filesystem::remove(out);
+  auto usage = [&](std::vector<std::string> a) {
+    a.insert(a.begin(), torgw_bin());
+    a.push_back(in[0].log);
+    auto res = run(a);
+    CHECK(res.exit_code == 2);
+    CHECK_FALSE(std::filesystem::exists(out));
+    return res.err;
+  };
+  CHECK(contains(usage({"balance", "--key", key, "--out", out, "--master",
+                        "2gzyxa5ihmbnsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"}),
+                 "onion.bad_checksum"));
+  CHECK(contains(usage({"balance", "--key", key, "--out", out, "--master", onion::Identity::generate().hostname()}),
+                 "is the key of " + M));
+  torgw::testing::write_file(f.dir.file("master.pub"),
+                             std::string(as_chars(onion::public_key_file(master.public_key()))));
+  CHECK(contains(usage({"balance", "--key", f.dir.file("master.pub"), "--out", out}), "is a public key"));
+  torgw::testing::write_file(f.dir.file("master.pem"), "-----BEGIN PRIVATE KEY-----\n");
+  CHECK(contains(usage({"balance", "--key", f.dir.file("master.pem"), "--out", out}), "give --master too"));
+  // A PEM key with --master is taken as is (onionbalance reads PEM too).
+  r = run({torgw_bin(), "balance", "--key", f.dir.file("master.pem"), "--master", M, "--out", out, "--allow-simulated",
+           f.ark, in[0].log});
+  CHECK(r.exit_code == 0);
 }

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -108,6 +109,73 @@ TEST_CASE("supervisor: tor as the tor user, SAFECOOKIE, ADD_ONION with our key, 
   // tor's log reached the console, prefixed.
   CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("tor: ", 0) == 0; }));
   std::fprintf(stderr, "supervisor: start() -> tor spawned in %ld us\n", static_cast<long>(spawn_ms));
+}
+
+TEST_CASE("supervisor: Onionbalance instance: key files + ob_config on the data dir, no ADD_ONION, wiped at exit") {
+  if (!have_tor()) {
+    TORGW_SKIP(torgw::testing::Needs::package, "tor is not installed");
+  }
+  // torproject.org's address (checksum checked with python3): any valid master will do.
+  const std::string master = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
+  TempDir dir("supob");
+  MarkerLog markers(dir.file("markers"));
+  auto id = std::make_shared<onion::Identity>(onion::Identity::generate());
+  auto cfg = test_config(dir.path());
+  cfg.identity = id;
+  cfg.onionbalance_master = master;
+  cfg.ports = {{80, "unix:" + dir.file("backend.sock")}};
+  cfg.test_network = closed_network();
+  cfg.timeouts.bootstrap = 6s;
+  const std::string hs_dir = instance_dir(cfg);
+  Loop loop;
+  std::optional<Error> fatal;
+  std::vector<std::string> lines;
+  Supervisor sup(loop.base, std::move(cfg), markers.writer(),
+                 Hooks{{}, [&](const Error& e) { fatal = e; }, [&](std::string_view l) { lines.emplace_back(l); }});
+  REQUIRE(sup.start().ok());
+  REQUIRE(controlport::run_until(loop.base, [&] { return !sup.service_id().empty() || fatal; }, 30s));
+  INFO(markers.dump());
+  REQUIRE_FALSE(fatal);
+  CHECK(sup.service_id() + ".onion" == id->hostname());
+  CHECK(markers.values("ONION_ROLE") == std::vector<std::string>{"instance"});
+  CHECK(markers.values("OB_MASTER") == std::vector<std::string>{master});
+  CHECK(markers.values("ONION_HOSTNAME") == std::vector<std::string>{id->hostname()});
+
+  // tor took the instance from the torrc at start: it says so, and it kept our key
+  // (its hostname file is our address), in a 0700 directory owned by the tor user.
+  const std::string registered = "OnionBalance: MasterOnionAddress " + master + " registered";
+  REQUIRE(controlport::run_until(
+      loop.base,
+      [&] { return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(registered) != std::string::npos; }); },
+      10s));
+  CHECK(read_file(hs_dir + "/hostname") == id->hostname() + "\n");
+  CHECK(read_file(hs_dir + "/ob_config") == "MasterOnionAddress " + master + "\n");
+  struct stat st {};
+  REQUIRE(::stat(hs_dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  if (::geteuid() == 0) {
+    auto u = lookup_user("debian-tor");
+    REQUIRE(u.ok());
+    CHECK(st.st_uid == u->uid);
+  }
+  CHECK(onion::parse_secret_key_file(as_bytes(read_file(hs_dir + "/hs_ed25519_secret_key"))).ok());
+  {
+    auto ctl = controlport::BlockingControl::open(controlport::Endpoint::unix_socket(sup.control_socket()),
+                                                  controlport::AuthOptions{sup.cookie_file()});
+    REQUIRE(ctl.ok());
+    auto ob = (*ctl)->command("GETCONF HiddenServiceOnionBalanceInstance");
+    REQUIRE(ob.ok());
+    CHECK(ob->lines.back().text == "HiddenServiceOnionBalanceInstance=1");
+    auto sandbox = (*ctl)->command("GETCONF Sandbox");
+    REQUIRE(sandbox.ok());
+    CHECK(sandbox->lines.back().text == "Sandbox=1");
+  }
+
+  // No network: the bootstrap deadline ends tor; the secret key file goes with it.
+  REQUIRE(controlport::run_until(loop.base, [&] { return fatal.has_value(); }, 30s));
+  CHECK(fatal->reason == "tor.bootstrap_timeout");
+  REQUIRE(controlport::run_until(loop.base, [&] { return sup.tor_pid() <= 0; }, 20s));
+  CHECK_FALSE(std::filesystem::exists(hs_dir + "/hs_ed25519_secret_key"));
 }
 
 TEST_CASE("supervisor: bad config is FATAL and starts no tor") {

@@ -119,3 +119,41 @@ TEST_CASE("config: anything outside the allowlist or unsafe is an error") {
   CHECK(reason(c) == "supervisor.bad_timeout");
   CHECK(validate(base_config()).ok());
 }
+
+TEST_CASE("torrc: Onionbalance instance mode names the HiddenServiceDir; bad instance config is refused") {
+  // Addresses checked with python3 (base32 + SHA3-256 checksum): torproject.org's, and
+  // the key of seed 00 01 .. 1f.
+  const std::string master = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
+  auto c = base_config();
+  c.identity = std::make_shared<onion::Identity>(onion::Identity::generate());
+  c.onionbalance_master = master;
+  c.max_streams = 64;
+  auto rc = render_torrc(c, RenderContext{1, true});
+  REQUIRE(rc.ok());
+  for (const char* l : {"HiddenServiceDir /var/lib/tor/ob_instance", "HiddenServicePort 80 unix:/run/torgw/socks.sock",
+                        "HiddenServiceOnionBalanceInstance 1", "HiddenServiceMaxStreams 64",
+                        "HiddenServicePoWDefensesEnabled 1", "Sandbox 1"}) {
+    INFO(l);
+    CHECK(has_line(*rc, l));
+  }
+  // The HiddenServicePort line comes after its HiddenServiceDir (tor groups them so).
+  CHECK(rc->find("HiddenServiceDir") < rc->find("HiddenServicePort"));
+  CHECK(instance_dir(c) == "/var/lib/tor/ob_instance");
+  CHECK(ob_config_file(master) == "MasterOnionAddress " + master + "\n");
+  CHECK(ob_config_file("2GZYXA5IHM7NSGGFXNU52RCK2VV4RVMDLKIU3ZZUI5DU4XYCLEN53WID") == "MasterOnionAddress " + master + "\n");
+  c.pow_defense = Toggle::Off;
+  CHECK(has_line(*render_torrc(c, RenderContext{1, true}), "HiddenServicePoWDefensesEnabled 0"));
+
+  auto bad = c;
+  bad.onionbalance_master = "2gzyxa5ihmbnsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";  // checksum off
+  CHECK(reason(bad) == "supervisor.bad_master");
+  bad = c;
+  bad.identity.reset();
+  CHECK(reason(bad) == "supervisor.bad_master");
+  bad = c;
+  bad.client_auth_v3 = {std::string(51, 'a') + "q"};
+  CHECK(reason(bad) == "supervisor.bad_master");
+  bad = c;
+  bad.onionbalance_master = c.identity->hostname();
+  CHECK(reason(bad) == "supervisor.bad_master");
+}

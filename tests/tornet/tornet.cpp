@@ -38,7 +38,7 @@ using testing::write_file;
 
 namespace {
 
-constexpr int kRelays = 3;
+constexpr int kMaxRelays = 6;  // keys cached for relay1..relay6; Options::relays picks how many run
 constexpr const char* kAuthNick = "auth";
 
 std::string relay_nick(int i) { return "relay" + std::to_string(i); }
@@ -152,6 +152,21 @@ bool cert_fresh(const std::string& cert_path) {
   return ::timegm(&tm) > std::time(nullptr) + 30 * 24 * 3600;
 }
 
+// A router's identity keys in <d>/keys (tor --list-fingerprint makes them); returns its
+// fingerprint. Everything else tor wrote there is per-run state and removed.
+Result<std::string> router_keys(const std::string& tor, const std::string& d) {
+  fs::create_directories(d);
+  ::chmod(d.c_str(), 0700);
+  auto r = testing::run({tor, "--list-fingerprint", "--orport", "1", "--dirserver",
+                         "x 127.0.0.1:1 ffffffffffffffffffffffffffffffffffffffff", "--datadirectory", d, "--quiet"},
+                        milliseconds(120000));
+  std::string fp = read_fingerprint(d);
+  if (fp.empty()) return make_error("tornet.keys", "tor --list-fingerprint failed for " + d + ": " + r.err + r.out);
+  for (const auto& e : fs::directory_iterator(d))
+    if (e.path().filename() != "keys") fs::remove_all(e.path());
+  return fp;
+}
+
 Status generate_keys(const std::string& tor, const std::string& gencert, const std::string& out) {
   fs::create_directories(out + "/auth/keys");
   ::chmod((out + "/auth").c_str(), 0700);
@@ -164,23 +179,40 @@ Status generate_keys(const std::string& tor, const std::string& gencert, const s
                         milliseconds(120000), o);
   if (g.exit_code != 0) return make_error("tornet.keys", "tor-gencert failed: " + g.err + g.out);
   std::vector<std::string> names{kAuthNick};
-  for (int i = 1; i <= kRelays; ++i) names.push_back(relay_nick(i));
+  for (int i = 1; i <= kMaxRelays; ++i) names.push_back(relay_nick(i));
   std::string meta = "v3ident " + field_after(read_file(out + "/auth/keys/authority_certificate"), "fingerprint") + "\n";
   for (const auto& n : names) {
-    std::string d = out + "/" + n;
-    fs::create_directories(d);
-    ::chmod(d.c_str(), 0700);
-    auto r = testing::run({tor, "--list-fingerprint", "--orport", "1", "--dirserver",
-                           "x 127.0.0.1:1 ffffffffffffffffffffffffffffffffffffffff", "--datadirectory", d, "--quiet"},
-                          milliseconds(120000));
-    std::string fp = read_fingerprint(d);
-    if (fp.empty()) return make_error("tornet.keys", "tor --list-fingerprint failed for " + n + ": " + r.err + r.out);
-    meta += n + " " + fp + "\n";
-    // Keep only the keys: everything else is per-run state.
-    for (const auto& e : fs::directory_iterator(d))
-      if (e.path().filename() != "keys") fs::remove_all(e.path());
+    auto fp = router_keys(tor, out + "/" + n);
+    if (!fp) return fp.error();
+    meta += n + " " + *fp + "\n";
   }
   write_file(out + "/keys.txt", meta, 0600);
+  return {};
+}
+
+// A cache made when fewer relays had keys: add the missing relays' keys (the authority's
+// and the others' stay, so networks started from the cache meanwhile are unaffected).
+Status add_missing_relays(const std::string& tor, const std::string& dir) {
+  std::string meta = read_file(dir + "/keys.txt");
+  bool changed = false;
+  for (int i = 1; i <= kMaxRelays; ++i) {
+    if (!field_after(meta, relay_nick(i)).empty()) continue;
+    std::error_code ec;
+    const std::string tmp = dir + "/" + relay_nick(i) + ".tmp." + std::to_string(::getpid());
+    fs::remove_all(tmp, ec);
+    auto fp = router_keys(tor, tmp);
+    if (!fp) return fp.error();
+    fs::remove_all(dir + "/" + relay_nick(i), ec);
+    fs::rename(tmp, dir + "/" + relay_nick(i), ec);
+    if (ec) return make_error("tornet.keys", "rename into " + dir + ": " + ec.message());
+    meta += relay_nick(i) + " " + *fp + "\n";
+    changed = true;
+  }
+  if (!changed) return {};
+  write_file(dir + "/keys.txt.tmp", meta, 0600);
+  std::error_code ec;
+  fs::rename(dir + "/keys.txt.tmp", dir + "/keys.txt", ec);
+  if (ec) return make_error("tornet.keys", "rename keys.txt: " + ec.message());
   return {};
 }
 
@@ -208,6 +240,9 @@ Result<Keys> ensure_keys(const std::string& tor, const std::string& gencert, con
     fs::remove_all(dir, ec);
     fs::rename(tmp, dir, ec);
     if (ec) return make_error("tornet.keys", "rename into " + dir + ": " + ec.message());
+    spent = since(t0);
+  } else {
+    TORGW_TRY(add_missing_relays(tor, dir));
     spent = since(t0);
   }
   std::string meta = read_file(dir + "/keys.txt");
@@ -510,6 +545,8 @@ Status Network::launch(Options& opts) {
   std::string gencert = opts.tor_gencert.empty() ? testing::find_program("tor-gencert") : opts.tor_gencert;
   if (tor_.empty() || gencert.empty()) return make_error("tornet.no_tor", "tor and tor-gencert must be installed");
   const auto deadline = Clock::now() + opts.timeout;
+  const int n_relays = opts.relays;
+  if (n_relays < 3 || n_relays > kMaxRelays) return make_error("tornet.bad_option", "relays must be 3..6");
 
   if (opts.dir.empty()) {
     const char* base = std::getenv("TMPDIR");
@@ -553,7 +590,7 @@ Status Network::launch(Options& opts) {
   };
   const std::uint16_t auth_or = port(), auth_dir = port();
   std::vector<std::uint16_t> relay_or, relay_dir;
-  for (int i = 0; i < kRelays; ++i) {
+  for (int i = 0; i < n_relays; ++i) {
     relay_or.push_back(port());
     relay_dir.push_back(port());
   }
@@ -562,7 +599,7 @@ Status Network::launch(Options& opts) {
 
   // Keys into fresh data dirs.
   std::vector<std::string> nicks{kAuthNick};
-  for (int i = 1; i <= kRelays; ++i) nicks.push_back(relay_nick(i));
+  for (int i = 1; i <= n_relays; ++i) nicks.push_back(relay_nick(i));
   for (const auto& n : nicks) {
     std::error_code ec;
     fs::remove_all(dir_ + "/" + n, ec);
@@ -577,21 +614,24 @@ Status Network::launch(Options& opts) {
 
   // The first consensus lands ~9 s after launch: valid-after is where
   // (t - offset) % interval == 0 (TORNET.md).
+  const long interval = static_cast<long>(opts.voting_interval.count());
+  if (interval < 10 || interval > 300) return make_error("tornet.bad_option", "voting_interval must be 10..300 s");
+  const std::string ivl = std::to_string(interval), delay = std::to_string(std::max(2L, interval / 5));
   launched_ = Clock::now();
-  const long offset = (static_cast<long>(std::time(nullptr)) + 9) % 10;
+  const long offset = (static_cast<long>(std::time(nullptr)) + 9) % interval;
   std::string auth_rc = common +
                         "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(auth_or) +
                         "\nDirPort 127.0.0.1:" + std::to_string(auth_dir) +
                         "\nAuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\nExitPolicy reject *:*\n"
-                        "TestingV3AuthInitialVotingInterval 10\nV3AuthVotingInterval 10\n"
-                        "TestingV3AuthInitialVoteDelay 2\nTestingV3AuthInitialDistDelay 2\n"
-                        "V3AuthVoteDelay 2\nV3AuthDistDelay 2\n"
+                        "TestingV3AuthInitialVotingInterval " + ivl + "\nV3AuthVotingInterval " + ivl + "\n"
+                        "TestingV3AuthInitialVoteDelay " + delay + "\nTestingV3AuthInitialDistDelay " + delay + "\n"
+                        "V3AuthVoteDelay " + delay + "\nV3AuthDistDelay " + delay + "\n"
                         "TestingV3AuthVotingStartOffset " + std::to_string(offset) + "\n"
                         "AuthDirFastGuarantee 1\nAuthDirVoteStableGuaranteeMinUptime 0\n"
                         "AuthDirVoteStableGuaranteeMTBF 0\nAuthDirMaxServersPerAddr 0\n";
   auto auth = spawn_tor(kAuthNick, auth_rc);
   if (!auth) return auth.error();
-  for (int i = 0; i < kRelays; ++i) {
+  for (int i = 0; i < n_relays; ++i) {
     std::string rc = common + "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(relay_or[static_cast<std::size_t>(i)]) +
                      "\nDirPort 127.0.0.1:" + std::to_string(relay_dir[static_cast<std::size_t>(i)]) +
                      "\nFetchDirInfoEarly 1\nFetchDirInfoExtraEarly 1\n";
@@ -601,7 +641,7 @@ Status Network::launch(Options& opts) {
     auto r = spawn_tor(relay_nick(i + 1), rc);
     if (!r) return r.error();
   }
-  say("authority and " + std::to_string(kRelays) + " relays started");
+  say("authority and " + std::to_string(n_relays) + " relays started");
 
   auto logs_tail = [&] {
     std::string s;
@@ -641,7 +681,7 @@ Status Network::launch(Options& opts) {
   // the microdesc consensus and all the microdescriptors a client will ask it for.
   for (const auto& p : procs_)
     if (p.name != kAuthNick) ::kill(p.pid, SIGHUP);
-  for (int i = 0; i < kRelays; ++i) {
+  for (int i = 0; i < n_relays; ++i) {
     const std::uint16_t dp = relay_dir[static_cast<std::size_t>(i)];
     TORGW_TRY(poll("waiting for " + relay_nick(i + 1) + " to serve the consensus and microdescriptors", [&] {
       auto c = http_get("127.0.0.1", dp, "/tor/status-vote/current/consensus-microdesc", milliseconds(5000));

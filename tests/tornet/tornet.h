@@ -1,5 +1,6 @@
 // A private Tor network on loopback for tests, benchmarks and the demo: one directory
-// authority, three relays (one of them an exit to 127.0.0.0/8) and a client tor, with
+// authority, three relays (or up to six, Options::relays; relay1 is an exit to
+// 127.0.0.0/8) and a client tor, with
 // the options and the start order that ../shared/TORNET.md measured (see
 // docs/tornet.md). Authority and relay keys come from a cache outside the repository,
 // keyed by tor's version, so a run does not pay for tor-gencert.
@@ -41,6 +42,13 @@ struct Options {
   std::string key_cache;        // empty: $TORGW_TORNET_CACHE, else $XDG_CACHE_HOME or ~/.cache, + /torgw/tornet
   bool client = true;           // start the client tor
   std::chrono::seconds timeout{180};  // for the whole start
+  // The authority's V3AuthVotingInterval (vote and dist delays are a fifth of it). 10 s is
+  // what ../shared/TORNET.md measured; Onionbalance's --is-testnet assumes chutney's 20 s
+  // (its time periods would not match tor's otherwise: docs/scale-out.md). 10..300.
+  std::chrono::seconds voting_interval{10};
+  // Relays besides the authority (relay1 is the exit), 3..6. Onionbalance 0.2.2 needs at
+  // least 5 HSDirs in the consensus (with fewer its responsible-HSDir loop never ends).
+  int relays = 3;
   std::function<void(const std::string&)> progress;  // one line per step, for CLIs
 };
 
@@ -62,7 +70,8 @@ struct TorProcess {
 class Network {
  public:
   // Starts the whole network and returns once the client (if wanted) is bootstrapped.
-  // Errors: tornet.no_tor, tornet.keys, tornet.netns, tornet.spawn, tornet.timeout
+  // Errors: tornet.no_tor, tornet.keys, tornet.netns, tornet.spawn, tornet.timeout,
+  // tornet.bad_option
   // (detail says which stage, and the last lines of the tor logs involved).
   static Result<std::unique_ptr<Network>> start(Options opts);
   ~Network();

@@ -1,6 +1,6 @@
 // tornet: a private Tor network from a shell, for the demo and for poking at things.
 //
-//   tornet up --dir D [--no-netns] [--timeout S] [--json]
+//   tornet up --dir D [--no-netns] [--timeout S] [--voting-interval S] [--json]
 //       Starts the network in the background (a keeper process owns every tor) and
 //       prints, once the client is bootstrapped:
 //           SocksPort 127.0.0.1:PORT
@@ -108,8 +108,11 @@ bool claim_dir(const std::string& dir) {
   return true;
 }
 
+int g_voting_interval = 10;  // --voting-interval
+
 tornet::Options options(const std::string& dir, bool no_netns, int timeout, int progress_fd) {
   tornet::Options o;
+  o.voting_interval = std::chrono::seconds(g_voting_interval);
   o.dir = dir;
   o.keep_dir = true;
   o.netns = no_netns ? tornet::Netns::Off : tornet::Netns::Auto;
@@ -271,6 +274,9 @@ int main(int argc, char** argv) {
     c->add_flag("--no-netns", no_netns, "stay on the host's loopback even as root");
     c->add_flag("--json", as_json, "print everything as JSON");
     c->add_option("--timeout", timeout, "seconds to wait for the network")->check(CLI::Range(10, 3600));
+    c->add_option("--voting-interval", g_voting_interval,
+                  "the authority's voting interval in seconds (default 10; onionbalance --is-testnet needs 20)")
+        ->check(CLI::Range(10, 300));
   }
   CLI11_PARSE(app, argc, argv);
   dir = std::filesystem::absolute(dir).lexically_normal().string();
