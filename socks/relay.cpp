@@ -292,6 +292,7 @@ struct Relay::Impl {
   void attempt_failed(Conn* c, int err, std::string_view why, std::uint8_t reply = 0);
   void backend_tls_io(Conn* c);
   void tls_failed(Conn* c, const tls::Failure& f);
+  void note_tls_failure(Conn* c, const tls::Failure& f);
   void tls_established(std::size_t b, const tls::Session& s, bool tx, bool rx);
   ssize_t side_read(Conn* c, int side, void* buf, std::size_t n);
   ssize_t side_send(Conn* c, int side, const void* buf, std::size_t n);
@@ -1153,8 +1154,14 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
     if (n < 0 && c->tls && c->tls->failure().sys_errno == 0 && !c->tls->failure().reason.empty()) {
       // A TLS failure after our side finished the handshake: in TLS 1.3 the server
       // rejects a (missing) client certificate only now, with an alert.
-      if (h.bs->committed()) backend_lost(c, 0x01, "TLS: " + c->tls->failure().to_string());
-      else tls_failed(c, c->tls->failure());
+      // Pipelined greeting + request (committed): the CONNECT may have gone out, so no
+      // failover, but the reason is logged all the same.
+      if (h.bs->committed()) {
+        note_tls_failure(c, c->tls->failure());
+        backend_lost(c, 0x01, "TLS: " + c->tls->failure().to_string());
+      } else {
+        tls_failed(c, c->tls->failure());
+      }
       return;
     }
     if (n <= 0) {
@@ -1260,6 +1267,16 @@ void Relay::Impl::backend_tls_io(Conn* c) {
   }
 }
 
+// The counter and the typed log line every TLS failure of a connection gets, whether it
+// fails over (tls_failed) or comes after the CONNECT may have gone out (backend_lost).
+void Relay::Impl::note_tls_failure(Conn* c, const tls::Failure& f) {
+  bump(ctr.backend_tls_failed);
+  tls_ctx->forget(c->backend);  // whatever answers next proves its key in full
+  if (client_log.allow(now))
+    log::write(LogLevel::Warn, "conn %llu: backend %s: TLS failed: %s", static_cast<unsigned long long>(c->id),
+               backends[c->backend].name.c_str(), f.to_string().c_str());
+}
+
 // Every TLS failure fails over like any failure before the CONNECT, and names its type
 // in the log; the client gets the failure's reply if no backend takes it.
 void Relay::Impl::tls_failed(Conn* c, const tls::Failure& f) {
@@ -1267,11 +1284,7 @@ void Relay::Impl::tls_failed(Conn* c, const tls::Failure& f) {
     attempt_failed(c, f.sys_errno, "connect: " + errno_text(f.sys_errno));
     return;
   }
-  bump(ctr.backend_tls_failed);
-  tls_ctx->forget(c->backend);  // whatever answers next proves its key in full
-  if (client_log.allow(now))
-    log::write(LogLevel::Warn, "conn %llu: backend %s: TLS failed: %s", static_cast<unsigned long long>(c->id),
-               backends[c->backend].name.c_str(), f.to_string().c_str());
+  note_tls_failure(c, f);
   tls::Failure copy = f;  // attempt_failed frees the session that owns f
   attempt_failed(c, 0, "TLS: " + copy.to_string(), copy.reply);
 }
