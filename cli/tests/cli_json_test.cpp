@@ -103,6 +103,13 @@ std::vector<Row> rows() {
       {"report show", [](Fixtures& f) { return std::vector<std::string>{f.report}; }, {0}, {"measurement", "policy"}},
       {"verify", [](Fixtures& f) { return std::vector<std::string>{f.log, "--allow-simulated", f.ark}; }, {0},
        {"valid", "reason", "simulated", "boot_id", "onion_hostname", "image", "attested_config"}},
+      // The fixture's boot serves no master: balance excludes it and writes nothing (exit 1).
+      {"balance",
+       [](Fixtures& f) {
+         return std::vector<std::string>{f.log, "--key", f.key, "--out", f.dir.file("config.yaml"), "--allow-simulated",
+                                         f.ark};
+       },
+       {1}, {"master", "key", "config", "included", "max_instances", "error", "instances"}},
       {"identity salt", [](Fixtures&) { return std::vector<std::string>{}; }, {0}, {"identity_salt"}},
       {"identity wrap",
        [](Fixtures& f) { return std::vector<std::string>{f.transfer_log, "--key", f.key, "--allow-simulated", f.ark}; },

@@ -240,15 +240,15 @@ TEST_CASE("validation: onionbalance_master is a real v3 address") {
 }
 
 TEST_CASE("resolve: onionbalance_master is refused together with client_auth") {
-  auto ok = resolve_text({{Source::File, "backend=a:1\nonionbalance_master=" + kMaster + ".onion"}});
+  auto ok = resolve_text({{Source::File, "backend=10.9.9.9:1\nonionbalance_master=" + kMaster + ".onion"}});
   REQUIRE(ok.ok());
   CHECK(ok->str("onionbalance_master") == kMaster + ".onion");
   CHECK(ok->canonical().find("onionbalance_master=" + kMaster + ".onion\n") != std::string::npos);
-  auto both = resolve_text({{Source::File, "backend=a:1\nclient_auth=" + kKey1 + "\nonionbalance_master=" + kMaster}});
+  auto both = resolve_text({{Source::File, "backend=10.9.9.9:1\nclient_auth=" + kKey1 + "\nonionbalance_master=" + kMaster}});
   CHECK(reason_of(both) == "onionbalance_master:client_auth");
   // Also when the two come from different sources.
   CHECK(reason_of(resolve_text({{Source::Cmdline, "torgw.onionbalance_master=" + kMaster},
-                                {Source::File, "backend=a:1\nclient_auth=" + kKey1}})) ==
+                                {Source::File, "backend=10.9.9.9:1\nclient_auth=" + kKey1}})) ==
         "onionbalance_master:client_auth");
 }
 
@@ -406,7 +406,7 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
 }
 
 TEST_CASE("canonical config: OB_MASTER and ONION_ROLE must say what onionbalance_master says") {
-  auto inst = resolve_text({{Source::File, "backend=a:1\nonionbalance_master=" + kMaster}});
+  auto inst = resolve_text({{Source::File, "backend=10.9.9.9:1\nonionbalance_master=" + kMaster}});
   REQUIRE(inst.ok());
   auto cfg = parse_canonical_config(inst->canonical());
   REQUIRE(cfg.ok());
@@ -419,7 +419,7 @@ TEST_CASE("canonical config: OB_MASTER and ONION_ROLE must say what onionbalance
   CHECK(bad.error().reason == "attested_config.telemetry_mismatch");
   CHECK(bad.error().detail.find("OB_MASTER") != std::string::npos);
   // A single-service config: no instance markers may claim otherwise.
-  auto single = parse_canonical_config(resolve_text({{Source::File, "backend=a:1"}})->canonical());
+  auto single = parse_canonical_config(resolve_text({{Source::File, "backend=10.9.9.9:1"}})->canonical());
   REQUIRE(single.ok());
   CHECK_FALSE(check_config_telemetry(*single, {{"OB_MASTER", kMaster + ".onion"}}).ok());
   CHECK_FALSE(check_config_telemetry(*single, {{"ONION_ROLE", "instance"}}).ok());
