@@ -26,7 +26,7 @@ attrs=$(mktemp /var/tmp/torgw-gce-attrs.XXXXXX.json); trap 'rm -f "$attrs" "$att
 printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral"}\n' > "$attrs"
 # The guest network is isolated (no route out of qemu): tor starts and stays at 0 %.
 python3 "$(dirname "$0")/qemu_boot.py" "${common[@]}" --net "user-gce:$attrs" --forbid 'TORGW FATAL=' \
-  --expect 'Linux version 6\.1\.' \
+  --expect 'Linux version 6\.12\.' \
   --expect 'dm-0 \(torgw-root\) is ready' \
   --expect 'VFS: Mounted root \(erofs filesystem\) readonly' \
   --expect 'Run /sbin/init as init process' \

@@ -26,7 +26,7 @@ boot() {  # NAME [qemu_boot.py firmware args...]
     --log "$fix/direct-boot-$name.log" --result "$fix/direct-boot-$name.json" \
     --timeout "${TORGW_BOOT_TIMEOUT:-900}" --shutdown-within 10 --net "user-gce:$attrs" \
     --forbid 'Kernel panic' --forbid 'TORGW FATAL=' --forbid "$grub" \
-    --expect 'Linux version 6\.1\.' \
+    --expect 'Linux version 6\.12\.' \
     --expect 'Command line: ' \
     --expect 'dm-0 \(torgw-root\) is ready' \
     --expect 'VFS: Mounted root \(erofs filesystem\) readonly' \

@@ -18,7 +18,7 @@ printf "\\$(printf '%03o' $(( (byte ^ 0xff) & 0xff )))" | dd of="$tmp/disk.raw" 
 python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/disk.raw" --log "$fix/tamper.log" \
   --timeout "${TORGW_BOOT_TIMEOUT:-900}" \
   --forbid 'Run /sbin/init' --forbid 'TORGW BOOT_ID' \
-  --expect 'Linux version 6\.1\.' \
+  --expect 'Linux version 6\.12\.' \
   --expect 'device-mapper: verity: .*: data block 0 is corrupted' \
   --expect 'Kernel panic' \
   || fail "tampered root was not refused; serial log: $fix/tamper.log"
