@@ -41,26 +41,9 @@ wait_port() {
   return 1
 }
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=exit.torgw.test -keyout "$tmp/exit.key" -out "$tmp/exit.pem" 2> "$tmp/openssl.err" \
-  || { cat "$tmp/openssl.err"; fail "openssl could not make the test certificate"; }
-pin=sha256//$(openssl x509 -in "$tmp/exit.pem" -pubkey -noout | openssl pkey -pubin -outform der \
-              | openssl dgst -sha256 -binary | base64)
-[ ${#pin} -eq 52 ] || fail "pin computation: '$pin'"
-
 socks_port=$(free_port) tls_port=$(free_port)
+pin=$(pinned_tls_terminator "$tmp" "$tls_port" "$socks_port") || fail "could not make the test certificate"
 microsocks -i 127.0.0.1 -p "$socks_port" > "$tmp/microsocks.log" 2>&1 & pids+=($!)
-cat > "$tmp/stunnel.conf" <<EOF
-foreground = yes
-pid =
-debug = info
-[exit]
-accept = 127.0.0.1:$tls_port
-connect = 127.0.0.1:$socks_port
-cert = $tmp/exit.pem
-key = $tmp/exit.key
-sslVersionMin = TLSv1.3
-EOF
 stunnel4 "$tmp/stunnel.conf" > "$tmp/stunnel.log" 2>&1 & pids+=($!)
 wait_port "$socks_port" || fail "microsocks did not listen: $(cat "$tmp/microsocks.log")"
 wait_port "$tls_port" || fail "stunnel4 did not listen: $(cat "$tmp/stunnel.log")"
@@ -100,8 +83,7 @@ grep -q "s_connect: connected 127\.0\.0\.1:$socks_port" "$tmp/stunnel.log" \
 # bytes stunnel4 decrypted from the guest's kernel TLS records and passed to microsocks
 # (the health checks' SOCKS5 greetings and CONNECTs); one "Connection closed" per check
 for _ in $(seq 50); do grep -q 'Connection closed:' "$tmp/stunnel.log" && break; sleep 0.1; done
-plain=$(sed -n 's/.*Connection closed: [0-9]* byte(s) sent to TLS, \([0-9]*\) byte(s) sent to socket.*/\1/p' \
-        "$tmp/stunnel.log" | awk '{s += $1; n++} END {print n+0, s+0}')
+plain=$(stunnel_plaintext_bytes "$tmp/stunnel.log")
 [ "${plain#* }" -gt 0 ] || fail "stunnel4 decrypted no bytes from the guest: $(tail "$tmp/stunnel.log")"
 grep -q 'TORGW CHILD_EXITED=torgw-socks:exit_0' "$log" || fail "torgw-socks did not drain and exit 0"
 pass "image kernel TLS: BACKEND_TLS=$marker, backend up; stunnel4 decrypted ${plain#* } bytes in ${plain% *} connection(s) for microsocks ($(elapsed))"
