@@ -76,6 +76,7 @@ cat > "$tmp/attrs.json" <<EOF
 EOF
 
 log=$fix/tornet-boot-$hop.log
+rm -f "$log"  # the wait for READY below must not read a previous run's log
 "${ns_exec[@]}" python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/img/disk.raw" \
   --net "user-gce:$tmp/attrs.json" --forward "1080=127.0.0.1:$proxy_port" --forward "1081=127.0.0.1:$backend_fwd" \
   --log "$log" --result "$fix/tornet-boot-$hop.json" --timeout "${TORGW_BOOT_TIMEOUT:-1200}" \
