@@ -73,7 +73,7 @@ if [ $rc -ne 0 ]; then
   echo "--- guest lines about TLS (serial log $log):"
   tr -d '\r' < "$log" | grep -a -i -E 'tls|backend|ktls|crypto' | tail -20 || true
   echo "--- stunnel4:"; tail -20 "$tmp/stunnel.log"
-  fail "no kernel TLS to the backend in the image ($(elapsed))"
+  fail "the tls:// backend did not come up over kernel TLS in the image (reasons above; $(elapsed))"
 fi
 marker=$(tr -d '\r' < "$log" | sed -n 's/^TORGW BACKEND_TLS=//p' | tail -1)
 # the far side saw TLS 1.3 from the guest and passed the plaintext on to microsocks
