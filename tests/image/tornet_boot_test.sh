@@ -15,13 +15,17 @@
 #   the private network's DirAuthority line reaches the guest as torgw.tor_test_network
 #   (local-only, so on the kernel command line of an image variant built from the
 #   fixture's inputs with --cmdline-extra).
-# Usage: tornet_boot_test.sh FIXDIR TORNET_BINARY TORGW_CLI
+# With "tls" as the fourth argument the backend is tls://, pinned: stunnel4 (TLS 1.3) in
+# front of the backend microsocks; the guest kernel encrypts what torgw-socks sends it
+# (BACKEND_TLS=pinned:ktls-tx, the client's request spliced into the kTLS socket).
+# Usage: tornet_boot_test.sh FIXDIR TORNET_BINARY TORGW_CLI [tls]
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 source "$(dirname "$0")/lib.sh"
-fix=$1 tornet=$2 torgw=${3:-}
+fix=$1 tornet=$2 torgw=${3:-} hop=${4:-plain}
 require_fixture "$fix/out"
 [ -x "$tornet" ] || skip package "no tornet harness at $tornet"
-for t in microsocks curl qemu-system-x86_64 socat; do command -v "$t" >/dev/null || skip package "$t missing (scripts/setup)"; done
+tools=(microsocks curl qemu-system-x86_64 socat); [ "$hop" = tls ] && tools+=(stunnel4 openssl)
+for t in "${tools[@]}"; do command -v "$t" >/dev/null || skip package "$t missing (scripts/setup)"; done
 
 tmp=$(mktemp -d /var/tmp/torgw-tornet-boot.XXXXXX)
 pids=()
@@ -44,6 +48,16 @@ echo "network up ($(elapsed)): namespace '${ns:-host}', client $client"
 
 free_port() { "${ns_exec[@]}" python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 proxy_port=$(free_port) backend_port=$(free_port) http_port=$(free_port)
+# (BACKEND_TLS is checked in the log afterwards: it races TOR_TEST_NETWORK, and qemu_boot's
+# --expect patterns match in order)
+backend_attrs='"torgw-backend": "169.254.169.254:1081",' backend_fwd=$backend_port expect_tls=()
+if [ "$hop" = tls ]; then
+  tls_port=$(free_port)
+  pin=$(pinned_tls_terminator "$tmp" "$tls_port" "$backend_port") || fail "could not make the test certificate"
+  "${ns_exec[@]}" stunnel4 "$tmp/stunnel.conf" > "$tmp/stunnel.log" 2>&1 & pids+=($!)
+  backend_attrs="\"torgw-backend\": \"tls://169.254.169.254:1081\", \"torgw-backend-tls-pin\": \"$pin\","
+  backend_fwd=$tls_port expect_tls=(--forbid 'TORGW BACKEND_TLS=pinned:userspace')
+fi
 "${ns_exec[@]}" microsocks -i 127.0.0.1 -p "$proxy_port" > "$tmp/proxy.log" 2>&1 & pids+=($!)
 "${ns_exec[@]}" microsocks -i 127.0.0.1 -p "$backend_port" > "$tmp/backend.log" 2>&1 & pids+=($!)
 mkdir "$tmp/www"
@@ -56,15 +70,16 @@ echo "$token" > "$tmp/www/token"
   || { cat "$tmp/build.log"; fail "image variant build failed"; }
 echo "image variant built ($(elapsed))"
 cat > "$tmp/attrs.json" <<EOF
-{"torgw-backend": "169.254.169.254:1081", "torgw-identity": "ephemeral",
+{$backend_attrs "torgw-identity": "ephemeral",
  "torgw-tor-options": "Socks5Proxy=169.254.169.254:1080",
  "torgw-socks-allow": "127.0.0.1"}
 EOF
 
-log=$fix/tornet-boot.log
+log=$fix/tornet-boot-$hop.log
+rm -f "$log"  # the wait for READY below must not read a previous run's log
 "${ns_exec[@]}" python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/img/disk.raw" \
-  --net "user-gce:$tmp/attrs.json" --forward "1080=127.0.0.1:$proxy_port" --forward "1081=127.0.0.1:$backend_port" \
-  --log "$log" --result "$fix/tornet-boot.json" --timeout "${TORGW_BOOT_TIMEOUT:-1200}" \
+  --net "user-gce:$tmp/attrs.json" --forward "1080=127.0.0.1:$proxy_port" --forward "1081=127.0.0.1:$backend_fwd" \
+  --log "$log" --result "$fix/tornet-boot-$hop.json" --timeout "${TORGW_BOOT_TIMEOUT:-1200}" \
   --shutdown-within 10 --forbid 'Kernel panic' --forbid 'TORGW FATAL=' \
   --expect 'TORGW BOOT_ID=[0-9a-f]{32}' \
   --expect 'TORGW MARKER_VERSION=1' \
@@ -78,7 +93,7 @@ log=$fix/tornet-boot.log
   --expect 'TORGW TOR_TEST_NETWORK=true' \
   --expect 'TORGW TOR_BOOTSTRAP=100' \
   --expect 'TORGW DESCRIPTOR_PUBLISHED=true' \
-  --expect 'TORGW READY=true' \
+  --expect 'TORGW READY=true' "${expect_tls[@]}" \
   --powerdown-after 'TORGW READY=true' --powerdown-when-file "$tmp/go" > "$tmp/qemu.out" 2>&1 &
 qemu_pid=$!
 pids+=("$qemu_pid")
@@ -112,4 +127,15 @@ grep -q 'TORGW CHILD_EXITED=torgw-socks:exit_0' "$log" || fail "torgw-socks did 
 if [ -n "$torgw" ]; then
   "$torgw" serial parse "$log" > /dev/null || fail "torgw serial parse: the boot is not complete"
 fi
-pass "product image on a private Tor network: DESCRIPTOR_PUBLISHED, READY, a page through the onion, clean power-off ($(elapsed))"
+if [ "$hop" = tls ]; then
+  # the request went client -> onion -> torgw-socks -> guest kernel TLS -> stunnel4 -> microsocks
+  tr -d '\r' < "$log" | grep -a -q -E '^TORGW BACKEND_TLS=pinned:ktls(-tx)?$' \
+    || fail "no kernel TLS to the backend: $(grep -a 'BACKEND_TLS=' "$log")"
+  stats=$(tr -d '\r' < "$log" | grep -a 'stats (exit):' | tail -1)
+  up=$(sed -n 's/.* bytes_up=\([0-9]*\) .*/\1/p' <<< "$stats")
+  [ "${up:-0}" -gt 0 ] || fail "torgw-socks relayed nothing up to the TLS backend: $stats"
+  plain=$(stunnel_plaintext_bytes "$tmp/stunnel.log")
+  [ "${plain#* }" -gt "$up" ] || fail "stunnel4 decrypted ${plain#* } bytes, fewer than the $up relayed up"
+  echo "kernel TLS: $(grep -a -o 'BACKEND_TLS=[a-z+:-]*' "$log" | tail -1), bytes_up=$up, stunnel4 decrypted ${plain#* } bytes in ${plain% *} connection(s)"
+fi
+pass "($hop backend) product image on a private Tor network: DESCRIPTOR_PUBLISHED, READY, a page through the onion, clean power-off ($(elapsed))"
