@@ -335,6 +335,18 @@ ssize_t Session::io_result(int r, int fail_errno) {
   return -1;
 }
 
+void Session::read_pending_alert() {
+  if (failure_.reason != "tls.io") return;  // none yet, or already typed by TLS
+  Failure io = failure_;
+  failure_ = {};
+  std::uint8_t scratch[256];
+  ERR_clear_error();
+  int r = SSL_read(ssl_, scratch, sizeof scratch);
+  if (r <= 0) fail_from_ssl(r, false);
+  if (failure_.reason.empty() || failure_.reason == "tls.io") failure_ = io;
+  ERR_clear_error();
+}
+
 void Session::close_notify() {
   ERR_clear_error();
   if (handshake_done_) SSL_shutdown(ssl_);

@@ -97,6 +97,11 @@ class Session {
   // close_notify (best effort, nonblocking): before a half-close of the socket.
   void close_notify();
   const Failure& failure() const { return failure_; }
+  // After a write failed on the socket (failure() is tls.io): reads what
+  // the peer sent before it closed, so a TLS 1.3 alert that arrived after our side
+  // finished the handshake (a refused client certificate) types the failure instead of
+  // the reset. Keeps the tls.io failure when nothing TLS-level is there.
+  void read_pending_alert();
   std::string version() const;  // "TLSv1.3"
   std::string cipher() const;
   bool resumed() const;
