@@ -293,6 +293,7 @@ struct Relay::Impl {
   void backend_tls_io(Conn* c);
   void tls_failed(Conn* c, const tls::Failure& f);
   void note_tls_failure(Conn* c, const tls::Failure& f);
+  void negotiation_tls_failed(Conn* c);
   void tls_established(std::size_t b, const tls::Session& s, bool tx, bool rx);
   ssize_t side_read(Conn* c, int side, void* buf, std::size_t n);
   ssize_t side_send(Conn* c, int side, const void* buf, std::size_t n);
@@ -1130,12 +1131,7 @@ bool Relay::Impl::flush_bout(Conn* c) {
   if (c->tls) c->tls->read_pending_alert();
   if (c->tls && c->tls->failure().sys_errno == 0 && !c->tls->failure().reason.empty() &&
       c->tls->failure().reason != "tls.io") {
-    if (h.bs && h.bs->committed()) {
-      note_tls_failure(c, c->tls->failure());
-      backend_lost(c, 0x01, "TLS: " + c->tls->failure().to_string());
-    } else {
-      tls_failed(c, c->tls->failure());
-    }
+    negotiation_tls_failed(c);
     return false;
   }
   if (h.bs && h.bs->committed()) backend_lost(c, 0x01, "send: " + errno_text(e));
@@ -1169,14 +1165,7 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
     if (n < 0 && c->tls && c->tls->failure().sys_errno == 0 && !c->tls->failure().reason.empty()) {
       // A TLS failure after our side finished the handshake: in TLS 1.3 the server
       // rejects a (missing) client certificate only now, with an alert.
-      // Pipelined greeting + request (committed): the CONNECT may have gone out, so no
-      // failover, but the reason is logged all the same.
-      if (h.bs->committed()) {
-        note_tls_failure(c, c->tls->failure());
-        backend_lost(c, 0x01, "TLS: " + c->tls->failure().to_string());
-      } else {
-        tls_failed(c, c->tls->failure());
-      }
+      negotiation_tls_failed(c);
       return;
     }
     if (n <= 0) {
@@ -1279,6 +1268,19 @@ void Relay::Impl::backend_tls_io(Conn* c) {
   } else {
     mark(c->backend, true, {});
     start_relay(c, 0);
+  }
+}
+
+// A TLS failure of the session during the SOCKS5 negotiation with the backend. With the
+// greeting and request pipelined (committed) the CONNECT may have gone out, so no
+// failover, but the reason is logged all the same; before that it fails over.
+void Relay::Impl::negotiation_tls_failed(Conn* c) {
+  const Handshake& h = *c->hs;
+  if (h.bs && h.bs->committed()) {
+    note_tls_failure(c, c->tls->failure());
+    backend_lost(c, 0x01, "TLS: " + c->tls->failure().to_string());
+  } else {
+    tls_failed(c, c->tls->failure());
   }
 }
 
