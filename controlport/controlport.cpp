@@ -88,28 +88,18 @@ static void ignore_sigpipe_once() {
 }
 
 Connection::Connection(event_base* base, ConnectOptions opts)
-    : base_(base), opts_(opts), parser_(opts.limits) {
+    : base_(base), opts_(opts), retry_timer_(base), timeout_timer_(base), parser_(opts.limits) {
   ignore_sigpipe_once();
-  retry_ev_ = evtimer_new(base_, &Connection::retry_cb, this);
-  timeout_ev_ = evtimer_new(base_, &Connection::timeout_cb, this);
 }
 
-Connection::~Connection() {
-  *alive_ = false;
-  teardown();
-  if (retry_ev_) event_free(retry_ev_);
-  if (timeout_ev_) event_free(timeout_ev_);
-}
+Connection::~Connection() = default;
 
 bool Connection::connected() const { return up_; }
 
 void Connection::teardown() {
-  if (bev_) {
-    bufferevent_free(bev_);
-    bev_ = nullptr;
-  }
-  if (retry_ev_) evtimer_del(retry_ev_);
-  if (timeout_ev_) evtimer_del(timeout_ev_);
+  bev_.reset();
+  retry_timer_.cancel();
+  timeout_timer_.cancel();
   up_ = false;
   connecting_ = false;
 }
@@ -119,14 +109,6 @@ void Connection::close() {
   pending_.clear();
   connect_done_ = nullptr;
   parser_ = ReplyParser(opts_.limits);
-}
-
-static timeval to_tv(milliseconds ms) {
-  if (ms.count() < 0) ms = milliseconds(0);
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
 }
 
 void Connection::connect(const Endpoint& ep, StatusCallback done) {
@@ -179,18 +161,18 @@ void Connection::attempt_connect() {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  bev_ = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  bev_ = event::BufferEvent(
+      base_, fd, [this] { on_readable(); }, [this](short what) { on_stream_event(what); });
   if (!bev_) {
-    ::close(fd);
     connect_failed_attempt(ENOMEM);
     return;
   }
-  bufferevent_setcb(bev_, &Connection::read_cb, nullptr, &Connection::event_cb, this);
-  // An immediate failure may already have run event_cb (which handles it, and whose
-  // callback may even have destroyed us): act only if that did not happen.
-  auto alive = alive_;
-  bufferevent* attempt = bev_;
-  if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&ss), len) != 0 && *alive && bev_ == attempt) {
+  // An immediate failure may already have run the event callback (which handles it,
+  // and whose callback may even have destroyed us): act only if that did not happen.
+  auto alive = lifetime_.guard();
+  bufferevent* attempt = bev_.get();
+  if (!bev_.connect(reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len)) && alive.alive() &&
+      bev_.get() == attempt) {
     connect_failed_attempt(errno ? errno : ECONNREFUSED);
     return;
   }
@@ -198,10 +180,7 @@ void Connection::attempt_connect() {
 
 void Connection::connect_failed_attempt(int err) {
   last_errno_ = err;
-  if (bev_) {
-    bufferevent_free(bev_);
-    bev_ = nullptr;
-  }
+  bev_.reset();
   auto now = Clock::now();
   if (now >= connect_deadline_) {
     connecting_ = false;
@@ -216,44 +195,38 @@ void Connection::connect_failed_attempt(int err) {
   auto left = std::chrono::duration_cast<milliseconds>(connect_deadline_ - now);
   auto wait = std::min(retry_delay_, left);
   retry_delay_ = std::min(retry_delay_ * 2, opts_.retry_max);
-  timeval tv = to_tv(wait);
-  evtimer_add(retry_ev_, &tv);
+  retry_timer_.start(wait, [this] { attempt_connect(); });
 }
-
-void Connection::retry_cb(int, short, void* self) { static_cast<Connection*>(self)->attempt_connect(); }
 
 void Connection::connected_ok() {
   connecting_ = false;
   up_ = true;
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   auto done = std::move(connect_done_);
   connect_done_ = nullptr;
   if (done) done(Status{});
 }
 
-void Connection::event_cb(bufferevent*, short what, void* p) {
-  auto* self = static_cast<Connection*>(p);
-  if (self->connecting_) {
-    if (what & BEV_EVENT_CONNECTED) self->connected_ok();
-    else self->connect_failed_attempt(errno ? errno : ECONNREFUSED);
+void Connection::on_stream_event(short what) {
+  if (connecting_) {
+    if (what & BEV_EVENT_CONNECTED) connected_ok();
+    else connect_failed_attempt(errno ? errno : ECONNREFUSED);
     return;
   }
   if (what & BEV_EVENT_EOF) {
     // Replies that arrived with the EOF are delivered first (e.g. 514 then close).
-    auto alive = self->alive_;
-    self->on_readable();
-    if (!*alive || !self->up_) return;
-    self->fail(make_error("controlport.closed", "tor closed the control connection"));
+    auto alive = lifetime_.guard();
+    on_readable();
+    if (!alive.alive() || !up_) return;
+    fail(make_error("controlport.closed", "tor closed the control connection"));
   } else if (what & BEV_EVENT_ERROR) {
-    self->fail(make_error("controlport.io_error", std::strerror(errno)));
+    fail(make_error("controlport.io_error", std::strerror(errno)));
   }
 }
 
-void Connection::read_cb(bufferevent*, void* p) { static_cast<Connection*>(p)->on_readable(); }
-
 void Connection::on_readable() {
   if (!bev_) return;
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = bufferevent_get_input(bev_.get());
   std::vector<Reply> replies;
   Status st;
   char buf[16384];
@@ -263,7 +236,7 @@ void Connection::on_readable() {
     st = parser_.feed(std::string_view(buf, static_cast<std::size_t>(n)), replies);
     if (!st) break;
   }
-  auto alive = alive_;
+  auto alive = lifetime_.guard();
   for (auto& r : replies) {
     if (r.async()) {
       if (on_event_) on_event_(r);
@@ -277,7 +250,7 @@ void Connection::on_readable() {
       arm_command_timer();
       if (cb) cb(std::move(r));
     }
-    if (!*alive || !up_) return;
+    if (!alive.alive() || !up_) return;
   }
   if (!st) fail(st.error());
 }
@@ -285,28 +258,25 @@ void Connection::on_readable() {
 void Connection::fail(Error e) {
   teardown();
   parser_ = ReplyParser(opts_.limits);
-  auto alive = alive_;
+  auto alive = lifetime_.guard();
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& p : pending) {
     if (p.cb) p.cb(e);
-    if (!*alive) return;
+    if (!alive.alive()) return;
   }
   if (on_close_) on_close_(e);
 }
 
 void Connection::arm_command_timer() {
-  evtimer_del(timeout_ev_);
+  timeout_timer_.cancel();
   if (pending_.empty()) return;
   auto left = std::chrono::duration_cast<milliseconds>(pending_.front().deadline - Clock::now());
-  timeval tv = to_tv(left);
-  evtimer_add(timeout_ev_, &tv);
+  timeout_timer_.start(left, [this] { on_command_timeout(); });
 }
 
-void Connection::timeout_cb(int, short, void* p) {
-  auto* self = static_cast<Connection*>(p);
-  self->fail(make_error("controlport.timeout",
-                        "no reply within " + std::to_string(self->opts_.command_timeout.count()) + " ms"));
+void Connection::on_command_timeout() {
+  fail(make_error("controlport.timeout", "no reply within " + std::to_string(opts_.command_timeout.count()) + " ms"));
 }
 
 Status Connection::enqueue(ReplyCallback cb) {
@@ -322,7 +292,7 @@ static bool safe_line(std::string_view line) {
 Status Connection::command(std::string_view line, ReplyCallback cb) {
   if (!up_) return make_error("controlport.not_connected");
   if (!safe_line(line)) return make_error("controlport.bad_argument", "command line empty or with CR/LF/NUL");
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* out = bufferevent_get_output(bev_.get());
   evbuffer_add(out, line.data(), line.size());
   evbuffer_add(out, "\r\n", 2);
   return enqueue(std::move(cb));
@@ -335,7 +305,7 @@ Status Connection::command_secret(SecretBytes line, ReplyCallback cb) {
   // The evbuffer references the locked buffer instead of copying it; the buffer is
   // wiped and freed once the bytes have been written.
   auto* holder = new SecretBytes(std::move(line));
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* out = bufferevent_get_output(bev_.get());
   if (evbuffer_add_reference(out, holder->data(), holder->size(),
                              [](const void*, size_t, void* h) { delete static_cast<SecretBytes*>(h); }, holder) != 0) {
     delete holder;
@@ -507,17 +477,15 @@ Status Connection::del_onion(std::string_view service_id, StatusCallback cb) {
 
 bool run_until(event_base* base, const std::function<bool()>& done, milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  event* wake = evtimer_new(base, [](int, short, void*) {}, nullptr);
+  event::Timer wake(base);  // bounds each loop pass, so the deadline is seen
   bool ok = done();
   while (!ok) {
     auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
-    timeval tv = to_tv(std::min(left, milliseconds(200)));
-    evtimer_add(wake, &tv);
+    wake.start(std::min(left, milliseconds(200)), [] {});
     event_base_loop(base, EVLOOP_ONCE);
     ok = done();
   }
-  event_free(wake);
   return ok;
 }
 

@@ -33,14 +33,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/event.h"
 #include "common/result.h"
 #include "common/secret.h"
 #include "controlport/protocol.h"
 #include "controlport/reply.h"
 
 struct event_base;
-struct event;
-struct bufferevent;
 
 namespace torgw::controlport {
 
@@ -130,12 +129,9 @@ class Connection {
     ReplyCallback cb;
     std::chrono::steady_clock::time_point deadline;
   };
-  static void read_cb(bufferevent* bev, void* self);
-  static void event_cb(bufferevent* bev, short what, void* self);
-  static void retry_cb(int, short, void* self);
-  static void timeout_cb(int, short, void* self);
-
   void attempt_connect();
+  void on_stream_event(short what);
+  void on_command_timeout();
   void connect_failed_attempt(int err);
   void connected_ok();
   void on_readable();
@@ -148,9 +144,9 @@ class Connection {
   event_base* base_;
   ConnectOptions opts_;
   Endpoint endpoint_;
-  bufferevent* bev_ = nullptr;
-  event* retry_ev_ = nullptr;
-  event* timeout_ev_ = nullptr;
+  event::BufferEvent bev_;
+  event::Timer retry_timer_;
+  event::Timer timeout_timer_;
   bool connecting_ = false;
   bool up_ = false;
   std::chrono::steady_clock::time_point connect_deadline_;
@@ -161,7 +157,8 @@ class Connection {
   std::deque<Pending> pending_;
   EventCallback on_event_;
   CloseCallback on_close_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Callbacks we call may destroy us: checked through a guard after each.
+  event::Lifetime lifetime_;
 };
 
 // Runs `base` until `done()` is true or `timeout` passes; returns done(). For tests,
