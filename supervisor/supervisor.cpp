@@ -1,6 +1,5 @@
 #include "supervisor/supervisor.h"
 
-#include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -39,33 +38,6 @@ namespace {
 constexpr std::size_t kMaxOutputLine = 4096;
 constexpr int kMaxHsFailedMarkers = 16;
 constexpr milliseconds kKillGrace{1000};
-
-timeval to_tv(milliseconds ms) {
-  if (ms.count() < 0) ms = milliseconds(0);
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
-// Runs `fn` on the next loop iteration, unless the owner is gone by then: hooks may
-// destroy the Supervisor, so they never run inside our own call stack.
-void defer(event_base* base, std::weak_ptr<bool> alive, std::function<void()> fn) {
-  struct Ctx {
-    std::weak_ptr<bool> alive;
-    std::function<void()> fn;
-  };
-  auto* ctx = new Ctx{std::move(alive), std::move(fn)};
-  timeval zero{0, 0};
-  if (event_base_once(base, -1, EV_TIMEOUT,
-                      [](int, short, void* p) {
-                        std::unique_ptr<Ctx> c(static_cast<Ctx*>(p));
-                        auto a = c->alive.lock();
-                        if (a && *a && c->fn) c->fn();
-                      },
-                      ctx, &zero) != 0)
-    delete ctx;
-}
 
 // "0.4.9.11" >= 0.4.8 (the first tor with onion-service PoW).
 bool tor_has_pow(const std::string& version) {
@@ -107,12 +79,9 @@ Status make_dir(const std::string& path, mode_t mode, const std::optional<Creden
 }  // namespace
 
 Supervisor::Supervisor(event_base* base, SupervisorConfig cfg, serial::MarkerWriter& markers, Hooks hooks)
-    : base_(base), cfg_(std::move(cfg)), markers_(markers), hooks_(std::move(hooks)) {
-  timer_ = evtimer_new(base_, &Supervisor::timer_cb, this);
-}
+    : base_(base), cfg_(std::move(cfg)), markers_(markers), hooks_(std::move(hooks)), timer_(base) {}
 
 Supervisor::~Supervisor() {
-  *alive_ = false;
   control_.reset();
   if (child_.pid > 0 && child_.pidfd) {
     ::syscall(SYS_pidfd_send_signal, child_.pidfd.get(), SIGKILL, nullptr, 0);
@@ -123,9 +92,6 @@ Supervisor::~Supervisor() {
     }
   }
   wipe_instance_key();
-  if (exit_ev_) event_free(exit_ev_);
-  if (output_ev_) event_free(output_ev_);
-  if (timer_) event_free(timer_);
 }
 
 std::string Supervisor::control_socket() const { return cfg_.run_dir + "/control"; }
@@ -262,12 +228,10 @@ Status Supervisor::spawn_attempt() {
   log("torgw: supervisor: started tor (pid " + std::to_string(child_.pid) + (sandbox_ ? ", sandboxed" : "") + ")");
   if (hooks_.on_spawn) hooks_.on_spawn(child_.pid);
 
-  exit_ev_ = event_new(base_, child_.pidfd.get(), EV_READ, &Supervisor::exit_cb, this);
-  event_add(exit_ev_, nullptr);
+  exit_watch_ = event::FdWatch(base_, child_.pidfd.get(), [this] { on_exit_readable(); });
   output_fd_ = std::move(out_r);
   output_buf_.clear();
-  output_ev_ = event_new(base_, output_fd_.get(), EV_READ | EV_PERSIST, &Supervisor::output_cb, this);
-  event_add(output_ev_, nullptr);
+  output_watch_ = event::FdWatch(base_, output_fd_.get(), [this] { drain_output(false); });
 
   controlport::ConnectOptions co;
   co.timeout = cfg_.timeouts.control_connect;
@@ -435,7 +399,7 @@ void Supervisor::on_bootstrap(int progress) {
 void Supervisor::on_published() {
   if (phase_ != Phase::Bootstrapping && phase_ != Phase::Publishing) return;  // re-uploads
   timeline_.published = Clock::now();
-  evtimer_del(timer_);
+  timer_.cancel();
   phase_ = Phase::Ready;
   consecutive_failures_ = 0;
   if (!first_done_) {
@@ -445,7 +409,7 @@ void Supervisor::on_published() {
   emit("DESCRIPTOR_PUBLISHED", "true");
   if (cfg_.emit_ready) emit("READY", "true");
   log("torgw: supervisor: " + service_id_ + ".onion published");
-  if (hooks_.on_ready) defer(base_, alive_, [this] { hooks_.on_ready(); });
+  if (hooks_.on_ready) event::post(base_, lifetime_, [this] { hooks_.on_ready(); });
 }
 
 // ---- failures, restarts, stopping ------------------------------------------------------
@@ -497,14 +461,14 @@ void Supervisor::schedule_restart() {
 void Supervisor::fatal(const std::string& reason, const std::string& detail) {
   if (phase_ == Phase::Failed || phase_ == Phase::Stopped) return;
   phase_ = Phase::Failed;
-  evtimer_del(timer_);
+  timer_.cancel();
   markers_.fatal(reason);
   log("torgw: supervisor: FATAL " + reason + ": " + detail +
       (last_warning_.empty() ? "" : " (tor's last warning: " + last_warning_ + ")"));
   shutdown_tor();
   if (hooks_.on_fatal) {
     Error e = make_error(reason, detail);
-    defer(base_, alive_, [this, e] { hooks_.on_fatal(e); });
+    event::post(base_, lifetime_, [this, e] { hooks_.on_fatal(e); });
   }
 }
 
@@ -530,7 +494,7 @@ void Supervisor::stop(std::function<void()> done) {
     return;
   }
   stop_done_ = std::move(done);
-  evtimer_del(timer_);
+  timer_.cancel();
   if (child_.pid <= 0) {
     if (control_) control_->close();
     finish_stop();
@@ -546,7 +510,7 @@ void Supervisor::finish_stop() {
   if (stop_done_) {
     auto d = std::move(stop_done_);
     stop_done_ = nullptr;
-    defer(base_, alive_, std::move(d));
+    event::post(base_, lifetime_, std::move(d));
   }
 }
 
@@ -556,18 +520,17 @@ bool Supervisor::notify_child_exit(pid_t pid, int wait_status) {
   return true;
 }
 
-void Supervisor::exit_cb(int, short, void* p) {
-  auto* self = static_cast<Supervisor*>(p);
-  auto st = try_reap(self->child_);
-  if (!st) return;  // not yet (spurious wakeup)
-  self->on_tor_exit(*st);
+void Supervisor::on_exit_readable() {
+  auto st = try_reap(child_);
+  if (!st) {
+    exit_watch_ = event::FdWatch();  // one wakeup per start, as before: not yet (spurious)
+    return;
+  }
+  on_tor_exit(*st);
 }
 
 void Supervisor::on_tor_exit(int wait_status) {
-  if (exit_ev_) {
-    event_free(exit_ev_);
-    exit_ev_ = nullptr;
-  }
+  exit_watch_ = event::FdWatch();
   child_ = Child{};
   drain_output(true);
   control_.reset();
@@ -575,12 +538,12 @@ void Supervisor::on_tor_exit(int wait_status) {
   const std::string how = describe_status(wait_status);
   switch (phase_) {
     case Phase::Stopping:
-      evtimer_del(timer_);
+      timer_.cancel();
       log("torgw: supervisor: tor " + how);
       finish_stop();
       return;
     case Phase::Failed:
-      evtimer_del(timer_);
+      timer_.cancel();
       log("torgw: supervisor: tor " + how);
       return;
     default:
@@ -612,13 +575,7 @@ void Supervisor::on_tor_exit(int wait_status) {
   schedule_restart();
 }
 
-void Supervisor::arm_timer(milliseconds after) {
-  evtimer_del(timer_);
-  timeval tv = to_tv(after);
-  evtimer_add(timer_, &tv);
-}
-
-void Supervisor::timer_cb(int, short, void* p) { static_cast<Supervisor*>(p)->on_timer(); }
+void Supervisor::arm_timer(milliseconds after) { timer_.start(after, [this] { on_timer(); }); }
 
 void Supervisor::on_timer() {
   if (restart_on_exit_ && child_.pid > 0) {
@@ -653,8 +610,6 @@ void Supervisor::on_timer() {
 }
 
 // ---- tor's stdout -------------------------------------------------------------------------
-
-void Supervisor::output_cb(int, short, void* p) { static_cast<Supervisor*>(p)->drain_output(false); }
 
 void Supervisor::output_line(std::string_view raw) {
   std::string text(raw.substr(0, kMaxOutputLine));
@@ -698,10 +653,7 @@ void Supervisor::drain_output(bool final) {
   if (eof || final) {
     if (!output_buf_.empty()) output_line(output_buf_);
     output_buf_.clear();
-    if (output_ev_) {
-      event_free(output_ev_);
-      output_ev_ = nullptr;
-    }
+    output_watch_ = event::FdWatch();
     output_fd_.reset();
   }
 }

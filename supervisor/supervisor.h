@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/event.h"
 #include "common/result.h"
 #include "controlport/controlport.h"
 #include "onion/onion.h"
@@ -41,7 +42,6 @@
 #include "supervisor/process.h"
 
 struct event_base;
-struct event;
 
 namespace torgw::supervisor {
 
@@ -204,10 +204,7 @@ class Supervisor {
   const std::string& last_tor_warning() const { return last_warning_; }
 
  private:
-  static void exit_cb(int, short, void* self);
-  static void timer_cb(int, short, void* self);
-  static void output_cb(int, short, void* self);
-
+  void on_exit_readable();
   Status prepare();
   Status spawn_attempt();
   void schedule_restart();
@@ -246,11 +243,11 @@ class Supervisor {
 
   Phase phase_ = Phase::Idle;
   Child child_;
-  event* exit_ev_ = nullptr;
-  event* output_ev_ = nullptr;  // tor's stdout+stderr pipe
+  event::FdWatch exit_watch_;    // tor's pidfd
+  event::FdWatch output_watch_;  // tor's stdout+stderr pipe
   UniqueFd output_fd_;
   std::string output_buf_;
-  event* timer_ = nullptr;
+  event::Timer timer_;
   std::unique_ptr<controlport::Connection> control_;
   std::string tor_version_;
   std::string expected_id_;  // from the identity, if any
@@ -268,7 +265,9 @@ class Supervisor {
   Timeline timeline_, first_timeline_;
   bool first_done_ = false;
   std::function<void()> stop_done_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Hooks may destroy the Supervisor, so they are posted, never called in our own stack;
+  // a post does not run once we are gone.
+  event::Lifetime lifetime_;
 };
 
 }  // namespace torgw::supervisor
