@@ -8,6 +8,7 @@
 
 #include <deque>
 
+#include "common/event.h"
 #include "common/secret.h"
 #include "config/metadata.h"
 
@@ -60,14 +61,13 @@ struct MetadataFetcher::Impl {
   };
   Get get;
   evhttp_connection* conn = nullptr;
-  event* deadline = nullptr;
-  event* later = nullptr;      // zero-delay timer: finish work outside libevent callbacks
-  std::function<void()> later_fn;
+  event::Timer deadline;
+  event::Timer later;  // finishes work outside libevent callbacks; waits between attempts
   bool attempt_done = true;
   int last_error = -1;
   Outcome pending;
 
-  Impl(event_base* b, MetadataOptions o) : base(b), opts(std::move(o)) {
+  Impl(event_base* b, MetadataOptions o) : base(b), opts(std::move(o)), deadline(b), later(b) {
     std::string rest = opts.base_url.substr(7);  // validated: "http://"
     if (!rest.empty() && rest.back() == '/') rest.pop_back();
     if (!rest.empty() && rest.front() == '[') {
@@ -79,27 +79,13 @@ struct MetadataFetcher::Impl {
       host = rest.substr(0, colon);
       if (colon != std::string::npos) port = std::stoi(rest.substr(colon + 1));
     }
-    deadline = evtimer_new(base, &Impl::on_deadline, this);
-    later = evtimer_new(base, &Impl::on_later, this);
   }
 
   ~Impl() {
     if (conn) evhttp_connection_free(conn);
-    event_free(deadline);
-    event_free(later);
   }
 
-  void defer(std::function<void()> fn) {
-    later_fn = std::move(fn);
-    timeval tv{0, 0};
-    evtimer_add(later, &tv);
-  }
-  static void on_later(evutil_socket_t, short, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    auto fn = std::move(self->later_fn);
-    self->later_fn = nullptr;
-    if (fn) fn();
-  }
+  void defer(std::function<void()> fn) { later.start(std::chrono::milliseconds(0), std::move(fn)); }
 
   void fetch(std::string path, bool google, std::function<void(Outcome)> cb) {
     get = Get{std::move(path), google, 0, std::move(cb)};
@@ -130,7 +116,7 @@ struct MetadataFetcher::Impl {
     if (get.google) evhttp_add_header(h, "Metadata-Flavor", "Google");
     attempt_done = false;
     last_error = -1;
-    evtimer_add(deadline, &tv);
+    deadline.start(opts.timeout, [this] { on_deadline(); });
     if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, get.path.c_str()) != 0) {
       // libevent has freed the request.
       attempt_end(Outcome{Outcome::Transport, 0, false, {}, "cannot send request"});
@@ -169,16 +155,15 @@ struct MetadataFetcher::Impl {
     self->attempt_end(std::move(o));
   }
 
-  static void on_deadline(evutil_socket_t, short, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    if (self->attempt_done) return;
-    self->attempt_end(Outcome{Outcome::Transport, 0, false, {}, "timeout"});
+  void on_deadline() {
+    if (attempt_done) return;
+    attempt_end(Outcome{Outcome::Transport, 0, false, {}, "timeout"});
   }
 
   // Called from libevent callbacks: free the connection and go on outside them.
   void attempt_end(Outcome o) {
     attempt_done = true;
-    evtimer_del(deadline);
+    deadline.cancel();
     pending = std::move(o);
     defer([this] { after_attempt(); });
   }
@@ -192,9 +177,7 @@ struct MetadataFetcher::Impl {
     bool retry = o.kind == Outcome::Transport || (o.kind == Outcome::Response && o.status >= 500);
     if (retry && get.attempt < opts.attempts) {
       auto delay = opts.backoff * (1 << (get.attempt - 1));
-      later_fn = [this] { attempt(); };
-      timeval tv{static_cast<time_t>(delay.count() / 1000), static_cast<suseconds_t>((delay.count() % 1000) * 1000)};
-      evtimer_add(later, &tv);
+      later.start(std::chrono::duration_cast<std::chrono::milliseconds>(delay), [this] { attempt(); });
       return;
     }
     if (o.kind == Outcome::Transport)
