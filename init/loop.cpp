@@ -9,113 +9,23 @@
 
 namespace torgw::init {
 
-// ---- Timer ----------------------------------------------------------------------------
+Timer::Timer(EventLoop& loop) : event::Timer(loop.base()) {}
 
-Timer::Timer(EventLoop& loop) { ev_ = event_new(loop.base(), -1, 0, &Timer::trampoline, this); }
-
-Timer::Timer(Timer&& o) noexcept { *this = std::move(o); }
-
-Timer& Timer::operator=(Timer&& o) noexcept {
-  if (this == &o) return *this;
-  if (ev_) event_free(ev_);
-  ev_ = std::exchange(o.ev_, nullptr);
-  fn_ = std::move(o.fn_);
-  if (ev_) {
-    // Re-point the callback argument at the new owner, keeping the timer armed.
-    timeval tv{};
-    const bool armed = event_pending(ev_, EV_TIMEOUT, &tv);
-    const short what = event_get_events(ev_);
-    event_base* base = event_get_base(ev_);
-    event_del(ev_);
-    event_assign(ev_, base, -1, what, &Timer::trampoline, this);
-    if (armed) {
-      timeval now{};
-      event_base_gettimeofday_cached(base, &now);
-      timeval left{};
-      evutil_timersub(&tv, &now, &left);
-      if (left.tv_sec < 0) left = timeval{0, 0};
-      event_add(ev_, &left);
-    }
-  }
-  return *this;
-}
-
-Timer::~Timer() {
-  if (ev_) event_free(ev_);
-}
-
-void Timer::start(std::chrono::milliseconds delay, std::function<void()> fn, bool periodic) {
-  if (!ev_) return;
-  event_base* base = event_get_base(ev_);
-  event_del(ev_);
-  event_assign(ev_, base, -1, periodic ? EV_PERSIST : 0, &Timer::trampoline, this);
-  fn_ = std::move(fn);
-  timeval tv{static_cast<time_t>(delay.count() / 1000), static_cast<suseconds_t>((delay.count() % 1000) * 1000)};
-  event_add(ev_, &tv);
-}
-
-void Timer::cancel() {
-  if (ev_) event_del(ev_);
-}
-
-bool Timer::pending() const { return ev_ && event_pending(ev_, EV_TIMEOUT, nullptr); }
-
-void Timer::trampoline(int, short, void* arg) {
-  auto* self = static_cast<Timer*>(arg);
-  // Copy: the callback may re-arm or destroy this timer.
-  auto fn = self->fn_;
-  if (fn) fn();
-}
-
-// ---- FdWatch --------------------------------------------------------------------------
-
-FdWatch::FdWatch(EventLoop& loop, int fd, std::function<void()> fn) : fn_(std::move(fn)) {
-  ev_ = event_new(loop.base(), fd, EV_READ | EV_PERSIST, &FdWatch::trampoline, this);
-  if (ev_) event_add(ev_, nullptr);
-}
-
-FdWatch::FdWatch(FdWatch&& o) noexcept { *this = std::move(o); }
-
-FdWatch& FdWatch::operator=(FdWatch&& o) noexcept {
-  if (this == &o) return *this;
-  if (ev_) event_free(ev_);
-  ev_ = std::exchange(o.ev_, nullptr);
-  fn_ = std::move(o.fn_);
-  if (ev_) {
-    event_base* base = event_get_base(ev_);
-    int fd = event_get_fd(ev_);
-    event_del(ev_);
-    event_assign(ev_, base, fd, EV_READ | EV_PERSIST, &FdWatch::trampoline, this);
-    event_add(ev_, nullptr);
-  }
-  return *this;
-}
-
-FdWatch::~FdWatch() {
-  if (ev_) event_free(ev_);
-}
-
-void FdWatch::trampoline(int, short, void* arg) {
-  auto* self = static_cast<FdWatch*>(arg);
-  auto fn = self->fn_;
-  if (fn) fn();
-}
+FdWatch::FdWatch(EventLoop& loop, int fd, std::function<void()> fn) : event::FdWatch(loop.base(), fd, std::move(fn)) {}
 
 // ---- EventLoop ------------------------------------------------------------------------
+
+void EventLoop::BaseDeleter::operator()(event_base* b) const { event_base_free(b); }
 
 EventLoop::EventLoop() {
   event_config* cfg = event_config_new();
   // A PID 1 without /dev mounted yet cannot rely on anything but epoll.
-  base_ = event_base_new_with_config(cfg);
+  base_.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);
   sigemptyset(&mask_);
 }
 
-EventLoop::~EventLoop() {
-  sig_watch_ = FdWatch();
-  posted_.clear();
-  if (base_) event_base_free(base_);
-}
+EventLoop::~EventLoop() = default;
 
 Status EventLoop::on_signal(int sig, SignalHandler handler) {
   handlers_[sig] = std::move(handler);
@@ -141,15 +51,10 @@ void EventLoop::read_signals() {
   }
 }
 
-bool EventLoop::run() { return event_base_dispatch(base_) >= 0; }
+bool EventLoop::run() { return event_base_dispatch(base_.get()) >= 0; }
 
-void EventLoop::stop() { event_base_loopbreak(base_); }
+void EventLoop::stop() { event_base_loopbreak(base_.get()); }
 
-void EventLoop::post(std::function<void()> fn) {
-  // Drop timers that already fired.
-  std::erase_if(posted_, [](const Timer& t) { return !t.pending(); });
-  posted_.emplace_back(*this);
-  posted_.back().start(std::chrono::milliseconds(0), std::move(fn));
-}
+void EventLoop::post(std::function<void()> fn) { event::post(base_.get(), posted_, std::move(fn)); }
 
 }  // namespace torgw::init

@@ -1,64 +1,38 @@
 // The event loop PID 1 runs on, and every later stage plugs into: a libevent
 // event_base (the control-port client and the metadata fetcher use the same base), with
-// signals read from a signalfd (no async handlers: a signal is just another event), RAII
-// timers and fd watches.
+// signals read from a signalfd (no async handlers: a signal is just another event), and
+// common/event's RAII timers and fd watches.
 #pragma once
 
 #include <sys/signalfd.h>
 
 #include <chrono>
 #include <functional>
-#include <initializer_list>
-#include <list>
 #include <map>
+#include <memory>
 
+#include "common/event.h"
 #include "common/fd.h"
 #include "common/result.h"
 
 struct event_base;
-struct event;
 
 namespace torgw::init {
 
 class EventLoop;
 
-// A one-shot or periodic timer. Destroying it cancels it.
-class Timer {
+// common/event's owners, constructed on an EventLoop. Destroying one cancels it.
+class Timer : public event::Timer {
  public:
   Timer() = default;
   explicit Timer(EventLoop& loop);
-  Timer(Timer&&) noexcept;
-  Timer& operator=(Timer&&) noexcept;
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-  ~Timer();
-
-  // (Re)arms the timer; `fn` runs once after `delay` (or every `delay` if periodic).
-  void start(std::chrono::milliseconds delay, std::function<void()> fn, bool periodic = false);
-  void cancel();
-  bool pending() const;
-
- private:
-  static void trampoline(int, short, void* arg);
-  event* ev_ = nullptr;
-  std::function<void()> fn_;
 };
 
 // Calls `fn` whenever `fd` is readable. Destroying it stops watching (does not close).
-class FdWatch {
+class FdWatch : public event::FdWatch {
  public:
   FdWatch() = default;
   FdWatch(EventLoop& loop, int fd, std::function<void()> fn);
-  FdWatch(FdWatch&&) noexcept;
-  FdWatch& operator=(FdWatch&&) noexcept;
-  FdWatch(const FdWatch&) = delete;
-  FdWatch& operator=(const FdWatch&) = delete;
-  ~FdWatch();
-
- private:
-  static void trampoline(int, short, void* arg);
-  event* ev_ = nullptr;
-  std::function<void()> fn_;
 };
 
 class EventLoop {
@@ -70,7 +44,7 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  event_base* base() { return base_; }
+  event_base* base() { return base_.get(); }
 
   // Blocks `sig` for the whole process and delivers it through the signalfd to
   // `handler` on the loop. Children must unblock (spawn() does). Single-threaded
@@ -85,12 +59,16 @@ class EventLoop {
 
  private:
   void read_signals();
-  event_base* base_ = nullptr;
+  struct BaseDeleter {
+    void operator()(event_base* b) const;
+  };
+  // First, so it is destroyed last: every owner below cancels on it first.
+  std::unique_ptr<event_base, BaseDeleter> base_;
   UniqueFd sigfd_;
   sigset_t mask_{};
   std::map<int, SignalHandler> handlers_;
   FdWatch sig_watch_;
-  std::list<Timer> posted_;
+  event::Lifetime posted_;  // owns what post() queued
 };
 
 }  // namespace torgw::init
