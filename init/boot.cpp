@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "config/text.h"
+#include "init/lifecycle.h"
 #include "init/screen.h"
 
 namespace torgw::init {
@@ -159,8 +160,6 @@ std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
 
 
 struct Init::Impl {
-  enum class State { Booting, Running, Stopping };
-
   BootOptions opts;
   bool pid1;
   EventLoop loop;
@@ -170,8 +169,7 @@ struct Init::Impl {
   std::optional<BootContext> ctx;
   std::vector<std::unique_ptr<Stage>> stages;
   std::size_t begun = 0;  // stages whose start() was called
-  State state = State::Booting;
-  bool fatal_seen = false;
+  Lifecycle life;          // init/lifecycle.h: the one place the lifecycle is decided
   int exit_code = 0;
   Action early_fatal_action = Action::PowerOff;
   std::chrono::seconds early_fatal_delay{10};
@@ -181,11 +179,17 @@ struct Init::Impl {
   UniqueFd screen_fd;
   ScreenState screen;
   Timer fatal_timer{loop};
-  std::optional<Action> final_action;
+  bool finished = false;
+  // What the event being dispatched carries, for the effects that need it.
+  std::string shutdown_cause;
+  std::optional<Error> fatal_error;
+  bool fatal_printed = false;
+  std::string failed_stage;
+  std::uint64_t kept_caps = 0;
 
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();  // before the mounts
 
-  explicit Impl(BootOptions o) : opts(std::move(o)), pid1(!opts.dev) {}
+  explicit Impl(BootOptions o) : opts(std::move(o)), pid1(!opts.dev) { life.pid1 = pid1; }
 
   Action fatal_action() const {
     if (ctx && ctx->config.has("fatal_action")) {
@@ -284,17 +288,17 @@ struct Init::Impl {
         std::uint8_t buf[24 * 64];
         ssize_t n;
         while ((n = ::read(fd, buf, sizeof buf)) > 0)
-          if (power_pressed(buf, static_cast<std::size_t>(n))) shutdown(Action::PowerOff, "power_button");
+          if (power_pressed(buf, static_cast<std::size_t>(n))) shutdown(LifeEvent::PowerRequest, "power_button");
       });
     }
   }
 
   Status install_signals() {
-    TORGW_TRY(loop.on_signal(SIGTERM, [this](const signalfd_siginfo&) { shutdown(Action::PowerOff, "sigterm"); }));
-    TORGW_TRY(loop.on_signal(SIGPWR, [this](const signalfd_siginfo&) { shutdown(Action::PowerOff, "sigpwr"); }));
+    TORGW_TRY(loop.on_signal(SIGTERM, [this](const signalfd_siginfo&) { shutdown(LifeEvent::PowerRequest, "sigterm"); }));
+    TORGW_TRY(loop.on_signal(SIGPWR, [this](const signalfd_siginfo&) { shutdown(LifeEvent::PowerRequest, "sigpwr"); }));
     // PID 1: the kernel sends SIGINT for Ctrl-Alt-Del once it is disabled. Dev: Ctrl-C.
     TORGW_TRY(loop.on_signal(SIGINT, [this](const signalfd_siginfo&) {
-      shutdown(pid1 ? Action::Reboot : Action::PowerOff, pid1 ? "ctrl_alt_del" : "sigint");
+      shutdown(LifeEvent::Interrupt, pid1 ? "ctrl_alt_del" : "sigint");
     }));
     TORGW_TRY(loop.on_signal(SIGHUP, [this](const signalfd_siginfo&) { ctx->log("SIGHUP ignored"); }));
     TORGW_TRY(loop.on_signal(SIGUSR1, [this](const signalfd_siginfo&) { log_status(); }));
@@ -302,7 +306,8 @@ struct Init::Impl {
   }
 
   void log_status() {
-    std::string s = "status: " + std::string(state == State::Running ? "running" : state == State::Booting ? "booting" : "stopping") +
+    const LifeState st = life.state;
+    std::string s = "status: " + std::string(st == LifeState::Running ? "running" : st == LifeState::Booting ? "booting" : "stopping") +
                     ", orphans reaped " + std::to_string(reaper.orphans_reaped());
     for (const auto& n : children.names()) {
       auto p = children.pid(n);
@@ -361,83 +366,93 @@ struct Init::Impl {
     }
   }
 
-  void next_stage() {
-    if (state != State::Booting) return;
+  // ---- the lifecycle (init/lifecycle.h) ----
+  void dispatch(LifeEvent e) {
+    Transition t = transition(life, e);
+    life = t.next;
+    for (Effect fx : t.effects) apply(fx);
+  }
+
+  void apply(Effect fx) {
+    switch (fx) {
+      case Effect::StartNextStage: return start_next_stage();
+      case Effect::AnnounceRunning:
+        markers.emit("PID1_CAPABILITIES", capability_names(kept_caps));
+        markers.emit("INIT_DONE", std::to_string(ctx->ms_since_start()));
+        return;
+      case Effect::AnnounceShutdown:
+        markers.emit("SHUTDOWN", std::string(to_string(life.requested)) + ":" + shutdown_cause);
+        ctx->log("shutting down (" + shutdown_cause + ")");
+        return;
+      case Effect::ReportFatal:
+        if (!failed_stage.empty()) ctx->log("stage " + failed_stage + " failed: " + fatal_error->to_string());
+        if (!fatal_printed) markers.fatal(fatal_error->reason);
+        ctx->log("FATAL " + fatal_error->to_string());
+        exit_code = 1;
+        return;
+      case Effect::StopServices: return stop_everything([this] { dispatch(LifeEvent::Stopped); });
+      case Effect::StartFatalTimer: {
+        auto delay = fatal_delay();
+        ctx->log("services stopped; " + std::string(to_string(fatal_action())) + " in " + std::to_string(delay.count()) + " s");
+        fatal_timer.start(delay, [this] { dispatch(LifeEvent::FatalTimer); });
+        return;
+      }
+      case Effect::CancelFatalTimer: return fatal_timer.cancel();
+      case Effect::FinishRequested: return finish(life.requested);
+      case Effect::FinishFatal: return finish(fatal_action());
+    }
+  }
+
+  void start_next_stage() {
     if (begun == stages.size()) {
       // Booted: PID 1 keeps only what running and stopping the services needs (the
       // SEV-SNP device is closed by now, by the identity stage).
       auto caps = drop_capabilities(pid1_kept_capabilities());
-      if (!caps) return fatal(caps.error());
-      markers.emit("PID1_CAPABILITIES", capability_names(*caps));
-      state = State::Running;
-      markers.emit("INIT_DONE", std::to_string(ctx->ms_since_start()));
-      return;
+      if (!caps) return fatal_event(LifeEvent::StageFailed, caps.error(), false);
+      kept_caps = *caps;
+      return dispatch(LifeEvent::BootDone);
     }
     Stage* s = stages[begun++].get();
     const std::size_t index = begun;
     s->start(*ctx, [this, s, index](Status st) {
-      if (state != State::Booting || index != begun) return;  // shutting down meanwhile
+      if (index != begun) return;  // a later stage began meanwhile
       if (!st) {
-        Error e = st.error();
-        ctx->log(std::string("stage ") + s->name() + " failed: " + e.to_string());
-        return fatal(e);
+        failed_stage = s->name();
+        fatal_event(LifeEvent::StageFailed, st.error(), false);
+        failed_stage.clear();
+        return;
       }
-      loop.post([this] { next_stage(); });
+      loop.post([this] { dispatch(LifeEvent::StageDone); });
     });
+  }
+
+  void fatal_event(LifeEvent e, const Error& err, bool printed) {
+    fatal_error = err;
+    fatal_printed = printed;
+    dispatch(e);
   }
 
   // ---- the end ----
   void stop_everything(std::function<void()> then) {
     // Stages in reverse, then any child still supervised.
-    auto i = std::make_shared<std::size_t>(begun);
-    auto step = std::make_shared<std::function<void()>>();
-    *step = [this, i, then, weak = std::weak_ptr<std::function<void()>>(step)]() {
-      if (*i == 0) {
-        children.stop_all(then);
-        return;
-      }
-      Stage* s = stages[--*i].get();
-      auto self = weak.lock();
-      s->stop(*ctx, [this, self] { loop.post([self] { (*self)(); }); });
-    };
-    (*step)();
-  }
-
-  void shutdown(Action a, const std::string& cause) {
-    if (state == State::Stopping) {
-      // A second request during a FATAL delay: go now.
-      if (fatal_seen && fatal_timer.pending()) {
-        fatal_timer.cancel();
-        finish(a);
-      }
-      return;
+    std::vector<SequenceStep> steps;
+    for (std::size_t i = begun; i-- > 0;) {
+      Stage* s = stages[i].get();
+      steps.push_back([this, s](std::function<void()> next) { s->stop(*ctx, std::move(next)); });
     }
-    state = State::Stopping;
-    markers.emit("SHUTDOWN", std::string(to_string(a)) + ":" + cause);
-    ctx->log("shutting down (" + cause + ")");
-    stop_everything([this, a] { finish(a); });
+    run_in_sequence(loop, std::move(steps), [this, then = std::move(then)] { children.stop_all(then); });
   }
 
-  void fatal(const Error& e, bool printed = false) {
-    if (fatal_seen) return;
-    fatal_seen = true;
-    if (!printed) markers.fatal(e.reason);
-    ctx->log("FATAL " + e.to_string());
-    exit_code = 1;
-    const bool was_stopping = state == State::Stopping;
-    state = State::Stopping;
-    if (was_stopping) return;  // the shutdown in progress ends it
-    stop_everything([this] {
-      if (!pid1) return finish(Action::PowerOff);
-      auto delay = fatal_delay();
-      ctx->log("services stopped; " + std::string(to_string(fatal_action())) + " in " + std::to_string(delay.count()) + " s");
-      fatal_timer.start(delay, [this] { finish(fatal_action()); });
-    });
+  void shutdown(LifeEvent request, const std::string& cause) {
+    shutdown_cause = cause;
+    dispatch(request);
   }
+
+  void fatal(const Error& e, bool printed = false) { fatal_event(LifeEvent::GaveUp, e, printed); }
 
   void finish(Action a) {
-    if (final_action) return;
-    final_action = a;
+    if (finished) return;
+    finished = true;
     if (!pid1) {
       markers.emit("SHUTDOWN_DONE", std::to_string(ctx->ms_since_start()));
       loop.stop();
@@ -486,10 +501,11 @@ struct Init::Impl {
         watch_power_buttons();
       }
       machine_checks();
-      if (!fatal_seen) {
+      if (!life.fatal_seen) {
         stages.push_back(std::make_unique<ConfigStage>());
         for (auto& s : extra) stages.push_back(std::move(s));
-        loop.post([this] { next_stage(); });
+        // The config stage starts like every next one: on the loop, if still booting.
+        loop.post([this] { dispatch(LifeEvent::StageDone); });
       }
     }
     loop.run();

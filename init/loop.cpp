@@ -57,4 +57,31 @@ void EventLoop::stop() { event_base_loopbreak(base_.get()); }
 
 void EventLoop::post(std::function<void()> fn) { event::post(base_.get(), posted_, std::move(fn)); }
 
+// ---- run_in_sequence ------------------------------------------------------------------
+
+namespace {
+
+struct Sequence {
+  EventLoop& loop;
+  std::vector<SequenceStep> steps;
+  std::function<void()> done;
+  std::size_t next = 0;
+};
+
+void advance(const std::shared_ptr<Sequence>& seq) {
+  if (seq->next == seq->steps.size()) {
+    auto done = std::move(seq->done);
+    if (done) done();
+    return;
+  }
+  auto& step = seq->steps[seq->next++];
+  step([seq] { seq->loop.post([seq] { advance(seq); }); });
+}
+
+}  // namespace
+
+void run_in_sequence(EventLoop& loop, std::vector<SequenceStep> steps, std::function<void()> done) {
+  advance(std::make_shared<Sequence>(Sequence{loop, std::move(steps), std::move(done)}));
+}
+
 }  // namespace torgw::init

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "common/event.h"
 #include "common/fd.h"
@@ -70,5 +71,12 @@ class EventLoop {
   FdWatch sig_watch_;
   event::Lifetime posted_;  // owns what post() queued
 };
+
+// Runs `steps` one after another: each gets a `next` to call when it has finished
+// (at once or later, from any callback); the following step then starts on a later
+// loop iteration, outside that callback. `done` runs after the last step, the same
+// way; with no steps, at once.
+using SequenceStep = std::function<void(std::function<void()> next)>;
+void run_in_sequence(EventLoop& loop, std::vector<SequenceStep> steps, std::function<void()> done);
 
 }  // namespace torgw::init
