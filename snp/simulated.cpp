@@ -16,7 +16,7 @@
 #include <mutex>
 
 #include "common/fd.h"
-#include "snp/ossl.h"
+#include "snp/ossl_internal.h"
 
 namespace torgw::snp {
 
