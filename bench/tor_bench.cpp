@@ -40,6 +40,7 @@
 
 #include "common/bytes.h"
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "onion/onion.h"
 #include "serial/serial.h"
 #include "supervisor/supervisor.h"

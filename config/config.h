@@ -12,6 +12,9 @@
 //
 // Key names: [a-z0-9_]; '-' is accepted as '_' (the kernel treats them alike in
 // parameter names, and GCE users write torgw-backend-mode). Upper case is rejected.
+//
+// The module's other parts: config/metadata.h (GCE/Hetzner metadata over HTTP, the
+// helper's pipe format) and config/text.h (small text helpers for config/ and init/).
 #pragma once
 
 #include <array>

@@ -1,4 +1,5 @@
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>

@@ -35,6 +35,7 @@
 #include "init/machine.h"
 #include "onion/onion.h"
 #include "serial/serial.h"
+#include "snp/device.h"
 
 namespace torgw::firewall {
 class Installer;
@@ -68,6 +69,9 @@ struct BootOptions {
   std::string metadata_user = "torgw-meta";
   std::string version;
   std::int64_t build_time = 0;                       // unix seconds; the clock must be later
+  // snp_device=simulated opens through this (snp::open_simulated_device: torgw-init links
+  // torgw_snp_simulated; the library torgw_init does not). Unset: snp.sim.unavailable.
+  snp::SimulatedOpener open_simulated_psp = nullptr;
 };
 
 // What the stages share. Stages keep their own state in their Stage object.

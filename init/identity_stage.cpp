@@ -68,6 +68,7 @@ class IdentityStage : public Stage {
     }
     dc.sim_direct_boot.vcpus = static_cast<unsigned>(cfg.uint("snp_sim_vcpus"));
     dc.sim_direct_boot.vcpu_type = cfg.str("snp_sim_vcpu_type");
+    dc.open_simulated = ctx.opts.open_simulated_psp;
     auto dev = snp::open_device(dc);
     if (!dev) return finish(prefixed("snp", dev.error()));
     dev_ = std::move(*dev);

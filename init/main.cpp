@@ -14,6 +14,7 @@
 #include "init/boot.h"
 #include "init/machine.h"
 #include "init/metadata_helper.h"
+#include "snp/simulated.h"
 
 #ifndef TORGW_VERSION
 #define TORGW_VERSION "0.0.0"
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
   init::BootOptions opts;
   opts.version = TORGW_VERSION;
   opts.build_time = TORGW_BUILD_TIME;
+  // snp_device=simulated is a config value in every mode, not only --dev.
+  opts.open_simulated_psp = &snp::open_simulated_device;
 
   CLI::App app{"torgw-init: PID 1 of the torgw gateway appliance"};
   // The kernel hands init every unrecognised word of its command line: PID 1 must not

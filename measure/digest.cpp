@@ -7,7 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "measure/guid.h"
+#include "measure/guid_internal.h"
 #include "measure/measure.h"
 
 namespace torgw::measure {

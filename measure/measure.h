@@ -5,6 +5,9 @@
 //
 // Everything here is a pure function over bytes: the OVMF parser reads outside bytes and
 // answers a value or a Result error with a dotted reason (measure.ovmf.*, measure.vcpu.*).
+//
+// The module's other part: measure/manifest.h (an image's manifest.json, for
+// `torgw verify --manifest`).
 #pragma once
 
 #include <array>

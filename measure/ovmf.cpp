@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "measure/guid.h"
+#include "measure/guid_internal.h"
 #include "measure/measure.h"
 
 namespace torgw::measure {

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "snp/json.h"
-#include "snp/simulated.h"
 
 namespace torgw::snp {
 
@@ -145,7 +144,7 @@ Attestation attest(Device& dev, const AttestRequest& req) {
   opts.policy = req.policy;
   opts.policy.expected_report_data = a.report_data;
   opts.chain.at = req.at;
-  if (auto* sim = dynamic_cast<SimulatedPsp*>(&dev)) opts.chain.simulated_ark = sim->ark_der();
+  opts.chain.simulated_ark = dev.simulated_ark();
   a.verification = verify_attestation(a.raw.report, *chain, opts);
   a.status = a.verification.status;
   a.gate = a.valid() ? AttestationGate::Pass : classify_unverified(a);

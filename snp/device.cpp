@@ -17,7 +17,6 @@
 
 #include "measure/measure.h"
 #include "snp/abi.h"
-#include "snp/simulated.h"
 
 namespace torgw::snp {
 
@@ -385,31 +384,9 @@ Result<std::array<std::uint8_t, 48>> sim_direct_boot_measurement(const DeviceCon
 Result<std::unique_ptr<Device>> open_device(const DeviceConfig& cfg) {
   if (cfg.kind == "none") return std::unique_ptr<Device>{};
   if (cfg.kind == "simulated") {
-    SimulatedChip chip;
-    chip.name = cfg.sim_chip;
-    if (!cfg.sim_measurement.empty() && !cfg.sim_direct_boot.ovmf.empty())
-      return make_error("snp.sim.direct_boot", "a measurement and direct-boot inputs both given: choose one");
-    if (!cfg.sim_measurement.empty()) {
-      auto m = from_hex(cfg.sim_measurement);
-      if (!m || m->size() != 48) return make_error("snp.bad_hex", "sim measurement must be 96 hex digits");
-      std::copy(m->begin(), m->end(), chip.measurement.begin());
-    }
-    using F = SimulatedChip::Fault;
-    if (cfg.sim_fault == "debug_policy") chip.policy |= policy_bits::kDebug;
-    else if (cfg.sim_fault == "migrate_ma_policy") chip.policy |= policy_bits::kMigrateMa;
-    else if (cfg.sim_fault == "report_data") chip.fault = F::WrongReportData;
-    else if (cfg.sim_fault == "signature") chip.fault = F::Signature;
-    else if (cfg.sim_fault == "no_certs") chip.fault = F::NoCerts;
-    else if (cfg.sim_fault == "bad_certs") chip.fault = F::BadCerts;
-    else if (cfg.sim_fault != "none") return make_error("snp.sim.bad_fault", "sim fault '" + cfg.sim_fault + "'");
-    if (!cfg.sim_direct_boot.ovmf.empty()) {
-      auto m = sim_direct_boot_measurement(cfg.sim_direct_boot);
-      if (!m) return m.error();
-      chip.measurement = *m;
-    }
-    auto sim = SimulatedPsp::open(cfg.sim_state_dir, chip);
-    if (!sim) return sim.error();
-    return std::unique_ptr<Device>(std::move(*sim));
+    if (!cfg.open_simulated)
+      return make_error("snp.sim.unavailable", "this program is built without the simulated PSP (torgw_snp_simulated)");
+    return cfg.open_simulated(cfg);
   }
   if (cfg.kind == "tsm") {
     auto t = TsmDevice::open(cfg.tsm_root);

@@ -99,6 +99,10 @@ class Device {
   virtual Result<ExtendedReport> get_report(const ReportData& data, std::uint32_t vmpl, bool with_certs) = 0;
   // MSG_KEY_REQ: 32 bytes in locked memory; an all-zero key is refused.
   virtual Result<SecretBytes> get_derived_key(const DerivedKeyRequest& req) = 0;
+  // The root (DER) a verifier must be handed explicitly to accept this device's chain
+  // (ChainOptions::simulated_ark): the simulated PSP's own ARK. nullopt for real
+  // hardware, whose chain must end in AMD's pinned roots.
+  virtual std::optional<Bytes> simulated_ark() const { return std::nullopt; }
 };
 
 // ---- /dev/sev-guest ----------------------------------------------------------------
@@ -167,6 +171,12 @@ Status check_tsm_provider(const std::string& entry_dir);
 
 // ---- selection -----------------------------------------------------------------------
 
+struct DeviceConfig;
+// Makes the device for kind "simulated": snp::open_simulated_device (snp/simulated.h).
+// The simulated PSP is its own library (torgw_snp_simulated) that only tests, benchmarks
+// and torgw-init link, so torgw_snp reaches it only through this pointer.
+using SimulatedOpener = Result<std::unique_ptr<Device>> (*)(const DeviceConfig& cfg);
+
 struct DeviceConfig {
   // "auto" (sev-guest, else configfs-tsm), "sev-guest", "tsm", "simulated", "none".
   std::string kind = "auto";
@@ -190,6 +200,8 @@ struct DeviceConfig {
     unsigned vcpus = 1;
     std::string vcpu_type = "EPYC-Milan";
   } sim_direct_boot;
+  // Kind "simulated" opens through this; unset, it is refused (snp.sim.unavailable).
+  SimulatedOpener open_simulated = nullptr;
 };
 
 // The launch digest of a simulated measured direct boot (files read here). Errors:
@@ -197,7 +209,9 @@ struct DeviceConfig {
 Result<std::array<std::uint8_t, 48>> sim_direct_boot_measurement(const DeviceConfig::SimDirectBoot& db);
 
 // nullptr (not an error) when kind is "none", or "auto" and no device exists: the
-// caller then follows the no-SNP fallback. Errors: snp.device.*, snp.bad_device_kind.
+// caller then follows the no-SNP fallback. Errors: snp.device.*, snp.bad_device_kind,
+// snp.sim.unavailable (kind "simulated" without cfg.open_simulated), and for kind
+// "simulated" those of open_simulated_device.
 Result<std::unique_ptr<Device>> open_device(const DeviceConfig& cfg);
 
 }  // namespace torgw::snp

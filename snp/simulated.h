@@ -18,6 +18,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "snp/abi.h"
@@ -64,6 +65,7 @@ class SimulatedPsp final : public Device {
   std::string describe() const override { return "SIMULATED PSP (chip " + chip_.name + ")"; }
   Result<ExtendedReport> get_report(const ReportData& data, std::uint32_t vmpl, bool with_certs) override;
   Result<SecretBytes> get_derived_key(const DerivedKeyRequest& req) override;
+  std::optional<Bytes> simulated_ark() const override { return ark_der(); }
 
   const SimulatedChip& chip() const { return chip_; }
   std::array<std::uint8_t, 64> chip_id() const;
@@ -82,5 +84,10 @@ class SimulatedPsp final : public Device {
   std::unique_ptr<Impl> impl_;
   SimulatedChip chip_;
 };
+
+// DeviceConfig's kind "simulated" (snp::open_device calls it through
+// DeviceConfig::open_simulated): a SimulatedPsp whose chip follows cfg's sim_* fields.
+// Errors: snp.sim.direct_boot, snp.bad_hex, snp.sim.bad_fault, measure.*, and open()'s.
+Result<std::unique_ptr<Device>> open_simulated_device(const DeviceConfig& cfg);
 
 }  // namespace torgw::snp

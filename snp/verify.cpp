@@ -4,7 +4,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "snp/ossl.h"
+#include "snp/ossl_internal.h"
 
 namespace torgw::snp {
 

@@ -6,6 +6,8 @@
 //   socks/config.h   flags + config file -> validated Config; --help text
 //   socks/relay.h    the epoll relay (Relay::create / run / request_stop)
 //   socks/privdrop.h dropping root for good
+//   socks/tls.h      TLS to tls:// backends: pinned/CA checks over OpenSSL
+//   socks/log.h      torgw-socks's rate-limited stderr logger
 // The executable is socks/main.cpp; operator documentation is docs/socks.md.
 #pragma once
 

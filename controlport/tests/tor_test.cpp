@@ -24,6 +24,7 @@
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "onion/onion.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "measure/guid.h"
+#include "measure/guid_internal.h"
 
 namespace torgw::measure::testing {
 

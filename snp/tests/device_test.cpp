@@ -476,11 +476,17 @@ TEST_CASE("device selection and key-field names") {
   sim.sim_state_dir = testsim::state_dir();
   sim.sim_chip = "chip-x";
   sim.sim_measurement = std::string(96, 'a');
+  // A program that does not link the simulated PSP (torgw_snp_simulated) cannot open it.
+  CHECK(open_device(sim).error().reason == "snp.sim.unavailable");
+  sim.open_simulated = &open_simulated_device;
   auto d = open_device(sim);
   REQUIRE(d.ok());
   REQUIRE(*d != nullptr);
   CHECK((*d)->kind() == DeviceKind::Simulated);
   CHECK((*d)->describe().find("SIMULATED") != std::string::npos);
+  // What attest() hands the verifier: the simulated chain's own root.
+  REQUIRE((*d)->simulated_ark().has_value());
+  CHECK(*(*d)->simulated_ark() == static_cast<SimulatedPsp&>(**d).ark_der());
   auto rep = (*d)->get_report(data_of(0), 0, false);
   CHECK(to_hex(ByteView(parse_report(rep->report)->measurement.data(), 48)) == std::string(96, 'a'));
   sim.sim_measurement = "abc";
@@ -505,6 +511,7 @@ TEST_CASE("simulated PSP with direct-boot inputs reports measure's launch digest
 
   DeviceConfig cfg;
   cfg.kind = "simulated";
+  cfg.open_simulated = &open_simulated_device;
   cfg.sim_state_dir = testsim::state_dir();
   cfg.sim_direct_boot = {dir.file("OVMF.fd"), dir.file("bzImage"), "console=ttyS0 root=x", 4, "EPYC-Genoa"};
   auto d = open_device(cfg);

@@ -13,6 +13,7 @@
 
 #include "common/bytes.h"
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "supervisor/tests/support.h"
 #include "tests/support/net.h"
 #include "tests/tornet/tornet.h"

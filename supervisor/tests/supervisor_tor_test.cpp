@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "onion/onion.h"
 #include "supervisor/tests/support.h"
 

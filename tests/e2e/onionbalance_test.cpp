@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "init/tests/dev_run.h"
 #include "onion/onion.h"
 #include "tests/support/process.h"

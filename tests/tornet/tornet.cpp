@@ -23,6 +23,7 @@
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "common/spawn.h"
 #include "supervisor/process.h"
 #include "tests/support/net.h"

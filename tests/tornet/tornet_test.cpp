@@ -14,6 +14,7 @@
 
 #include "common/bytes.h"
 #include "controlport/controlport.h"
+#include "controlport/testing.h"
 #include "onion/onion.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"

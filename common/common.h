@@ -1,0 +1,16 @@
+// common/: what every module needs and nothing module-specific — the error type that
+// crosses module borders, bounds-checked bytes, owned fds, secrets, process spawning.
+// The first layer: it includes no other module. Its parts:
+//   common/result.h  Result<T> / Status / Error with a stable dotted reason token
+//   common/bytes.h   ByteReader for outside bytes; hex and base64
+//   common/fd.h      UniqueFd
+//   common/secret.h  SecretBytes (mlock'ed, zeroed on free)
+//   common/spawn.h   fork + drop privileges + exec, with the failing step as an Error
+// Include the part you use; this header includes them all.
+#pragma once
+
+#include "common/bytes.h"
+#include "common/fd.h"
+#include "common/result.h"
+#include "common/secret.h"
+#include "common/spawn.h"
