@@ -6,7 +6,10 @@
 //   common/fd.h      UniqueFd
 //   common/secret.h  SecretBytes (mlock'ed, zeroed on free)
 //   common/spawn.h   fork + drop privileges + exec, with the failing step as an Error
-// Include the part you use; this header includes them all.
+//   common/event.h   RAII libevent owners (Timer, FdWatch, BufferEvent, post + Lifetime);
+//                    its own library, torgw_common_event, so libevent stays out of the
+//                    modules that do not run a loop: named here, not included
+// Include the part you use; this header includes them all but event.h.
 #pragma once
 
 #include "common/bytes.h"

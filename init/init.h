@@ -7,6 +7,7 @@
 //     (loop.h and child.h are the library torgw_init_runtime; the rest is torgw_init)
 //   init/machine.h          mounts, modules, network, clock, RNG, power button, reboot
 //   init/screen.h           the consoles and the summary block on tty0
+//   init/lifecycle.h        PID 1's lifecycle: states, events, the transition table
 //   init/boot.h             the stages, BootContext, the boot and shutdown sequence
 //   init/metadata_helper.h  `torgw-init --metadata-helper`, the unprivileged fetcher
 // The executable is init/main.cpp; operator documentation is docs/init.md.
@@ -14,6 +15,7 @@
 
 #include "init/boot.h"
 #include "init/child.h"
+#include "init/lifecycle.h"
 #include "init/loop.h"
 #include "init/machine.h"
 #include "init/metadata_helper.h"
