@@ -102,11 +102,11 @@ dd if="$tmp/root.part" of="$tmp/root.erofs" bs=4096 count="$blocks" status=none
 [ "$(sha256sum < "$tmp/root.erofs" | cut -d' ' -f1)" = "$(manifest "$m" "m['rootfs']['sha256']")" ] || fail "erofs differs from manifest"
 fsck.erofs --extract="$tmp/tree" "$tmp/root.erofs" >/dev/null || fail "fsck.erofs failed"
 t=$tmp/tree
-[ -L "$t/sbin" ] && [ "$(readlink "$t/usr/sbin/init")" = torgw-init ] || fail "/sbin/init is not torgw-init"
-[ -x "$t/usr/sbin/torgw-init" ] && [ -x "$t/usr/bin/tor" ] && [ -x "$t/usr/bin/torgw-socks" ] \
+{ [ -L "$t/sbin" ] && [ "$(readlink "$t/usr/sbin/init")" = torgw-init ]; } || fail "/sbin/init is not torgw-init"
+{ [ -x "$t/usr/sbin/torgw-init" ] && [ -x "$t/usr/bin/tor" ] && [ -x "$t/usr/bin/torgw-socks" ]; } \
   || fail "torgw-init, torgw-socks or tor missing"
-grep -q '^tor:x:[0-9]*:[0-9]*:' "$t/etc/passwd" && grep -q '^torgw-socks:x:' "$t/etc/passwd" || fail "users missing"
-grep -q '^tor:x:' "$t/etc/group" && grep -q '^torgw-socks:x:' "$t/etc/group" || fail "groups missing"
+{ grep -q '^tor:x:[0-9]*:[0-9]*:' "$t/etc/passwd" && grep -q '^torgw-socks:x:' "$t/etc/passwd"; } || fail "users missing"
+{ grep -q '^tor:x:' "$t/etc/group" && grep -q '^torgw-socks:x:' "$t/etc/group"; } || fail "groups missing"
 cmp -s "$t/etc/torgw/torgw.conf" "$SRC/rootfs/files/etc/torgw/torgw.conf" || fail "default torgw.conf missing"
 bad=$(find "$t" \( -name sh -o -name bash -o -name dash -o -name busybox -o -name 'apt*' -o -name 'dpkg*' \) -print)
 [ -z "$bad" ] || fail "forbidden files: $bad"

@@ -14,7 +14,7 @@ fix=$1
 require_fixture "$fix/out"
 command -v qemu-system-x86_64 >/dev/null || skip package "qemu-system-x86 missing"
 db=$fix/out/direct-boot
-[ -s "$db/bzImage" ] && [ -s "$db/cmdline" ] && [ -s "$db/OVMF.fd" ] || fail "no direct-boot set in $fix/out"
+{ [ -s "$db/bzImage" ] && [ -s "$db/cmdline" ] && [ -s "$db/OVMF.fd" ]; } || fail "no direct-boot set in $fix/out"
 cmdline=$(cat "$db/cmdline")
 attrs=$(mktemp /var/tmp/torgw-gce-attrs.XXXXXX.json); trap 'rm -f "$attrs" "$attrs.log"' EXIT
 printf '{"torgw-backend": "10.0.2.2:1080", "torgw-identity": "ephemeral"}\n' > "$attrs"

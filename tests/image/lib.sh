@@ -1,6 +1,8 @@
 # Shared helpers for tests/image/*.sh (sourced). Tests exit 0 pass, 1 fail, 77 skip.
+# shellcheck shell=bash
 set -euo pipefail
 export LC_ALL=C
+# shellcheck disable=SC2034  # SRC is for the tests that source this file
 SRC=${TORGW_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=../support/skip.sh

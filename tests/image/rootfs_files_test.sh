@@ -14,7 +14,7 @@ out=$("$torgw" config check --file "$conf" --gce torgw-backend=192.0.2.7:1080) \
   || fail "default torgw.conf rejected: $out"
 grep -qx 'CONFIG_SOURCES=gce' <<<"$out" || fail "default torgw.conf sets keys: $(grep CONFIG_SOURCES <<<"$out")"
 set +e; out=$("$torgw" config check --file "$conf" 2>&1); rc=$?; set -e
-[ $rc -eq 1 ] && grep -q 'FATAL=backend:missing' <<<"$out" || fail "without metadata the image must stop at backend: $out"
+{ [ $rc -eq 1 ] && grep -q 'FATAL=backend:missing' <<<"$out"; } || fail "without metadata the image must stop at backend: $out"
 pass "default torgw.conf parses, sets nothing, leaves backend to the operator"
 
 while IFS= read -r -d '' f; do
@@ -25,11 +25,11 @@ pass "rootfs/files are plain ASCII"
 p=$files/etc/passwd g=$files/etc/group
 for u in root tor torgw-socks torgw-meta; do
   line=$(grep "^$u:" "$p") || fail "passwd lacks $u"
-  IFS=: read -r name pw uid gid gecos home shell <<<"$line"
+  IFS=: read -r _ pw uid gid _ _ shell <<<"$line"
   [ "$pw" = x ] || fail "$u has a password field"
   grep -q "^$u:x:$gid:" "$g" || fail "group $u (gid $gid) missing"
   [ "$shell" = /nonexistent ] || fail "$u has shell $shell"
-  [ "$u" = root ] || [ "$uid" -ge 100 ] && [ "$uid" -lt 1000 ] || fail "$u uid $uid"
+  [ "$u" = root ] || { [ "$uid" -ge 100 ] && [ "$uid" -lt 1000 ]; } || fail "$u uid $uid"
 done
 [ "$(cut -d: -f3 "$p" | sort | uniq -d)" = "" ] || fail "duplicate uids"
 [ "$(cut -d: -f3 "$g" | sort | uniq -d)" = "" ] || fail "duplicate gids"

@@ -120,7 +120,7 @@ if grep -q 'TORGW READY=true' "$log" 2>/dev/null; then
 fi
 touch "$tmp/go"
 rc=0; wait "$qemu_pid" || rc=$?
-cat "$tmp/qemu.out" | tail -1
+tail -1 "$tmp/qemu.out"
 [ $rc -eq 0 ] || { tail -50 "$tmp/qemu.out"; fail "product boot on the private Tor network; serial log: $log"; }
 [ "$got" = "$token" ] || { tail -5 "$tmp/curl.err" >&2; fail "no page through the onion (client -> onion -> VM torgw-socks -> backend)"; }
 grep -q 'TORGW CHILD_EXITED=torgw-socks:exit_0' "$log" || fail "torgw-socks did not drain and exit 0"

@@ -14,6 +14,7 @@ cp --sparse=always "$fix/out/disk.raw" "$tmp/disk.raw"
 root_start=$(manifest "$m" "m['disk']['partitions'][1]['start']")
 off=$((root_start + 1024 + 8))  # inside the erofs superblock (data block 0)
 byte=$(dd if="$tmp/disk.raw" bs=1 skip=$off count=1 status=none | od -An -tu1 | tr -d ' ')
+# shellcheck disable=SC2059  # the format is the one octal escape of the flipped byte, built here on purpose
 printf "\\$(printf '%03o' $(( (byte ^ 0xff) & 0xff )))" | dd of="$tmp/disk.raw" bs=1 seek=$off conv=notrunc status=none
 python3 "$(dirname "$0")/qemu_boot.py" --disk "$tmp/disk.raw" --log "$fix/tamper.log" \
   --timeout "${TORGW_BOOT_TIMEOUT:-900}" \

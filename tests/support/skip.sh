@@ -3,6 +3,7 @@
 # Prints "SKIP: NEEDS: reason" and exits 77 (CTest: SKIP_RETURN_CODE 77). Under CI=true a
 # precondition that CI guarantees (root, package, shared, cache, and the image fixture
 # that CI builds) is a failure instead: exit 1, so CI can never go green by skipping.
+# shellcheck shell=bash
 skip() {
   local needs=$1; shift
   case $needs in
