@@ -96,12 +96,6 @@ Relay::Impl::~Impl() {
   for (auto* c : graveyard) delete c;
   for (auto* c : free_conns) delete c;
   for (auto* b : free_blocks) delete[] b;
-  for (auto& p : pipes) {
-    if (p.r >= 0) ::close(p.r);
-    if (p.w >= 0) ::close(p.w);
-  }
-  for (auto& p : probes)
-    if (p->fd >= 0) ::close(p->fd);
 }
 
 void Relay::Impl::add_fd(int fd, std::uint64_t tag_data, std::uint32_t events) {
@@ -344,16 +338,15 @@ void Relay::Impl::free_block(std::uint8_t* b) {
 // A free pipe for one splice-through, or -1. It stays in the free list: a direction
 // takes it out only if the destination leaves bytes in it.
 std::int32_t Relay::Impl::borrow_pipe() {
-  while (!free_pipes.empty() && pipes[static_cast<std::size_t>(free_pipes.back())].r < 0) free_pipes.pop_back();
+  while (!free_pipes.empty() && !pipes[static_cast<std::size_t>(free_pipes.back())].r) free_pipes.pop_back();
   if (!free_pipes.empty()) return free_pipes.back();
   if (pipes.size() >= pipe_cap) return -1;
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+  Pipe p = make_pipe();
+  if (!p.r) {
     pipe_cap = pipes.size();
     return -1;
   }
-  if (cfg.pipe_size != 65536) ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(cfg.pipe_size));
-  pipes.push_back(Pipe{fds[0], fds[1]});
+  pipes.push_back(std::move(p));
   auto idx = static_cast<std::int32_t>(pipes.size() - 1);
   free_pipes.push_back(idx);
   return idx;
@@ -362,18 +355,22 @@ std::int32_t Relay::Impl::borrow_pipe() {
 // Bytes nobody will read are in the pipe: replace it rather than drain it.
 void Relay::Impl::replace_pipe(std::int32_t idx) {
   Pipe& p = pipes[static_cast<std::size_t>(idx)];
-  ::close(p.r);
-  ::close(p.w);
-  p = Pipe{};
+  p = Pipe{};  // close the old pair before opening the new one: never two at once
+  p = make_pipe();  // on failure the slot stays dead; borrow skips it
+}
+
+// A non-blocking pipe of cfg.pipe_size bytes; both ends invalid if pipe2() fails.
+Pipe Relay::Impl::make_pipe() const {
   int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return;  // slot stays dead; borrow skips it
-  if (cfg.pipe_size != 65536) ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(cfg.pipe_size));
-  p = Pipe{fds[0], fds[1]};
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {};
+  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  if (cfg.pipe_size != 65536) ::fcntl(p.w.get(), F_SETPIPE_SZ, static_cast<int>(cfg.pipe_size));
+  return p;
 }
 
 void Relay::Impl::release_pipe(std::int32_t idx, bool dirty) {
   if (dirty) replace_pipe(idx);
-  if (pipes[static_cast<std::size_t>(idx)].r >= 0) free_pipes.push_back(idx);
+  if (pipes[static_cast<std::size_t>(idx)].r) free_pipes.push_back(idx);
 }
 
 void Relay::Impl::stash(Dir& d, const std::uint8_t* p, std::size_t n) {

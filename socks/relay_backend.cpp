@@ -345,43 +345,42 @@ void Relay::Impl::tls_established(std::size_t b, const tls::Session& s, bool tx,
 
 void Relay::Impl::start_probe(Probe* p) {
   const Backend& be = backends[p->backend];
-  int fd = ::socket(be.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  UniqueFd fd(::socket(be.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
     p->next = now + cfg.health_interval_ms;
     return;
   }
-  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&be.addr), be.len);
+  int r = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&be.addr), be.len);
   if (r != 0 && errno != EINPROGRESS) {
     int e = errno;
-    ::close(fd);
-    p->fd = -1;
+    fd.reset();
     probe_done(p, false, "health check: connect: " + errno_text(e));
     return;
   }
-  p->fd = fd;
+  p->fd = std::move(fd);
   p->st = Probe::St::Connecting;
   p->got = 0;
   // Learn once whether the backend reads a request pipelined behind the greeting.
   p->pipe_test = cfg.backend_pipelining == Pipelining::Auto && cfg.backend_auth == BackendAuth::None &&
                  cfg.effective_health_check() == HealthCheck::Socks5 && be.pipelining < 0;
   p->deadline = now + cfg.connect_timeout_ms;
-  add_fd(fd, reinterpret_cast<std::uint64_t>(p) | kTagHandler, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  add_fd(p->fd.get(), reinterpret_cast<std::uint64_t>(p) | kTagHandler, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
 void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
-  if (p->fd < 0) return;
+  if (!p->fd) return;
   if (p->st == Probe::St::Connecting) {
     if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    ::getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    ::getsockopt(p->fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
       probe_done(p, false, "health check: connect: " + errno_text(err));
       return;
     }
     if (backends[p->backend].ep.tls) {
       // A tls:// backend is healthy once it proves its key (and answers the greeting).
-      p->tls = tls_ctx->connect(p->fd, backends[p->backend].ep.host, p->backend);
+      p->tls = tls_ctx->connect(p->fd.get(), backends[p->backend].ep.host, p->backend);
       if (!p->tls) {
         probe_done(p, false, "health check: TLS: cannot create a session");
         return;
@@ -416,7 +415,7 @@ void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
   bool eof = false;
   while (p->got < sizeof p->buf) {
     ssize_t n = p->tls ? p->tls->read(p->buf + p->got, sizeof p->buf - p->got)
-                       : ::read(p->fd, p->buf + p->got, sizeof p->buf - p->got);
+                       : ::read(p->fd.get(), p->buf + p->got, sizeof p->buf - p->got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && retry_errno(errno)) break;
     if (n < 0 && p->tls && !p->tls->failure().reason.empty() && p->tls->failure().sys_errno == 0) {
@@ -444,7 +443,7 @@ bool Relay::Impl::probe_send_greeting(Probe* p) {
     std::memcpy(msg + n, kBogus, sizeof kBogus);
     n += sizeof kBogus;
   }
-  ssize_t w = p->tls ? p->tls->write(msg, n) : ::send(p->fd, msg, n, MSG_NOSIGNAL);
+  ssize_t w = p->tls ? p->tls->write(msg, n) : ::send(p->fd.get(), msg, n, MSG_NOSIGNAL);
   if (w != static_cast<ssize_t>(n)) {
     probe_done(p, false, "health check: send failed");
     return false;
@@ -490,9 +489,8 @@ void Relay::Impl::pipe_result(Probe* p, bool supported) {
 }
 
 void Relay::Impl::probe_done(Probe* p, bool ok, std::string_view why) {
-  p->tls.reset();
-  if (p->fd >= 0) ::close(p->fd);
-  p->fd = -1;
+  p->tls.reset();  // the session before the socket it runs on
+  p->fd.reset();
   p->st = Probe::St::Idle;
   p->next = now + cfg.health_interval_ms;
   mark(p->backend, ok, why);

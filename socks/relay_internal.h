@@ -73,7 +73,7 @@ struct Backend {
 
 struct Probe : Handler {
   std::size_t backend = 0;
-  int fd = -1;
+  UniqueFd fd;
   std::unique_ptr<tls::Session> tls;  // tls:// backends: the check runs over TLS
   // PipeTest: healthy; waiting to see whether it answers a pipelined request too.
   enum class St : std::uint8_t { Idle, Connecting, Tls, Greeting, PipeTest } st = St::Idle;
@@ -86,9 +86,10 @@ struct Probe : Handler {
   std::uint8_t got = 0;
 };
 
+// A slot whose pipe2() failed on replacement stays dead (r invalid): borrow_pipe skips it.
 struct Pipe {
-  int r = -1;
-  int w = -1;
+  UniqueFd r;
+  UniqueFd w;
 };
 
 enum class St : std::uint8_t { ClientHandshake, BackendConnect, BackendTls, BackendHandshake, Relay, Linger };
@@ -223,6 +224,7 @@ struct Relay::Impl {
   std::int32_t borrow_pipe();
   void release_pipe(std::int32_t idx, bool dirty);
   void replace_pipe(std::int32_t idx);
+  Pipe make_pipe() const;
   void stash(Dir& d, const std::uint8_t* p, std::size_t n);
   void client_note(const Conn* c, const char* what, std::string_view reason);
 

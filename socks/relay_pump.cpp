@@ -78,7 +78,7 @@ bool Relay::Impl::flush(Conn* c, int i) {
   while (d.pending > 0) {
     ssize_t w;
     if (d.pipe >= 0) {
-      w = ::splice(pipes[static_cast<std::size_t>(d.pipe)].r, nullptr, dst, nullptr, d.pending,
+      w = ::splice(pipes[static_cast<std::size_t>(d.pipe)].r.get(), nullptr, dst, nullptr, d.pending,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     } else {
       w = side_send(c, i ^ 1, d.buf + d.off, d.pending);
@@ -149,7 +149,7 @@ bool Relay::Impl::pump(Conn* c, int i) {
       std::int32_t pi = borrow_pipe();
       if (pi >= 0) {
         Pipe& p = pipes[static_cast<std::size_t>(pi)];
-        ssize_t n = ::splice(src, nullptr, p.w, nullptr, bufsize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n = ::splice(src, nullptr, p.w.get(), nullptr, bufsize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {  // not spliceable here: copy from now on
           splice_ok = false;
           continue;
@@ -164,7 +164,7 @@ bool Relay::Impl::pump(Conn* c, int i) {
         if (rr == ReadResult::Retry) continue;
         if (rr == ReadResult::Stop) break;
         if (rr == ReadResult::Error) return false;
-        ssize_t w = ::splice(p.r, nullptr, dst, nullptr, static_cast<std::size_t>(n), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t w = ::splice(p.r.get(), nullptr, dst, nullptr, static_cast<std::size_t>(n), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (w < 0) {
           if (!retry_errno(errno)) {
             replace_pipe(pi);  // still in the free list; borrow skips it if dead
