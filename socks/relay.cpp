@@ -108,8 +108,22 @@ void Relay::Impl::add_fd(int fd, std::uint64_t tag_data, std::uint32_t events) {
 Status Relay::Impl::init() {
   ::signal(SIGPIPE, SIG_IGN);
   log::set_level(cfg.log_level);
+  TORGW_TRY(size_to_fd_limit());
+  bufsize = cfg.buffer_size;
+  scratch.reset(new std::uint8_t[bufsize]);
+  TORGW_TRY(resolve_backends());
+  TORGW_TRY(create_tls_context());
+  set_client_policy();
+  TORGW_TRY(bind_listener());
+  describe_listener();
+  TORGW_TRY(open_event_sources());
+  create_probes();
+  conns.reserve(std::min<std::uint32_t>(max_conns, 1024));
+  return {};
+}
 
-  // File descriptors: each tunnel needs two, each pooled pipe two more.
+// File descriptors: each tunnel needs two, each pooled pipe two more.
+Status Relay::Impl::size_to_fd_limit() {
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < rl.rlim_max) {
@@ -133,10 +147,10 @@ Status Relay::Impl::init() {
   std::uint64_t spare = nofile - std::min<std::uint64_t>(nofile, 2ULL * max_conns + reserve);
   pipe_cap = cfg.splice ? std::min<std::size_t>(kMaxPipes, spare / 2) : 0;
   splice_ok = pipe_cap > 0;
-  bufsize = cfg.buffer_size;
-  scratch.reset(new std::uint8_t[bufsize]);
+  return {};
+}
 
-  // Backends.
+Status Relay::Impl::resolve_backends() {
   for (const auto& e : cfg.backends) {
     Backend b;
     b.ep = e;
@@ -146,14 +160,21 @@ Status Relay::Impl::init() {
     b.addr = *a;
     backends.push_back(std::move(b));
   }
+  return {};
+}
 
-  // TLS to the backends: one client context for all tls:// backends.
+// TLS to the backends: one client context for all tls:// backends.
+Status Relay::Impl::create_tls_context() {
   if (std::any_of(backends.begin(), backends.end(), [](const Backend& b) { return b.ep.tls; })) {
     auto ctx = tls::ClientContext::create(std::move(cfg.tls));
     if (!ctx.ok()) return make_error("relay.tls", ctx.error().to_string());
     tls_ctx = std::move(*ctx);
   }
+  return {};
+}
 
+// Client authentication and the destination policy.
+void Relay::Impl::set_client_policy() {
   // Client authentication.
   auth.mode = cfg.client_auth;
   auth.verify = [this](std::string_view user, std::string_view pass) {
@@ -166,8 +187,9 @@ Status Relay::Impl::init() {
     return ok;
   };
   policy = Policy(cfg.rules, cfg.deny_private);
+}
 
-  // Listener.
+Status Relay::Impl::bind_listener() {
   socklen_t len = 0;
   auto la = resolve(cfg.listen, len, true);
   if (!la.ok()) return make_error("relay.bind", "listen " + cfg.listen.to_string() + ": " + la.error().detail);
@@ -201,6 +223,11 @@ Status Relay::Impl::init() {
   }
   if (::listen(listen_fd.get(), SOMAXCONN) != 0)
     return make_error("relay.bind", "listen " + cfg.listen.to_string() + ": " + errno_text(errno));
+  return {};
+}
+
+// listen_text: the bound address (the kernel's port for port 0), for the log and tests.
+void Relay::Impl::describe_listener() {
   if (tcp_listener) {
     sockaddr_storage bound{};
     socklen_t blen = sizeof bound;
@@ -221,7 +248,10 @@ Status Relay::Impl::init() {
   } else {
     listen_text = "unix:" + unix_path;
   }
+}
 
+// The epoll set: listener, wake-up eventfd, and the signals when the relay owns them.
+Status Relay::Impl::open_event_sources() {
   ep.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep) return make_error("relay.epoll", errno_text(errno));
   add_fd(listen_fd.get(), reinterpret_cast<std::uint64_t>(&listener_h) | kTagHandler, EPOLLIN | EPOLLET);
@@ -238,8 +268,11 @@ Status Relay::Impl::init() {
     if (!sig_fd) return make_error("relay.signalfd", errno_text(errno));
     add_fd(sig_fd.get(), reinterpret_cast<std::uint64_t>(&sig_h) | kTagHandler, EPOLLIN);
   }
+  return {};
+}
 
-  // Health probes.
+// One health probe per backend, its greeting offering what backend_auth allows.
+void Relay::Impl::create_probes() {
   if (cfg.effective_health_check() != HealthCheck::None) {
     for (std::size_t i = 0; i < backends.size(); ++i) {
       auto p = std::make_unique<Probe>();
@@ -263,8 +296,6 @@ Status Relay::Impl::init() {
       probes.push_back(std::move(p));
     }
   }
-  conns.reserve(std::min<std::uint32_t>(max_conns, 1024));
-  return {};
 }
 
 // ---------------------------------------------------------------------------- plumbing

@@ -212,6 +212,15 @@ struct Relay::Impl {
 
   ~Impl();
   Status init();
+  // init's steps, in order.
+  Status size_to_fd_limit();
+  Status resolve_backends();
+  Status create_tls_context();
+  void set_client_policy();
+  Status bind_listener();
+  void describe_listener();
+  Status open_event_sources();
+  void create_probes();
   Status run();
 
   // --- plumbing
