@@ -274,6 +274,23 @@ Apply size(std::uint32_t Config::*field) {
   };
 }
 
+// A key whose value names one of a few choices: "expected A, B or C, got 'X'" otherwise.
+template <class E>
+Apply choice(E Config::*field, std::vector<std::pair<std::string_view, E>> names) {
+  return [field, names = std::move(names)](Config& c, const Setting& s) -> Status {
+    std::string expected;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (s.value == names[i].first) {
+        c.*field = names[i].second;
+        return {};
+      }
+      expected += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
+      expected += names[i].first;
+    }
+    return bad(s, "expected " + expected + ", got '" + s.value + "'");
+  };
+}
+
 Status set_listen(Config& c, const Setting& s) {
   auto e = parse_endpoint(s.value, true);
   if (!e.ok()) return bad(s, e.error().detail);
@@ -289,13 +306,6 @@ Status add_backend(Config& c, const Setting& s) {
   return {};
 }
 
-Status set_mode(Config& c, const Setting& s) {
-  if (s.value == "socks5") c.mode = Mode::Socks5;
-  else if (s.value == "passthrough") c.mode = Mode::Passthrough;
-  else return bad(s, "expected socks5 or passthrough, got '" + s.value + "'");
-  return {};
-}
-
 Status set_max_connections(Config& c, const Setting& s) {
   auto v = parse_uint<std::uint32_t>(s.value);
   if (!v || *v == 0 || *v > 1'000'000) return bad(s, "expected a number 1..1000000, got '" + s.value + "'");
@@ -303,34 +313,14 @@ Status set_max_connections(Config& c, const Setting& s) {
   return {};
 }
 
-Status set_user(Config& c, const Setting& s) {
-  if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
-    return bad(s, "not a user name: '" + s.value + "'");
-  c.user = s.value;
-  return {};
-}
-
-Status set_balance(Config& c, const Setting& s) {
-  if (s.value == "first") c.balance = Balance::First;
-  else if (s.value == "round-robin") c.balance = Balance::RoundRobin;
-  else return bad(s, "expected first or round-robin, got '" + s.value + "'");
-  return {};
-}
-
-Status set_health_check(Config& c, const Setting& s) {
-  if (s.value == "socks5") c.health_check = HealthCheck::Socks5;
-  else if (s.value == "connect") c.health_check = HealthCheck::Connect;
-  else if (s.value == "none") c.health_check = HealthCheck::None;
-  else return bad(s, "expected socks5, connect or none, got '" + s.value + "'");
-  return {};
-}
-
-Status set_client_auth(Config& c, const Setting& s) {
-  if (s.value == "none") c.client_auth = socks5::ClientAuthMode::None;
-  else if (s.value == "password") c.client_auth = socks5::ClientAuthMode::Password;
-  else if (s.value == "isolate") c.client_auth = socks5::ClientAuthMode::Isolate;
-  else return bad(s, "expected none, password or isolate, got '" + s.value + "'");
-  return {};
+// user, unix_group: a plausible account name (looked up later, by main).
+Apply account_name(std::string Config::*field, std::string_view kind) {
+  return [field, kind](Config& c, const Setting& s) -> Status {
+    if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
+      return bad(s, "not a " + std::string(kind) + " name: '" + s.value + "'");
+    c.*field = s.value;
+    return {};
+  };
 }
 
 Status add_client_credential(Config& c, const Setting& s) {
@@ -340,14 +330,6 @@ Status add_client_credential(Config& c, const Setting& s) {
   cr.user = std::string(up->first);
   cr.pass = SecretBytes::copy_of(as_bytes(up->second));
   c.client_credentials.push_back(std::move(cr));
-  return {};
-}
-
-Status set_backend_auth(Config& c, const Setting& s) {
-  if (s.value == "none") c.backend_auth = BackendAuth::None;
-  else if (s.value == "password") c.backend_auth = BackendAuth::Password;
-  else if (s.value == "forward") c.backend_auth = BackendAuth::Forward;
-  else return bad(s, "expected none, password or forward, got '" + s.value + "'");
   return {};
 }
 
@@ -411,21 +393,14 @@ Status set_unix_mode(Config& c, const Setting& s) {
   return {};
 }
 
-Status set_unix_group(Config& c, const Setting& s) {
-  if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
-    return bad(s, "not a group name: '" + s.value + "'");
-  c.unix_group = s.value;
-  return {};
-}
-
 const std::map<std::string, KeyDef, std::less<>>& keys() {
   using tls::PemKind;
   static const KeyDef table[] = {
       {.name = "listen", .apply = set_listen},
       {.name = "backend", .repeatable = true, .apply = add_backend},
-      {.name = "mode", .apply = set_mode},
+      {.name = "mode", .apply = choice(&Config::mode, {{"socks5", Mode::Socks5}, {"passthrough", Mode::Passthrough}})},
       {.name = "max_connections", .apply = set_max_connections},
-      {.name = "user", .apply = set_user},
+      {.name = "user", .apply = account_name(&Config::user, "user")},
       {.name = "handshake_timeout", .apply = duration(&Config::handshake_timeout_ms, false)},
       {.name = "connect_timeout", .apply = duration(&Config::connect_timeout_ms, false)},
       {.name = "reply_timeout", .apply = duration(&Config::reply_timeout_ms, false)},
@@ -434,11 +409,21 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
       {.name = "linger_timeout", .apply = duration(&Config::linger_timeout_ms, true)},
       {.name = "health_interval", .apply = duration(&Config::health_interval_ms, false)},
       {.name = "stats_interval", .apply = duration(&Config::stats_interval_ms, true)},
-      {.name = "balance", .apply = set_balance},
-      {.name = "health_check", .apply = set_health_check},
-      {.name = "client_auth", .apply = set_client_auth},
+      {.name = "balance",
+       .apply = choice(&Config::balance, {{"first", Balance::First}, {"round-robin", Balance::RoundRobin}})},
+      {.name = "health_check",
+       .apply = choice(&Config::health_check, {{"socks5", std::optional(HealthCheck::Socks5)},
+                                               {"connect", std::optional(HealthCheck::Connect)},
+                                               {"none", std::optional(HealthCheck::None)}})},
+      {.name = "client_auth",
+       .apply = choice(&Config::client_auth, {{"none", socks5::ClientAuthMode::None},
+                                              {"password", socks5::ClientAuthMode::Password},
+                                              {"isolate", socks5::ClientAuthMode::Isolate}})},
       {.name = "client_credential", .repeatable = true, .apply = add_client_credential},
-      {.name = "backend_auth", .apply = set_backend_auth},
+      {.name = "backend_auth",
+       .apply = choice(&Config::backend_auth, {{"none", BackendAuth::None},
+                                               {"password", BackendAuth::Password},
+                                               {"forward", BackendAuth::Forward}})},
       {.name = "backend_credential", .apply = set_backend_credential},
       {.name = "backend_tls_pin", .repeatable = true, .apply = add_backend_tls_pins},
       {.name = "backend_tls_ca", .apply = pem(&tls::Settings::ca_pem, PemKind::Certificates)},
@@ -455,7 +440,7 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
       {.name = "pipe_size", .apply = size(&Config::pipe_size)},
       {.name = "log_level", .apply = set_log_level},
       {.name = "unix_mode", .apply = set_unix_mode},
-      {.name = "unix_group", .apply = set_unix_group},
+      {.name = "unix_group", .apply = account_name(&Config::unix_group, "group")},
   };
   static const auto k = [] {
     std::map<std::string, KeyDef, std::less<>> m;
