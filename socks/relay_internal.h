@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -289,6 +290,25 @@ struct Relay::Impl {
   void probe_answer(Probe* p, bool eof);
   void pipe_result(Probe* p, bool supported);
 };
+
+// Inline: called per read and write from the client, backend and pump units alike.
+// Side 1 of a tls:// connection in direction i goes through OpenSSL in user space (not
+// the kernel's TLS): i = 0 writes to the backend, i = 1 reads from it.
+inline bool Relay::Impl::user_tls(const Conn* c, int i) const {
+  if (!c->tls) return false;
+  if (c->st != St::Relay) return true;  // negotiation always through OpenSSL
+  return i == 0 ? !c->tls_kernel_tx : !c->tls_kernel_rx;
+}
+
+inline ssize_t Relay::Impl::side_read(Conn* c, int side, void* buf, std::size_t n) {
+  if (side == 1 && user_tls(c, 1)) return c->tls->read(buf, n);
+  return ::read(c->fd[side], buf, n);
+}
+
+inline ssize_t Relay::Impl::side_send(Conn* c, int side, const void* buf, std::size_t n) {
+  if (side == 1 && user_tls(c, 0)) return c->tls->write(buf, n);
+  return ::send(c->fd[side], buf, n, MSG_NOSIGNAL);
+}
 
 // Sends buf[off..len) to one side of a connection while it is writable, advancing off.
 // 0 if all sent or the socket is full (can_write cleared), else the errno.

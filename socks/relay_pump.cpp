@@ -14,24 +14,6 @@ namespace torgw::socks {
 
 // ---------------------------------------------------------------------------- relay
 
-// Side 1 of a tls:// connection in direction i goes through OpenSSL in user space (not
-// the kernel's TLS): i = 0 writes to the backend, i = 1 reads from it.
-bool Relay::Impl::user_tls(const Conn* c, int i) const {
-  if (!c->tls) return false;
-  if (c->st != St::Relay) return true;  // negotiation always through OpenSSL
-  return i == 0 ? !c->tls_kernel_tx : !c->tls_kernel_rx;
-}
-
-ssize_t Relay::Impl::side_read(Conn* c, int side, void* buf, std::size_t n) {
-  if (side == 1 && user_tls(c, 1)) return c->tls->read(buf, n);
-  return ::read(c->fd[side], buf, n);
-}
-
-ssize_t Relay::Impl::side_send(Conn* c, int side, const void* buf, std::size_t n) {
-  if (side == 1 && user_tls(c, 0)) return c->tls->write(buf, n);
-  return ::send(c->fd[side], buf, n, MSG_NOSIGNAL);
-}
-
 void Relay::Impl::start_relay(Conn* c, std::size_t backend_consumed) {
   if (c->hs) {
     Handshake& h = *c->hs;
