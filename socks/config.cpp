@@ -223,8 +223,11 @@ namespace {
 
 using Apply = std::function<Status(Config&, const Setting&)>;
 
+// One row of the key table: what `key = value` may appear in the config file (and, for
+// listen/backend/mode/max_connections/user, as a flag). docs/socks.md lists them.
 struct KeyDef {
-  bool repeatable;
+  std::string_view name;
+  bool repeatable = false;  // may appear more than once (--backend replaces the file's list)
   Apply apply;
 };
 
@@ -245,179 +248,205 @@ Status set_pem(SecretBytes& field, const Setting& s, tls::PemKind kind) {
   return {};
 }
 
-const std::map<std::string, KeyDef, std::less<>>& keys() {
-  static const std::map<std::string, KeyDef, std::less<>> k = {
-      {"listen", {false, [](Config& c, const Setting& s) -> Status {
-         auto e = parse_endpoint(s.value, true);
-         if (!e.ok()) return bad(s, e.error().detail);
-         c.listen = *e;
-         return {};
-       }}},
-      {"backend", {true, [](Config& c, const Setting& s) -> Status {
-         auto e = parse_endpoint(s.value, true, true);
-         if (!e.ok()) return bad(s, e.error().detail);
-         if (c.backends.size() >= 64) return bad(s, "at most 64 backends");
-         c.backends.push_back(*e);
-         return {};
-       }}},
-      {"mode", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "socks5") c.mode = Mode::Socks5;
-         else if (s.value == "passthrough") c.mode = Mode::Passthrough;
-         else return bad(s, "expected socks5 or passthrough, got '" + s.value + "'");
-         return {};
-       }}},
-      {"max_connections", {false, [](Config& c, const Setting& s) -> Status {
-         auto v = parse_uint<std::uint32_t>(s.value);
-         if (!v || *v == 0 || *v > 1'000'000) return bad(s, "expected a number 1..1000000, got '" + s.value + "'");
-         c.max_connections = *v;
-         return {};
-       }}},
-      {"user", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
-           return bad(s, "not a user name: '" + s.value + "'");
-         c.user = s.value;
-         return {};
-       }}},
-      {"handshake_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.handshake_timeout_ms, s, false); }}},
-      {"connect_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.connect_timeout_ms, s, false); }}},
-      {"reply_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.reply_timeout_ms, s, false); }}},
-      {"idle_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.idle_timeout_ms, s, true); }}},
-      {"drain_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.drain_timeout_ms, s, true); }}},
-      {"linger_timeout", {false, [](Config& c, const Setting& s) { return set_duration(c.linger_timeout_ms, s, true); }}},
-      {"health_interval", {false, [](Config& c, const Setting& s) { return set_duration(c.health_interval_ms, s, false); }}},
-      {"stats_interval", {false, [](Config& c, const Setting& s) { return set_duration(c.stats_interval_ms, s, true); }}},
-      {"balance", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "first") c.balance = Balance::First;
-         else if (s.value == "round-robin") c.balance = Balance::RoundRobin;
-         else return bad(s, "expected first or round-robin, got '" + s.value + "'");
-         return {};
-       }}},
-      {"health_check", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "socks5") c.health_check = HealthCheck::Socks5;
-         else if (s.value == "connect") c.health_check = HealthCheck::Connect;
-         else if (s.value == "none") c.health_check = HealthCheck::None;
-         else return bad(s, "expected socks5, connect or none, got '" + s.value + "'");
-         return {};
-       }}},
-      {"client_auth", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "none") c.client_auth = socks5::ClientAuthMode::None;
-         else if (s.value == "password") c.client_auth = socks5::ClientAuthMode::Password;
-         else if (s.value == "isolate") c.client_auth = socks5::ClientAuthMode::Isolate;
-         else return bad(s, "expected none, password or isolate, got '" + s.value + "'");
-         return {};
-       }}},
-      {"client_credential", {true, [](Config& c, const Setting& s) -> Status {
-         auto up = split_credential(s.value);
-         if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
-         Credential cr;
-         cr.user = std::string(up->first);
-         cr.pass = SecretBytes::copy_of(as_bytes(up->second));
-         c.client_credentials.push_back(std::move(cr));
-         return {};
-       }}},
-      {"backend_auth", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "none") c.backend_auth = BackendAuth::None;
-         else if (s.value == "password") c.backend_auth = BackendAuth::Password;
-         else if (s.value == "forward") c.backend_auth = BackendAuth::Forward;
-         else return bad(s, "expected none, password or forward, got '" + s.value + "'");
-         return {};
-       }}},
-      {"backend_credential", {false, [](Config& c, const Setting& s) -> Status {
-         auto up = split_credential(s.value);
-         if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
-         auto msg = socks5::encode_userpass(as_bytes(up->first), as_bytes(up->second));
-         if (!msg.ok()) return bad(s, msg.error().detail);
-         c.backend_auth_msg = SecretBytes::copy_of(*msg);
-         wipe(msg->data(), msg->size());
-         return {};
-       }}},
-      {"backend_tls_pin", {true, [](Config& c, const Setting& s) -> Status {
-         auto pins = tls::parse_pins(s.value);
-         if (!pins.ok()) return bad(s, pins.error().detail);
-         c.tls.pins.insert(c.tls.pins.end(), pins->begin(), pins->end());
-         if (c.tls.pins.size() > 16) return bad(s, "at most 16 pins");
-         return {};
-       }}},
-      {"backend_tls_ca", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.ca_pem, s, tls::PemKind::Certificates); }}},
-      {"backend_tls_sni", {false, [](Config& c, const Setting& s) -> Status {
-         auto n = tls::parse_sni(s.value);
-         if (!n.ok()) return bad(s, n.error().detail);
-         c.tls.sni = *n;
-         return {};
-       }}},
-      {"backend_tls_cert", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.cert_pem, s, tls::PemKind::Certificates); }}},
-      {"backend_tls_key", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.key_pem, s, tls::PemKind::PrivateKey); }}},
-      {"backend_tls_ktls", {false, [](Config& c, const Setting& s) -> Status {
-         auto b = parse_bool(s.value);
-         if (!b) return bad(s, "expected yes or no");
-         c.tls.ktls = *b;
-         return {};
-       }}},
-      {"allow", {true, [](Config& c, const Setting& s) -> Status {
-         auto r = parse_rule(true, s.value);
-         if (!r.ok()) return bad(s, r.error().detail);
-         c.rules.push_back(std::move(*r));
-         return {};
-       }}},
-      {"deny", {true, [](Config& c, const Setting& s) -> Status {
-         auto r = parse_rule(false, s.value);
-         if (!r.ok()) return bad(s, r.error().detail);
-         c.rules.push_back(std::move(*r));
-         return {};
-       }}},
-      {"deny_private", {false, [](Config& c, const Setting& s) -> Status {
-         auto b = parse_bool(s.value);
-         if (!b) return bad(s, "expected yes or no");
-         c.deny_private = *b;
-         return {};
-       }}},
-      {"backend_pipelining", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "auto") c.backend_pipelining = Pipelining::Auto;
-         else if (auto b = parse_bool(s.value)) c.backend_pipelining = *b ? Pipelining::Yes : Pipelining::No;
-         else return bad(s, "expected auto, yes or no");
-         return {};
-       }}},
-      {"splice", {false, [](Config& c, const Setting& s) -> Status {
-         auto b = parse_bool(s.value);
-         if (!b) return bad(s, "expected yes or no");
-         c.splice = *b;
-         return {};
-       }}},
-      {"buffer_size", {false, [](Config& c, const Setting& s) -> Status {
-         auto v = parse_size(s.value);
-         if (!v || *v < 4096 || *v > (1u << 20)) return bad(s, "expected a size 4k..1m");
-         c.buffer_size = static_cast<std::uint32_t>(*v);
-         return {};
-       }}},
-      {"pipe_size", {false, [](Config& c, const Setting& s) -> Status {
-         auto v = parse_size(s.value);
-         if (!v || *v < 4096 || *v > (1u << 20)) return bad(s, "expected a size 4k..1m");
-         c.pipe_size = static_cast<std::uint32_t>(*v);
-         return {};
-       }}},
-      {"log_level", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value == "debug") c.log_level = LogLevel::Debug;
-         else if (s.value == "info") c.log_level = LogLevel::Info;
-         else if (s.value == "warn") c.log_level = LogLevel::Warn;
-         else if (s.value == "error") c.log_level = LogLevel::Error;
-         else return bad(s, "expected debug, info, warn or error");
-         return {};
-       }}},
-      {"unix_mode", {false, [](Config& c, const Setting& s) -> Status {
-         std::uint32_t v = 0;
-         auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v, 8);
-         if (ec != std::errc() || p != s.value.data() + s.value.size() || v > 0777)
-           return bad(s, "expected an octal mode like 0660");
-         c.unix_mode = v;
-         return {};
-       }}},
-      {"unix_group", {false, [](Config& c, const Setting& s) -> Status {
-         if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
-           return bad(s, "not a group name: '" + s.value + "'");
-         c.unix_group = s.value;
-         return {};
-       }}},
+// A duration key: `zero` says whether 0 (never / only on demand) is allowed.
+Apply duration(std::uint32_t Config::*field, bool zero) {
+  return [field, zero](Config& c, const Setting& s) { return set_duration(c.*field, s, zero); };
+}
+
+Apply pem(SecretBytes tls::Settings::*field, tls::PemKind kind) {
+  return [field, kind](Config& c, const Setting& s) { return set_pem(c.tls.*field, s, kind); };
+}
+
+Status set_yes_no(bool& field, const Setting& s) {
+  auto b = parse_bool(s.value);
+  if (!b) return bad(s, "expected yes or no");
+  field = *b;
+  return {};
+}
+
+// buffer_size, pipe_size: 4k..1m.
+Apply size(std::uint32_t Config::*field) {
+  return [field](Config& c, const Setting& s) -> Status {
+    auto v = parse_size(s.value);
+    if (!v || *v < 4096 || *v > (1u << 20)) return bad(s, "expected a size 4k..1m");
+    c.*field = static_cast<std::uint32_t>(*v);
+    return {};
   };
+}
+
+// A key whose value names one of a few choices: "expected A, B or C, got 'X'" otherwise.
+template <class E>
+Apply choice(E Config::*field, std::vector<std::pair<std::string_view, E>> names) {
+  return [field, names = std::move(names)](Config& c, const Setting& s) -> Status {
+    std::string expected;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (s.value == names[i].first) {
+        c.*field = names[i].second;
+        return {};
+      }
+      expected += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
+      expected += names[i].first;
+    }
+    return bad(s, "expected " + expected + ", got '" + s.value + "'");
+  };
+}
+
+Status set_listen(Config& c, const Setting& s) {
+  auto e = parse_endpoint(s.value, true);
+  if (!e.ok()) return bad(s, e.error().detail);
+  c.listen = *e;
+  return {};
+}
+
+Status add_backend(Config& c, const Setting& s) {
+  auto e = parse_endpoint(s.value, true, true);
+  if (!e.ok()) return bad(s, e.error().detail);
+  if (c.backends.size() >= 64) return bad(s, "at most 64 backends");
+  c.backends.push_back(*e);
+  return {};
+}
+
+Status set_max_connections(Config& c, const Setting& s) {
+  auto v = parse_uint<std::uint32_t>(s.value);
+  if (!v || *v == 0 || *v > 1'000'000) return bad(s, "expected a number 1..1000000, got '" + s.value + "'");
+  c.max_connections = *v;
+  return {};
+}
+
+// user, unix_group: a plausible account name (looked up later, by main).
+Apply account_name(std::string Config::*field, std::string_view kind) {
+  return [field, kind](Config& c, const Setting& s) -> Status {
+    if (s.value.size() > 32 || s.value.find_first_of(" \t:/") != std::string::npos)
+      return bad(s, "not a " + std::string(kind) + " name: '" + s.value + "'");
+    c.*field = s.value;
+    return {};
+  };
+}
+
+Status add_client_credential(Config& c, const Setting& s) {
+  auto up = split_credential(s.value);
+  if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
+  Credential cr;
+  cr.user = std::string(up->first);
+  cr.pass = SecretBytes::copy_of(as_bytes(up->second));
+  c.client_credentials.push_back(std::move(cr));
+  return {};
+}
+
+Status set_backend_credential(Config& c, const Setting& s) {
+  auto up = split_credential(s.value);
+  if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
+  auto msg = socks5::encode_userpass(as_bytes(up->first), as_bytes(up->second));
+  if (!msg.ok()) return bad(s, msg.error().detail);
+  c.backend_auth_msg = SecretBytes::copy_of(*msg);
+  wipe(msg->data(), msg->size());
+  return {};
+}
+
+Status add_backend_tls_pins(Config& c, const Setting& s) {
+  auto pins = tls::parse_pins(s.value);
+  if (!pins.ok()) return bad(s, pins.error().detail);
+  c.tls.pins.insert(c.tls.pins.end(), pins->begin(), pins->end());
+  if (c.tls.pins.size() > 16) return bad(s, "at most 16 pins");
+  return {};
+}
+
+Status set_backend_tls_sni(Config& c, const Setting& s) {
+  auto n = tls::parse_sni(s.value);
+  if (!n.ok()) return bad(s, n.error().detail);
+  c.tls.sni = *n;
+  return {};
+}
+
+// allow / deny: rules keep their order across both keys (first match wins).
+Apply rule(bool allow) {
+  return [allow](Config& c, const Setting& s) -> Status {
+    auto r = parse_rule(allow, s.value);
+    if (!r.ok()) return bad(s, r.error().detail);
+    c.rules.push_back(std::move(*r));
+    return {};
+  };
+}
+
+Status set_backend_pipelining(Config& c, const Setting& s) {
+  if (s.value == "auto") c.backend_pipelining = Pipelining::Auto;
+  else if (auto b = parse_bool(s.value)) c.backend_pipelining = *b ? Pipelining::Yes : Pipelining::No;
+  else return bad(s, "expected auto, yes or no");
+  return {};
+}
+
+Status set_log_level(Config& c, const Setting& s) {
+  if (s.value == "debug") c.log_level = LogLevel::Debug;
+  else if (s.value == "info") c.log_level = LogLevel::Info;
+  else if (s.value == "warn") c.log_level = LogLevel::Warn;
+  else if (s.value == "error") c.log_level = LogLevel::Error;
+  else return bad(s, "expected debug, info, warn or error");
+  return {};
+}
+
+Status set_unix_mode(Config& c, const Setting& s) {
+  std::uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v, 8);
+  if (ec != std::errc() || p != s.value.data() + s.value.size() || v > 0777)
+    return bad(s, "expected an octal mode like 0660");
+  c.unix_mode = v;
+  return {};
+}
+
+const std::map<std::string, KeyDef, std::less<>>& keys() {
+  using tls::PemKind;
+  static const KeyDef table[] = {
+      {.name = "listen", .apply = set_listen},
+      {.name = "backend", .repeatable = true, .apply = add_backend},
+      {.name = "mode", .apply = choice(&Config::mode, {{"socks5", Mode::Socks5}, {"passthrough", Mode::Passthrough}})},
+      {.name = "max_connections", .apply = set_max_connections},
+      {.name = "user", .apply = account_name(&Config::user, "user")},
+      {.name = "handshake_timeout", .apply = duration(&Config::handshake_timeout_ms, false)},
+      {.name = "connect_timeout", .apply = duration(&Config::connect_timeout_ms, false)},
+      {.name = "reply_timeout", .apply = duration(&Config::reply_timeout_ms, false)},
+      {.name = "idle_timeout", .apply = duration(&Config::idle_timeout_ms, true)},
+      {.name = "drain_timeout", .apply = duration(&Config::drain_timeout_ms, true)},
+      {.name = "linger_timeout", .apply = duration(&Config::linger_timeout_ms, true)},
+      {.name = "health_interval", .apply = duration(&Config::health_interval_ms, false)},
+      {.name = "stats_interval", .apply = duration(&Config::stats_interval_ms, true)},
+      {.name = "balance",
+       .apply = choice(&Config::balance, {{"first", Balance::First}, {"round-robin", Balance::RoundRobin}})},
+      {.name = "health_check",
+       .apply = choice(&Config::health_check, {{"socks5", std::optional(HealthCheck::Socks5)},
+                                               {"connect", std::optional(HealthCheck::Connect)},
+                                               {"none", std::optional(HealthCheck::None)}})},
+      {.name = "client_auth",
+       .apply = choice(&Config::client_auth, {{"none", socks5::ClientAuthMode::None},
+                                              {"password", socks5::ClientAuthMode::Password},
+                                              {"isolate", socks5::ClientAuthMode::Isolate}})},
+      {.name = "client_credential", .repeatable = true, .apply = add_client_credential},
+      {.name = "backend_auth",
+       .apply = choice(&Config::backend_auth, {{"none", BackendAuth::None},
+                                               {"password", BackendAuth::Password},
+                                               {"forward", BackendAuth::Forward}})},
+      {.name = "backend_credential", .apply = set_backend_credential},
+      {.name = "backend_tls_pin", .repeatable = true, .apply = add_backend_tls_pins},
+      {.name = "backend_tls_ca", .apply = pem(&tls::Settings::ca_pem, PemKind::Certificates)},
+      {.name = "backend_tls_sni", .apply = set_backend_tls_sni},
+      {.name = "backend_tls_cert", .apply = pem(&tls::Settings::cert_pem, PemKind::Certificates)},
+      {.name = "backend_tls_key", .apply = pem(&tls::Settings::key_pem, PemKind::PrivateKey)},
+      {.name = "backend_tls_ktls", .apply = [](Config& c, const Setting& s) { return set_yes_no(c.tls.ktls, s); }},
+      {.name = "allow", .repeatable = true, .apply = rule(true)},
+      {.name = "deny", .repeatable = true, .apply = rule(false)},
+      {.name = "deny_private", .apply = [](Config& c, const Setting& s) { return set_yes_no(c.deny_private, s); }},
+      {.name = "backend_pipelining", .apply = set_backend_pipelining},
+      {.name = "splice", .apply = [](Config& c, const Setting& s) { return set_yes_no(c.splice, s); }},
+      {.name = "buffer_size", .apply = size(&Config::buffer_size)},
+      {.name = "pipe_size", .apply = size(&Config::pipe_size)},
+      {.name = "log_level", .apply = set_log_level},
+      {.name = "unix_mode", .apply = set_unix_mode},
+      {.name = "unix_group", .apply = account_name(&Config::unix_group, "group")},
+  };
+  static const auto k = [] {
+    std::map<std::string, KeyDef, std::less<>> m;
+    for (const auto& d : table) m.emplace(std::string(d.name), d);
+    return m;
+  }();
   return k;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,9 +25,115 @@ using namespace torgw::socks;
 
 namespace {
 
+// Why startup stops: the exit status and the one line for stderr.
+struct Failure {
+  int code;
+  std::string what;
+};
+
 int fail(int code, const std::string& what) {
   std::fprintf(stderr, "torgw-socks: %s\n", what.c_str());
   return code;
+}
+
+int fail(const Failure& f) { return fail(f.code, f.what); }
+
+// From stdin: how torgw-init hands over a config holding the backend password (an
+// inherited pipe needs no open(), which a process that changed its uid could not do on
+// a pipe its parent made).
+std::optional<Failure> read_stdin(std::string& text) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Failure{2, std::string("bad config: cannot read stdin: ") + std::strerror(errno)};
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > (1u << 20)) return Failure{2, "bad config: stdin: larger than 1 MiB"};
+  }
+  wipe(buf, sizeof buf);
+  return std::nullopt;
+}
+
+// The settings of --config FILE (or "-", stdin); none without --config.
+std::optional<Failure> read_config_file(const std::string& name, std::vector<Setting>& file) {
+  if (name.empty()) return std::nullopt;
+  std::string text;
+  if (name == "-") {
+    if (auto f = read_stdin(text)) return f;
+  } else {
+    std::ifstream in(name, std::ios::binary);
+    if (!in) return Failure{2, "bad config: cannot read " + name + ": " + std::strerror(errno)};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto parsed = parse_config_text(text, name);
+  wipe(text.data(), text.size());  // it may hold credentials
+  if (!parsed.ok()) return Failure{2, "bad config: " + parsed.error().detail};
+  file = std::move(*parsed);
+  return std::nullopt;
+}
+
+// Who the relay runs as after the drop, and the unix socket's group.
+struct Identities {
+  bool root = false;
+  std::optional<Identity> target;
+  std::optional<gid_t> sock_gid;
+};
+
+// Resolved now so a typo is a config error, not a half-started service.
+std::optional<Failure> resolve_identities(const Config& cfg, Identities& ids) {
+  ids.root = ::geteuid() == 0;
+  if (!cfg.user.empty()) {
+    auto id = lookup_user(cfg.user);
+    if (!id.ok()) return Failure{2, "bad config: user: " + id.error().detail};
+    if (id->uid == 0) return Failure{2, "bad config: user: '" + cfg.user + "' is root; name an unprivileged user"};
+    ids.target = *id;
+  } else if (ids.root) {
+    auto id = lookup_user("nobody");
+    if (!id.ok()) return Failure{2, "bad config: started as root without --user, and there is no user 'nobody'"};
+    ids.target = *id;
+  }
+  if (!cfg.unix_group.empty()) {
+    auto g = lookup_group(cfg.unix_group);
+    if (!g.ok()) return Failure{2, "bad config: unix_group: " + g.error().detail};
+    ids.sock_gid = *g;
+  }
+  if (!ids.root && ids.target && ids.target->uid != ::geteuid())
+    return Failure{2, "bad config: --user " + ids.target->name + " needs root (running as uid " +
+                          std::to_string(::geteuid()) + ")"};
+  return std::nullopt;
+}
+
+// After bind: hand the unix socket to its owner, drop root (or just forbid gaining
+// privileges), then the syscall allowlist.
+std::optional<Failure> confine(const Identities& ids, const std::string& unix_listen, bool user_given,
+                               bool no_seccomp) {
+  if (ids.root) {
+    if (!unix_listen.empty()) {
+      gid_t g = ids.sock_gid.value_or(ids.target->gid);
+      if (::chown(unix_listen.c_str(), ids.target->uid, g) != 0)
+        return Failure{1, "chown " + unix_listen + ": " + std::strerror(errno)};
+    }
+    if (!user_given) log::write(LogLevel::Warn, "started as root without --user: dropping to 'nobody'");
+    auto st = drop_privileges(*ids.target);
+    if (!st.ok()) return Failure{1, st.error().to_string()};
+  } else {
+    if (ids.sock_gid && !unix_listen.empty() &&
+        ::chown(unix_listen.c_str(), static_cast<uid_t>(-1), *ids.sock_gid) != 0)
+      return Failure{1, "chown " + unix_listen + ": " + std::strerror(errno)};
+    auto st = set_no_new_privs();
+    if (!st.ok()) return Failure{1, st.error().to_string()};
+  }
+
+  if (!no_seccomp) {
+    auto f = install_syscall_filter();
+    if (!f.ok()) return Failure{1, f.error().to_string()};
+  } else {
+    log::write(LogLevel::Warn, "--no-seccomp: running without the syscall allowlist");
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -45,60 +152,12 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Setting> file;
-  if (!args->config_file.empty()) {
-    std::string text;
-    if (args->config_file == "-") {
-      // From stdin: how torgw-init hands over a config holding the backend password
-      // (an inherited pipe needs no open(), which a process that changed its uid could
-      // not do on a pipe its parent made).
-      char buf[4096];
-      for (;;) {
-        ssize_t n = ::read(0, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail(2, std::string("bad config: cannot read stdin: ") + std::strerror(errno));
-        if (n == 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-        if (text.size() > (1u << 20)) return fail(2, "bad config: stdin: larger than 1 MiB");
-      }
-      wipe(buf, sizeof buf);
-    } else {
-      std::ifstream f(args->config_file, std::ios::binary);
-      if (!f) return fail(2, "bad config: cannot read " + args->config_file + ": " + std::strerror(errno));
-      std::stringstream ss;
-      ss << f.rdbuf();
-      text = ss.str();
-    }
-    auto parsed = parse_config_text(text, args->config_file);
-    wipe(text.data(), text.size());  // it may hold credentials
-    if (!parsed.ok()) return fail(2, "bad config: " + parsed.error().detail);
-    file = std::move(*parsed);
-  }
+  if (auto f = read_config_file(args->config_file, file)) return fail(*f);
   auto cfg = build_config(file, args->settings);
   for (auto& s : file) wipe(s.value.data(), s.value.size());
   if (!cfg.ok()) return fail(2, "bad config: " + cfg.error().detail);
-
-  // Resolve the identity now so a typo is a config error, not a half-started service.
-  bool root = ::geteuid() == 0;
-  std::optional<Identity> target;
-  if (!cfg->user.empty()) {
-    auto id = lookup_user(cfg->user);
-    if (!id.ok()) return fail(2, "bad config: user: " + id.error().detail);
-    if (id->uid == 0) return fail(2, "bad config: user: '" + cfg->user + "' is root; name an unprivileged user");
-    target = *id;
-  } else if (root) {
-    auto id = lookup_user("nobody");
-    if (!id.ok()) return fail(2, "bad config: started as root without --user, and there is no user 'nobody'");
-    target = *id;
-  }
-  std::optional<gid_t> sock_gid;
-  if (!cfg->unix_group.empty()) {
-    auto g = lookup_group(cfg->unix_group);
-    if (!g.ok()) return fail(2, "bad config: unix_group: " + g.error().detail);
-    sock_gid = *g;
-  }
-  if (!root && target && target->uid != ::geteuid())
-    return fail(2, "bad config: --user " + target->name + " needs root (running as uid " +
-                       std::to_string(::geteuid()) + ")");
+  Identities ids;
+  if (auto f = resolve_identities(*cfg, ids)) return fail(*f);
 
   if (args->check) {
     std::fputs(cfg->describe().c_str(), stdout);
@@ -116,29 +175,7 @@ int main(int argc, char** argv) {
     const bool config = e.reason == "relay.fd_limit" || e.reason == "relay.tls";
     return fail(config ? 2 : 1, (config ? "bad config: " : "") + e.detail);
   }
-
-  if (root) {
-    if (!unix_listen.empty()) {
-      gid_t g = sock_gid.value_or(target->gid);
-      if (::chown(unix_listen.c_str(), target->uid, g) != 0)
-        return fail(1, "chown " + unix_listen + ": " + std::strerror(errno));
-    }
-    if (!user_given) log::write(LogLevel::Warn, "started as root without --user: dropping to 'nobody'");
-    auto st = drop_privileges(*target);
-    if (!st.ok()) return fail(1, st.error().to_string());
-  } else {
-    if (sock_gid && !unix_listen.empty() && ::chown(unix_listen.c_str(), static_cast<uid_t>(-1), *sock_gid) != 0)
-      return fail(1, "chown " + unix_listen + ": " + std::strerror(errno));
-    auto st = set_no_new_privs();
-    if (!st.ok()) return fail(1, st.error().to_string());
-  }
-
-  if (!args->no_seccomp) {
-    auto f = install_syscall_filter();
-    if (!f.ok()) return fail(1, f.error().to_string());
-  } else {
-    log::write(LogLevel::Warn, "--no-seccomp: running without the syscall allowlist");
-  }
+  if (auto f = confine(ids, unix_listen, user_given, args->no_seccomp)) return fail(*f);
 
   auto st = (*relay)->run();
   if (!st.ok()) return fail(1, st.error().to_string());

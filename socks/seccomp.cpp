@@ -3,7 +3,7 @@
 // exploited, the filter leaves the attacker the relay's own syscalls: no execve, no
 // open of any file, no new kind of socket (netlink, packet, ...), no ptrace.
 //
-// What the relay does after the privilege drop (socks/relay.cpp, socks/log.cpp): epoll,
+// What the relay does after the privilege drop (socks/relay*.cpp, socks/log.cpp): epoll,
 // accept4, socket + connect (TCP/unix to the backends, health checks), splice through
 // pipes, eventfd/signalfd, read/write/send, clock_gettime, and malloc underneath. The
 // listener, the backends' addresses and the rlimit are settled before the drop.
