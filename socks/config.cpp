@@ -178,6 +178,7 @@ std::string Config::describe() const {
   kv("buffer_size", std::to_string(buffer_size));
   kv("splice", splice ? "yes" : "no");
   kv("pipe_size", std::to_string(pipe_size));
+  kv("splice_min_bulk", std::to_string(splice_min_bulk));
   kv("stats_interval", ms_text(stats_interval_ms));
   static const char* levels[] = {"debug", "info", "warn", "error"};
   kv("log_level", levels[static_cast<int>(log_level)]);
@@ -395,6 +396,12 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
          c.pipe_size = static_cast<std::uint32_t>(*v);
          return {};
        }}},
+      {"splice_min_bulk", {false, [](Config& c, const Setting& s) -> Status {
+         auto v = parse_uint<std::uint32_t>(s.value);
+         if (!v || *v < 1 || *v > 65536) return bad(s, "expected a count 1..65536");
+         c.splice_min_bulk = static_cast<std::uint32_t>(*v);
+         return {};
+       }}},
       {"log_level", {false, [](Config& c, const Setting& s) -> Status {
          if (s.value == "debug") c.log_level = LogLevel::Debug;
          else if (s.value == "info") c.log_level = LogLevel::Info;
@@ -608,6 +615,8 @@ Config file keys (durations: 500ms, 10s, 5m, 1h; sizes: 64k, 1m):
   buffer_size = 64k            bytes read per call; bounds each direction's backlog
   splice = yes                 zero-copy relay through kernel pipes
   pipe_size = 64k
+  splice_min_bulk = 4          splice only while at least this many directions are bulk
+                               (fewer are copied: faster on loopback); 1 = always
   stats_interval = 60s         counters to the log (0 = only on SIGUSR1)
   log_level = info             debug | info | warn | error
   unix_mode = 0660             unix: listen socket permissions

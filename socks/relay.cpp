@@ -245,6 +245,9 @@ struct Relay::Impl {
   std::vector<std::int32_t> free_pipes;
   std::size_t pipe_cap = 0;
   bool splice_ok = true;
+  // Directions in bulk mode right now. Splicing waits for cfg.splice_min_bulk of them:
+  // one bulk flow is copied (see docs/socks.md, "Bulk throughput").
+  std::uint32_t bulk_dirs = 0;
   std::vector<std::uint8_t*> free_blocks;
   std::unique_ptr<std::uint8_t[]> scratch;
   std::uint32_t bufsize = 0;
@@ -279,6 +282,7 @@ struct Relay::Impl {
   void release_pipe(std::int32_t idx, bool dirty);
   void replace_pipe(std::int32_t idx);
   void stash(Dir& d, const std::uint8_t* p, std::size_t n);
+  void set_bulk(Dir& d, bool on);
   void client_note(const Conn* c, const char* what, std::string_view reason);
 
   // --- events
@@ -541,6 +545,7 @@ void Relay::Impl::close_conn(Conn* c) {
     if (c->fd[i] >= 0) ::close(c->fd[i]);
     c->fd[i] = -1;
     Dir& d = c->d[i];
+    set_bulk(d, false);
     if (d.pipe >= 0) release_pipe(d.pipe, d.pending > 0);
     d.pipe = -1;
     if (d.buf) free_block(d.buf);
@@ -634,6 +639,13 @@ void Relay::Impl::stash(Dir& d, const std::uint8_t* p, std::size_t n) {
   }
   std::memcpy(d.buf + d.off + d.pending, p, n);
   d.pending += static_cast<std::uint32_t>(n);
+}
+
+void Relay::Impl::set_bulk(Dir& d, bool on) {
+  if (d.bulk == on) return;
+  d.bulk = on;
+  if (on) ++bulk_dirs;
+  else --bulk_dirs;
 }
 
 void Relay::Impl::client_note(const Conn* c, const char* what, std::string_view reason) {
@@ -1435,8 +1447,10 @@ bool Relay::Impl::pump(Conn* c, int i) {
       queue_ready(c);
       break;
     }
-    // Zero-copy needs plain sockets (or kTLS) at both ends of this direction.
-    if (d.bulk && splice_ok && !user_tls(c, i)) {
+    // Zero-copy needs plain sockets (or kTLS) at both ends of this direction, and pays
+    // only once several flows are bulk: spliced pages reach the reader cache-cold, while
+    // a copy hands it lines the relay just wrote (docs/socks.md, "Bulk throughput").
+    if (d.bulk && splice_ok && bulk_dirs >= cfg.splice_min_bulk && !user_tls(c, i)) {
       std::int32_t pi = borrow_pipe();
       if (pi >= 0) {
         Pipe& p = pipes[static_cast<std::size_t>(pi)];
@@ -1471,7 +1485,7 @@ bool Relay::Impl::pump(Conn* c, int i) {
           c->can_write[o] = false;
           break;
         }
-        if (static_cast<std::size_t>(n) < bufsize / 4) d.bulk = false;
+        if (static_cast<std::size_t>(n) < bufsize / 4) set_bulk(d, false);
         budget -= std::min(budget, static_cast<std::size_t>(n));
         continue;
       }
@@ -1486,7 +1500,7 @@ bool Relay::Impl::pump(Conn* c, int i) {
     if (rr == ReadResult::Retry) continue;
     if (rr == ReadResult::Stop) break;
     if (rr == ReadResult::Error) return false;
-    if (static_cast<std::size_t>(n) == bufsize) d.bulk = true;
+    if (static_cast<std::size_t>(n) == bufsize) set_bulk(d, true);
     // A short read drained the socket (EPOLLET re-arms), except through user-space TLS,
     // which returns one record at a time: read on until it says EAGAIN.
     else if (!c->rdhup[i] && !(i == 1 && user_tls(c, 1))) c->can_read[i] = false;
