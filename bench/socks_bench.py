@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""torgw-socks benchmark: the relay against the direct path, haproxy and socat.
+"""torgw-socks benchmark: the relay against the direct path, haproxy, nginx and socat.
 
 Paths (the client always speaks SOCKS5; the backend is Debian's danted on 127.0.0.5):
   direct                   client -> dante -> destination            (the limit)
   torgw-socks socks5       client -> torgw-socks (validating) -> dante -> destination
   torgw-socks passthrough  client -> torgw-socks (opaque) -> dante -> destination
   haproxy                  client -> haproxy (mode tcp, nbthread 1) -> dante -> destination
+  nginx                    client -> nginx (stream proxy, worker_processes 1) -> dante -> destination
   socat                    client -> socat (TCP-LISTEN fork) -> dante -> destination
   torgw-socks tls          client -> torgw-socks -> TLS 1.3 (pinned) -> stunnel (server) -> dante
                            -> destination: the cross-provider hop, TLS done by torgw-socks
                            (kernel TLS where OpenSSL and the kernel offer it)
   torgw-socks tls no-ktls  the same with backend_tls_ktls = no (user-space TLS always)
+  torgw-socks NAME         --variant NAME:key=value,...: one more torgw-socks socks5 with
+                           those config lines (e.g. --variant copy:splice=no), measured in
+                           the same rounds, so a relay setting is compared side by side
   stunnel client           client -> torgw-socks (plain) -> stunnel (client mode, verifying the
                            server's certificate) -> TLS 1.3 -> stunnel (server) -> dante ->
                            destination: the alternative an operator would reach for. Its
@@ -24,13 +28,21 @@ rounds, the median reported, ratios against the direct path of the same run):
   conn/s          connect + SOCKS5 handshake + 64 B echo + close, 32 in flight (the
                   destination closes first, so TIME_WAIT does not exhaust client ports)
   mem @N idle     the relay's memory while holding N idle tunnels (default 5000): VmRSS
-                  of the process; for socat (a process per connection) the sum of PSS.
+                  of the process; for socat (a process per connection) and nginx (master
+                  + worker) the sum of PSS. The issue-20 table shows PSS for every relay.
                   Measured once, after the rounds (it does not vary with load, and
                   5000 socat processes must not disturb the rate measurements).
   CPU             where cgroup v1 cpuacct is available, the CPU time every process of
                   each role used (children included), per connection in the conn/s test
-                  and per GB in the bulk x1 test: relay, and everything together. This
-                  does not depend on what else runs on the machine, unlike the rates.
+                  and per GB in the bulk x1 and the bulk x16 tests: relay, and everything
+                  together. This does not depend on what else runs on the machine, unlike
+                  the rates.
+
+The issue-20 table (printed last): none/direct, haproxy, nginx and each torgw-socks row
+with bulk 1 and 16 streams in GB/s (bytes, not bits), conn/s, RTT p50, the relay's CPU
+per GB over the 16-stream runs, its CPU per connection and its PSS at --idle idle
+tunnels, then one verdict line per torgw-socks row: does it lead both peers on all
+seven figures, and if not, which it misses against whom.
 
 TLS hop (when the tls paths run): torgw-socks tls against stunnel client, side by side in
 the same run: bulk x1 ratio >= 1.0 and relay CPU per GB below stunnel's; conn/s and
@@ -42,11 +54,13 @@ metric. This script reports them; it never fails on a number (a benchmark, not a
 
 Everything runs in a private network namespace (re-executes itself under `unshare -n`),
 so no port or TIME_WAIT state is shared with anything else on the machine. Needs root,
-danted, haproxy, socat, stunnel4 and openssl (for the tls paths), and a build
+danted, haproxy, nginx with its stream module, socat, stunnel4 and openssl (for the tls
+paths), and a build
 (torgw-socks, torgw-socks-load).
 
 Usage: bench/socks_bench.py [--seconds 5] [--repeat 3] [--idle 5000] [--paths a,b]
                             [--quick] [--json FILE] [--bin-dir build/default]
+                            [--variant NAME:key=value,key=value ...]
 """
 import argparse
 import json
@@ -65,10 +79,14 @@ SKIP = 77
 DANTE = "127.0.0.5:1080"
 TARGET_HOST = "127.0.0.1"
 TARGET_BASE = 7000  # +0 source, +1 echo, +2 exchange, +3 idle
-PATHS = ["direct", "torgw-socks socks5", "torgw-socks passthrough", "haproxy", "socat",
+PATHS = ["direct", "torgw-socks socks5", "torgw-socks passthrough", "haproxy", "nginx", "socat",
          "torgw-socks tls", "torgw-socks tls no-ktls", "stunnel client"]
 PORTS = {"direct": None, "torgw-socks socks5": 9050, "torgw-socks passthrough": 9051, "haproxy": 9052,
-         "socat": 9053, "torgw-socks tls": 9054, "torgw-socks tls no-ktls": 9055, "stunnel client": 9056}
+         "socat": 9053, "torgw-socks tls": 9054, "torgw-socks tls no-ktls": 9055, "stunnel client": 9056,
+         "nginx": 9057}
+VARIANT_PORT = 9060  # --variant paths: 9060, 9061, ...
+NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
+PEERS = ["haproxy", "nginx"]  # the issue-20 table's peers
 TLS_PATHS = ["torgw-socks tls", "torgw-socks tls no-ktls", "stunnel client"]
 EXIT_TLS = "127.0.0.1:1443"      # stunnel server in front of dante (the exit node's side)
 STUNNEL_CLIENT = "127.0.0.1:1444"  # stunnel client mode (the gateway's side, the alternative)
@@ -150,7 +168,7 @@ class Bench:
             return None
         root = os.path.join(base, f"torgw-bench-{os.getpid()}")
         try:
-            for role in ["client", "backend", "target"] + PATHS[1:]:
+            for role in ["client", "backend", "target"] + PATHS[1:] + list(self.args.variants):
                 os.makedirs(os.path.join(root, role.replace(" ", "_")), exist_ok=True)
         except OSError:
             return None
@@ -295,6 +313,14 @@ class Bench:
         self.spawn("haproxy", ["haproxy", "-f", hconf, "-db"])
         self.spawn("socat", ["socat", "TCP-LISTEN:9053,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay",
                              f"TCP:{DANTE},nodelay"])
+        if "nginx" in paths:
+            self.start_nginx(maxconn)
+        for name, lines in self.args.variants.items():
+            conf = os.path.join(self.tmp, name.replace(" ", "_") + ".conf")
+            with open(conf, "w") as f:
+                f.write(f"allow = {TARGET_HOST}\nstats_interval = 0\nlog_level = warn\n" + "".join(l + "\n" for l in lines))
+            self.spawn(name, [self.relay, "--listen", f"127.0.0.1:{PORTS[name]}", "--backend", DANTE, "--mode", "socks5",
+                              "--config", conf, "--max-connections", str(maxconn), "--user", "nobody"])
         if any(p in TLS_PATHS for p in paths):
             self.start_tls(paths)
         for name, port in PORTS.items():
@@ -302,6 +328,20 @@ class Bench:
                 continue
             if port and not wait_port("127.0.0.1", port):
                 raise RuntimeError(f"{name} did not start (log in {self.tmp})")
+
+    def start_nginx(self, maxconn):
+        """nginx's stream proxy, one worker, everything it writes inside the bench's tmp dir
+        (its http temp paths are compiled in, but the stream module never uses them)."""
+        d = os.path.join(self.tmp, "nginx")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"load_module {NGINX_STREAM};\nworker_processes 1;\ndaemon off;\n"
+                    f"pid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n"
+                    f"worker_rlimit_nofile {4 * maxconn};\nevents {{ worker_connections {2 * maxconn + 100}; }}\n"
+                    f"stream {{\n  server {{\n    listen 127.0.0.1:{PORTS['nginx']} backlog=4096;\n"
+                    f"    proxy_pass {DANTE};\n  }}\n}}\n")
+        self.spawn("nginx", ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf])
 
     def proxy(self, path):
         return DANTE if path == "direct" else f"127.0.0.1:{PORTS[path]}"
@@ -353,23 +393,26 @@ class Bench:
         return r["per_second"], relay, total
 
     def relay_mem_kib(self, path):
+        """(memory as the main table shows it, PSS of all the relay's processes) in KiB."""
         p = self.procs[path]
-        if path == "socat":
-            return sum(pss_kib(c) for c in [p.pid] + children(p.pid))
+        pids = [p.pid] + (children(p.pid) if path in ("socat", "nginx") else [])
         if path == "stunnel client":  # the plain relay and the stunnel client beside it
-            return vmrss_kib(p.pid) + vmrss_kib(self.procs["stunnel client (stunnel)"].pid)
-        return vmrss_kib(p.pid)
+            pids.append(self.procs["stunnel client (stunnel)"].pid)
+        pss = sum(pss_kib(x) for x in pids)
+        if path in ("socat", "nginx"):
+            return pss, pss
+        return sum(vmrss_kib(x) for x in pids), pss
 
     def idle(self, path):
         if path == "direct":
-            return None
+            return None, None
         n = self.args.idle
         cl = subprocess.Popen([self.load, "idle", self.proxy(path), self.target(3), str(n)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = cl.stdout.readline()
         ready = json.loads(line)["ready"] if line else 0
         time.sleep(1.0)
-        mem = self.relay_mem_kib(path)
+        mem, pss = self.relay_mem_kib(path)
         cl.stdin.close()
         cl.wait(timeout=120)
         if ready != n:
@@ -379,11 +422,53 @@ class Bench:
         while path == "socat" and len(children(self.procs[path].pid)) > 0 and time.time() < end:
             time.sleep(0.2)
         time.sleep(1.0)
-        return mem / 1024.0 if ready == n else None
+        return (mem / 1024.0, pss / 1024.0) if ready == n else (None, None)
 
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
+
+
+# The issue-20 table: (column, sample key, format, scale, True if higher is better).
+# Rates in GB/s (bytes); the CPU per GB is the 16-stream run's (the issue's column).
+TABLE = [("bulk 1 stream GB/s", "bulk1", ".2f", 1 / 8, True), ("bulk 16 GB/s", "bulk16", ".2f", 1 / 8, True),
+         ("conn/s", "conns", ".0f", 1, True), ("RTT p50 us", "p50", ".1f", 1, False),
+         ("X CPU ms/GB (16)", "cpu_gb16_relay", ".0f", 1, False), ("X CPU us/conn", "cpu_conn_relay", ".0f", 1, False),
+         ("X PSS MiB @idle", "pss", ".1f", 1, False)]
+
+
+def issue_table(paths, med, idle):
+    """Prints the issue's table and one verdict per torgw-socks row: the figures where it
+    does not beat both peers (haproxy, nginx) measured in the same run."""
+    rows = [p for p in paths if p == "direct" or p in PEERS
+            or (p.startswith("torgw-socks") and p not in TLS_PATHS)]
+    val = lambda p, k, scale: None if med(p, k) is None else med(p, k) * scale
+    cols = [c.replace("@idle", f"@{idle}") for c, *_ in TABLE]
+    print("| X | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for p in rows:
+        name = "none (client -> dante)" if p == "direct" else p
+        cells = [fmt(val(p, k, sc), spec) for _, k, spec, sc, _ in TABLE]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    peers = [x for x in PEERS if x in paths]
+    for p in [x for x in rows if x.startswith("torgw-socks")]:
+        missed, n = [], 0
+        for col, k, spec, sc, higher in TABLE:
+            mine = val(p, k, sc)
+            for other in peers:
+                theirs = val(other, k, sc)
+                if theirs is None:
+                    continue
+                n += 1
+                if mine is None or (mine <= theirs if higher else mine >= theirs):
+                    missed.append(f"{col} against {other} ({fmt(mine, spec)} vs {fmt(theirs, spec)})")
+        figures = len({c for c, k, *_ in TABLE if any(val(o, k, 1) is not None for o in peers)})
+        if not peers:
+            print(f"verdict, {p}: no peer measured (haproxy, nginx)")
+        elif not missed:
+            print(f"verdict, {p}: leads on all {figures} figures against {' and '.join(peers)}")
+        else:
+            print(f"verdict, {p}: misses {len(missed)} of {n}: " + "; ".join(missed))
 
 
 def main():
@@ -398,10 +483,22 @@ def main():
     ap.add_argument("--bin-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
                                                       "default"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...",
+                    help="one more torgw-socks socks5 path, 'torgw-socks NAME', with these config lines")
     args = ap.parse_args()
+    args.variants = {}
+    for k, v in enumerate(args.variant):
+        name, _, kvs = v.partition(":")
+        if not name or " " in name or not kvs:
+            ap.error(f"--variant {v}: want NAME:key=value[,key=value]")
+        path = f"torgw-socks {name}"
+        args.variants[path] = [x.replace("=", " = ", 1) for x in kvs.split(",")]
+        PATHS.append(path)
+        PORTS[path] = VARIANT_PORT + k
     if args.quick:
         args.seconds, args.repeat, args.idle, args.rtt_count = 0.3, 1, 50, 300
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    paths += [p for p in args.variants if p not in paths]
     for p in paths:
         if p not in PATHS:
             ap.error(f"unknown path '{p}' (known: {', '.join(PATHS)})")
@@ -410,12 +507,14 @@ def main():
 
     if os.geteuid() != 0:
         return skip("root", "the benchmark needs root (private network namespace, danted)")
-    need = ["danted", "haproxy", "socat", "unshare", "ip"]
+    need = ["danted", "haproxy", "socat", "unshare", "ip"] + (["nginx"] if "nginx" in paths else [])
     if any(p in TLS_PATHS for p in paths):
         need += ["stunnel4", "openssl"]
     for prog in need:
         if not shutil.which(prog):
             return skip("package", f"{prog} is not installed (scripts/setup installs it)")
+    if "nginx" in paths and not os.path.exists(NGINX_STREAM):
+        return skip("package", f"{NGINX_STREAM} is missing: libnginx-mod-stream (scripts/setup installs it)")
     for b in ["socks/torgw-socks", "bench/torgw-socks-load"]:
         if not os.access(os.path.join(args.bin_dir, b), os.X_OK):
             print(f"error: {os.path.join(args.bin_dir, b)} missing: cmake --build --preset default", file=sys.stderr)
@@ -432,8 +531,9 @@ def main():
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     b = Bench(args)
-    samples = {p: {"bulk1": [], "bulk16": [], "p50": [], "p99": [], "conns": [], "mem": [],
-                   "cpu_conn_relay": [], "cpu_conn_total": [], "cpu_gb_relay": [], "cpu_gb_total": []}
+    samples = {p: {"bulk1": [], "bulk16": [], "p50": [], "p99": [], "conns": [], "mem": [], "pss": [],
+                   "cpu_conn_relay": [], "cpu_conn_total": [], "cpu_gb_relay": [], "cpu_gb_total": [],
+                   "cpu_gb16_relay": [], "cpu_gb16_total": []}
                for p in paths}
     tls_used = {}
     try:
@@ -448,7 +548,10 @@ def main():
                 samples[p]["cpu_gb_relay"].append(relay)
                 samples[p]["cpu_gb_total"].append(total)
             for p in order:
-                samples[p]["bulk16"].append(b.bulk(p, 16)[0])
+                rate, relay, total = b.bulk(p, 16)
+                samples[p]["bulk16"].append(rate)
+                samples[p]["cpu_gb16_relay"].append(relay)
+                samples[p]["cpu_gb16_total"].append(total)
             for p, (p50, p99) in b.rtt(order).items():
                 samples[p]["p50"].append(p50)
                 samples[p]["p99"].append(p99)
@@ -461,7 +564,9 @@ def main():
         # Memory last: 5000 forked socats are a load spike that must not skew the rates.
         log("memory with idle tunnels")
         for p in paths:
-            samples[p]["mem"].append(b.idle(p))
+            mem, pss = b.idle(p)
+            samples[p]["mem"].append(mem)
+            samples[p]["pss"].append(pss)
         tls_used = {p: b.tls_path_used(p) for p in paths if p in TLS_PATHS}
     finally:
         b.stop_all()
@@ -503,10 +608,12 @@ def main():
     print()
     if b.cg:
         print("CPU (cpuacct, all processes of each role; independent of the machine's other load):")
-        print(f"{'path':<24}{'us/conn relay':>14}{'us/conn all':>13}{'ms/GB relay':>13}{'ms/GB all':>11}")
+        print(f"{'path':<24}{'us/conn relay':>14}{'us/conn all':>13}{'ms/GB relay':>13}{'ms/GB all':>11}"
+              f"{'ms/GB x16 relay':>17}{'ms/GB x16 all':>15}")
         for p in paths:
             print(f"{p:<24}{fmt(med(p, 'cpu_conn_relay'), '.0f'):>14}{fmt(med(p, 'cpu_conn_total'), '.0f'):>13}"
-                  f"{fmt(med(p, 'cpu_gb_relay'), '.0f'):>13}{fmt(med(p, 'cpu_gb_total'), '.0f'):>11}")
+                  f"{fmt(med(p, 'cpu_gb_relay'), '.0f'):>13}{fmt(med(p, 'cpu_gb_total'), '.0f'):>11}"
+                  f"{fmt(med(p, 'cpu_gb16_relay'), '.0f'):>17}{fmt(med(p, 'cpu_gb16_total'), '.0f'):>15}")
         print()
     if args.repeat > 1:
         print("spread over rounds (min..max):")
@@ -551,7 +658,7 @@ def main():
         chk("p50+<=10us", added is not None and added <= 10.0)
         if args.idle >= 5000:
             chk("mem<=16MiB", mem is not None and mem <= 16.0)
-        for other in [x for x in ("haproxy", "socat") if x in paths]:
+        for other in [x for x in ("haproxy", "nginx", "socat") if x in paths]:
             ahead = all([
                 (med(p, "bulk1") or 0) > (med(other, "bulk1") or 0),
                 (med(p, "bulk16") or 0) > (med(other, "bulk16") or 0),
@@ -562,6 +669,8 @@ def main():
             ])
             chk(f"ahead-of-{other}", ahead)
         print(f"targets, {p}: " + ", ".join(checks))
+
+    issue_table(paths, med, args.idle)
 
     if args.json:
         with open(args.json, "w") as f:

@@ -178,6 +178,7 @@ std::string Config::describe() const {
   kv("buffer_size", std::to_string(buffer_size));
   kv("splice", splice ? "yes" : "no");
   kv("pipe_size", std::to_string(pipe_size));
+  kv("splice_min_bulk", std::to_string(splice_min_bulk));
   kv("stats_interval", ms_text(stats_interval_ms));
   static const char* levels[] = {"debug", "info", "warn", "error"};
   kv("log_level", levels[static_cast<int>(log_level)]);
@@ -289,6 +290,13 @@ Apply choice(E Config::*field, std::vector<std::pair<std::string_view, E>> names
     }
     return bad(s, "expected " + expected + ", got '" + s.value + "'");
   };
+}
+
+Status set_splice_min_bulk(Config& c, const Setting& s) {
+  auto v = parse_uint<std::uint32_t>(s.value);
+  if (!v || *v < 1 || *v > 65536) return bad(s, "expected a count 1..65536");
+  c.splice_min_bulk = *v;
+  return {};
 }
 
 Status set_listen(Config& c, const Setting& s) {
@@ -438,6 +446,7 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
       {.name = "splice", .apply = [](Config& c, const Setting& s) { return set_yes_no(c.splice, s); }},
       {.name = "buffer_size", .apply = size(&Config::buffer_size)},
       {.name = "pipe_size", .apply = size(&Config::pipe_size)},
+      {.name = "splice_min_bulk", .apply = set_splice_min_bulk},
       {.name = "log_level", .apply = set_log_level},
       {.name = "unix_mode", .apply = set_unix_mode},
       {.name = "unix_group", .apply = account_name(&Config::unix_group, "group")},
@@ -637,6 +646,8 @@ Config file keys (durations: 500ms, 10s, 5m, 1h; sizes: 64k, 1m):
   buffer_size = 64k            bytes read per call; bounds each direction's backlog
   splice = yes                 zero-copy relay through kernel pipes
   pipe_size = 64k
+  splice_min_bulk = 4          splice only while at least this many directions are bulk
+                               (fewer are copied: faster on loopback); 1 = always
   stats_interval = 60s         counters to the log (0 = only on SIGUSR1)
   log_level = info             debug | info | warn | error
   unix_mode = 0660             unix: listen socket permissions

@@ -82,6 +82,7 @@ struct Config {
   std::uint32_t buffer_size = 64 * 1024;  // per read; bounds each direction's backlog
   bool splice = true;                      // zero-copy relay through pipes when possible
   std::uint32_t pipe_size = 64 * 1024;
+  std::uint32_t splice_min_bulk = 4;  // splice only while this many directions are bulk
   std::uint32_t stats_interval_ms = 60'000;  // 0 = only on SIGUSR1
   LogLevel log_level = LogLevel::Info;
   std::uint32_t unix_mode = 0660;  // listen socket file mode (unix: listen)

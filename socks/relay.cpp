@@ -323,6 +323,7 @@ void Relay::Impl::close_conn(Conn* c) {
     if (c->fd[i] >= 0) ::close(c->fd[i]);
     c->fd[i] = -1;
     Dir& d = c->d[i];
+    set_bulk(d, false);
     if (d.pipe >= 0) release_pipe(d.pipe, d.pending > 0);
     d.pipe = -1;
     if (d.buf) free_block(d.buf);
@@ -402,6 +403,13 @@ Pipe Relay::Impl::make_pipe() const {
 void Relay::Impl::release_pipe(std::int32_t idx, bool dirty) {
   if (dirty) replace_pipe(idx);
   if (pipes[static_cast<std::size_t>(idx)].r) free_pipes.push_back(idx);
+}
+
+void Relay::Impl::set_bulk(Dir& d, bool on) {
+  if (d.bulk == on) return;
+  d.bulk = on;
+  if (on) ++bulk_dirs;
+  else --bulk_dirs;
 }
 
 void Relay::Impl::stash(Dir& d, const std::uint8_t* p, std::size_t n) {

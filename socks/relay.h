@@ -1,7 +1,8 @@
 // The relay: one thread, one edge-triggered epoll loop, no per-idle-connection buffers.
 //
-// Data path: a readable side is read into one shared scratch buffer (or spliced into a
-// pooled kernel pipe for bulk flows) and written straight through to the other side.
+// Data path: a readable side is read into one shared scratch buffer (or, once at least
+// splice_min_bulk directions are bulk, spliced into a pooled kernel pipe) and written
+// straight through to the other side.
 // Only what the destination did not accept is kept, per direction (a heap block or the
 // pipe itself), and that direction stops reading until it drains: a client that stops
 // reading costs at most one buffer_size per direction, never unbounded memory.

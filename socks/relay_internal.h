@@ -192,6 +192,9 @@ struct Relay::Impl {
   std::vector<std::int32_t> free_pipes;
   std::size_t pipe_cap = 0;
   bool splice_ok = true;
+  // Directions in bulk mode right now. Splicing waits for cfg.splice_min_bulk of them:
+  // one bulk flow is copied (see docs/socks.md, "Bulk throughput").
+  std::uint32_t bulk_dirs = 0;
   std::vector<std::uint8_t*> free_blocks;
   std::unique_ptr<std::uint8_t[]> scratch;
   std::uint32_t bufsize = 0;
@@ -236,6 +239,7 @@ struct Relay::Impl {
   void replace_pipe(std::int32_t idx);
   Pipe make_pipe() const;
   void stash(Dir& d, const std::uint8_t* p, std::size_t n);
+  void set_bulk(Dir& d, bool on);
   void client_note(const Conn* c, const char* what, std::string_view reason);
 
   // --- events

@@ -126,8 +126,10 @@ bool Relay::Impl::pump(Conn* c, int i) {
       queue_ready(c);
       break;
     }
-    // Zero-copy needs plain sockets (or kTLS) at both ends of this direction.
-    if (d.bulk && splice_ok && !user_tls(c, i)) {
+    // Zero-copy needs plain sockets (or kTLS) at both ends of this direction, and pays
+    // only once several flows are bulk: spliced pages reach the reader cache-cold, while
+    // a copy hands it lines the relay just wrote (docs/socks.md, "Bulk throughput").
+    if (d.bulk && splice_ok && bulk_dirs >= cfg.splice_min_bulk && !user_tls(c, i)) {
       std::int32_t pi = borrow_pipe();
       if (pi >= 0) {
         Pipe& p = pipes[static_cast<std::size_t>(pi)];
@@ -162,7 +164,7 @@ bool Relay::Impl::pump(Conn* c, int i) {
           c->can_write[o] = false;
           break;
         }
-        if (static_cast<std::size_t>(n) < bufsize / 4) d.bulk = false;
+        if (static_cast<std::size_t>(n) < bufsize / 4) set_bulk(d, false);
         budget -= std::min(budget, static_cast<std::size_t>(n));
         continue;
       }
@@ -177,7 +179,7 @@ bool Relay::Impl::pump(Conn* c, int i) {
     if (rr == ReadResult::Retry) continue;
     if (rr == ReadResult::Stop) break;
     if (rr == ReadResult::Error) return false;
-    if (static_cast<std::size_t>(n) == bufsize) d.bulk = true;
+    if (static_cast<std::size_t>(n) == bufsize) set_bulk(d, true);
     // A short read drained the socket (EPOLLET re-arms), except through user-space TLS,
     // which returns one record at a time: read on until it says EAGAIN.
     else if (!c->rdhup[i] && !(i == 1 && user_tls(c, 1))) c->can_read[i] = false;

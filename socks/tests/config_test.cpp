@@ -75,6 +75,7 @@ deny_private = yes
 buffer_size = 128k
 splice = no
 pipe_size = 256k
+splice_min_bulk = 2
 stats_interval = 0
 log_level = debug
 unix_mode = 0600
@@ -109,6 +110,7 @@ unix_group = nogroup
   CHECK(c->buffer_size == 128 * 1024);
   CHECK_FALSE(c->splice);
   CHECK(c->pipe_size == 256 * 1024);
+  CHECK(c->splice_min_bulk == 2);
   CHECK(c->stats_interval_ms == 0);
   CHECK(c->log_level == LogLevel::Debug);
   CHECK(c->unix_mode == 0600);
@@ -189,6 +191,8 @@ TEST_CASE("config errors name the place and the problem") {
             .find("never sent unasked") != std::string::npos);
   CHECK(err(build("backend = 1.2.3.4:5\nunix_mode = 999\n")).find("octal") != std::string::npos);
   CHECK(err(build("backend = 1.2.3.4:5\nsplice = maybe\n")).find("yes or no") != std::string::npos);
+  CHECK(err(build("backend = 1.2.3.4:5\nsplice_min_bulk = 0\n")).find("1..65536") != std::string::npos);
+  CHECK(err(build("backend = 1.2.3.4:5\nsplice_min_bulk = 4k\n")).find("1..65536") != std::string::npos);
   std::string many;
   for (int i = 0; i < 65; ++i) many += "backend = 1.2.3.4:" + std::to_string(i + 1) + "\n";
   CHECK(err(build(many)).find("at most 64 backends") != std::string::npos);
@@ -228,7 +232,7 @@ TEST_CASE("help documents every flag and every config key") {
                           "client_credential", "backend_auth", "backend_credential", "backend_tls_pin", "backend_tls_ca",
                           "backend_tls_sni", "backend_tls_cert", "backend_tls_key", "backend_tls_ktls",
                           "backend_pipelining", "allow", "deny", "deny_private",
-                          "buffer_size", "splice", "pipe_size", "stats_interval", "log_level", "unix_mode",
+                          "buffer_size", "splice", "pipe_size", "splice_min_bulk", "stats_interval", "log_level", "unix_mode",
                           "unix_group"})
     CHECK(h.find(std::string("  ") + key) != std::string::npos);
 }
