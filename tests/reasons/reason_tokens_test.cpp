@@ -96,7 +96,8 @@ bool grammatical(std::string_view entry) {
   static const std::regex re([] {
     std::string r = R"(((SEG)(\.(SEG))+)|((SUBJ):((SEG)(\.(SEG))*))|(mount\.[a-z0-9_/]+)|(init_crashed_<signal>))";
     auto put = [&r](const std::string& what, const std::string& with) {
-      for (auto p = r.find(what); p != std::string::npos; p = r.find(what, p + with.size())) r.replace(p, what.size(), with);
+      for (auto p = r.find(what); p != std::string::npos; p = r.find(what, p + with.size()))
+        r.replace(p, what.size(), with);
     };
     put("SEG", R"([a-z0-9_]+(<[a-z_]+>)?|<[a-z_]+>)");
     put("SUBJ", R"([a-z0-9_-]+|<[a-z_]+>)");
@@ -243,14 +244,16 @@ Scan scan(const std::string& file, const std::string& text) {
       const bool output = before == std::string::npos || rhs[before] == '?' ||
                           (rhs[before] == ':' && (before == 0 || rhs[before - 1] != ':'));
       const std::string v = (*l)[1].str();
-      if (output && token_shaped(v) && !kNotReasons.count({file, v})) r.found.push_back({file, line, v, Kind::token, false, false});
+      if (output && token_shaped(v) && !kNotReasons.count({file, v}))
+        r.found.push_back({file, line, v, Kind::token, false, false});
     }
   }
   // `return "<token>";` (e.g. a switch from an enum to its reason).
   static const std::regex ret(R"re(return "([a-z0-9_]+([.:][a-z0-9_]+)+)";)re");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), ret); it != std::sregex_iterator(); ++it)
     if (!kNotReasons.count({file, (*it)[1].str()}))
-      r.found.push_back({file, line_of(static_cast<std::size_t>(it->position(0))), (*it)[1].str(), Kind::token, false, false});
+      r.found.push_back(
+          {file, line_of(static_cast<std::size_t>(it->position(0))), (*it)[1].str(), Kind::token, false, false});
   return r;
 }
 
@@ -388,7 +391,8 @@ TEST_CASE("the scanner finds what it must and flags what is missing") {
   const Module socks{"socks", torgw::socks::kReasons};
   auto problems = check(socks, ModuleSources{{{"socks/example.cpp", text}}});
   auto mentions = [&](const std::string& what) {
-    return std::any_of(problems.begin(), problems.end(), [&](const std::string& p) { return p.find(what) != std::string::npos; });
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const std::string& p) { return p.find(what) != std::string::npos; });
   };
   CHECK(mentions("\"socks5.not_listed_anywhere\" is in no reason list"));
   CHECK(mentions("\"socks5.also_missing\" is in no reason list"));
