@@ -55,3 +55,19 @@ void register_balance(CLI::App& app, Action& selected);
 bool read_input_file(const std::string& path, std::string& out, std::size_t max_bytes);
 
 }  // namespace torgw::cli
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::cli {
+inline constexpr std::string_view kReasons[] = {
+    "attested_config.absent", "balance.bad_instance_address", "balance.bad_master",
+    "balance.duplicate", "balance.master_not_attested", "balance.not_instance", "balance.not_ready",
+    "balance.other_master", "log.no_complete_boot", "log.unreadable", "measure.vcpu.bad_signature",
+    "measure.vcpu.conflict", "measure.vcpu.incomplete", "verify.not_image_bound",
+};
+}  // namespace torgw::cli
+// ---- end of reason tokens ----------------------------------------------------------

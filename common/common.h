@@ -6,6 +6,7 @@
 //   common/fd.h      UniqueFd
 //   common/secret.h  SecretBytes (mlock'ed, zeroed on free)
 //   common/spawn.h   fork + drop privileges + exec, with the failing step as an Error
+//   common/reasons.h every reason token the module makes (docs/DEVELOPING.md)
 //   common/event.h   RAII libevent owners (Timer, FdWatch, BufferEvent, post + Lifetime);
 //                    its own library, torgw_common_event, so libevent stays out of the
 //                    modules that do not run a loop: named here, not included
@@ -14,6 +15,7 @@
 
 #include "common/bytes.h"
 #include "common/fd.h"
+#include "common/reasons.h"
 #include "common/result.h"
 #include "common/secret.h"
 #include "common/spawn.h"

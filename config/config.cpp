@@ -50,6 +50,7 @@ const char* to_string(Type t) {
 namespace {
 
 Error err(std::string_view key, std::string_view reason, std::string detail = {}) {
+  // reasons: <key>:<word> (the word one of kKeyReasons in config.h)
   return make_error(std::string(key) + ":" + std::string(reason), std::move(detail));
 }
 

@@ -254,3 +254,39 @@ Status check_expected_config(const CanonicalConfig& cfg, std::string_view expect
 Result<Config> resolve(std::span<SourceData> sources, bool partial = false);
 
 }  // namespace torgw::config
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::config {
+inline constexpr std::string_view kReasons[] = {
+    "<key>:<word>", "<key>:too_long", "attested_config.bad_expectation", "attested_config.bad_key",
+    "attested_config.empty_value", "attested_config.mismatch", "attested_config.no_final_newline",
+    "attested_config.not_text", "attested_config.syntax", "attested_config.telemetry_mismatch",
+    "attested_config.too_large", "attested_config.too_many_entries", "attested_config.unsorted",
+    "gce:bad_key", "gce:fetch_failed", "gce:http_<status>", "gce:too_large",
+    "hetzner:cloud_config_bad_base64", "hetzner:cloud_config_duplicate",
+    "hetzner:cloud_config_encoding", "hetzner:cloud_config_no_torgw_conf",
+    "hetzner:cloud_config_other_file", "hetzner:cloud_config_syntax",
+    "hetzner:cloud_config_unsupported", "hetzner:http_<status>", "hetzner:too_large",
+    "hetzner:userdata_format", "metadata:helper_bad_reason", "metadata:loop_failed",
+    "metadata:no_event_base", "metadata_wire.bad_base64", "metadata_wire.bad_count",
+    "metadata_wire.bad_header", "metadata_wire.bad_key", "metadata_wire.bad_line",
+    "metadata_wire.bad_provider", "metadata_wire.bad_reason", "metadata_wire.bad_state",
+    "metadata_wire.duplicate_provider", "metadata_wire.entry_without_provider",
+    "metadata_wire.not_printable", "metadata_wire.too_large", "metadata_wire.too_many_entries",
+    "metadata_wire.trailing", "metadata_wire.truncated",
+};
+// The <word> of a <key>:<word> reason (err() in config.cpp, for any registry key).
+inline constexpr std::string_view kKeyReasons[] = {
+    "bad_base64", "bad_choice", "bad_format", "bad_hex", "bad_key", "bad_key_format", "bad_onion",
+    "client_auth", "duplicate", "duplicate_item", "empty", "line_too_long", "metadata_loosens",
+    "missing", "no_value", "not_allowed_from_metadata", "not_ip_literal", "not_text",
+    "out_of_range", "syntax", "too_large", "too_long", "too_many_entries", "too_many_items",
+    "unknown_key", "unterminated_quote",
+};
+}  // namespace torgw::config
+// ---- end of reason tokens ----------------------------------------------------------

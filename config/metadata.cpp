@@ -39,7 +39,7 @@ std::string wire_b64(std::string_view s) { return s.empty() ? "-" : to_base64(as
 const char* provider_name(const ProviderResult* p, const MetadataResult& r) { return p == &r.gce ? "gce" : "hetzner"; }
 
 Error wire_error(const char* what, std::size_t line, std::string_view detail = {}) {
-  return make_error(std::string("metadata_wire.") + what,
+  return make_error(what,
                     "line " + std::to_string(line) + (detail.empty() ? "" : ": " + std::string(detail)));
 }
 
@@ -61,9 +61,9 @@ bool is_printable(std::string_view s) {
 // "-" or strict base64 -> the bytes as a string.
 Result<std::string> unb64(std::string_view field, std::size_t line) {
   if (field == "-") return std::string();
-  if (field.empty()) return wire_error("bad_base64", line, "empty field");
+  if (field.empty()) return wire_error("metadata_wire.bad_base64", line, "empty field");
   auto raw = from_base64(field);
-  if (!raw) return wire_error("bad_base64", line);
+  if (!raw) return wire_error("metadata_wire.bad_base64", line);
   std::string out(as_chars(*raw));
   wipe(raw->data(), raw->size());
   return out;
@@ -114,7 +114,7 @@ std::string format_metadata_wire(const Result<MetadataResult>& r) {
 }
 
 Result<MetadataReport> parse_metadata_wire(std::string_view text) {
-  if (text.size() > kMaxMetadataWireBytes) return wire_error("too_large", 0, std::to_string(text.size()) + " bytes");
+  if (text.size() > kMaxMetadataWireBytes) return wire_error("metadata_wire.too_large", 0, std::to_string(text.size()) + " bytes");
   MetadataReport rep;
   rep.result.gce.data.source = Source::Gce;
   rep.result.hetzner.data.source = Source::Hetzner;
@@ -124,66 +124,66 @@ Result<MetadataReport> parse_metadata_wire(std::string_view text) {
   while (pos < text.size()) {
     auto nl = text.find('\n', pos);
     ++lineno;
-    if (nl == std::string_view::npos) return wire_error("truncated", lineno, "no newline");
+    if (nl == std::string_view::npos) return wire_error("metadata_wire.truncated", lineno, "no newline");
     std::string_view line = text.substr(pos, nl - pos);
     pos = nl + 1;
     if (!header) {
-      if (line != kWireHeader) return wire_error("bad_header", lineno);
+      if (line != kWireHeader) return wire_error("metadata_wire.bad_header", lineno);
       header = true;
       continue;
     }
     // The format is printable ASCII only: a "\r" or any control byte is not a line of it.
-    if (!is_printable(line)) return wire_error("bad_line", lineno, "control byte");
+    if (!is_printable(line)) return wire_error("metadata_wire.bad_line", lineno, "control byte");
     auto sp = line.find(' ');
     std::string_view verb = line.substr(0, sp);
     auto provider = [&](std::string_view name) -> ProviderResult* {
       return name == "gce" ? &rep.result.gce : name == "hetzner" ? &rep.result.hetzner : nullptr;
     };
     if (verb == "provider") {
-      if (!split_fields(line, 4, f)) return wire_error("bad_line", lineno);
+      if (!split_fields(line, 4, f)) return wire_error("metadata_wire.bad_line", lineno);
       ProviderResult* p = provider(f[1]);
-      if (!p) return wire_error("bad_provider", lineno);
-      if (p->state != ProviderState::NotTried) return wire_error("duplicate_provider", lineno);
+      if (!p) return wire_error("metadata_wire.bad_provider", lineno);
+      if (p->state != ProviderState::NotTried) return wire_error("metadata_wire.duplicate_provider", lineno);
       if (f[2] == "present") p->state = ProviderState::Present;
       else if (f[2] == "absent") p->state = ProviderState::Absent;
-      else return wire_error("bad_state", lineno);
+      else return wire_error("metadata_wire.bad_state", lineno);
       auto note = unb64(f[3], lineno);
       if (!note) return note.error();
-      if (!is_printable(*note)) return wire_error("not_printable", lineno);
+      if (!is_printable(*note)) return wire_error("metadata_wire.not_printable", lineno);
       p->note = std::move(*note);
     } else if (verb == "entry") {
-      if (!split_fields(line, 4, f)) return wire_error("bad_line", lineno);
+      if (!split_fields(line, 4, f)) return wire_error("metadata_wire.bad_line", lineno);
       ProviderResult* p = provider(f[1]);
-      if (!p) return wire_error("bad_provider", lineno);
-      if (p->state != ProviderState::Present) return wire_error("entry_without_provider", lineno);
-      if (!is_key(f[2])) return wire_error("bad_key", lineno);
-      if (++entries > kMaxEntries) return wire_error("too_many_entries", lineno);
+      if (!p) return wire_error("metadata_wire.bad_provider", lineno);
+      if (p->state != ProviderState::Present) return wire_error("metadata_wire.entry_without_provider", lineno);
+      if (!is_key(f[2])) return wire_error("metadata_wire.bad_key", lineno);
+      if (++entries > kMaxEntries) return wire_error("metadata_wire.too_many_entries", lineno);
       auto value = unb64(f[3], lineno);
       if (!value) return value.error();
       p->data.entries.push_back(Entry{std::string(f[2]), std::move(*value), 0});
     } else if (verb == "end" || verb == "error") {
       if (verb == "end") {
-        if (!split_fields(line, 2, f)) return wire_error("bad_line", lineno);
-        if (f[1] != std::to_string(entries)) return wire_error("bad_count", lineno);
+        if (!split_fields(line, 2, f)) return wire_error("metadata_wire.bad_line", lineno);
+        if (f[1] != std::to_string(entries)) return wire_error("metadata_wire.bad_count", lineno);
       } else {
         // Only as the first line after the header: a fetch either fails or reports.
-        if (lineno != 2) return wire_error("bad_line", lineno, "error after results");
-        if (!split_fields(line, 3, f)) return wire_error("bad_line", lineno);
-        if (!is_reason(f[1])) return wire_error("bad_reason", lineno);
+        if (lineno != 2) return wire_error("metadata_wire.bad_line", lineno, "error after results");
+        if (!split_fields(line, 3, f)) return wire_error("metadata_wire.bad_line", lineno);
+        if (!is_reason(f[1])) return wire_error("metadata_wire.bad_reason", lineno);
         auto detail = unb64(f[2], lineno);
         if (!detail) return detail.error();
-        if (!is_printable(*detail)) return wire_error("not_printable", lineno);
+        if (!is_printable(*detail)) return wire_error("metadata_wire.not_printable", lineno);
         rep.failed = true;
         rep.error = make_error(std::string(f[1]), std::move(*detail));
         rep.result = MetadataResult{};
       }
-      if (pos != text.size()) return wire_error("trailing", lineno + 1);
+      if (pos != text.size()) return wire_error("metadata_wire.trailing", lineno + 1);
       return rep;
     } else {
-      return wire_error("bad_line", lineno);
+      return wire_error("metadata_wire.bad_line", lineno);
     }
   }
-  return wire_error("truncated", lineno + 1, header ? "no end line" : "empty");
+  return wire_error("metadata_wire.truncated", lineno + 1, header ? "no end line" : "empty");
 }
 
 }  // namespace torgw::config

@@ -227,6 +227,7 @@ struct MetadataFetcher::Impl {
       }
       g.state = ProviderState::Present;
       if (o.status == 404) return after_gce();  // no custom attributes at all
+      // reasons: gce:http_<status>
       if (o.status != 200) return fail(make_error("gce:http_" + std::to_string(o.status), "attribute listing"));
       auto names = parse_gce_attribute_list(o.body);
       if (!names) return fail(names.error());
@@ -242,10 +243,12 @@ struct MetadataFetcher::Impl {
     std::string key = gce_attribute_key(attr);
     if (key.empty()) return fail(make_error("gce:bad_key", "attribute " + attr + ": not torgw-<key>"));
     fetch(std::string(kGceList) + attr, true, [this, key, attr](Outcome o) {
+      // reasons: <key>:too_long
       if (o.kind == Outcome::TooLarge) return fail(make_error(key + ":too_long", "GCE attribute " + attr));
       if (o.kind == Outcome::Transport)
         return fail(make_error("gce:fetch_failed", "attribute " + attr + ": " + o.error));
       if (o.status == 404) return next_gce_key();  // removed between listing and fetch
+      // reasons: gce:http_<status>
       if (o.status != 200) return fail(make_error("gce:http_" + std::to_string(o.status), "attribute " + attr));
       std::string v = std::move(o.body);  // moved, not copied: nothing left to wipe
       while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.pop_back();
@@ -274,6 +277,7 @@ struct MetadataFetcher::Impl {
         h.note = "no userdata (HTTP 404)";
         return succeed();
       }
+      // reasons: hetzner:http_<status>
       if (o.status != 200) return fail(make_error("hetzner:http_" + std::to_string(o.status), "userdata"));
       auto entries = parse_hetzner_userdata(o.body);
       wipe(o.body.data(), o.body.size());  // userdata may hold a secret

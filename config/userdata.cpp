@@ -18,12 +18,10 @@ constexpr std::string_view kFormats =
     "Hetzner userdata must be torgw.conf text (key=value lines) or #cloud-config with a write_files "
     "entry for /etc/torgw/torgw.conf (docs/config.md \"Hetzner userdata\")";
 
-Error fail(std::string_view reason, std::string detail) {
-  return make_error("hetzner:" + std::string(reason), std::move(detail));
-}
-
+// `reason` is the whole FATAL reason (hetzner:<word>), spelled out at each call so that a
+// grep for the marker value finds it.
 Error at(std::size_t line, std::string_view reason, const std::string& what) {
-  return fail(reason, "line " + std::to_string(line) + ": " + what);
+  return make_error(std::string(reason), "line " + std::to_string(line) + ": " + what);
 }
 
 bool is_blank_or_comment(std::string_view l) {
@@ -84,20 +82,20 @@ class CloudConfig {
         ++i;
         continue;
       }
-      if (indent_of(l.text) != 0) return at(l.number, "cloud_config_syntax", "indented line outside write_files");
+      if (indent_of(l.text) != 0) return at(l.number, "hetzner:cloud_config_syntax", "indented line outside write_files");
       auto key = split_key(l.text);
-      if (!key) return at(l.number, "cloud_config_syntax", "expected `key:`");
+      if (!key) return at(l.number, "hetzner:cloud_config_syntax", "expected `key:`");
       if (key->first != "write_files")
-        return at(l.number, "cloud_config_unsupported",
+        return at(l.number, "hetzner:cloud_config_unsupported",
                   "top-level key `" + shown(key->first) + "`: only write_files is accepted");
-      if (seen_write_files) return at(l.number, "cloud_config_duplicate", "write_files twice");
+      if (seen_write_files) return at(l.number, "hetzner:cloud_config_duplicate", "write_files twice");
       seen_write_files = true;
       if (!value_is_empty(key->second))
-        return at(l.number, "cloud_config_unsupported", "write_files must be a block list (`- path: ...`), not flow style");
+        return at(l.number, "hetzner:cloud_config_unsupported", "write_files must be a block list (`- path: ...`), not flow style");
       ++i;
       TORGW_TRY(parse_items(i));
     }
-    if (!found_) return fail("cloud_config_no_torgw_conf", "no write_files entry for /etc/torgw/torgw.conf");
+    if (!found_) return make_error("hetzner:cloud_config_no_torgw_conf", "no write_files entry for /etc/torgw/torgw.conf");
     content.s = std::move(content_.s);
     return {};
   }
@@ -188,12 +186,12 @@ class CloudConfig {
       std::string_view t = l.text.substr(ind);
       const bool dash = t == "-" || t.substr(0, 2) == "- ";
       if (!item_indent) {
-        if (!dash) return at(l.number, "cloud_config_syntax", "write_files: expected a list item `- path: ...`");
+        if (!dash) return at(l.number, "hetzner:cloud_config_syntax", "write_files: expected a list item `- path: ...`");
         item_indent = ind;
       }
       if (!dash || ind != *item_indent) {
         if (ind == 0 && !dash) return {};  // the next top-level key
-        return at(l.number, "cloud_config_syntax", "unexpected indentation in write_files");
+        return at(l.number, "hetzner:cloud_config_syntax", "unexpected indentation in write_files");
       }
       TORGW_TRY(parse_item(i, *item_indent));
     }
@@ -234,14 +232,14 @@ class CloudConfig {
         const std::size_t ind = indent_of(l.text);
         if (ind <= item_indent) break;  // the next item, or the next top-level key
         if (key_indent == 0) key_indent = ind;  // the dash stood alone
-        if (ind != key_indent) return at(l.number, "cloud_config_syntax", "unexpected indentation in a write_files entry");
+        if (ind != key_indent) return at(l.number, "hetzner:cloud_config_syntax", "unexpected indentation in a write_files entry");
         body = l.text.substr(ind);
       }
       first_line = false;
       auto kv = split_key(body);
-      if (!kv) return at(l.number, "cloud_config_syntax", "expected `key: value` in a write_files entry");
+      if (!kv) return at(l.number, "hetzner:cloud_config_syntax", "expected `key: value` in a write_files entry");
       const std::string key(kv->first);
-      if (!seen.insert(key).second) return at(l.number, "cloud_config_duplicate", "`" + key + "` twice in one entry");
+      if (!seen.insert(key).second) return at(l.number, "hetzner:cloud_config_duplicate", "`" + key + "` twice in one entry");
       ++i;
       std::string why;
       if (key == "content") {
@@ -251,29 +249,29 @@ class CloudConfig {
           item.block = true;
           TORGW_TRY(block_scalar(i, key_indent, content.s));
         } else if (!v.empty() && v.front() == '>') {
-          return at(l.number, "cloud_config_unsupported", "folded content (`>`): use a literal block (`|`)");
+          return at(l.number, "hetzner:cloud_config_unsupported", "folded content (`>`): use a literal block (`|`)");
         } else {
           auto s = scalar(kv->second, &why);
-          if (!s) return at(l.number, "cloud_config_unsupported", "content: " + why);
+          if (!s) return at(l.number, "hetzner:cloud_config_unsupported", "content: " + why);
           content.s = std::move(*s);
         }
       } else if (key == "path" || key == "encoding" || key == "permissions" || key == "owner") {
         auto s = scalar(kv->second, &why);
-        if (!s) return at(l.number, "cloud_config_unsupported", key + ": " + why);
+        if (!s) return at(l.number, "hetzner:cloud_config_unsupported", key + ": " + why);
         if (key == "path") item.path = std::move(*s);
         if (key == "encoding") item.encoding = std::move(*s);
       } else {
-        return at(l.number, "cloud_config_unsupported",
+        return at(l.number, "hetzner:cloud_config_unsupported",
                   "write_files key `" + shown(key) + "` (accepted: path, content, encoding, permissions, owner)");
       }
     }
-    if (!item.path) return at(item.line, "cloud_config_syntax", "write_files entry without path");
+    if (!item.path) return at(item.line, "hetzner:cloud_config_syntax", "write_files entry without path");
     if (*item.path != kTorgwConfPath)
-      return at(item.line, "cloud_config_other_file",
+      return at(item.line, "hetzner:cloud_config_other_file",
                 "write_files for `" + shown(*item.path) + "`: only /etc/torgw/torgw.conf is accepted (the image has no "
                 "cloud-init: any other file would be silently ignored)");
-    if (found_) return at(item.line, "cloud_config_duplicate", "two write_files entries for /etc/torgw/torgw.conf");
-    if (!item.has_content) return at(item.line, "cloud_config_syntax", "write_files entry without content");
+    if (found_) return at(item.line, "hetzner:cloud_config_duplicate", "two write_files entries for /etc/torgw/torgw.conf");
+    if (!item.has_content) return at(item.line, "hetzner:cloud_config_syntax", "write_files entry without content");
     found_ = true;
     const std::string enc = item.encoding.value_or("text/plain");
     if (enc == "b64" || enc == "base64") {
@@ -281,13 +279,13 @@ class CloudConfig {
       for (char c : content.s)
         if (c != '\n' && c != ' ') compact.s.push_back(c);
       auto raw = from_base64(compact.s);
-      if (!raw) return at(item.line, "cloud_config_bad_base64", "content is not base64 (encoding: " + enc + ")");
+      if (!raw) return at(item.line, "hetzner:cloud_config_bad_base64", "content is not base64 (encoding: " + enc + ")");
       content_.s.assign(reinterpret_cast<const char*>(raw->data()), raw->size());
       wipe(raw->data(), raw->size());
     } else if (enc == "text/plain") {
       content_.s = std::move(content.s);
     } else {
-      return at(item.line, "cloud_config_encoding", "encoding `" + shown(enc) + "` (accepted: b64, base64, text/plain)");
+      return at(item.line, "hetzner:cloud_config_encoding", "encoding `" + shown(enc) + "` (accepted: b64, base64, text/plain)");
     }
     return {};
   }
@@ -311,7 +309,7 @@ class CloudConfig {
       }
       if (ind < *n) {
         if (ind > key_indent)
-          return at(lines_[i].number, "cloud_config_syntax", "content line indented less than the block's first line");
+          return at(lines_[i].number, "hetzner:cloud_config_syntax", "content line indented less than the block's first line");
         break;
       }
       out.append(pending_blank, '\n');
@@ -330,7 +328,7 @@ class CloudConfig {
 }  // namespace
 
 Result<std::vector<Entry>> parse_hetzner_userdata(std::string_view body) {
-  if (body.size() > kMaxTextBytes) return fail("too_large", std::to_string(body.size()) + " bytes");
+  if (body.size() > kMaxTextBytes) return make_error("hetzner:too_large", std::to_string(body.size()) + " bytes");
   std::vector<Line> lines;
   std::size_t n = 0;
   text::for_each_line(body, [&](std::string_view l) {
@@ -341,18 +339,18 @@ Result<std::vector<Entry>> parse_hetzner_userdata(std::string_view body) {
   if (first == "#cloud-config") {
     for (const auto& l : lines)
       for (char c : l.text)
-        if (c == '\t') return at(l.number, "cloud_config_syntax", "a tab (YAML indents with spaces)");
+        if (c == '\t') return at(l.number, "hetzner:cloud_config_syntax", "a tab (YAML indents with spaces)");
         else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
-          return at(l.number, "userdata_format", "a control or non-ASCII byte; " + std::string(kFormats));
+          return at(l.number, "hetzner:userdata_format", "a control or non-ASCII byte; " + std::string(kFormats));
     Wiped content;
     TORGW_TRY(CloudConfig(std::move(lines)).parse(content));
     return parse_kv_text(content.s, "hetzner");
   }
   if (other_cloud_init_format(body.substr(0, std::min<std::size_t>(body.size(), 64))))
-    return fail("userdata_format", "userdata starts with `" + shown(first.substr(0, 24)) + "`; " + std::string(kFormats));
+    return make_error("hetzner:userdata_format", "userdata starts with `" + shown(first.substr(0, 24)) + "`; " + std::string(kFormats));
   auto entries = parse_kv_text(body, "hetzner");
   if (!entries && (entries.error().reason == "hetzner:syntax" || entries.error().reason == "hetzner:not_text"))
-    return fail("userdata_format", entries.error().detail + "; " + std::string(kFormats));
+    return make_error("hetzner:userdata_format", entries.error().detail + "; " + std::string(kFormats));
   return entries;
 }
 

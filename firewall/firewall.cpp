@@ -442,6 +442,8 @@ Result<Installer> Installer::open() {
 
 Result<int> Installer::install(const Policy& policy) {
   auto batch = build_batch(policy, next_seq_);
+  // check_policy's firewall.<tail> is FATAL as firewall:<tail>:
+  // reasons: firewall:root_uid, firewall:same_uid, firewall:no_backends, firewall:too_many_backends
   if (!batch) return make_error("firewall:" + batch.error().reason.substr(sizeof "firewall." - 1), batch.error().detail);
   next_seq_ += static_cast<std::uint32_t>(batch->acked.size() + 2);
   // Anything left from an earlier exchange would be mistaken for this one's answers.

@@ -116,3 +116,20 @@ Probe probe_egress(const Endpoint& target, int timeout_ms = 3000);
 Status selftest(const Endpoint& target, int timeout_ms = 3000);
 
 }  // namespace torgw::firewall
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::firewall {
+inline constexpr std::string_view kReasons[] = {
+    "firewall.bad_endpoint", "firewall.bad_url", "firewall.no_backends", "firewall.not_ip_literal",
+    "firewall.root_uid", "firewall.same_uid", "firewall.too_many_backends", "firewall:no_backends",
+    "firewall:recv", "firewall:rejected", "firewall:root_uid", "firewall:same_uid",
+    "firewall:selftest_connected", "firewall:selftest_error", "firewall:selftest_timeout",
+    "firewall:send", "firewall:socket", "firewall:too_many_backends",
+};
+}  // namespace torgw::firewall
+// ---- end of reason tokens ----------------------------------------------------------

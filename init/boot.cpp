@@ -325,6 +325,7 @@ struct Init::Impl {
       if (again) ctx->log(n + " " + describe_status(st) + ", restarting in " + std::to_string(delay.count()) + " ms");
     };
     children.events.gave_up = [this](const std::string& n, const Error& e) {
+      // reasons: torgw-socks:restart_limit (kSocksChild, the one child that restarts)
       fatal(make_error(n + ":restart_limit", e.to_string()));
     };
   }

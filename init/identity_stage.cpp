@@ -37,6 +37,7 @@ Result<onion::Identity> to_onion(const id::Secret& s) {
 
 Error prefixed(const std::string& what, const Error& e) {
   // FATAL=<what>:<token>, the token being the module's stable reason.
+  // reasons: <subject>:<token> (the subject one of kFatalSubjects in init/reasons.h)
   return make_error(what + ":" + e.reason, e.detail);
 }
 

@@ -10,6 +10,7 @@
 //   init/lifecycle.h        PID 1's lifecycle: states, events, the transition table
 //   init/boot.h             the stages, BootContext, the boot and shutdown sequence
 //   init/metadata_helper.h  `torgw-init --metadata-helper`, the unprivileged fetcher
+//   init/reasons.h          every reason token the module makes (docs/DEVELOPING.md)
 // The executable is init/main.cpp; operator documentation is docs/init.md.
 #pragma once
 
@@ -19,4 +20,5 @@
 #include "init/loop.h"
 #include "init/machine.h"
 #include "init/metadata_helper.h"
+#include "init/reasons.h"
 #include "init/screen.h"

@@ -97,12 +97,15 @@ std::string mounted_type(const std::string& target) {
 
 Status mount_all(const std::vector<MountSpec>& specs) {
   for (const auto& m : specs) {
+    // reasons: mount.proc, mount.sys, mount.dev, mount.dev/pts, mount.dev/shm, mount.run, mount.tmp,
+    // reasons: mount.sys/kernel/config, mount.var/lib/tor (early_mounts' targets)
+    const std::string reason = "mount." + m.target.substr(1);
     if (m.create && ::mkdir(m.target.c_str(), 0755) != 0 && errno != EEXIST)
-      return make_error("mount." + m.target.substr(1), "mkdir: " + errno_text(errno));
+      return make_error(reason, "mkdir: " + errno_text(errno));
     struct stat st;
     if (::stat(m.target.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (m.optional) continue;
-      return make_error("mount." + m.target.substr(1), "mount point missing on the read-only root");
+      return make_error(reason, "mount point missing on the read-only root");
     }
     if (m.target != "/proc" && mounted_type(m.target) == m.fstype) continue;
     const char* data = m.data.empty() ? nullptr : m.data.c_str();
@@ -113,7 +116,7 @@ Status mount_all(const std::vector<MountSpec>& specs) {
         ::mount(m.source.c_str(), m.target.c_str(), m.fstype.c_str(), m.flags, nullptr) == 0)
       continue;
     if (m.optional && (e == ENODEV || e == ENOENT)) continue;
-    return make_error("mount." + m.target.substr(1), errno_text(e));
+    return make_error(reason, errno_text(e));
   }
   return {};
 }
@@ -406,6 +409,7 @@ namespace {
 
 void crash_handler(int sig) {
   // Async-signal-safe only: a preformatted line, write(), sync(), reboot().
+  // reasons: init_crashed_<signal> (two decimal digits)
   char line[] = "\r\nTORGW FATAL=init_crashed_00\r\n";
   line[sizeof line - 4] = static_cast<char>('0' + sig % 10);
   line[sizeof line - 5] = static_cast<char>('0' + (sig / 10) % 10);

@@ -39,6 +39,7 @@ bool unix_accepts(const std::string& path) {
 Result<std::optional<UserIds>> user_or_none(const std::string& name, const char* what) {
   if (name.empty()) return std::optional<UserIds>{};
   auto u = lookup_user_in(name);
+  // reasons: socks:user_unknown, tor:user_unknown
   if (!u) return make_error(std::string(what) + ":user_unknown", name + ": " + u.error().to_string());
   return std::optional<UserIds>(*u);
 }
@@ -69,6 +70,7 @@ class SocksStage : public Stage {
     spec.die_with_parent = o.dev;
     spec.restart = ChildSpec::Restart::Always;
     spec.stop_timeout = std::chrono::seconds(ctx.config.uint("shutdown_timeout"));
+    // reasons: socks:<token>
     if (auto s = ctx.children.start(std::move(spec)); !s)
       return done(make_error("socks:" + s.error().reason, s.error().detail));
 
@@ -121,6 +123,7 @@ class SocksStage : public Stage {
     if (c.has("backend_tls_sni"))
       if (auto n = socks::tls::parse_sni(c.str("backend_tls_sni")); !n)
         return make_error("backend_tls_sni:bad_sni", n.error().detail);
+    // reasons: backend_tls_ca:bad_pem, backend_tls_cert:bad_pem
     for (const char* key : {"backend_tls_ca", "backend_tls_cert"})
       if (c.has(key))
         if (auto pem = socks::tls::parse_pem_base64(c.str(key), socks::tls::PemKind::Certificates); !pem)
@@ -135,6 +138,8 @@ class SocksStage : public Stage {
   static Status check_rules(const config::Config& c) {
     for (const char* key : {"socks_allow", "socks_deny"}) {
       for (const auto& r : split_rules(c.str(key))) {
+        // reasons: socks_allow:needs_socks5_mode, socks_deny:needs_socks5_mode
+        // reasons: socks_allow:bad_rule, socks_deny:bad_rule
         if (c.str("backend_mode") != "socks5")
           return make_error(std::string(key) + ":needs_socks5_mode", "passthrough mode never sees a destination");
         if (auto rule = socks::parse_rule(key[6] == 'a', r); !rule)
@@ -266,6 +271,7 @@ class TorStage : public Stage {
     auto st = sup_->start();
     if (!st) {
       // The supervisor printed FATAL itself; say so, so it is not printed twice.
+      // reasons: tor:<token>
       ctx.fatal(make_error("tor:" + st.error().reason, st.error().detail), true);
       return;
     }
@@ -320,6 +326,7 @@ class TorStage : public Stage {
                                 s.error().reason == "supervisor.bad_option_value"
                             ? "tor_options"
                             : "tor";
+      // reasons: tor_options:<token>, tor:<token>
       return make_error(std::string(key) + ":" + s.error().reason, s.error().detail);
     }
     return sc;

@@ -163,3 +163,24 @@ Result<Digest384> snp_launch_digest(const SnpLaunch& launch);
 Result<Digest384> snp_launch_digest(const SnpLaunch& launch, const Ovmf& parsed);
 
 }  // namespace torgw::measure
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::measure {
+inline constexpr std::string_view kReasons[] = {
+    "manifest.bad_digest", "manifest.bad_format", "manifest.bad_json", "manifest.bad_sha256",
+    "manifest.bad_type", "manifest.bad_vcpus", "manifest.duplicate_row", "manifest.missing_field",
+    "manifest.no_measurements", "manifest.too_large", "measure.ovmf.bad_entry",
+    "measure.ovmf.bad_kernel_hashes_section", "measure.ovmf.bad_metadata", "measure.ovmf.bad_size",
+    "measure.ovmf.duplicate_entry", "measure.ovmf.misaligned", "measure.ovmf.no_footer",
+    "measure.ovmf.no_hashes_table_gpa", "measure.ovmf.no_kernel_hashes_section",
+    "measure.ovmf.no_reset_block", "measure.ovmf.no_sev_metadata", "measure.ovmf.overlap",
+    "measure.ovmf.truncated", "measure.ovmf.unknown_section_type", "measure.vcpu.unknown_type",
+    "measure.vcpus.out_of_range", "measure.vmm.unknown_type",
+};
+}  // namespace torgw::measure
+// ---- end of reason tokens ----------------------------------------------------------

@@ -73,3 +73,18 @@ std::string base32_encode(ByteView data);
 Result<Bytes> base32_decode(std::string_view text);
 
 }  // namespace torgw::onion
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::onion {
+inline constexpr std::string_view kReasons[] = {
+    "base32.bad_character", "base32.non_canonical", "onion.bad_base32", "onion.bad_checksum",
+    "onion.bad_expanded_size", "onion.bad_length", "onion.bad_scalar", "onion.bad_seed_size",
+    "onion.bad_version", "onion.keyfile_header", "onion.keyfile_size", "onion.unclamped_key",
+};
+}  // namespace torgw::onion
+// ---- end of reason tokens ----------------------------------------------------------

@@ -72,3 +72,19 @@ Result<std::string> sign(const SecretKey& sk, ByteView message, std::string_view
                          std::string_view untrusted_comment = "signature from torgw release key");
 
 }  // namespace torgw::release
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::release {
+inline constexpr std::string_view kReasons[] = {
+    "minisign.bad_algorithm", "minisign.bad_base64", "minisign.bad_checksum",
+    "minisign.bad_comment", "minisign.bad_format", "minisign.bad_length", "minisign.bad_password",
+    "minisign.bad_signature", "minisign.bad_trusted_comment", "minisign.kdf_limits",
+    "minisign.password_required", "minisign.sodium_init", "minisign.wrong_key",
+};
+}  // namespace torgw::release
+// ---- end of reason tokens ----------------------------------------------------------

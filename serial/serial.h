@@ -143,3 +143,17 @@ struct WatchProgress {
 WatchProgress watch_progress(const WatchState& s);
 
 }  // namespace torgw::serial
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::serial {
+inline constexpr std::string_view kReasons[] = {
+    "serial.bad_chunk_size", "serial.bad_key", "serial.bad_value", "serial.log_too_large",
+    "serial.value_too_long",
+};
+}  // namespace torgw::serial
+// ---- end of reason tokens ----------------------------------------------------------

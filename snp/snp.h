@@ -8,6 +8,7 @@
 //   snp/identity.h   identity modes: KDF, sealing, transfer
 //   snp/attest.h     attestation in PID 1 (attest_and_emit) and offline (verify_boot)
 //   snp/json.h       --json views of reports and verdicts
+//   snp/reasons.h    every reason token the module makes (docs/DEVELOPING.md)
 // Not included here: snp/simulated.h, the simulated PSP, is its own library
 // (torgw_snp_simulated) that only tests, benchmarks and torgw-init link.
 // Include the part you use; this header includes the parts of torgw_snp.
@@ -18,5 +19,6 @@
 #include "snp/device.h"
 #include "snp/identity.h"
 #include "snp/json.h"
+#include "snp/reasons.h"
 #include "snp/validate.h"
 #include "snp/verify.h"

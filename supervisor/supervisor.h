@@ -271,3 +271,22 @@ class Supervisor {
 };
 
 }  // namespace torgw::supervisor
+
+// ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
+// Every Error.reason this module's code makes: the tokens it spells as literals and the
+// FATAL reasons it composes at run time, spelled out (<...>: a part known at run time
+// only). The unit test reason_tokens_test holds the code to this list.
+#include <string_view>
+
+namespace torgw::supervisor {
+inline constexpr std::string_view kReasons[] = {
+    "process.no_such_user", "process.spawn_failed", "supervisor.already_started",
+    "supervisor.bad_client_auth", "supervisor.bad_dir_authority", "supervisor.bad_master",
+    "supervisor.bad_option_value", "supervisor.bad_path", "supervisor.bad_port",
+    "supervisor.bad_timeout", "supervisor.cannot_switch_user", "supervisor.io",
+    "supervisor.no_ports", "supervisor.no_such_user", "supervisor.no_tor",
+    "supervisor.option_not_allowed", "supervisor.tor_as_root", "tor.bootstrap_timeout",
+    "tor.ob_config", "tor.publish_timeout", "tor.restart_limit", "tor.spawn_failed",
+};
+}  // namespace torgw::supervisor
+// ---- end of reason tokens ----------------------------------------------------------
