@@ -9,7 +9,8 @@
 // loudly with the reason instead of reading a variant that is not there.
 //
 // The check is spelled `if (!r)` (explicit operator bool) everywhere; propagation is
-// TORGW_TRY(expr) (at the bottom of this header).
+// TORGW_TRY(expr) for a Status or a discarded value, TORGW_ASSIGN_OR_RETURN(lhs, expr)
+// for a value (both at the bottom of this header).
 #pragma once
 
 #include <cstdio>
@@ -106,3 +107,18 @@ using Status = Result<void>;
     auto torgw_try_r_ = (expr);                           \
     if (!torgw_try_r_) return torgw_try_r_.error();       \
   } while (0)
+
+// `lhs = value of expr`, or return expr's error from the enclosing function:
+//   TORGW_ASSIGN_OR_RETURN(auto report, parse_report(bytes));
+//   TORGW_ASSIGN_OR_RETURN(cfg.port, parse_port(text));
+// lhs may declare a variable or name an existing one; wrap an lhs with a top-level comma
+// (a template argument list) in a type alias first. Expands to several statements: do
+// not use it as the body of an unbraced if/else.
+#define TORGW_ASSIGN_OR_RETURN(lhs, expr) \
+  TORGW_ASSIGN_OR_RETURN_IMPL_(TORGW_RESULT_CONCAT_(torgw_aor_r_, __LINE__), lhs, expr)
+#define TORGW_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp) return tmp.error();                      \
+  lhs = std::move(tmp).value()
+#define TORGW_RESULT_CONCAT_INNER_(a, b) a##b
+#define TORGW_RESULT_CONCAT_(a, b) TORGW_RESULT_CONCAT_INNER_(a, b)

@@ -174,19 +174,17 @@ Result<SecretBytes> request_chip_key(Device& dev, const DerivedKeyRequest& req_i
     // if the host installed one": acceptable only if this VM's reports are VCEK-signed,
     // i.e. no VLEK is installed.
     ReportData zero{};
-    auto rep = dev.get_report(zero, req.vmpl, false);
-    if (!rep) return rep.error();
-    auto parsed = parse_report(rep->report);
-    if (!parsed) return parsed.error();
-    if (parsed->signing_key() == kSigningKeyVlek)
+    TORGW_ASSIGN_OR_RETURN(auto rep, dev.get_report(zero, req.vmpl, false));
+    TORGW_ASSIGN_OR_RETURN(auto parsed, parse_report(rep.report));
+    if (parsed.signing_key() == kSigningKeyVlek)
       return make_error("identity.root.vlek",
                         "the SNP firmware refuses KEY_SEL=VCEK (INVALID_PARAM: it predates the field) and this host "
                         "signs reports with a VLEK, so KEY_SEL=0 would derive from the provider's VLEK, which is "
                         "not unique to this chip; run on SNP firmware that knows KEY_SEL or on a host without a VLEK");
-    if (parsed->signing_key() != kSigningKeyVcek)
+    if (parsed.signing_key() != kSigningKeyVcek)
       return make_error("identity.root.unsigned",
                         "the SNP firmware refuses KEY_SEL=VCEK and the report names no VCEK signing key (SIGNING_KEY=" +
-                            std::to_string(parsed->signing_key()) + "): cannot tell which root KEY_SEL=0 would use");
+                            std::to_string(parsed.signing_key()) + "): cannot tell which root KEY_SEL=0 would use");
     req.key_sel = KeySel::VlekIfInstalled;
     dk = dev.get_derived_key(req);
   }
@@ -196,9 +194,8 @@ Result<SecretBytes> request_chip_key(Device& dev, const DerivedKeyRequest& req_i
 }
 
 Result<Secret> derive(Device& dev, const DerivedKeyRequest& req, const SecretBytes& salt, DerivedKeyRequest* sent) {
-  auto dk = request_chip_key(dev, req, sent);
-  if (!dk) return dk.error();
-  return Secret{SecretKind::Seed, seed_from_derived_key(*dk, req, salt)};
+  TORGW_ASSIGN_OR_RETURN(auto dk, request_chip_key(dev, req, sent));
+  return Secret{SecretKind::Seed, seed_from_derived_key(dk, req, salt)};
 }
 
 Secret generate() {
@@ -350,28 +347,21 @@ Result<Secret> unseal_with_key(const SecretBytes& dk, const SealedBlob& blob, co
 Result<Bytes> seal(Device& dev, const Secret& s, const DerivedKeyRequest& req, const SecretBytes& salt,
                    DerivedKeyRequest* sent) {
   ReportData zero{};
-  auto rep = dev.get_report(zero, req.vmpl, false);
-  if (!rep) return rep.error();
-  auto parsed = parse_report(rep->report);
-  if (!parsed) return parsed.error();
-  auto dk = request_chip_key(dev, req, sent);
-  if (!dk) return dk.error();
-  return seal_with_key(*dk, binding_from_report(*parsed, req), s, salt);
+  TORGW_ASSIGN_OR_RETURN(auto rep, dev.get_report(zero, req.vmpl, false));
+  TORGW_ASSIGN_OR_RETURN(auto parsed, parse_report(rep.report));
+  TORGW_ASSIGN_OR_RETURN(auto dk, request_chip_key(dev, req, sent));
+  return seal_with_key(dk, binding_from_report(parsed, req), s, salt);
 }
 
 Result<Secret> unseal(Device& dev, ByteView blob, const SecretBytes& salt, DerivedKeyRequest* sent) {
-  auto b = parse_sealed_blob(blob);
-  if (!b) return b.error();
+  TORGW_ASSIGN_OR_RETURN(auto b, parse_sealed_blob(blob));
   ReportData zero{};
-  auto rep = dev.get_report(zero, b->binding.req.vmpl, false);
-  if (!rep) return rep.error();
-  auto parsed = parse_report(rep->report);
-  if (!parsed) return parsed.error();
-  const SealBinding cur = binding_from_report(*parsed, b->binding.req);
-  TORGW_TRY(check_binding(*b, cur));  // refuse before asking the PSP for a key
-  auto dk = request_chip_key(dev, b->binding.req, sent);
-  if (!dk) return dk.error();
-  return unseal_with_key(*dk, *b, cur, &salt);
+  TORGW_ASSIGN_OR_RETURN(auto rep, dev.get_report(zero, b.binding.req.vmpl, false));
+  TORGW_ASSIGN_OR_RETURN(auto parsed, parse_report(rep.report));
+  const SealBinding cur = binding_from_report(parsed, b.binding.req);
+  TORGW_TRY(check_binding(b, cur));  // refuse before asking the PSP for a key
+  TORGW_ASSIGN_OR_RETURN(auto dk, request_chip_key(dev, b.binding.req, sent));
+  return unseal_with_key(dk, b, cur, &salt);
 }
 
 // ---- transfer --------------------------------------------------------------------------
@@ -436,8 +426,8 @@ Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t
                                   const TransferKeypair& eph, const Nonce& nonce) {
   TORGW_TRY(check_secret(s));
   ensure_sodium();
-  auto key = transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(), recipient.data());
-  if (!key) return key.error();
+  TORGW_ASSIGN_OR_RETURN(auto key, transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(),
+                                                 recipient.data()));
   Bytes out(kXferMagic, kXferMagic + 8);
   out.push_back(static_cast<std::uint8_t>(s.kind));
   out.insert(out.end(), eph.public_key.begin(), eph.public_key.end());
@@ -448,22 +438,21 @@ Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t
   out.resize(off + s.bytes.size() + kTag);
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + off, &clen, s.bytes.data(), s.bytes.size(), aad.data(),
-                                             aad.size(), nullptr, nonce.data(), key->data());
+                                             aad.size(), nullptr, nonce.data(), key.data());
   return out;
 }
 
 Result<Secret> unwrap(ByteView blob, const TransferKeypair& kp, ByteView context) {
-  auto t = parse_transfer_blob(blob);
-  if (!t) return t.error();
+  TORGW_ASSIGN_OR_RETURN(auto t, parse_transfer_blob(blob));
   ensure_sodium();
-  auto key = transfer_key(kp.secret_key.data(), t->sender_public.data(), t->sender_public.data(), kp.public_key.data());
+  auto key = transfer_key(kp.secret_key.data(), t.sender_public.data(), t.sender_public.data(), kp.public_key.data());
   if (!key) return key.error();
-  Bytes aad = t->header;
+  Bytes aad = t.header;
   aad.insert(aad.end(), context.begin(), context.end());
-  Secret s{t->kind, SecretBytes(secret_size(t->kind))};
+  Secret s{t.kind, SecretBytes(secret_size(t.kind))};
   unsigned long long mlen = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, t->ciphertext.data(),
-                                                 t->ciphertext.size(), aad.data(), aad.size(), t->nonce.data(),
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, t.ciphertext.data(),
+                                                 t.ciphertext.size(), aad.data(), aad.size(), t.nonce.data(),
                                                  key->data()) != 0 ||
       mlen != s.bytes.size())
     return make_error("identity.transfer.auth_failed",

@@ -520,15 +520,13 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
       TORGW_TRY(no_value());
       a.no_seccomp = true;
     } else if (arg == "--config") {
-      auto v = take_value();
-      if (!v.ok()) return v.error();
+      TORGW_ASSIGN_OR_RETURN(auto v, take_value());
       if (!a.config_file.empty()) return make_error("config.usage", "--config given twice");
-      if (v->empty()) return make_error("config.usage", "--config needs a file name");
-      a.config_file = *v;
+      if (v.empty()) return make_error("config.usage", "--config needs a file name");
+      a.config_file = v;
     } else if (auto it = flag_keys.find(arg); it != flag_keys.end()) {
-      auto v = take_value();
-      if (!v.ok()) return v.error();
-      a.settings.push_back(Setting{it->second, *v, arg});
+      TORGW_ASSIGN_OR_RETURN(auto v, take_value());
+      a.settings.push_back(Setting{it->second, v, arg});
     } else {
       return make_error("config.usage", "unknown argument '" + argv[i] + "' (see --help)");
     }

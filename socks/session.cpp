@@ -115,10 +115,9 @@ std::optional<RequestVerdict> check_request(const Request& req) {
 }
 
 Result<BackendSession> BackendSession::make(const Address& dst, const Options& opt) {
-  auto req = encode_request(Command::Connect, dst);
-  if (!req.ok()) return req.error();
+  TORGW_ASSIGN_OR_RETURN(auto req, encode_request(Command::Connect, dst));
   BackendSession s;
-  s.request_ = std::move(*req);
+  s.request_ = std::move(req);
   s.auth_msg_ = opt.auth_msg;
   if (!s.auth_msg_.empty()) s.greeting_[2] = static_cast<std::uint8_t>(Method::UserPass);
   if (opt.pipeline && s.auth_msg_.empty()) {

@@ -21,13 +21,11 @@ Result<Config> resolve_text(std::vector<std::pair<Source, std::string>> texts) {
     SourceData d;
     d.source = src;
     if (src == Source::Cmdline) {
-      auto e = parse_cmdline(text);
-      if (!e) return e.error();
-      d.entries = *e;
+      TORGW_ASSIGN_OR_RETURN(auto e, parse_cmdline(text));
+      d.entries = e;
     } else {
-      auto e = parse_kv_text(text, to_string(src));
-      if (!e) return e.error();
-      d.entries = *e;
+      TORGW_ASSIGN_OR_RETURN(auto e, parse_kv_text(text, to_string(src)));
+      d.entries = e;
     }
     srcs.push_back(std::move(d));
   }

@@ -17,9 +17,8 @@ namespace {
 Result<Config> resolve_text(std::vector<std::pair<Source, std::string>> texts) {
   std::vector<SourceData> srcs;
   for (auto& [src, text] : texts) {
-    auto e = src == Source::Cmdline ? parse_cmdline(text) : parse_kv_text(text, to_string(src));
-    if (!e) return e.error();
-    srcs.push_back(SourceData{src, std::move(*e)});
+    TORGW_ASSIGN_OR_RETURN(auto e, src == Source::Cmdline ? parse_cmdline(text) : parse_kv_text(text, to_string(src)));
+    srcs.push_back(SourceData{src, std::move(e)});
   }
   return resolve(srcs);
 }
