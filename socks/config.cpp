@@ -78,7 +78,7 @@ Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix, bool all
     if (inner.starts_with("unix:"))
       return make_error("config.bad_endpoint", "tls:// needs HOST:PORT, not a unix socket: '" + std::string(text) + "'");
     auto e = parse_endpoint(inner, false, false);
-    if (!e.ok()) return e.error();
+    if (!e) return e.error();
     e->tls = true;
     return e;
   }
@@ -230,7 +230,7 @@ struct KeyDef {
 
 Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
   auto d = parse_duration_ms(s.value);
-  if (!d.ok()) return bad(s, d.error().detail);
+  if (!d) return bad(s, d.error().detail);
   if (*d == 0 && !allow_zero) return bad(s, "must be greater than 0");
   field = *d;
   return {};
@@ -240,7 +240,7 @@ Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
 // what is wrong, never the value (it may be a key).
 Status set_pem(SecretBytes& field, const Setting& s, tls::PemKind kind) {
   auto pem = tls::parse_pem_base64(s.value, kind);
-  if (!pem.ok()) return bad(s, pem.error().detail);
+  if (!pem) return bad(s, pem.error().detail);
   field = std::move(*pem);
   return {};
 }
@@ -249,13 +249,13 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
   static const std::map<std::string, KeyDef, std::less<>> k = {
       {"listen", {false, [](Config& c, const Setting& s) -> Status {
          auto e = parse_endpoint(s.value, true);
-         if (!e.ok()) return bad(s, e.error().detail);
+         if (!e) return bad(s, e.error().detail);
          c.listen = *e;
          return {};
        }}},
       {"backend", {true, [](Config& c, const Setting& s) -> Status {
          auto e = parse_endpoint(s.value, true, true);
-         if (!e.ok()) return bad(s, e.error().detail);
+         if (!e) return bad(s, e.error().detail);
          if (c.backends.size() >= 64) return bad(s, "at most 64 backends");
          c.backends.push_back(*e);
          return {};
@@ -326,14 +326,14 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
          auto up = split_credential(s.value);
          if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
          auto msg = socks5::encode_userpass(as_bytes(up->first), as_bytes(up->second));
-         if (!msg.ok()) return bad(s, msg.error().detail);
+         if (!msg) return bad(s, msg.error().detail);
          c.backend_auth_msg = SecretBytes::copy_of(*msg);
          wipe(msg->data(), msg->size());
          return {};
        }}},
       {"backend_tls_pin", {true, [](Config& c, const Setting& s) -> Status {
          auto pins = tls::parse_pins(s.value);
-         if (!pins.ok()) return bad(s, pins.error().detail);
+         if (!pins) return bad(s, pins.error().detail);
          c.tls.pins.insert(c.tls.pins.end(), pins->begin(), pins->end());
          if (c.tls.pins.size() > 16) return bad(s, "at most 16 pins");
          return {};
@@ -341,7 +341,7 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
       {"backend_tls_ca", {false, [](Config& c, const Setting& s) { return set_pem(c.tls.ca_pem, s, tls::PemKind::Certificates); }}},
       {"backend_tls_sni", {false, [](Config& c, const Setting& s) -> Status {
          auto n = tls::parse_sni(s.value);
-         if (!n.ok()) return bad(s, n.error().detail);
+         if (!n) return bad(s, n.error().detail);
          c.tls.sni = *n;
          return {};
        }}},
@@ -355,13 +355,13 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
        }}},
       {"allow", {true, [](Config& c, const Setting& s) -> Status {
          auto r = parse_rule(true, s.value);
-         if (!r.ok()) return bad(s, r.error().detail);
+         if (!r) return bad(s, r.error().detail);
          c.rules.push_back(std::move(*r));
          return {};
        }}},
       {"deny", {true, [](Config& c, const Setting& s) -> Status {
          auto r = parse_rule(false, s.value);
-         if (!r.ok()) return bad(s, r.error().detail);
+         if (!r) return bad(s, r.error().detail);
          c.rules.push_back(std::move(*r));
          return {};
        }}},

@@ -34,7 +34,7 @@ int fail(int code, const std::string& what) {
 int main(int argc, char** argv) {
   std::vector<std::string> argv_s(argv, argv + argc);
   auto args = parse_args(argv_s);
-  if (!args.ok()) return fail(2, "bad usage: " + args.error().detail);
+  if (!args) return fail(2, "bad usage: " + args.error().detail);
   if (args->help) {
     std::fputs(help_text().c_str(), stdout);
     return 0;
@@ -70,30 +70,30 @@ int main(int argc, char** argv) {
     }
     auto parsed = parse_config_text(text, args->config_file);
     wipe(text.data(), text.size());  // it may hold credentials
-    if (!parsed.ok()) return fail(2, "bad config: " + parsed.error().detail);
+    if (!parsed) return fail(2, "bad config: " + parsed.error().detail);
     file = std::move(*parsed);
   }
   auto cfg = build_config(file, args->settings);
   for (auto& s : file) wipe(s.value.data(), s.value.size());
-  if (!cfg.ok()) return fail(2, "bad config: " + cfg.error().detail);
+  if (!cfg) return fail(2, "bad config: " + cfg.error().detail);
 
   // Resolve the identity now so a typo is a config error, not a half-started service.
   bool root = ::geteuid() == 0;
   std::optional<Identity> target;
   if (!cfg->user.empty()) {
     auto id = lookup_user(cfg->user);
-    if (!id.ok()) return fail(2, "bad config: user: " + id.error().detail);
+    if (!id) return fail(2, "bad config: user: " + id.error().detail);
     if (id->uid == 0) return fail(2, "bad config: user: '" + cfg->user + "' is root; name an unprivileged user");
     target = *id;
   } else if (root) {
     auto id = lookup_user("nobody");
-    if (!id.ok()) return fail(2, "bad config: started as root without --user, and there is no user 'nobody'");
+    if (!id) return fail(2, "bad config: started as root without --user, and there is no user 'nobody'");
     target = *id;
   }
   std::optional<gid_t> sock_gid;
   if (!cfg->unix_group.empty()) {
     auto g = lookup_group(cfg->unix_group);
-    if (!g.ok()) return fail(2, "bad config: unix_group: " + g.error().detail);
+    if (!g) return fail(2, "bad config: unix_group: " + g.error().detail);
     sock_gid = *g;
   }
   if (!root && target && target->uid != ::geteuid())
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   std::string unix_listen = cfg->listen.kind == Endpoint::Kind::Unix ? cfg->listen.path : "";
   bool user_given = !cfg->user.empty();
   auto relay = Relay::create(std::move(*cfg), Relay::Options{.handle_signals = true});
-  if (!relay.ok()) {
+  if (!relay) {
     const auto& e = relay.error();
     // A cap the fd limit cannot carry, or TLS material OpenSSL refuses (a key that does
     // not match its certificate): the configuration is wrong, a restart will not help.
@@ -125,22 +125,22 @@ int main(int argc, char** argv) {
     }
     if (!user_given) log::write(LogLevel::Warn, "started as root without --user: dropping to 'nobody'");
     auto st = drop_privileges(*target);
-    if (!st.ok()) return fail(1, st.error().to_string());
+    if (!st) return fail(1, st.error().to_string());
   } else {
     if (sock_gid && !unix_listen.empty() && ::chown(unix_listen.c_str(), static_cast<uid_t>(-1), *sock_gid) != 0)
       return fail(1, "chown " + unix_listen + ": " + std::strerror(errno));
     auto st = set_no_new_privs();
-    if (!st.ok()) return fail(1, st.error().to_string());
+    if (!st) return fail(1, st.error().to_string());
   }
 
   if (!args->no_seccomp) {
     auto f = install_syscall_filter();
-    if (!f.ok()) return fail(1, f.error().to_string());
+    if (!f) return fail(1, f.error().to_string());
   } else {
     log::write(LogLevel::Warn, "--no-seccomp: running without the syscall allowlist");
   }
 
   auto st = (*relay)->run();
-  if (!st.ok()) return fail(1, st.error().to_string());
+  if (!st) return fail(1, st.error().to_string());
   return 0;
 }

@@ -391,7 +391,7 @@ Status Relay::Impl::init() {
     b.ep = e;
     b.name = e.to_string();
     auto a = resolve(e, b.len, false);
-    if (!a.ok()) return make_error("relay.resolve", "backend " + b.name + ": " + a.error().detail);
+    if (!a) return make_error("relay.resolve", "backend " + b.name + ": " + a.error().detail);
     b.addr = *a;
     backends.push_back(std::move(b));
   }
@@ -399,7 +399,7 @@ Status Relay::Impl::init() {
   // TLS to the backends: one client context for all tls:// backends.
   if (std::any_of(backends.begin(), backends.end(), [](const Backend& b) { return b.ep.tls; })) {
     auto ctx = tls::ClientContext::create(std::move(cfg.tls));
-    if (!ctx.ok()) return make_error("relay.tls", ctx.error().to_string());
+    if (!ctx) return make_error("relay.tls", ctx.error().to_string());
     tls_ctx = std::move(*ctx);
   }
 
@@ -419,7 +419,7 @@ Status Relay::Impl::init() {
   // Listener.
   socklen_t len = 0;
   auto la = resolve(cfg.listen, len, true);
-  if (!la.ok()) return make_error("relay.bind", "listen " + cfg.listen.to_string() + ": " + la.error().detail);
+  if (!la) return make_error("relay.bind", "listen " + cfg.listen.to_string() + ": " + la.error().detail);
   tcp_listener = cfg.listen.kind == Endpoint::Kind::Tcp;
   listen_fd.reset(::socket(la->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listen_fd) return make_error("relay.bind", "socket: " + errno_text(errno));
@@ -1105,7 +1105,7 @@ void Relay::Impl::begin_backend_handshake(Conn* c) {
   if (cfg.backend_auth == BackendAuth::Password) o.auth_msg = cfg.backend_auth_msg.view();
   else if (cfg.backend_auth == BackendAuth::Forward && h.fwd_len > 0) o.auth_msg = ByteView(h.fwd, h.fwd_len);
   auto bs = socks5::BackendSession::make(h.dst, o);
-  if (!bs.ok()) {  // cannot happen: the request was validated
+  if (!bs) {  // cannot happen: the request was validated
     c->fail_reply = 0x01;
     fail_all(c);
     return;

@@ -30,7 +30,7 @@ ClientSession::Step ClientSession::step(ByteView in) {
   switch (state_) {
     case State::Greeting: {
       auto g = parse_greeting(in);
-      if (!g.ok()) {
+      if (!g) {
         if (g.error().reason == "socks5.no_methods")
           return reject("socks5.no_methods", {kVersion, static_cast<std::uint8_t>(Method::NoAcceptable)});
         return close(g.error());
@@ -63,7 +63,7 @@ ClientSession::Step ClientSession::step(ByteView in) {
     }
     case State::Auth: {
       auto a = parse_userpass(in);
-      if (!a.ok()) return close(a.error());
+      if (!a) return close(a.error());
       if (!a->has_value()) return s;
       const UserPass& up = (*a)->value;
       bool ok = auth_->mode == ClientAuthMode::Isolate || (auth_->verify && auth_->verify(up.user, up.pass));
@@ -80,7 +80,7 @@ ClientSession::Step ClientSession::step(ByteView in) {
     }
     case State::Request: {
       auto r = parse_request(in);
-      if (!r.ok()) {
+      if (!r) {
         const auto& reason = r.error().reason;
         if (reason == "socks5.bad_atyp")
           return reject("socks5.bad_atyp", {kVersion, static_cast<std::uint8_t>(Reply::AddrTypeNotSupported), 0, 1,
@@ -141,7 +141,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
   switch (state_) {
     case State::Method: {
       auto m = parse_method_choice(in);
-      if (!m.ok()) return fail("backend.bad_version");
+      if (!m) return fail("backend.bad_version");
       if (!m->has_value()) return s;
       std::uint8_t method = (*m)->value;
       s.consumed = (*m)->size;
@@ -161,7 +161,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
     }
     case State::Auth: {
       auto a = parse_auth_status(in);
-      if (!a.ok()) return fail("backend.bad_auth_version");
+      if (!a) return fail("backend.bad_auth_version");
       if (!a->has_value()) return s;
       if ((*a)->value != 0) return fail("backend.auth_failed");
       s.consumed = (*a)->size;
@@ -172,7 +172,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
     }
     case State::Reply: {
       auto r = parse_reply(in);
-      if (!r.ok()) return fail("backend.bad_reply");
+      if (!r) return fail("backend.bad_reply");
       if (!r->has_value()) return s;
       s.consumed = (*r)->size;
       s.kind = Step::Kind::Done;

@@ -132,7 +132,7 @@ TEST_CASE("parse_report rejects hostile input with a reason") {
         b[i] = 0x01;
         auto res = parse_report(b);
         INFO("version " << ver << " byte " << i);
-        REQUIRE(!res.ok());
+        REQUIRE(!res);
         CHECK(res.error().reason == "snp.report.reserved");
       }
   }

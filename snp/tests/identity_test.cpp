@@ -127,7 +127,7 @@ TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear r
     Bytes b = *blob;
     b[i] ^= 0x01;
     auto r = unseal(*rebooted, b);
-    if (r.ok()) FAIL("sealed blob byte " << i << " flipped still unseals");
+    if (r) FAIL("sealed blob byte " << i << " flipped still unseals");
   }
 
   // Imported tor keys (expanded form) seal too.

@@ -90,7 +90,7 @@ TEST_CASE("products come from the pinned ASK; VLEKs need --at inside their year"
   auto c = testvec::chain_of(*v);
   ChainOptions now;  // the VLEK expired on 2025-12-10
   auto r = verify_chain(c, now);
-  if (!r.ok()) CHECK(r.error().reason == "snp.chain.expired");
+  if (!r) CHECK(r.error().reason == "snp.chain.expired");
   ChainOptions before;
   before.at = testvec::inside_validity(c.vek) - 2 * 3600;
   CHECK(verify_chain(c, before).error().reason == "snp.chain.not_yet_valid");

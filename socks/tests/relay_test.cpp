@@ -233,7 +233,7 @@ Config make_config(const std::string& extra, const std::vector<std::string>& bac
   auto file = parse_config_text(text, "test");
   REQUIRE(file.ok());
   auto c = build_config(*file, {});
-  if (!c.ok()) FAIL(c.error().to_string());
+  if (!c) FAIL(c.error().to_string());
   Config cfg = std::move(*c);
   if (cfg.listen.kind == Endpoint::Kind::Tcp && extra.find("listen") == std::string::npos) cfg.listen.port = 0;
   return cfg;
@@ -243,7 +243,7 @@ class RunningRelay {
  public:
   explicit RunningRelay(Config cfg) {
     auto r = Relay::create(std::move(cfg), {});
-    if (!r.ok()) FAIL(r.error().to_string());
+    if (!r) FAIL(r.error().to_string());
     relay_ = std::move(*r);
     thread_ = std::thread([this] {
       auto st = relay_->run();
