@@ -74,15 +74,13 @@ Result<ImageManifest> parse_image_manifest(std::string_view text) {
   if (doc.is_discarded()) return make_error("manifest.bad_json", "not a JSON document");
   if (!doc.is_object()) return make_error("manifest.bad_type", std::string("the document is ") + doc.type_name());
 
-  auto format = member(doc, "", f.format, json::value_t::string);
-  if (!format) return format.error();
-  if ((*format)->get_ref<const std::string&>() != f.format_value)
+  TORGW_ASSIGN_OR_RETURN(auto format, member(doc, "", f.format, json::value_t::string));
+  if (format->get_ref<const std::string&>() != f.format_value)
     return make_error("manifest.bad_format", "format is not " + std::string(f.format_value));
 
   ImageManifest m;
-  auto torgw = member(doc, "", f.torgw, json::value_t::object);
-  if (!torgw) return torgw.error();
-  TORGW_ASSIGN_OR_RETURN(auto version, member(**torgw, f.torgw, f.version, json::value_t::string));
+  TORGW_ASSIGN_OR_RETURN(auto torgw, member(doc, "", f.torgw, json::value_t::object));
+  TORGW_ASSIGN_OR_RETURN(auto version, member(*torgw, f.torgw, f.version, json::value_t::string));
   m.torgw_version = version->get<std::string>();
   if (m.torgw_version.empty() || m.torgw_version.size() > 64)
     return make_error("manifest.bad_type", "torgw.version must be 1..64 characters");
@@ -116,9 +114,8 @@ Result<ImageManifest> parse_image_manifest(std::string_view text) {
     const std::string where = table_path + "." + f.rows + "[" + std::to_string(i) + "]";
     if (!row.is_object()) return make_error("manifest.bad_type", where + " is " + row.type_name());
     ExpectedMeasurement e;
-    auto type = member(row, where, f.vcpu_type, json::value_t::string);
-    if (!type) return type.error();
-    e.vcpu_type = (*type)->get<std::string>();
+    TORGW_ASSIGN_OR_RETURN(auto type, member(row, where, f.vcpu_type, json::value_t::string));
+    e.vcpu_type = type->get<std::string>();
     if (!vcpu_signature(e.vcpu_type)) return make_error("manifest.bad_type", where + ".vcpu_type is no known vCPU type");
     TORGW_ASSIGN_OR_RETURN(auto n, member(row, where, f.vcpus, json::value_t::number_unsigned));
     const auto count = n->get<std::int64_t>();

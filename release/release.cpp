@@ -82,9 +82,9 @@ Result<PublicKey> parse_public_key(std::string_view text) {
     TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 2, "public key"));
     b64 = l[1];
   } else {
-    auto l = lines(text, 1, "public key");  // the bare base64 line, as minisign -P takes it
-    if (!l) return l.error();
-    b64 = (*l)[0];
+    // The bare base64 line, as minisign -P takes it.
+    TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 1, "public key"));
+    b64 = l[0];
   }
   TORGW_ASSIGN_OR_RETURN(auto b, decode(b64, 42, "public key"));
   if (b[0] != 'E' || b[1] != 'd') return bad("minisign.bad_algorithm", "public key is not Ed25519 ('Ed')");
@@ -138,13 +138,12 @@ Result<SecretKey> parse_secret_key(std::string_view text, std::string_view passw
   if (sodium_init() < 0) return make_error("minisign.sodium_init");
   TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 2, "secret key"));
   TORGW_TRY(comment(l[0], kUntrusted));
-  auto b = decode(l[1], 158, "secret key");
-  if (!b) return b.error();
+  TORGW_ASSIGN_OR_RETURN(auto b, decode(l[1], 158, "secret key"));
   struct Wipe {
     Bytes& b;
     ~Wipe() { sodium_memzero(b.data(), b.size()); }
-  } wipe{*b};
-  const std::uint8_t* p = b->data();
+  } wipe{b};
+  const std::uint8_t* p = b.data();
   if (p[0] != 'E' || p[1] != 'd') return bad("minisign.bad_algorithm", "secret key is not Ed25519 ('Ed')");
   if (p[4] != 'B' || p[5] != '2') return bad("minisign.bad_algorithm", "secret key checksum is not BLAKE2b ('B2')");
   const bool encrypted = p[2] == 'S' && p[3] == 'c';

@@ -445,15 +445,15 @@ Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t
 Result<Secret> unwrap(ByteView blob, const TransferKeypair& kp, ByteView context) {
   TORGW_ASSIGN_OR_RETURN(auto t, parse_transfer_blob(blob));
   ensure_sodium();
-  auto key = transfer_key(kp.secret_key.data(), t.sender_public.data(), t.sender_public.data(), kp.public_key.data());
-  if (!key) return key.error();
+  TORGW_ASSIGN_OR_RETURN(auto key, transfer_key(kp.secret_key.data(), t.sender_public.data(), t.sender_public.data(),
+                                                 kp.public_key.data()));
   Bytes aad = t.header;
   aad.insert(aad.end(), context.begin(), context.end());
   Secret s{t.kind, SecretBytes(secret_size(t.kind))};
   unsigned long long mlen = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, t.ciphertext.data(),
                                                  t.ciphertext.size(), aad.data(), aad.size(), t.nonce.data(),
-                                                 key->data()) != 0 ||
+                                                 key.data()) != 0 ||
       mlen != s.bytes.size())
     return make_error("identity.transfer.auth_failed",
                       "the blob was not wrapped for this VM's transfer key and boot (or is damaged)");

@@ -77,9 +77,8 @@ Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix, bool all
     auto inner = text.substr(6);
     if (inner.starts_with("unix:"))
       return make_error("config.bad_endpoint", "tls:// needs HOST:PORT, not a unix socket: '" + std::string(text) + "'");
-    auto e = parse_endpoint(inner, false, false);
-    if (!e) return e.error();
-    e->tls = true;
+    TORGW_ASSIGN_OR_RETURN(auto e, parse_endpoint(inner, false, false));
+    e.tls = true;
     return e;
   }
   Endpoint e;

@@ -566,10 +566,9 @@ Status Network::launch(Options& opts) {
   write_file(empty_file_, "");
 
   TORGW_ASSIGN_OR_RETURN(auto version, tor_version(tor_));
-  say("tor " + version + "; keys from " + (opts.key_cache.empty() ? default_cache_root() : opts.key_cache));
-  auto keys = ensure_keys(tor_, gencert, opts.key_cache.empty() ? default_cache_root() : opts.key_cache, version,
-                          timings_.keys);
-  if (!keys) return keys.error();
+  const std::string key_cache = opts.key_cache.empty() ? default_cache_root() : opts.key_cache;
+  say("tor " + version + "; keys from " + key_cache);
+  TORGW_ASSIGN_OR_RETURN(auto keys, ensure_keys(tor_, gencert, key_cache, version, timings_.keys));
 
   const bool use_netns = opts.netns == Netns::On || (opts.netns == Netns::Auto && ::geteuid() == 0);
   if (use_netns) {
@@ -591,8 +590,8 @@ Status Network::launch(Options& opts) {
     relay_or.push_back(port());
     relay_dir.push_back(port());
   }
-  dir_authorities_ = {std::string(kAuthNick) + " orport=" + std::to_string(auth_or) + " no-v2 v3ident=" + keys->v3ident +
-                      " 127.0.0.1:" + std::to_string(auth_dir) + " " + keys->auth_fp};
+  dir_authorities_ = {std::string(kAuthNick) + " orport=" + std::to_string(auth_or) + " no-v2 v3ident=" + keys.v3ident +
+                      " 127.0.0.1:" + std::to_string(auth_dir) + " " + keys.auth_fp};
 
   // Keys into fresh data dirs.
   std::vector<std::string> nicks{kAuthNick};
@@ -601,7 +600,7 @@ Status Network::launch(Options& opts) {
     std::error_code ec;
     fs::remove_all(dir_ + "/" + n, ec);
     fs::create_directories(dir_ + "/" + n, ec);
-    fs::copy(keys->dir + "/" + n + "/keys", dir_ + "/" + n + "/keys", fs::copy_options::recursive, ec);
+    fs::copy(keys.dir + "/" + n + "/keys", dir_ + "/" + n + "/keys", fs::copy_options::recursive, ec);
     if (ec) return make_error("tornet.keys", "copy keys for " + n + ": " + ec.message());
   }
 
@@ -702,10 +701,9 @@ Status Network::launch(Options& opts) {
   if (opts.client) {
     socks_port_ = port();
     std::string cdir = dir_ + "/client";
-    auto c = spawn_tor("client", "SocksPort 127.0.0.1:" + std::to_string(socks_port_) + "\nControlSocket " + cdir +
-                                     "/control\nCookieAuthentication 1\nCookieAuthFile " + cdir +
-                                     "/control.authcookie\n");
-    if (!c) return c.error();
+    TORGW_TRY(spawn_tor("client", "SocksPort 127.0.0.1:" + std::to_string(socks_port_) + "\nControlSocket " + cdir +
+                                      "/control\nCookieAuthentication 1\nCookieAuthFile " + cdir +
+                                      "/control.authcookie\n"));
     controlport::ConnectOptions co;
     co.timeout = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     auto ctl = controlport::BlockingControl::open(controlport::Endpoint::unix_socket(cdir + "/control"),
