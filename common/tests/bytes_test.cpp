@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include "common/bytes.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
+using torgw::testing::FailsWith;
 
 TEST_CASE("ByteReader reads fixed widths and never past the end") {
   const Bytes data{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
@@ -38,8 +40,8 @@ TEST_CASE("hex round trip and rejection") {
   auto back = from_hex("00ABff10");
   REQUIRE(back.ok());
   CHECK(*back == b);
-  CHECK(from_hex("abc").error().reason == "hex.odd_length");
-  CHECK(from_hex("zz").error().reason == "hex.bad_character");
+  CHECK_THAT(from_hex("abc"), FailsWith("hex.odd_length"));
+  CHECK_THAT(from_hex("zz"), FailsWith("hex.bad_character"));
   CHECK(from_hex("").ok());
 }
 

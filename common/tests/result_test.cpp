@@ -9,8 +9,10 @@
 #include <string>
 
 #include "common/result.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
+using torgw::testing::FailsWith;
 
 static Result<int> half(int x) {
   if (x % 2) return make_error("odd", std::to_string(x));
@@ -32,7 +34,7 @@ TEST_CASE("Result carries a value or an error") {
   CHECK(quarter(8).value() == 2);
   auto r = quarter(6);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "odd");
+  CHECK_THAT(r, FailsWith("odd"));
   CHECK(r.error().to_string() == "odd: 3");
   CHECK(check_even(4).ok());
   CHECK(check_even(5).error().detail == "5");

@@ -22,12 +22,14 @@
 #include "tests/support/net.h"
 #include "tests/support/tempdir.h"
 #include "tests/socks/socks_client.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::socks;
 using namespace torgw::testing;
 using namespace torgw::testing::socks;
 using namespace std::chrono_literals;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -702,11 +704,11 @@ TEST_CASE("relay: create() fails clearly") {
   cfg.max_connections = 1'000'000;
   auto r = Relay::create(std::move(cfg), {});
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "relay.fd_limit");
+  CHECK_THAT(r, FailsWith("relay.fd_limit"));
   auto busy = listen_any();
   auto cfg2 = make_config("", {"127.0.0.1:1"});
   cfg2.listen.port = bound_port(busy.get());
   auto r2 = Relay::create(std::move(cfg2), {});
   REQUIRE_FALSE(r2.ok());
-  CHECK(r2.error().reason == "relay.bind");
+  CHECK_THAT(r2, FailsWith("relay.bind"));
 }
