@@ -242,26 +242,32 @@ Result<SealedBlob> parse_sealed_blob(ByteView blob) {
   if (std::memcmp(blob.data(), kSealMagic, 7) != 0) return make_error("identity.blob.magic", "not a torgw sealed blob");
   if (blob[7] != kSealV1 && blob[7] != kSealV2)
     return make_error("identity.blob.version", "sealed blob version " + std::to_string(blob[7]));
-  ByteReader rd(blob.subspan(8));
+  // The size check above makes every read below succeed; the reads are checked anyway,
+  // so a later change to the layout cannot turn into a read past the end.
+  ByteReader rd(blob.subspan(8), "identity.blob.size");
   SealedBlob s;
   s.version = blob[7];
-  const std::uint8_t kind = *rd.u8();
+  TORGW_ASSIGN_OR_RETURN(const std::uint8_t kind, rd.u8());
   if (!valid_kind(kind)) return make_error("identity.blob.kind", "secret kind " + std::to_string(kind));
   s.kind = static_cast<SecretKind>(kind);
-  const std::uint8_t root = *rd.u8();
+  TORGW_ASSIGN_OR_RETURN(const std::uint8_t root, rd.u8());
   if (root > 1) return make_error("identity.blob.reserved", "root key " + std::to_string(root));
   s.binding.req.root = static_cast<RootKey>(root);
-  if (*rd.le16() != 0) return make_error("identity.blob.reserved", "reserved bytes not zero");
-  s.binding.req.fields = *rd.le64();
+  TORGW_ASSIGN_OR_RETURN(const std::uint16_t reserved, rd.le16());
+  if (reserved != 0) return make_error("identity.blob.reserved", "reserved bytes not zero");
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.fields, rd.le64());
   if (s.binding.req.fields & ~key_field::kAll) return make_error("identity.blob.reserved", "unknown key fields");
-  s.binding.req.vmpl = *rd.le32();
-  s.binding.req.guest_svn = *rd.le32();
-  s.binding.req.tcb_version = *rd.le64();
-  std::memcpy(s.binding.chip_id.data(), rd.take(64)->data(), 64);
-  std::memcpy(s.binding.measurement.data(), rd.take(48)->data(), 48);
-  s.binding.policy = *rd.le64();
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.vmpl, rd.le32());
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.guest_svn, rd.le32());
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.tcb_version, rd.le64());
+  TORGW_ASSIGN_OR_RETURN(const ByteView chip_id, rd.take(s.binding.chip_id.size()));
+  std::memcpy(s.binding.chip_id.data(), chip_id.data(), chip_id.size());
+  TORGW_ASSIGN_OR_RETURN(const ByteView measurement, rd.take(s.binding.measurement.size()));
+  std::memcpy(s.binding.measurement.data(), measurement.data(), measurement.size());
+  TORGW_ASSIGN_OR_RETURN(s.binding.policy, rd.le64());
   s.header.assign(blob.begin(), blob.begin() + kSealHeaderSize);
-  std::memcpy(s.nonce.data(), rd.take(kNonce)->data(), kNonce);
+  TORGW_ASSIGN_OR_RETURN(const ByteView nonce, rd.take(kNonce));
+  std::memcpy(s.nonce.data(), nonce.data(), kNonce);
   if (rd.remaining() != secret_size(s.kind) + kTag)
     return make_error("identity.blob.size", "sealed blob ciphertext of " + std::to_string(rd.remaining()) +
                                                 " bytes for a " + std::to_string(secret_size(s.kind)) + "-byte secret");
