@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   print_stats("identity: derived key -> seed -> ed25519 identity", measure(n * 10, [&] {
            SecretBytes seed = identity::seed_from_derived_key(*dk, req, salt);
            auto ident = onion::Identity::from_seed(seed.view());
-           if (!ident.ok()) std::abort();
+           if (!ident) std::abort();
          }),
          1);
   print_stats("identity: simulated MSG_KEY_REQ + KDF + identity + address", measure(n * 10, [&] {

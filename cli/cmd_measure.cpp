@@ -77,9 +77,8 @@ Result<std::optional<std::uint32_t>> vcpu_sig_from(const Args& a) {
   if (ways > 1)
     return make_error("measure.vcpu.conflict", "give only one of --vcpu-type, --vcpu-sig, --vcpu-family/model/stepping");
   if (!a.vcpu_type.empty()) {
-    auto s = measure::vcpu_signature(a.vcpu_type);
-    if (!s) return s.error();
-    return std::optional<std::uint32_t>(*s);
+    TORGW_ASSIGN_OR_RETURN(auto s, measure::vcpu_signature(a.vcpu_type));
+    return std::optional<std::uint32_t>(s);
   }
   if (!a.vcpu_sig.empty()) {
     auto v = parse_number(a.vcpu_sig);

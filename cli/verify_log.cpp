@@ -19,9 +19,8 @@ Status check_attested_config(const snp::LogVerdict& v, const serial::Boot& boot,
                                                   "--expect-config cannot be checked");
     return {};
   }
-  auto parsed = config::parse_canonical_config(*v.attested_config);
-  if (!parsed) return parsed.error();
-  out.config = std::move(*parsed);
+  TORGW_ASSIGN_OR_RETURN(auto parsed, config::parse_canonical_config(*v.attested_config));
+  out.config = std::move(parsed);
   TORGW_TRY(config::check_config_telemetry(out.config, boot.values));
   for (const auto& e : o.expect_config) {
     if (auto s = config::check_expected_config(out.config, e); !s) {

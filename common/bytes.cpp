@@ -3,53 +3,64 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <string>
 
 namespace torgw {
 
-std::optional<std::uint8_t> ByteReader::u8() {
-  if (remaining() < 1) return std::nullopt;
+Error ByteReader::truncated(std::size_t want) const {
+  return make_error(truncated_reason_, "need " + std::to_string(want) + " bytes at offset " + std::to_string(pos_) +
+                                           ", " + std::to_string(remaining()) + " left");
+}
+
+Result<std::uint8_t> ByteReader::u8() {
+  if (remaining() < 1) return truncated(1);
   return data_[pos_++];
 }
 
-std::optional<std::uint16_t> ByteReader::be16() {
-  if (remaining() < 2) return std::nullopt;
+Result<std::uint16_t> ByteReader::be16() {
+  if (remaining() < 2) return truncated(2);
   std::uint16_t v = static_cast<std::uint16_t>((data_[pos_] << 8) | data_[pos_ + 1]);
   pos_ += 2;
   return v;
 }
 
-std::optional<std::uint16_t> ByteReader::le16() {
-  if (remaining() < 2) return std::nullopt;
+Result<std::uint16_t> ByteReader::le16() {
+  if (remaining() < 2) return truncated(2);
   auto v = load_le16(data_.data() + pos_);
   pos_ += 2;
   return v;
 }
 
-std::optional<std::uint32_t> ByteReader::le32() {
-  if (remaining() < 4) return std::nullopt;
+Result<std::uint32_t> ByteReader::le32() {
+  if (remaining() < 4) return truncated(4);
   auto v = load_le32(data_.data() + pos_);
   pos_ += 4;
   return v;
 }
 
-std::optional<std::uint64_t> ByteReader::le64() {
-  if (remaining() < 8) return std::nullopt;
+Result<std::uint64_t> ByteReader::le64() {
+  if (remaining() < 8) return truncated(8);
   auto v = load_le64(data_.data() + pos_);
   pos_ += 8;
   return v;
 }
 
-std::optional<ByteView> ByteReader::take(std::size_t n) {
-  if (remaining() < n) return std::nullopt;
+Result<ByteView> ByteReader::take(std::size_t n) {
+  if (remaining() < n) return truncated(n);
   ByteView v = data_.subspan(pos_, n);
   pos_ += n;
   return v;
 }
 
-bool ByteReader::skip(std::size_t n) {
-  if (remaining() < n) return false;
+Status ByteReader::skip(std::size_t n) {
+  if (remaining() < n) return truncated(n);
   pos_ += n;
-  return true;
+  return {};
+}
+
+Status ByteReader::expect_end(const char* trailing_reason) const {
+  if (remaining() == 0) return {};
+  return make_error(trailing_reason, std::to_string(remaining()) + " bytes left after offset " + std::to_string(pos_));
 }
 
 std::uint16_t load_le16(const std::uint8_t* p) {

@@ -24,28 +24,45 @@ inline std::string_view as_chars(ByteView b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
-// Reads fixed-width fields from a byte span. Every read either succeeds completely and
-// advances, or returns nullopt and leaves the reader where it was: a parser can never
-// read past the end, whatever the input claims about its own length.
+// Reads fixed-width fields from a byte span for parsers of outside bytes.
+//
+// Design: every read returns a Result carrying a reason (not a sticky failure checked
+// once at the end), so a parser can never use a field it did not get, and the abort
+// discipline of Result catches a read that was dereferenced unchecked. A read either
+// succeeds completely and advances, or fails and leaves the reader where it was: a parser
+// can never read past the end, whatever the input claims about its own length, and an
+// incremental parser (socks5) can treat a failed read as "need more bytes".
+//
+// A failed read's error has the reason the reader was built with ("bytes.truncated"
+// unless the parser names its own, e.g. "identity.blob.size") and a detail saying how
+// many bytes were wanted at which offset. expect_end() fails with "bytes.trailing" (or a
+// reason of the caller's) when bytes are left over. Reasons are string literals: the
+// reader keeps the pointer.
 class ByteReader {
  public:
-  explicit ByteReader(ByteView data) : data_(data) {}
+  explicit ByteReader(ByteView data, const char* truncated_reason = "bytes.truncated")
+      : data_(data), truncated_reason_(truncated_reason) {}
 
   std::size_t offset() const { return pos_; }
   std::size_t remaining() const { return data_.size() - pos_; }
   bool empty() const { return remaining() == 0; }
 
-  std::optional<std::uint8_t> u8();
-  std::optional<std::uint16_t> be16();
-  std::optional<std::uint16_t> le16();
-  std::optional<std::uint32_t> le32();
-  std::optional<std::uint64_t> le64();
-  std::optional<ByteView> take(std::size_t n);
-  bool skip(std::size_t n);
+  Result<std::uint8_t> u8();
+  Result<std::uint16_t> be16();
+  Result<std::uint16_t> le16();
+  Result<std::uint32_t> le32();
+  Result<std::uint64_t> le64();
+  Result<ByteView> take(std::size_t n);
+  Status skip(std::size_t n);
   ByteView rest() const { return data_.subspan(pos_); }
+  // Ok when every byte has been read.
+  Status expect_end(const char* trailing_reason = "bytes.trailing") const;
 
  private:
+  Error truncated(std::size_t want) const;
+
   ByteView data_;
+  const char* truncated_reason_;
   std::size_t pos_ = 0;
 };
 

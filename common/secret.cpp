@@ -30,7 +30,7 @@ Result<SecretBytes> SecretBytes::allocate(std::size_t size) {
 
 SecretBytes::SecretBytes(std::size_t size) {
   auto r = allocate(size);
-  if (!r.ok()) {
+  if (!r) {
     std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
     std::abort();
   }

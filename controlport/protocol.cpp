@@ -163,10 +163,9 @@ Result<Args> parse_args(std::string_view text) {
         std::size_t e = v + 1;
         while (e < n && text[e] != '"') e += text[e] == '\\' ? 2 : 1;
         if (e >= n) return make_error("controlport.bad_quoted", "unterminated quoted value for " + printable(key));
-        auto val = unquote(text.substr(v, e - v + 1));
-        if (!val) return val.error();
+        TORGW_ASSIGN_OR_RETURN(auto val, unquote(text.substr(v, e - v + 1)));
         if (e + 1 < n && text[e + 1] != ' ') return make_error("controlport.bad_quoted", "text after quoted value");
-        a.keywords.emplace_back(std::move(key), std::move(*val));
+        a.keywords.emplace_back(std::move(key), std::move(val));
         i = e + 1;
       } else {
         std::size_t e = v;
@@ -462,9 +461,8 @@ Result<std::string> cmd_setconf(std::span<const std::pair<std::string, std::opti
     if (!valid_keyword(k)) return bad_argument("SETCONF key: " + printable(k));
     out += " " + k;
     if (v) {
-      auto q = quote(*v);
-      if (!q) return q.error();
-      out += "=" + *q;
+      TORGW_ASSIGN_OR_RETURN(auto q, quote(*v));
+      out += "=" + q;
     }
   }
   return out;

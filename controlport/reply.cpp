@@ -102,8 +102,7 @@ Status ReplyParser::line(std::string_view l, std::vector<Reply>& out) {
 Result<std::vector<Reply>> parse_replies(std::string_view bytes, ParserLimits limits) {
   ReplyParser p(limits);
   std::vector<Reply> out;
-  auto st = p.feed(bytes, out);
-  if (!st) return st.error();
+  TORGW_TRY(p.feed(bytes, out));
   if (!p.idle()) return make_error("controlport.truncated", std::to_string(p.buffered()) + " bytes after the last reply");
   return out;
 }

@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < in.size() && sb.ok(); i += step) sb = pieces.feed(in.substr(i, step), b);
 
   if (sa.ok() != sb.ok() || a != b) __builtin_trap();
-  if (!sa.ok() && sa.error().reason != sb.error().reason) __builtin_trap();
-  if (sa.ok() && whole.idle() != pieces.idle()) __builtin_trap();
+  if (!sa && sa.error().reason != sb.error().reason) __builtin_trap();
+  if (sa && whole.idle() != pieces.idle()) __builtin_trap();
   for (const auto& r : a) {
     if (r.lines.empty()) __builtin_trap();
     exercise(r);

@@ -6,7 +6,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto log = torgw::serial::parse_log(std::string_view(reinterpret_cast<const char*>(data), size));
-  if (log.ok()) {
+  if (log) {
     for (const auto& b : log->boots) {
       // Invariants: a complete boot has an id and a known end.
       if (b.complete() && (b.boot_id.size() != 32 || b.end == torgw::serial::BootEnd::Incomplete)) __builtin_trap();

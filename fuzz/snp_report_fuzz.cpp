@@ -14,7 +14,7 @@ using namespace torgw::snp;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   ByteView in(data, size);
   auto r = parse_report(in);
-  if (r.ok()) {
+  if (r) {
     // Invariant: every byte of an accepted report is a decoded field.
     Bytes again = serialize_report(*r);
     if (again.size() != size || !std::equal(again.begin(), again.end(), data)) __builtin_trap();

@@ -11,7 +11,7 @@ using namespace torgw;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto log = serial::parse_log(std::string_view(reinterpret_cast<const char*>(data), size));
-  if (!log.ok()) return 0;
+  if (!log) return 0;
   snp::LogVerifyOptions strict;
   snp::LogVerifyOptions lenient;
   lenient.allow_missing_onion = true;

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view t = as_chars(in);
   switch (data[0] % 7) {
     case 0:
-      if (auto p = tls::parse_pins(t); p.ok()) {
+      if (auto p = tls::parse_pins(t); p) {
         check(!p->empty() && p->size() <= 16);
         // Round trip: the text of each pin parses back to it.
         for (const auto& pin : *p) check(tls::parse_pins(tls::pin_text(pin))->front() == pin);
@@ -36,25 +36,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       break;
     case 1:
-      if (auto r = tls::parse_pem_base64(t, tls::PemKind::Certificates); r.ok())
+      if (auto r = tls::parse_pem_base64(t, tls::PemKind::Certificates); r)
         check(tls::pin_of_pem_certificate(r->view()).ok());
       break;
     case 2:
       (void)tls::parse_pem_base64(t, tls::PemKind::PrivateKey);
       break;
     case 3:
-      if (auto s = tls::parse_sni(t); s.ok()) check(*s == t && !s->empty() && s->size() <= 253);
+      if (auto s = tls::parse_sni(t); s) check(*s == t && !s->empty() && s->size() <= 253);
       break;
     case 4:
-      if (auto e = parse_endpoint(t, true, true); e.ok()) {
+      if (auto e = parse_endpoint(t, true, true); e) {
         auto again = parse_endpoint(e->to_string(), true, true);
         check(again.ok() && again->to_string() == e->to_string() && again->tls == e->tls);
       }
       break;
     case 5:
-      if (auto file = parse_config_text(t, "fuzz"); file.ok()) {
+      if (auto file = parse_config_text(t, "fuzz"); file) {
         auto c = build_config(*file, {});
-        if (c.ok()) {
+        if (c) {
           bool any_tls = false;
           for (const auto& b : c->backends) any_tls |= b.tls;
           check(!any_tls || !c->tls.pins.empty() || !c->tls.ca_pem.empty());

@@ -285,9 +285,8 @@ Status add_kernel_hashes(LaunchDigest& ld, const Ovmf& ovmf, const MetadataSecti
 }  // namespace
 
 Result<Digest384> snp_launch_digest(const SnpLaunch& launch) {
-  auto parsed = parse_ovmf(launch.ovmf);
-  if (!parsed) return parsed.error();
-  return snp_launch_digest(launch, *parsed);
+  TORGW_ASSIGN_OR_RETURN(auto parsed, parse_ovmf(launch.ovmf));
+  return snp_launch_digest(launch, parsed);
 }
 
 Result<Digest384> snp_launch_digest(const SnpLaunch& launch, const Ovmf& ovmf) {

@@ -74,71 +74,57 @@ Result<ImageManifest> parse_image_manifest(std::string_view text) {
   if (doc.is_discarded()) return make_error("manifest.bad_json", "not a JSON document");
   if (!doc.is_object()) return make_error("manifest.bad_type", std::string("the document is ") + doc.type_name());
 
-  auto format = member(doc, "", f.format, json::value_t::string);
-  if (!format) return format.error();
-  if ((*format)->get_ref<const std::string&>() != f.format_value)
+  TORGW_ASSIGN_OR_RETURN(auto format, member(doc, "", f.format, json::value_t::string));
+  if (format->get_ref<const std::string&>() != f.format_value)
     return make_error("manifest.bad_format", "format is not " + std::string(f.format_value));
 
   ImageManifest m;
-  auto torgw = member(doc, "", f.torgw, json::value_t::object);
-  if (!torgw) return torgw.error();
-  auto version = member(**torgw, f.torgw, f.version, json::value_t::string);
-  if (!version) return version.error();
-  m.torgw_version = (*version)->get<std::string>();
+  TORGW_ASSIGN_OR_RETURN(auto torgw, member(doc, "", f.torgw, json::value_t::object));
+  TORGW_ASSIGN_OR_RETURN(auto version, member(*torgw, f.torgw, f.version, json::value_t::string));
+  m.torgw_version = version->get<std::string>();
   if (m.torgw_version.empty() || m.torgw_version.size() > 64)
     return make_error("manifest.bad_type", "torgw.version must be 1..64 characters");
   for (char c : m.torgw_version)
     if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
       return make_error("manifest.bad_type", "torgw.version holds a space or control character");
 
-  auto artefacts = member(doc, "", f.artefacts, json::value_t::object);
-  if (!artefacts) return artefacts.error();
+  TORGW_ASSIGN_OR_RETURN(auto artefacts, member(doc, "", f.artefacts, json::value_t::object));
   const std::string disk_path = std::string(f.artefacts) + "[\"" + f.disk + "\"]";
-  auto disk = member(**artefacts, f.artefacts, f.disk, json::value_t::object);
-  if (!disk) return disk.error();
-  auto sha = member(**disk, disk_path, f.sha256, json::value_t::string);
-  if (!sha) return sha.error();
-  if (!is_hex((*sha)->get_ref<const std::string&>(), 64))
+  TORGW_ASSIGN_OR_RETURN(auto disk, member(*artefacts, f.artefacts, f.disk, json::value_t::object));
+  TORGW_ASSIGN_OR_RETURN(auto sha, member(*disk, disk_path, f.sha256, json::value_t::string));
+  if (!is_hex(sha->get_ref<const std::string&>(), 64))
     return make_error("manifest.bad_sha256", disk_path + ".sha256 is not 64 hex digits");
-  m.image_sha256 = lower((*sha)->get<std::string>());
+  m.image_sha256 = lower(sha->get<std::string>());
 
-  auto db = member(doc, "", f.direct_boot, json::value_t::object);
-  if (!db) return db.error();
+  TORGW_ASSIGN_OR_RETURN(auto db, member(doc, "", f.direct_boot, json::value_t::object));
   const std::string table_path = std::string(f.direct_boot) + "." + f.expected;
-  auto table = member(**db, f.direct_boot, f.expected, json::value_t::object);
-  if (!table) return table.error();
-  auto tformat = member(**table, table_path, f.format, json::value_t::string);
-  if (!tformat) return tformat.error();
-  if ((*tformat)->get_ref<const std::string&>() != f.table_format_value)
+  TORGW_ASSIGN_OR_RETURN(auto table, member(*db, f.direct_boot, f.expected, json::value_t::object));
+  TORGW_ASSIGN_OR_RETURN(auto tformat, member(*table, table_path, f.format, json::value_t::string));
+  if (tformat->get_ref<const std::string&>() != f.table_format_value)
     return make_error("manifest.bad_format", table_path + ".format is not " + f.table_format_value);
-  auto mode = member(**table, table_path, f.mode, json::value_t::string);
-  if (!mode) return mode.error();
-  if ((*mode)->get_ref<const std::string&>() != f.mode_value)
+  TORGW_ASSIGN_OR_RETURN(auto mode, member(*table, table_path, f.mode, json::value_t::string));
+  if (mode->get_ref<const std::string&>() != f.mode_value)
     return make_error("manifest.bad_format", table_path + ".mode is not " + f.mode_value);
-  auto rows = member(**table, table_path, f.rows, json::value_t::array);
-  if (!rows) return rows.error();
-  if ((*rows)->empty()) return make_error("manifest.no_measurements", table_path + "." + f.rows + " is empty");
+  TORGW_ASSIGN_OR_RETURN(auto rows, member(*table, table_path, f.rows, json::value_t::array));
+  if (rows->empty()) return make_error("manifest.no_measurements", table_path + "." + f.rows + " is empty");
 
   std::set<std::pair<std::string, unsigned>> seen;
-  for (std::size_t i = 0; i < (*rows)->size(); ++i) {
-    const json& row = (**rows)[i];
+  for (std::size_t i = 0; i < rows->size(); ++i) {
+    const json& row = (*rows)[i];
     const std::string where = table_path + "." + f.rows + "[" + std::to_string(i) + "]";
     if (!row.is_object()) return make_error("manifest.bad_type", where + " is " + row.type_name());
     ExpectedMeasurement e;
-    auto type = member(row, where, f.vcpu_type, json::value_t::string);
-    if (!type) return type.error();
-    e.vcpu_type = (*type)->get<std::string>();
+    TORGW_ASSIGN_OR_RETURN(auto type, member(row, where, f.vcpu_type, json::value_t::string));
+    e.vcpu_type = type->get<std::string>();
     if (!vcpu_signature(e.vcpu_type)) return make_error("manifest.bad_type", where + ".vcpu_type is no known vCPU type");
-    auto n = member(row, where, f.vcpus, json::value_t::number_unsigned);
-    if (!n) return n.error();
-    const auto count = (*n)->get<std::int64_t>();
+    TORGW_ASSIGN_OR_RETURN(auto n, member(row, where, f.vcpus, json::value_t::number_unsigned));
+    const auto count = n->get<std::int64_t>();
     if (count < 1 || count > static_cast<std::int64_t>(kMaxVcpus))
       return make_error("manifest.bad_vcpus", where + ".vcpus is " + std::to_string(count) + " (1.." +
                                                   std::to_string(kMaxVcpus) + ")");
     e.vcpus = static_cast<unsigned>(count);
-    auto digest = member(row, where, f.measurement, json::value_t::string);
-    if (!digest) return digest.error();
-    const auto& hex = (*digest)->get_ref<const std::string&>();
+    TORGW_ASSIGN_OR_RETURN(auto digest, member(row, where, f.measurement, json::value_t::string));
+    const auto& hex = digest->get_ref<const std::string&>();
     if (!is_hex(hex, 2 * e.measurement.size()))
       return make_error("manifest.bad_digest", where + ".measurement is not " +
                                                    std::to_string(2 * e.measurement.size()) + " hex digits");

@@ -142,25 +142,21 @@ Result<Ovmf> parse_ovmf(ByteView image) {
       return load_le32(data);
     };
     if (g == kSevEsResetBlockGuid) {
-      auto v = u32_entry("SEV-ES reset block");
-      if (!v) return v.error();
-      o.sev_es_reset_eip = *v;
+      TORGW_ASSIGN_OR_RETURN(auto v, u32_entry("SEV-ES reset block"));
+      o.sev_es_reset_eip = v;
     } else if (g == kSevMetadataGuid) {
-      auto v = u32_entry("SEV metadata");
-      if (!v) return v.error();
-      metadata_offset = *v;
+      TORGW_ASSIGN_OR_RETURN(auto v, u32_entry("SEV metadata"));
+      metadata_offset = v;
     } else if (g == kSevHashTableRvGuid) {
-      auto v = u32_entry("SEV hash table");
-      if (!v) return v.error();
-      o.sev_hashes_table_gpa = *v;
+      TORGW_ASSIGN_OR_RETURN(auto v, u32_entry("SEV hash table"));
+      o.sev_hashes_table_gpa = v;
     }
     rem -= entry_len;
   }
   if (!metadata_offset)
     return err("measure.ovmf.no_sev_metadata", "the OVMF has no SEV metadata: it was not built to launch as an SNP guest");
-  auto sections = parse_metadata(image, *metadata_offset);
-  if (!sections) return sections.error();
-  o.sections = std::move(*sections);
+  TORGW_ASSIGN_OR_RETURN(auto sections, parse_metadata(image, *metadata_offset));
+  o.sections = std::move(sections);
   TORGW_TRY(check_overlap(o));
   return o;
 }

@@ -53,9 +53,8 @@ Result<Identity> Identity::from_seed(ByteView seed) {
   a[0] &= 248;
   a[31] &= 63;
   a[31] |= 64;
-  auto pk = public_from_scalar(a);
-  if (!pk) return pk.error();
-  id.public_ = *pk;
+  TORGW_ASSIGN_OR_RETURN(auto pk, public_from_scalar(a));
+  id.public_ = pk;
   return id;
 }
 
@@ -65,9 +64,8 @@ Result<Identity> Identity::from_expanded(ByteView expanded) {
   ensure_sodium();
   Identity id;
   id.expanded_ = SecretBytes::copy_of(expanded);
-  auto pk = public_from_scalar(id.expanded_.data());
-  if (!pk) return pk.error();
-  id.public_ = *pk;
+  TORGW_ASSIGN_OR_RETURN(auto pk, public_from_scalar(id.expanded_.data()));
+  id.public_ = pk;
   return id;
 }
 

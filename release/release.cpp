@@ -79,43 +79,36 @@ std::string PublicKey::key_id_hex() const {
 Result<PublicKey> parse_public_key(std::string_view text) {
   std::string_view b64;
   if (text.substr(0, kUntrusted.size()) == kUntrusted) {
-    auto l = lines(text, 2, "public key");
-    if (!l) return l.error();
-    b64 = (*l)[1];
+    TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 2, "public key"));
+    b64 = l[1];
   } else {
-    auto l = lines(text, 1, "public key");  // the bare base64 line, as minisign -P takes it
-    if (!l) return l.error();
-    b64 = (*l)[0];
+    // The bare base64 line, as minisign -P takes it.
+    TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 1, "public key"));
+    b64 = l[0];
   }
-  auto b = decode(b64, 42, "public key");
-  if (!b) return b.error();
-  if ((*b)[0] != 'E' || (*b)[1] != 'd') return bad("minisign.bad_algorithm", "public key is not Ed25519 ('Ed')");
+  TORGW_ASSIGN_OR_RETURN(auto b, decode(b64, 42, "public key"));
+  if (b[0] != 'E' || b[1] != 'd') return bad("minisign.bad_algorithm", "public key is not Ed25519 ('Ed')");
   PublicKey pk;
-  std::memcpy(pk.key_id.data(), b->data() + 2, 8);
-  std::memcpy(pk.key.data(), b->data() + 10, 32);
+  std::memcpy(pk.key_id.data(), b.data() + 2, 8);
+  std::memcpy(pk.key.data(), b.data() + 10, 32);
   return pk;
 }
 
 Result<Signature> parse_signature(std::string_view text) {
-  auto l = lines(text, 4, "signature");
-  if (!l) return l.error();
+  TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 4, "signature"));
   Signature s;
-  auto uc = comment((*l)[0], kUntrusted);
-  if (!uc) return uc.error();
-  s.untrusted_comment = *uc;
-  auto b = decode((*l)[1], 74, "signature");
-  if (!b) return b.error();
-  if ((*b)[0] == 'E' && (*b)[1] == 'D') s.prehashed = true;
-  else if ((*b)[0] == 'E' && (*b)[1] == 'd') s.prehashed = false;
+  TORGW_ASSIGN_OR_RETURN(auto uc, comment(l[0], kUntrusted));
+  s.untrusted_comment = uc;
+  TORGW_ASSIGN_OR_RETURN(auto b, decode(l[1], 74, "signature"));
+  if (b[0] == 'E' && b[1] == 'D') s.prehashed = true;
+  else if (b[0] == 'E' && b[1] == 'd') s.prehashed = false;
   else return bad("minisign.bad_algorithm", "signature algorithm is neither 'ED' nor 'Ed'");
-  std::memcpy(s.key_id.data(), b->data() + 2, 8);
-  std::memcpy(s.signature.data(), b->data() + 10, 64);
-  auto tc = comment((*l)[2], kTrusted);
-  if (!tc) return tc.error();
-  s.trusted_comment = *tc;
-  auto g = decode((*l)[3], 64, "global signature");
-  if (!g) return g.error();
-  std::memcpy(s.global_signature.data(), g->data(), 64);
+  std::memcpy(s.key_id.data(), b.data() + 2, 8);
+  std::memcpy(s.signature.data(), b.data() + 10, 64);
+  TORGW_ASSIGN_OR_RETURN(auto tc, comment(l[2], kTrusted));
+  s.trusted_comment = tc;
+  TORGW_ASSIGN_OR_RETURN(auto g, decode(l[3], 64, "global signature"));
+  std::memcpy(s.global_signature.data(), g.data(), 64);
   return s;
 }
 
@@ -143,17 +136,14 @@ Status verify(const PublicKey& pk, const Signature& sig, ByteView message) {
 
 Result<SecretKey> parse_secret_key(std::string_view text, std::string_view password) {
   if (sodium_init() < 0) return make_error("minisign.sodium_init");
-  auto l = lines(text, 2, "secret key");
-  if (!l) return l.error();
-  auto uc = comment((*l)[0], kUntrusted);
-  if (!uc) return uc.error();
-  auto b = decode((*l)[1], 158, "secret key");
-  if (!b) return b.error();
+  TORGW_ASSIGN_OR_RETURN(auto l, lines(text, 2, "secret key"));
+  TORGW_TRY(comment(l[0], kUntrusted));
+  TORGW_ASSIGN_OR_RETURN(auto b, decode(l[1], 158, "secret key"));
   struct Wipe {
     Bytes& b;
     ~Wipe() { sodium_memzero(b.data(), b.size()); }
-  } wipe{*b};
-  const std::uint8_t* p = b->data();
+  } wipe{b};
+  const std::uint8_t* p = b.data();
   if (p[0] != 'E' || p[1] != 'd') return bad("minisign.bad_algorithm", "secret key is not Ed25519 ('Ed')");
   if (p[4] != 'B' || p[5] != '2') return bad("minisign.bad_algorithm", "secret key checksum is not BLAKE2b ('B2')");
   const bool encrypted = p[2] == 'S' && p[3] == 'c';

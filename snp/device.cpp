@@ -176,9 +176,8 @@ Result<ExtendedReport> SevGuestDevice::get_report(const ReportData& data, std::u
       if (io.fw_error != 0) return make_error("snp.device.fw_error", ioctl_error("SNP_GET_REPORT", 0, io));
       break;
     }
-    auto rep = parse_report_response(ByteView(resp.data, sizeof resp.data));
-    if (!rep) return rep.error();
-    out.report = std::move(*rep);
+    TORGW_ASSIGN_OR_RETURN(auto rep, parse_report_response(ByteView(resp.data, sizeof resp.data)));
+    out.report = std::move(rep);
     return out;
   }
 
@@ -208,9 +207,8 @@ Result<ExtendedReport> SevGuestDevice::get_report(const ReportData& data, std::u
     if ((r == -ENOTTY || r == -EOPNOTSUPP) && fallback_) return fallback_->get_report(data, vmpl, with_certs);
     if (r < 0) return make_error("snp.device.ioctl", ioctl_error("SNP_GET_EXT_REPORT", -r, io));
     if (io.fw_error != 0) return make_error("snp.device.fw_error", ioctl_error("SNP_GET_EXT_REPORT", 0, io));
-    auto rep = parse_report_response(ByteView(resp.data, sizeof resp.data));
-    if (!rep) return rep.error();
-    out.report = std::move(*rep);
+    TORGW_ASSIGN_OR_RETURN(auto rep, parse_report_response(ByteView(resp.data, sizeof resp.data)));
+    out.report = std::move(rep);
     // A host without certificates leaves the buffer zeroed: an empty table.
     const bool none = std::all_of(certs.data, certs.data + kCertEntrySize, [](std::uint8_t b) { return b == 0; });
     if (!none) out.cert_table.assign(certs.data, certs.data + certs.size);
@@ -270,9 +268,8 @@ Result<Bytes> read_attr(const std::string& path, std::size_t max) {
 }
 
 Result<std::uint64_t> read_generation(const std::string& dir) {
-  auto b = read_attr(dir + "/generation", 64);
-  if (!b) return b.error();
-  std::string_view s = as_chars(*b);
+  TORGW_ASSIGN_OR_RETURN(auto b, read_attr(dir + "/generation", 64));
+  std::string_view s = as_chars(b);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -318,26 +315,23 @@ Result<ExtendedReport> read_tsm_entry(const std::string& dir, std::uint64_t gene
   ExtendedReport out;
   // configfs-tsm serves TDX and others too: only an SEV-SNP report is one we can parse.
   if (std::filesystem::exists(dir + "/provider")) {
-    auto prov = read_attr(dir + "/provider", 64);
-    if (!prov) return prov.error();
-    std::string_view p = as_chars(*prov);
+    TORGW_ASSIGN_OR_RETURN(auto prov, read_attr(dir + "/provider", 64));
+    std::string_view p = as_chars(prov);
     while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.remove_suffix(1);
     if (p != "sev_guest") return make_error("snp.tsm.provider", "configfs-tsm provider is '" + std::string(p) + "', not sev_guest");
   }
-  auto rep = read_attr(dir + "/outblob", 16384);
-  if (!rep) return rep.error();
-  if (rep->size() != kReportSize)
-    return make_error("snp.device.bad_response", "outblob is " + std::to_string(rep->size()) + " bytes, not 1184");
-  out.report = std::move(*rep);
+  TORGW_ASSIGN_OR_RETURN(auto rep, read_attr(dir + "/outblob", 16384));
+  if (rep.size() != kReportSize)
+    return make_error("snp.device.bad_response", "outblob is " + std::to_string(rep.size()) + " bytes, not 1184");
+  out.report = std::move(rep);
   if (with_certs) {
     auto aux = read_attr(dir + "/auxblob", kMaxCertTable);
     if (aux) out.cert_table = std::move(*aux);  // absent/empty: the host supplies no certs
   }
-  auto gen = read_generation(dir);
-  if (!gen) return gen.error();
-  if (*gen != generation_before)
+  TORGW_ASSIGN_OR_RETURN(auto gen, read_generation(dir));
+  if (gen != generation_before)
     return make_error("snp.tsm.generation", "entry changed while reading (generation " +
-                                                std::to_string(generation_before) + " -> " + std::to_string(*gen) + ")");
+                                                std::to_string(generation_before) + " -> " + std::to_string(gen) + ")");
   return out;
 }
 
@@ -352,9 +346,8 @@ Result<ExtendedReport> TsmDevice::get_report(const ReportData& data, std::uint32
   const std::string priv = std::to_string(vmpl);
   if (std::filesystem::exists(dir + "/privlevel")) TORGW_TRY(write_attr(dir + "/privlevel", as_bytes(priv)));
   TORGW_TRY(write_attr(dir + "/inblob", ByteView(data.data(), data.size())));
-  auto gen = read_generation(dir);
-  if (!gen) return gen.error();
-  return read_tsm_entry(dir, *gen, with_certs);
+  TORGW_ASSIGN_OR_RETURN(auto gen, read_generation(dir));
+  return read_tsm_entry(dir, gen, with_certs);
 }
 
 Result<SecretBytes> TsmDevice::get_derived_key(const DerivedKeyRequest&) {
@@ -369,12 +362,11 @@ Result<std::array<std::uint8_t, 48>> sim_direct_boot_measurement(const DeviceCon
   if (!ovmf) return make_error("snp.sim.direct_boot", "OVMF " + db.ovmf + ": " + ovmf.error().to_string());
   auto kernel = read_attr(db.kernel, 256u << 20);
   if (!kernel) return make_error("snp.sim.direct_boot", "kernel " + db.kernel + ": " + kernel.error().to_string());
-  auto sig = measure::vcpu_signature(db.vcpu_type);
-  if (!sig) return sig.error();
+  TORGW_ASSIGN_OR_RETURN(auto sig, measure::vcpu_signature(db.vcpu_type));
   measure::SnpLaunch l;
   l.ovmf = ByteView(ovmf->data(), ovmf->size());
   l.vcpus = db.vcpus;
-  l.vcpu_sig = *sig;
+  l.vcpu_sig = sig;
   l.vmm = measure::VmmType::Qemu;
   l.guest_features = 0x1;
   l.direct_boot = measure::DirectBoot{ByteView(kernel->data(), kernel->size()), std::nullopt, db.append};
@@ -389,9 +381,8 @@ Result<std::unique_ptr<Device>> open_device(const DeviceConfig& cfg) {
     return cfg.open_simulated(cfg);
   }
   if (cfg.kind == "tsm") {
-    auto t = TsmDevice::open(cfg.tsm_root);
-    if (!t) return t.error();
-    return std::unique_ptr<Device>(std::move(*t));
+    TORGW_ASSIGN_OR_RETURN(auto t, TsmDevice::open(cfg.tsm_root));
+    return std::unique_ptr<Device>(std::move(t));
   }
   if (cfg.kind != "auto" && cfg.kind != "sev-guest")
     return make_error("snp.bad_device_kind", "snp device '" + cfg.kind + "' (auto, sev-guest, tsm, simulated, none)");

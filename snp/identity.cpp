@@ -174,19 +174,17 @@ Result<SecretBytes> request_chip_key(Device& dev, const DerivedKeyRequest& req_i
     // if the host installed one": acceptable only if this VM's reports are VCEK-signed,
     // i.e. no VLEK is installed.
     ReportData zero{};
-    auto rep = dev.get_report(zero, req.vmpl, false);
-    if (!rep) return rep.error();
-    auto parsed = parse_report(rep->report);
-    if (!parsed) return parsed.error();
-    if (parsed->signing_key() == kSigningKeyVlek)
+    TORGW_ASSIGN_OR_RETURN(auto rep, dev.get_report(zero, req.vmpl, false));
+    TORGW_ASSIGN_OR_RETURN(auto parsed, parse_report(rep.report));
+    if (parsed.signing_key() == kSigningKeyVlek)
       return make_error("identity.root.vlek",
                         "the SNP firmware refuses KEY_SEL=VCEK (INVALID_PARAM: it predates the field) and this host "
                         "signs reports with a VLEK, so KEY_SEL=0 would derive from the provider's VLEK, which is "
                         "not unique to this chip; run on SNP firmware that knows KEY_SEL or on a host without a VLEK");
-    if (parsed->signing_key() != kSigningKeyVcek)
+    if (parsed.signing_key() != kSigningKeyVcek)
       return make_error("identity.root.unsigned",
                         "the SNP firmware refuses KEY_SEL=VCEK and the report names no VCEK signing key (SIGNING_KEY=" +
-                            std::to_string(parsed->signing_key()) + "): cannot tell which root KEY_SEL=0 would use");
+                            std::to_string(parsed.signing_key()) + "): cannot tell which root KEY_SEL=0 would use");
     req.key_sel = KeySel::VlekIfInstalled;
     dk = dev.get_derived_key(req);
   }
@@ -196,9 +194,8 @@ Result<SecretBytes> request_chip_key(Device& dev, const DerivedKeyRequest& req_i
 }
 
 Result<Secret> derive(Device& dev, const DerivedKeyRequest& req, const SecretBytes& salt, DerivedKeyRequest* sent) {
-  auto dk = request_chip_key(dev, req, sent);
-  if (!dk) return dk.error();
-  return Secret{SecretKind::Seed, seed_from_derived_key(*dk, req, salt)};
+  TORGW_ASSIGN_OR_RETURN(auto dk, request_chip_key(dev, req, sent));
+  return Secret{SecretKind::Seed, seed_from_derived_key(dk, req, salt)};
 }
 
 Secret generate() {
@@ -245,26 +242,32 @@ Result<SealedBlob> parse_sealed_blob(ByteView blob) {
   if (std::memcmp(blob.data(), kSealMagic, 7) != 0) return make_error("identity.blob.magic", "not a torgw sealed blob");
   if (blob[7] != kSealV1 && blob[7] != kSealV2)
     return make_error("identity.blob.version", "sealed blob version " + std::to_string(blob[7]));
-  ByteReader rd(blob.subspan(8));
+  // The size check above makes every read below succeed; the reads are checked anyway,
+  // so a later change to the layout cannot turn into a read past the end.
+  ByteReader rd(blob.subspan(8), "identity.blob.size");
   SealedBlob s;
   s.version = blob[7];
-  const std::uint8_t kind = *rd.u8();
+  TORGW_ASSIGN_OR_RETURN(const std::uint8_t kind, rd.u8());
   if (!valid_kind(kind)) return make_error("identity.blob.kind", "secret kind " + std::to_string(kind));
   s.kind = static_cast<SecretKind>(kind);
-  const std::uint8_t root = *rd.u8();
+  TORGW_ASSIGN_OR_RETURN(const std::uint8_t root, rd.u8());
   if (root > 1) return make_error("identity.blob.reserved", "root key " + std::to_string(root));
   s.binding.req.root = static_cast<RootKey>(root);
-  if (*rd.le16() != 0) return make_error("identity.blob.reserved", "reserved bytes not zero");
-  s.binding.req.fields = *rd.le64();
+  TORGW_ASSIGN_OR_RETURN(const std::uint16_t reserved, rd.le16());
+  if (reserved != 0) return make_error("identity.blob.reserved", "reserved bytes not zero");
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.fields, rd.le64());
   if (s.binding.req.fields & ~key_field::kAll) return make_error("identity.blob.reserved", "unknown key fields");
-  s.binding.req.vmpl = *rd.le32();
-  s.binding.req.guest_svn = *rd.le32();
-  s.binding.req.tcb_version = *rd.le64();
-  std::memcpy(s.binding.chip_id.data(), rd.take(64)->data(), 64);
-  std::memcpy(s.binding.measurement.data(), rd.take(48)->data(), 48);
-  s.binding.policy = *rd.le64();
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.vmpl, rd.le32());
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.guest_svn, rd.le32());
+  TORGW_ASSIGN_OR_RETURN(s.binding.req.tcb_version, rd.le64());
+  TORGW_ASSIGN_OR_RETURN(const ByteView chip_id, rd.take(s.binding.chip_id.size()));
+  std::memcpy(s.binding.chip_id.data(), chip_id.data(), chip_id.size());
+  TORGW_ASSIGN_OR_RETURN(const ByteView measurement, rd.take(s.binding.measurement.size()));
+  std::memcpy(s.binding.measurement.data(), measurement.data(), measurement.size());
+  TORGW_ASSIGN_OR_RETURN(s.binding.policy, rd.le64());
   s.header.assign(blob.begin(), blob.begin() + kSealHeaderSize);
-  std::memcpy(s.nonce.data(), rd.take(kNonce)->data(), kNonce);
+  TORGW_ASSIGN_OR_RETURN(const ByteView nonce, rd.take(kNonce));
+  std::memcpy(s.nonce.data(), nonce.data(), kNonce);
   if (rd.remaining() != secret_size(s.kind) + kTag)
     return make_error("identity.blob.size", "sealed blob ciphertext of " + std::to_string(rd.remaining()) +
                                                 " bytes for a " + std::to_string(secret_size(s.kind)) + "-byte secret");
@@ -350,28 +353,21 @@ Result<Secret> unseal_with_key(const SecretBytes& dk, const SealedBlob& blob, co
 Result<Bytes> seal(Device& dev, const Secret& s, const DerivedKeyRequest& req, const SecretBytes& salt,
                    DerivedKeyRequest* sent) {
   ReportData zero{};
-  auto rep = dev.get_report(zero, req.vmpl, false);
-  if (!rep) return rep.error();
-  auto parsed = parse_report(rep->report);
-  if (!parsed) return parsed.error();
-  auto dk = request_chip_key(dev, req, sent);
-  if (!dk) return dk.error();
-  return seal_with_key(*dk, binding_from_report(*parsed, req), s, salt);
+  TORGW_ASSIGN_OR_RETURN(auto rep, dev.get_report(zero, req.vmpl, false));
+  TORGW_ASSIGN_OR_RETURN(auto parsed, parse_report(rep.report));
+  TORGW_ASSIGN_OR_RETURN(auto dk, request_chip_key(dev, req, sent));
+  return seal_with_key(dk, binding_from_report(parsed, req), s, salt);
 }
 
 Result<Secret> unseal(Device& dev, ByteView blob, const SecretBytes& salt, DerivedKeyRequest* sent) {
-  auto b = parse_sealed_blob(blob);
-  if (!b) return b.error();
+  TORGW_ASSIGN_OR_RETURN(auto b, parse_sealed_blob(blob));
   ReportData zero{};
-  auto rep = dev.get_report(zero, b->binding.req.vmpl, false);
-  if (!rep) return rep.error();
-  auto parsed = parse_report(rep->report);
-  if (!parsed) return parsed.error();
-  const SealBinding cur = binding_from_report(*parsed, b->binding.req);
-  TORGW_TRY(check_binding(*b, cur));  // refuse before asking the PSP for a key
-  auto dk = request_chip_key(dev, b->binding.req, sent);
-  if (!dk) return dk.error();
-  return unseal_with_key(*dk, *b, cur, &salt);
+  TORGW_ASSIGN_OR_RETURN(auto rep, dev.get_report(zero, b.binding.req.vmpl, false));
+  TORGW_ASSIGN_OR_RETURN(auto parsed, parse_report(rep.report));
+  const SealBinding cur = binding_from_report(parsed, b.binding.req);
+  TORGW_TRY(check_binding(b, cur));  // refuse before asking the PSP for a key
+  TORGW_ASSIGN_OR_RETURN(auto dk, request_chip_key(dev, b.binding.req, sent));
+  return unseal_with_key(dk, b, cur, &salt);
 }
 
 // ---- transfer --------------------------------------------------------------------------
@@ -436,8 +432,8 @@ Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t
                                   const TransferKeypair& eph, const Nonce& nonce) {
   TORGW_TRY(check_secret(s));
   ensure_sodium();
-  auto key = transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(), recipient.data());
-  if (!key) return key.error();
+  TORGW_ASSIGN_OR_RETURN(auto key, transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(),
+                                                 recipient.data()));
   Bytes out(kXferMagic, kXferMagic + 8);
   out.push_back(static_cast<std::uint8_t>(s.kind));
   out.insert(out.end(), eph.public_key.begin(), eph.public_key.end());
@@ -448,23 +444,22 @@ Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t
   out.resize(off + s.bytes.size() + kTag);
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + off, &clen, s.bytes.data(), s.bytes.size(), aad.data(),
-                                             aad.size(), nullptr, nonce.data(), key->data());
+                                             aad.size(), nullptr, nonce.data(), key.data());
   return out;
 }
 
 Result<Secret> unwrap(ByteView blob, const TransferKeypair& kp, ByteView context) {
-  auto t = parse_transfer_blob(blob);
-  if (!t) return t.error();
+  TORGW_ASSIGN_OR_RETURN(auto t, parse_transfer_blob(blob));
   ensure_sodium();
-  auto key = transfer_key(kp.secret_key.data(), t->sender_public.data(), t->sender_public.data(), kp.public_key.data());
-  if (!key) return key.error();
-  Bytes aad = t->header;
+  TORGW_ASSIGN_OR_RETURN(auto key, transfer_key(kp.secret_key.data(), t.sender_public.data(), t.sender_public.data(),
+                                                 kp.public_key.data()));
+  Bytes aad = t.header;
   aad.insert(aad.end(), context.begin(), context.end());
-  Secret s{t->kind, SecretBytes(secret_size(t->kind))};
+  Secret s{t.kind, SecretBytes(secret_size(t.kind))};
   unsigned long long mlen = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, t->ciphertext.data(),
-                                                 t->ciphertext.size(), aad.data(), aad.size(), t->nonce.data(),
-                                                 key->data()) != 0 ||
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(s.bytes.data(), &mlen, nullptr, t.ciphertext.data(),
+                                                 t.ciphertext.size(), aad.data(), aad.size(), t.nonce.data(),
+                                                 key.data()) != 0 ||
       mlen != s.bytes.size())
     return make_error("identity.transfer.auth_failed",
                       "the blob was not wrapped for this VM's transfer key and boot (or is damaged)");

@@ -307,9 +307,8 @@ Result<VerifiedChain> verify_chain(const CertChain& c, const ChainOptions& opts)
   out.vek_subject = name_oneline(X509_get_subject_name(vek.get()));
 
   // 5. Extensions (compared with the report by check_vek_matches_report).
-  auto ext = parse_vek_extensions(c.vek);
-  if (!ext) return ext.error();
-  out.ext = std::move(*ext);
+  TORGW_ASSIGN_OR_RETURN(auto ext, parse_vek_extensions(c.vek));
+  out.ext = std::move(ext);
   if (!out.simulated && !out.ext.product_name.empty()) {
     // "Milan-B0", "Genoa", "Turin", ...: the name must be the pinned product's.
     std::string want = to_string(out.product);

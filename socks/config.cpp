@@ -77,9 +77,8 @@ Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix, bool all
     auto inner = text.substr(6);
     if (inner.starts_with("unix:"))
       return make_error("config.bad_endpoint", "tls:// needs HOST:PORT, not a unix socket: '" + std::string(text) + "'");
-    auto e = parse_endpoint(inner, false, false);
-    if (!e.ok()) return e.error();
-    e->tls = true;
+    TORGW_ASSIGN_OR_RETURN(auto e, parse_endpoint(inner, false, false));
+    e.tls = true;
     return e;
   }
   Endpoint e;
@@ -234,7 +233,7 @@ struct KeyDef {
 
 Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
   auto d = parse_duration_ms(s.value);
-  if (!d.ok()) return bad(s, d.error().detail);
+  if (!d) return bad(s, d.error().detail);
   if (*d == 0 && !allow_zero) return bad(s, "must be greater than 0");
   field = *d;
   return {};
@@ -244,7 +243,7 @@ Status set_duration(std::uint32_t& field, const Setting& s, bool allow_zero) {
 // what is wrong, never the value (it may be a key).
 Status set_pem(SecretBytes& field, const Setting& s, tls::PemKind kind) {
   auto pem = tls::parse_pem_base64(s.value, kind);
-  if (!pem.ok()) return bad(s, pem.error().detail);
+  if (!pem) return bad(s, pem.error().detail);
   field = std::move(*pem);
   return {};
 }
@@ -301,14 +300,14 @@ Status set_splice_min_bulk(Config& c, const Setting& s) {
 
 Status set_listen(Config& c, const Setting& s) {
   auto e = parse_endpoint(s.value, true);
-  if (!e.ok()) return bad(s, e.error().detail);
+  if (!e) return bad(s, e.error().detail);
   c.listen = *e;
   return {};
 }
 
 Status add_backend(Config& c, const Setting& s) {
   auto e = parse_endpoint(s.value, true, true);
-  if (!e.ok()) return bad(s, e.error().detail);
+  if (!e) return bad(s, e.error().detail);
   if (c.backends.size() >= 64) return bad(s, "at most 64 backends");
   c.backends.push_back(*e);
   return {};
@@ -345,7 +344,7 @@ Status set_backend_credential(Config& c, const Setting& s) {
   auto up = split_credential(s.value);
   if (!up) return bad(s, "expected USER:PASSWORD (user 1..255 bytes, password 0..255)");
   auto msg = socks5::encode_userpass(as_bytes(up->first), as_bytes(up->second));
-  if (!msg.ok()) return bad(s, msg.error().detail);
+  if (!msg) return bad(s, msg.error().detail);
   c.backend_auth_msg = SecretBytes::copy_of(*msg);
   wipe(msg->data(), msg->size());
   return {};
@@ -353,7 +352,7 @@ Status set_backend_credential(Config& c, const Setting& s) {
 
 Status add_backend_tls_pins(Config& c, const Setting& s) {
   auto pins = tls::parse_pins(s.value);
-  if (!pins.ok()) return bad(s, pins.error().detail);
+  if (!pins) return bad(s, pins.error().detail);
   c.tls.pins.insert(c.tls.pins.end(), pins->begin(), pins->end());
   if (c.tls.pins.size() > 16) return bad(s, "at most 16 pins");
   return {};
@@ -361,7 +360,7 @@ Status add_backend_tls_pins(Config& c, const Setting& s) {
 
 Status set_backend_tls_sni(Config& c, const Setting& s) {
   auto n = tls::parse_sni(s.value);
-  if (!n.ok()) return bad(s, n.error().detail);
+  if (!n) return bad(s, n.error().detail);
   c.tls.sni = *n;
   return {};
 }
@@ -370,7 +369,7 @@ Status set_backend_tls_sni(Config& c, const Setting& s) {
 Apply rule(bool allow) {
   return [allow](Config& c, const Setting& s) -> Status {
     auto r = parse_rule(allow, s.value);
-    if (!r.ok()) return bad(s, r.error().detail);
+    if (!r) return bad(s, r.error().detail);
     c.rules.push_back(std::move(*r));
     return {};
   };
@@ -558,15 +557,13 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
       TORGW_TRY(no_value());
       a.no_seccomp = true;
     } else if (arg == "--config") {
-      auto v = take_value();
-      if (!v.ok()) return v.error();
+      TORGW_ASSIGN_OR_RETURN(auto v, take_value());
       if (!a.config_file.empty()) return make_error("config.usage", "--config given twice");
-      if (v->empty()) return make_error("config.usage", "--config needs a file name");
-      a.config_file = *v;
+      if (v.empty()) return make_error("config.usage", "--config needs a file name");
+      a.config_file = v;
     } else if (auto it = flag_keys.find(arg); it != flag_keys.end()) {
-      auto v = take_value();
-      if (!v.ok()) return v.error();
-      a.settings.push_back(Setting{it->second, *v, arg});
+      TORGW_ASSIGN_OR_RETURN(auto v, take_value());
+      a.settings.push_back(Setting{it->second, v, arg});
     } else {
       return make_error("config.usage", "unknown argument '" + argv[i] + "' (see --help)");
     }

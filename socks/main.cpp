@@ -70,7 +70,7 @@ std::optional<Failure> read_config_file(const std::string& name, std::vector<Set
   }
   auto parsed = parse_config_text(text, name);
   wipe(text.data(), text.size());  // it may hold credentials
-  if (!parsed.ok()) return Failure{2, "bad config: " + parsed.error().detail};
+  if (!parsed) return Failure{2, "bad config: " + parsed.error().detail};
   file = std::move(*parsed);
   return std::nullopt;
 }
@@ -87,17 +87,17 @@ std::optional<Failure> resolve_identities(const Config& cfg, Identities& ids) {
   ids.root = ::geteuid() == 0;
   if (!cfg.user.empty()) {
     auto id = lookup_user(cfg.user);
-    if (!id.ok()) return Failure{2, "bad config: user: " + id.error().detail};
+    if (!id) return Failure{2, "bad config: user: " + id.error().detail};
     if (id->uid == 0) return Failure{2, "bad config: user: '" + cfg.user + "' is root; name an unprivileged user"};
     ids.target = *id;
   } else if (ids.root) {
     auto id = lookup_user("nobody");
-    if (!id.ok()) return Failure{2, "bad config: started as root without --user, and there is no user 'nobody'"};
+    if (!id) return Failure{2, "bad config: started as root without --user, and there is no user 'nobody'"};
     ids.target = *id;
   }
   if (!cfg.unix_group.empty()) {
     auto g = lookup_group(cfg.unix_group);
-    if (!g.ok()) return Failure{2, "bad config: unix_group: " + g.error().detail};
+    if (!g) return Failure{2, "bad config: unix_group: " + g.error().detail};
     ids.sock_gid = *g;
   }
   if (!ids.root && ids.target && ids.target->uid != ::geteuid())
@@ -118,18 +118,18 @@ std::optional<Failure> confine(const Identities& ids, const std::string& unix_li
     }
     if (!user_given) log::write(LogLevel::Warn, "started as root without --user: dropping to 'nobody'");
     auto st = drop_privileges(*ids.target);
-    if (!st.ok()) return Failure{1, st.error().to_string()};
+    if (!st) return Failure{1, st.error().to_string()};
   } else {
     if (ids.sock_gid && !unix_listen.empty() &&
         ::chown(unix_listen.c_str(), static_cast<uid_t>(-1), *ids.sock_gid) != 0)
       return Failure{1, "chown " + unix_listen + ": " + std::strerror(errno)};
     auto st = set_no_new_privs();
-    if (!st.ok()) return Failure{1, st.error().to_string()};
+    if (!st) return Failure{1, st.error().to_string()};
   }
 
   if (!no_seccomp) {
     auto f = install_syscall_filter();
-    if (!f.ok()) return Failure{1, f.error().to_string()};
+    if (!f) return Failure{1, f.error().to_string()};
   } else {
     log::write(LogLevel::Warn, "--no-seccomp: running without the syscall allowlist");
   }
@@ -141,7 +141,7 @@ std::optional<Failure> confine(const Identities& ids, const std::string& unix_li
 int main(int argc, char** argv) {
   std::vector<std::string> argv_s(argv, argv + argc);
   auto args = parse_args(argv_s);
-  if (!args.ok()) return fail(2, "bad usage: " + args.error().detail);
+  if (!args) return fail(2, "bad usage: " + args.error().detail);
   if (args->help) {
     std::fputs(help_text().c_str(), stdout);
     return 0;
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
   if (auto f = read_config_file(args->config_file, file)) return fail(*f);
   auto cfg = build_config(file, args->settings);
   for (auto& s : file) wipe(s.value.data(), s.value.size());
-  if (!cfg.ok()) return fail(2, "bad config: " + cfg.error().detail);
+  if (!cfg) return fail(2, "bad config: " + cfg.error().detail);
   Identities ids;
   if (auto f = resolve_identities(*cfg, ids)) return fail(*f);
 
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
   std::string unix_listen = cfg->listen.kind == Endpoint::Kind::Unix ? cfg->listen.path : "";
   bool user_given = !cfg->user.empty();
   auto relay = Relay::create(std::move(*cfg), Relay::Options{.handle_signals = true});
-  if (!relay.ok()) {
+  if (!relay) {
     const auto& e = relay.error();
     // A cap the fd limit cannot carry, or TLS material OpenSSL refuses (a key that does
     // not match its certificate): the configuration is wrong, a restart will not help.
@@ -178,6 +178,6 @@ int main(int argc, char** argv) {
   if (auto f = confine(ids, unix_listen, user_given, args->no_seccomp)) return fail(*f);
 
   auto st = (*relay)->run();
-  if (!st.ok()) return fail(1, st.error().to_string());
+  if (!st) return fail(1, st.error().to_string());
   return 0;
 }

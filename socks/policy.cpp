@@ -230,7 +230,7 @@ Result<PolicyRule> parse_rule(bool allow, std::string_view text) {
                   parse_ip(text).has_value();
   if (looks_ip) {
     auto c = parse_cidr(text);
-    if (!c.ok()) return make_error("policy.bad_rule", c.error().detail);
+    if (!c) return make_error("policy.bad_rule", c.error().detail);
     r.kind = PolicyRule::Kind::Net;
     r.net = *c;
     return r;

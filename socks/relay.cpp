@@ -156,7 +156,7 @@ Status Relay::Impl::resolve_backends() {
     b.ep = e;
     b.name = e.to_string();
     auto a = resolve(e, b.len, false);
-    if (!a.ok()) return make_error("relay.resolve", "backend " + b.name + ": " + a.error().detail);
+    if (!a) return make_error("relay.resolve", "backend " + b.name + ": " + a.error().detail);
     b.addr = *a;
     backends.push_back(std::move(b));
   }
@@ -167,7 +167,7 @@ Status Relay::Impl::resolve_backends() {
 Status Relay::Impl::create_tls_context() {
   if (std::any_of(backends.begin(), backends.end(), [](const Backend& b) { return b.ep.tls; })) {
     auto ctx = tls::ClientContext::create(std::move(cfg.tls));
-    if (!ctx.ok()) return make_error("relay.tls", ctx.error().to_string());
+    if (!ctx) return make_error("relay.tls", ctx.error().to_string());
     tls_ctx = std::move(*ctx);
   }
   return {};
@@ -192,7 +192,7 @@ void Relay::Impl::set_client_policy() {
 Status Relay::Impl::bind_listener() {
   socklen_t len = 0;
   auto la = resolve(cfg.listen, len, true);
-  if (!la.ok()) return make_error("relay.bind", "listen " + cfg.listen.to_string() + ": " + la.error().detail);
+  if (!la) return make_error("relay.bind", "listen " + cfg.listen.to_string() + ": " + la.error().detail);
   tcp_listener = cfg.listen.kind == Endpoint::Kind::Tcp;
   listen_fd.reset(::socket(la->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listen_fd) return make_error("relay.bind", "socket: " + errno_text(errno));

@@ -143,7 +143,7 @@ void Relay::Impl::begin_backend_handshake(Conn* c) {
   if (cfg.backend_auth == BackendAuth::Password) o.auth_msg = cfg.backend_auth_msg.view();
   else if (cfg.backend_auth == BackendAuth::Forward && h.fwd_len > 0) o.auth_msg = ByteView(h.fwd, h.fwd_len);
   auto bs = socks5::BackendSession::make(h.dst, o);
-  if (!bs.ok()) {  // cannot happen: the request was validated
+  if (!bs) {  // cannot happen: the request was validated
     c->fail_reply = 0x01;
     fail_all(c);
     return;

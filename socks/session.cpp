@@ -30,7 +30,7 @@ ClientSession::Step ClientSession::step(ByteView in) {
   switch (state_) {
     case State::Greeting: {
       auto g = parse_greeting(in);
-      if (!g.ok()) {
+      if (!g) {
         if (g.error().reason == "socks5.no_methods")
           return reject("socks5.no_methods", {kVersion, static_cast<std::uint8_t>(Method::NoAcceptable)});
         return close(g.error());
@@ -63,7 +63,7 @@ ClientSession::Step ClientSession::step(ByteView in) {
     }
     case State::Auth: {
       auto a = parse_userpass(in);
-      if (!a.ok()) return close(a.error());
+      if (!a) return close(a.error());
       if (!a->has_value()) return s;
       const UserPass& up = (*a)->value;
       bool ok = auth_->mode == ClientAuthMode::Isolate || (auth_->verify && auth_->verify(up.user, up.pass));
@@ -80,7 +80,7 @@ ClientSession::Step ClientSession::step(ByteView in) {
     }
     case State::Request: {
       auto r = parse_request(in);
-      if (!r.ok()) {
+      if (!r) {
         const auto& reason = r.error().reason;
         if (reason == "socks5.bad_atyp")
           return reject("socks5.bad_atyp", {kVersion, static_cast<std::uint8_t>(Reply::AddrTypeNotSupported), 0, 1,
@@ -115,10 +115,9 @@ std::optional<RequestVerdict> check_request(const Request& req) {
 }
 
 Result<BackendSession> BackendSession::make(const Address& dst, const Options& opt) {
-  auto req = encode_request(Command::Connect, dst);
-  if (!req.ok()) return req.error();
+  TORGW_ASSIGN_OR_RETURN(auto req, encode_request(Command::Connect, dst));
   BackendSession s;
-  s.request_ = std::move(*req);
+  s.request_ = std::move(req);
   s.auth_msg_ = opt.auth_msg;
   if (!s.auth_msg_.empty()) s.greeting_[2] = static_cast<std::uint8_t>(Method::UserPass);
   if (opt.pipeline && s.auth_msg_.empty()) {
@@ -142,7 +141,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
   switch (state_) {
     case State::Method: {
       auto m = parse_method_choice(in);
-      if (!m.ok()) return fail("backend.bad_version");
+      if (!m) return fail("backend.bad_version");
       if (!m->has_value()) return s;
       std::uint8_t method = (*m)->value;
       s.consumed = (*m)->size;
@@ -162,7 +161,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
     }
     case State::Auth: {
       auto a = parse_auth_status(in);
-      if (!a.ok()) return fail("backend.bad_auth_version");
+      if (!a) return fail("backend.bad_auth_version");
       if (!a->has_value()) return s;
       if ((*a)->value != 0) return fail("backend.auth_failed");
       s.consumed = (*a)->size;
@@ -173,7 +172,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
     }
     case State::Reply: {
       auto r = parse_reply(in);
-      if (!r.ok()) return fail("backend.bad_reply");
+      if (!r) return fail("backend.bad_reply");
       if (!r->has_value()) return s;
       s.consumed = (*r)->size;
       s.kind = Step::Kind::Done;

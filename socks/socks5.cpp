@@ -192,10 +192,9 @@ ParseResult<Out> parse_vcra(ByteView in, const char* what, Make make) {
   auto rsv = r.u8();
   if (!rsv) return need_more<Out>();
   if (*rsv != 0) return make_error("socks5.bad_reserved", std::string(what) + " reserved byte " + hex_byte(*rsv));
-  auto addr = read_address(r);
-  if (!addr.ok()) return addr.error();
-  if (!addr->has_value()) return need_more<Out>();
-  return done(make(*code, std::move(**addr)), r.offset());
+  TORGW_ASSIGN_OR_RETURN(auto addr, read_address(r));
+  if (!addr.has_value()) return need_more<Out>();
+  return done(make(*code, std::move(*addr)), r.offset());
 }
 }  // namespace
 

@@ -109,7 +109,7 @@ Result<std::vector<Pin>> parse_pins(std::string_view text) {
     auto b64 = item.substr(kPinPrefix.size());
     if (b64.size() != 44) return bad("tls.bad_pin", "a sha256 pin is 44 base64 characters");
     auto raw = from_base64(b64);
-    if (!raw.ok() || raw->size() != 32) return bad("tls.bad_pin", "not base64 of 32 bytes");
+    if (!raw || raw->size() != 32) return bad("tls.bad_pin", "not base64 of 32 bytes");
     Pin p{};
     std::memcpy(p.data(), raw->data(), 32);
     out.push_back(p);
@@ -125,7 +125,7 @@ std::string pin_text(const Pin& p) { return std::string(kPinPrefix) + to_base64(
 Result<SecretBytes> parse_pem_base64(std::string_view b64, PemKind kind) {
   if (b64.size() > kMaxPemBase64) return bad("tls.too_large", "at most 64 KiB of base64");
   auto raw = from_base64(b64);
-  if (!raw.ok() || raw->empty()) return bad("tls.bad_base64", "expected base64 of a PEM file (base64 -w0 FILE)");
+  if (!raw || raw->empty()) return bad("tls.bad_base64", "expected base64 of a PEM file (base64 -w0 FILE)");
   SecretBytes out = SecretBytes::copy_of(*raw);
   wipe(raw->data(), raw->size());
   std::string_view text(reinterpret_cast<const char*>(out.data()), out.size());
@@ -207,7 +207,7 @@ int verify_chain(void* store_ctx, void*) {
     return fail("tls.cert_not_yet_valid", "the backend's certificate is not valid yet", 0x05);
   if (!st.pins.empty()) {
     auto p = pin_of(leaf);
-    if (!p.ok()) return fail("tls.pin_mismatch", p.error().to_string(), 0x05);
+    if (!p) return fail("tls.pin_mismatch", p.error().to_string(), 0x05);
     bool match = false;
     for (const auto& want : st.pins) match |= CRYPTO_memcmp(want.data(), p->data(), 32) == 0;
     if (!match) return fail("tls.pin_mismatch", "the backend's key " + pin_text(*p) + " is not pinned", 0x05);

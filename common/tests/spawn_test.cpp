@@ -17,8 +17,10 @@
 #include <string>
 
 #include "common/spawn.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -69,24 +71,24 @@ TEST_CASE("spawn: a failure before exec is an error naming the step, the child a
   s.argv = {"/nonexistent/binary", "arg"};
   auto r = spawn(s);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "spawn.exec_failed");
+  CHECK_THAT(r, FailsWith("spawn.exec_failed"));
   CHECK(r.error().detail == std::string("/nonexistent/binary: execve: ") + std::strerror(ENOENT));
 
   s = shell("true");
   s.cwd = "/nonexistent-dir";
   r = spawn(s);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "spawn.chdir_failed");
+  CHECK_THAT(r, FailsWith("spawn.chdir_failed"));
   CHECK(r.error().detail == std::string("/bin/sh: chdir: ") + std::strerror(ENOENT));
   errno = 0;
   CHECK(::waitpid(-1, nullptr, WNOHANG) == -1);
   CHECK(errno == ECHILD);  // both children were reaped inside spawn()
 
   s.argv = {"relative/sh"};
-  CHECK(spawn(s).error().reason == "spawn.bad_argv");
+  CHECK_THAT(spawn(s), FailsWith("spawn.bad_argv"));
   s.argv.clear();
   s.path = "/bin/sh";
-  CHECK(spawn(s).error().reason == "spawn.bad_argv");
+  CHECK_THAT(spawn(s), FailsWith("spawn.bad_argv"));
 }
 
 TEST_CASE("spawn: path and argv[0] may differ") {
@@ -164,7 +166,7 @@ TEST_CASE("spawn: stdin_secret is delivered whole, then EOF; more than a pipe bu
   s.stdin_secret = &too_large;
   auto r = spawn(s);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "spawn.stdin_too_large");
+  CHECK_THAT(r, FailsWith("spawn.stdin_too_large"));
 }
 
 TEST_CASE("spawn: umask as given, else the parent's") {

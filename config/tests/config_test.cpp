@@ -7,9 +7,11 @@
 #include <string>
 
 #include "config/config.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::config;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -21,13 +23,11 @@ Result<Config> resolve_text(std::vector<std::pair<Source, std::string>> texts) {
     SourceData d;
     d.source = src;
     if (src == Source::Cmdline) {
-      auto e = parse_cmdline(text);
-      if (!e) return e.error();
-      d.entries = *e;
+      TORGW_ASSIGN_OR_RETURN(auto e, parse_cmdline(text));
+      d.entries = e;
     } else {
-      auto e = parse_kv_text(text, to_string(src));
-      if (!e) return e.error();
-      d.entries = *e;
+      TORGW_ASSIGN_OR_RETURN(auto e, parse_kv_text(text, to_string(src)));
+      d.entries = e;
     }
     srcs.push_back(std::move(d));
   }
@@ -86,12 +86,12 @@ TEST_CASE("kernel command line: torgw.* parameters, kernel quoting, -- ends it")
 }
 
 TEST_CASE("kernel command line: bad parameters are errors with the key") {
-  CHECK(parse_cmdline("torgw.backend").error().reason == "backend:no_value");
-  CHECK(parse_cmdline("torgw.Backend=x").error().reason == "_ackend:bad_key");
-  CHECK(parse_cmdline("torgw.=x").error().reason == "_:bad_key");
-  CHECK(parse_cmdline("a \"torgw.backend=x").error().reason == "cmdline:unterminated_quote");
-  CHECK(parse_cmdline(std::string(kMaxCmdlineBytes + 1, 'a')).error().reason == "cmdline:too_large");
-  CHECK(parse_cmdline("torgw.backend=" + std::string(kMaxValueBytes + 1, 'a')).error().reason == "backend:too_long");
+  CHECK_THAT(parse_cmdline("torgw.backend"), FailsWith("backend:no_value"));
+  CHECK_THAT(parse_cmdline("torgw.Backend=x"), FailsWith("_ackend:bad_key"));
+  CHECK_THAT(parse_cmdline("torgw.=x"), FailsWith("_:bad_key"));
+  CHECK_THAT(parse_cmdline("a \"torgw.backend=x"), FailsWith("cmdline:unterminated_quote"));
+  CHECK_THAT(parse_cmdline(std::string(kMaxCmdlineBytes + 1, 'a')), FailsWith("cmdline:too_large"));
+  CHECK_THAT(parse_cmdline("torgw.backend=" + std::string(kMaxValueBytes + 1, 'a')), FailsWith("backend:too_long"));
   // An empty value parses; validation rejects it.
   auto e = parse_cmdline("torgw.backend=");
   REQUIRE(e.ok());
@@ -113,18 +113,18 @@ TEST_CASE("key=value text: comments, blanks, CRLF, trimming, torgw. prefix") {
 }
 
 TEST_CASE("key=value text: bad input is a clear error") {
-  CHECK(parse_kv_text("backend\n", "file").error().reason == "file:syntax");
+  CHECK_THAT(parse_kv_text("backend\n", "file"), FailsWith("file:syntax"));
   CHECK(parse_kv_text("a=b\nnot a pair\n", "hetzner").error().detail.find("line 2") != std::string::npos);
-  CHECK(parse_kv_text("backend=a\x01", "file").error().reason == "file:not_text");
-  CHECK(parse_kv_text("backend=\xc3\xa9", "file").error().reason == "file:not_text");
-  CHECK(parse_kv_text(std::string("a=b\0c", 5), "file").error().reason == "file:not_text");
-  CHECK(parse_kv_text(std::string(kMaxTextBytes + 1, '#'), "file").error().reason == "file:too_large");
-  CHECK(parse_kv_text("#" + std::string(kMaxLineBytes, 'x'), "file").error().reason == "file:line_too_long");
-  CHECK(parse_kv_text("Backend=1", "file").error().reason == "_ackend:bad_key");
-  CHECK(parse_kv_text("=1", "file").error().reason == "_:bad_key");
+  CHECK_THAT(parse_kv_text("backend=a\x01", "file"), FailsWith("file:not_text"));
+  CHECK_THAT(parse_kv_text("backend=\xc3\xa9", "file"), FailsWith("file:not_text"));
+  CHECK_THAT(parse_kv_text(std::string("a=b\0c", 5), "file"), FailsWith("file:not_text"));
+  CHECK_THAT(parse_kv_text(std::string(kMaxTextBytes + 1, '#'), "file"), FailsWith("file:too_large"));
+  CHECK_THAT(parse_kv_text("#" + std::string(kMaxLineBytes, 'x'), "file"), FailsWith("file:line_too_long"));
+  CHECK_THAT(parse_kv_text("Backend=1", "file"), FailsWith("_ackend:bad_key"));
+  CHECK_THAT(parse_kv_text("=1", "file"), FailsWith("_:bad_key"));
   std::string many;
   for (std::size_t i = 0; i <= kMaxEntries; ++i) many += "k" + std::to_string(i) + "=v\n";
-  CHECK(parse_kv_text(many, "file").error().reason == "file:too_many_entries");
+  CHECK_THAT(parse_kv_text(many, "file"), FailsWith("file:too_many_entries"));
 }
 
 TEST_CASE("GCE attribute listing") {
@@ -135,8 +135,8 @@ TEST_CASE("GCE attribute listing") {
   CHECK(gce_attribute_key("torgw-Bad") == "");
   CHECK(gce_attribute_key("other") == "");
   CHECK(parse_gce_attribute_list("").value().empty());
-  CHECK(parse_gce_attribute_list("<html>oops</html>").error().reason == "gce:not_text");
-  CHECK(parse_gce_attribute_list(std::string(200, 'a')).error().reason == "gce:not_text");
+  CHECK_THAT(parse_gce_attribute_list("<html>oops</html>"), FailsWith("gce:not_text"));
+  CHECK_THAT(parse_gce_attribute_list(std::string(200, 'a')), FailsWith("gce:not_text"));
 }
 
 TEST_CASE("validation: every type accepts good values and names what is wrong") {
@@ -315,7 +315,7 @@ TEST_CASE("resolve: every invalid key or value is <key>:<reason>") {
   CHECK(tls->list("backend") == std::vector<std::string>{"tls://a:1", "b:2"});
   auto e = resolve_text({{Source::File, "\nbackend=10.9.9.9:1\nonion_port=x"}});
   REQUIRE_FALSE(e.ok());
-  CHECK(e.error().reason == "onion_port:bad_format");
+  CHECK_THAT(e, FailsWith("onion_port:bad_format"));
   CHECK(e.error().detail.find("file line 3") != std::string::npos);
 }
 
@@ -396,7 +396,7 @@ TEST_CASE("canonical config: sorted key=value lines, secrets and long values as 
   std::map<std::string, std::string> values(markers.begin(), markers.end());
   CHECK(check_config_telemetry(*parsed, values).ok());
   values["CONFIG_BACKEND"] = "evil:1";
-  CHECK(check_config_telemetry(*parsed, values).error().reason == "attested_config.telemetry_mismatch");
+  CHECK_THAT(check_config_telemetry(*parsed, values), FailsWith("attested_config.telemetry_mismatch"));
   values["CONFIG_BACKEND"] = "a:1";
   values["CONFIG_BACKEND_PASSWORD"] = "unset";
   CHECK_FALSE(check_config_telemetry(*parsed, values).ok());
@@ -416,7 +416,7 @@ TEST_CASE("canonical config: OB_MASTER and ONION_ROLE must say what onionbalance
   values["OB_MASTER"] = "aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4bqead.onion";
   auto bad = check_config_telemetry(*cfg, values);
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error().reason == "attested_config.telemetry_mismatch");
+  CHECK_THAT(bad, FailsWith("attested_config.telemetry_mismatch"));
   CHECK(bad.error().detail.find("OB_MASTER") != std::string::npos);
   // A single-service config: no instance markers may claim otherwise.
   auto single = parse_canonical_config(resolve_text({{Source::File, "backend=10.9.9.9:1"}})->canonical());
@@ -438,14 +438,14 @@ TEST_CASE("canonical config: --expect-config KEY=VALUE") {
   CHECK(check_expected_config(*parsed, "backend_password=hunter2hunter2").ok());  // compared as its hash
   CHECK(check_expected_config(*parsed, "backend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718").ok());
   CHECK(check_expected_config(*parsed, "expected_measurement=unset").ok());
-  CHECK(check_expected_config(*parsed, "backend=10.0.0.2:1080").error().reason == "attested_config.mismatch");
-  CHECK(check_expected_config(*parsed, "backend_password=hunter3").error().reason == "attested_config.mismatch");
-  CHECK(check_expected_config(*parsed, "identity=sealed").error().reason == "attested_config.mismatch");
-  CHECK(check_expected_config(*parsed, "backend=unset").error().reason == "attested_config.mismatch");
-  CHECK(check_expected_config(*parsed, "no_such_key=1").error().reason == "attested_config.bad_expectation");
-  CHECK(check_expected_config(*parsed, "backend").error().reason == "attested_config.bad_expectation");
-  CHECK(check_expected_config(*parsed, "=x").error().reason == "attested_config.bad_expectation");
-  CHECK(check_expected_config(*parsed, "onion_port=0").error().reason == "attested_config.bad_expectation");
+  CHECK_THAT(check_expected_config(*parsed, "backend=10.0.0.2:1080"), FailsWith("attested_config.mismatch"));
+  CHECK_THAT(check_expected_config(*parsed, "backend_password=hunter3"), FailsWith("attested_config.mismatch"));
+  CHECK_THAT(check_expected_config(*parsed, "identity=sealed"), FailsWith("attested_config.mismatch"));
+  CHECK_THAT(check_expected_config(*parsed, "backend=unset"), FailsWith("attested_config.mismatch"));
+  CHECK_THAT(check_expected_config(*parsed, "no_such_key=1"), FailsWith("attested_config.bad_expectation"));
+  CHECK_THAT(check_expected_config(*parsed, "backend"), FailsWith("attested_config.bad_expectation"));
+  CHECK_THAT(check_expected_config(*parsed, "=x"), FailsWith("attested_config.bad_expectation"));
+  CHECK_THAT(check_expected_config(*parsed, "onion_port=0"), FailsWith("attested_config.bad_expectation"));
 }
 
 TEST_CASE("canonical config parser: bad input is a clear error, never a crash") {

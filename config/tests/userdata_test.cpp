@@ -6,9 +6,11 @@
 
 #include "common/bytes.h"
 #include "config/config.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::config;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -137,7 +139,7 @@ TEST_CASE("userdata: garbage and cloud-init's other formats are refused, naming 
     auto r = parse_hetzner_userdata(body);
     INFO(body);
     REQUIRE_FALSE(r);
-    CHECK(r.error().reason == "hetzner:userdata_format");
+    CHECK_THAT(r, FailsWith("hetzner:userdata_format"));
     CHECK(r.error().detail.find("#cloud-config") != std::string::npos);
     CHECK(r.error().detail.find("key=value") != std::string::npos);
   }

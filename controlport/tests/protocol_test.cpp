@@ -8,9 +8,11 @@
 
 #include "controlport/protocol.h"
 #include "onion/onion.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::controlport;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -37,13 +39,13 @@ TEST_CASE("quoted strings") {
   for (const char* bad : {"abc", "\"abc", "abc\"", "\"", "\"a\"b\"", R"("\q")", R"("\x4")", R"("\xzz")", R"("abc\")",
                           R"("\777")"}) {
     INFO(bad);
-    CHECK(unquote(bad).error().reason == "controlport.bad_quoted");
+    CHECK_THAT(unquote(bad), FailsWith("controlport.bad_quoted"));
   }
   CHECK(*quote("/run/tor/control") == "\"/run/tor/control\"");
   CHECK(*quote("a\"b\\c") == R"("a\"b\\c")");
   CHECK(*unquote(*quote("a\"b\\c d")) == "a\"b\\c d");
-  CHECK(quote("a\r\nSIGNAL HALT").error().reason == "controlport.bad_argument");
-  CHECK(quote(std::string("a\0b", 3)).error().reason == "controlport.bad_argument");
+  CHECK_THAT(quote("a\r\nSIGNAL HALT"), FailsWith("controlport.bad_argument"));
+  CHECK_THAT(quote(std::string("a\0b", 3)), FailsWith("controlport.bad_argument"));
 }
 
 TEST_CASE("keyword arguments") {
@@ -58,9 +60,9 @@ TEST_CASE("keyword arguments") {
   CHECK(*a->get("K") == "a \"quoted\" value");
   CHECK(*a->get("E") == "");
   CHECK(a->positional == std::vector<std::string>{"X", "$FP=nick"});
-  CHECK(parse_args(R"(K="unterminated)").error().reason == "controlport.bad_quoted");
-  CHECK(parse_args(R"(K="x"y)").error().reason == "controlport.bad_quoted");
-  CHECK(parse_args(R"(K="x\)").error().reason == "controlport.bad_quoted");
+  CHECK_THAT(parse_args(R"(K="unterminated)"), FailsWith("controlport.bad_quoted"));
+  CHECK_THAT(parse_args(R"(K="x"y)"), FailsWith("controlport.bad_quoted"));
+  CHECK_THAT(parse_args(R"(K="x\)"), FailsWith("controlport.bad_quoted"));
 }
 
 TEST_CASE("PROTOCOLINFO") {
@@ -82,17 +84,16 @@ TEST_CASE("PROTOCOLINFO") {
   REQUIRE(null.ok());
   CHECK_FALSE(null->cookie_file);
 
-  CHECK(parse_protocolinfo(one("514 Authentication required.\r\n")).error().reason == "controlport.reply_error");
-  CHECK(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250 OK\r\n")).error().reason == "controlport.bad_protocolinfo");
-  CHECK(parse_protocolinfo(one("250-PROTOCOLINFO x\r\n250-AUTH METHODS=NULL\r\n250 OK\r\n")).error().reason ==
-        "controlport.bad_protocolinfo");
-  CHECK(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250-AUTH COOKIEFILE=\"x\"\r\n250 OK\r\n")).error().reason ==
-        "controlport.bad_protocolinfo");
-  CHECK(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250-AUTH METHODS=A,,B\r\n250 OK\r\n")).error().reason ==
-        "controlport.bad_protocolinfo");
-  CHECK(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE=\"x\r\n250 OK\r\n"))
-            .error()
-            .reason == "controlport.bad_protocolinfo");
+  CHECK_THAT(parse_protocolinfo(one("514 Authentication required.\r\n")), FailsWith("controlport.reply_error"));
+  CHECK_THAT(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250 OK\r\n")), FailsWith("controlport.bad_protocolinfo"));
+  CHECK_THAT(parse_protocolinfo(one("250-PROTOCOLINFO x\r\n250-AUTH METHODS=NULL\r\n250 OK\r\n")),
+             FailsWith("controlport.bad_protocolinfo"));
+  CHECK_THAT(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250-AUTH COOKIEFILE=\"x\"\r\n250 OK\r\n")),
+             FailsWith("controlport.bad_protocolinfo"));
+  CHECK_THAT(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250-AUTH METHODS=A,,B\r\n250 OK\r\n")),
+             FailsWith("controlport.bad_protocolinfo"));
+  CHECK_THAT(parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE=\"x\r\n250 OK\r\n")),
+             FailsWith("controlport.bad_protocolinfo"));
 }
 
 TEST_CASE("AUTHCHALLENGE") {
@@ -101,12 +102,12 @@ TEST_CASE("AUTHCHALLENGE") {
   REQUIRE(c.ok());
   CHECK(c->server_hash == Bytes(32, 0xaa));
   CHECK(c->server_nonce == Bytes(32, 0xbb));
-  CHECK(parse_authchallenge(one("250 AUTHCHALLENGE SERVERHASH=" + h + "\r\n")).error().reason ==
-        "controlport.bad_authchallenge");
-  CHECK(parse_authchallenge(one("250 AUTHCHALLENGE SERVERHASH=aa SERVERNONCE=" + n + "\r\n")).error().reason ==
-        "controlport.bad_authchallenge");
-  CHECK(parse_authchallenge(one("250 OK\r\n")).error().reason == "controlport.bad_authchallenge");
-  CHECK(parse_authchallenge(one("513 Invalid base16\r\n")).error().reason == "controlport.reply_error");
+  CHECK_THAT(parse_authchallenge(one("250 AUTHCHALLENGE SERVERHASH=" + h + "\r\n")),
+             FailsWith("controlport.bad_authchallenge"));
+  CHECK_THAT(parse_authchallenge(one("250 AUTHCHALLENGE SERVERHASH=aa SERVERNONCE=" + n + "\r\n")),
+             FailsWith("controlport.bad_authchallenge"));
+  CHECK_THAT(parse_authchallenge(one("250 OK\r\n")), FailsWith("controlport.bad_authchallenge"));
+  CHECK_THAT(parse_authchallenge(one("513 Invalid base16\r\n")), FailsWith("controlport.reply_error"));
 }
 
 TEST_CASE("GETINFO, GETCONF and ADD_ONION replies") {
@@ -120,9 +121,9 @@ TEST_CASE("GETINFO, GETCONF and ADD_ONION replies") {
   CHECK((*g)[1].second == "A 1\nB 2");
   CHECK((*g)[2].second.rfind("NOTICE BOOTSTRAP", 0) == 0);
   std::vector<std::string> missing{"version", "nope"};
-  CHECK(parse_getinfo(one("250-version=1\r\n250 OK\r\n"), missing).error().reason == "controlport.bad_getinfo");
-  CHECK(parse_getinfo(one("552 Unrecognized key \"nope\"\r\n"), missing).error().reason == "controlport.reply_error");
-  CHECK(parse_getinfo(one("250-novalue\r\n250 OK\r\n"), missing).error().reason == "controlport.bad_getinfo");
+  CHECK_THAT(parse_getinfo(one("250-version=1\r\n250 OK\r\n"), missing), FailsWith("controlport.bad_getinfo"));
+  CHECK_THAT(parse_getinfo(one("552 Unrecognized key \"nope\"\r\n"), missing), FailsWith("controlport.reply_error"));
+  CHECK_THAT(parse_getinfo(one("250-novalue\r\n250 OK\r\n"), missing), FailsWith("controlport.bad_getinfo"));
 
   auto c = parse_getconf(one("250-SocksPort=0\r\n250-ControlSocket=\"/run/x y\"\r\n250 DataDirectory\r\n"));
   REQUIRE(c.ok());
@@ -130,15 +131,15 @@ TEST_CASE("GETINFO, GETCONF and ADD_ONION replies") {
   CHECK(*(*c)[0].second == "0");
   CHECK(*(*c)[1].second == "/run/x y");
   CHECK_FALSE((*c)[2].second);
-  CHECK(parse_getconf(one("250 Bad Key=1\r\n")).error().reason == "controlport.bad_getconf");
+  CHECK_THAT(parse_getconf(one("250 Bad Key=1\r\n")), FailsWith("controlport.bad_getconf"));
 
   auto a = parse_add_onion(one("250-ServiceID=" + kOnion + "\r\n250-PrivateKey=ED25519-V3:c2VjcmV0\r\n250 OK\r\n"));
   REQUIRE(a.ok());
   CHECK(a->service_id == kOnion);
   CHECK(a->returned_private_key);
-  CHECK(parse_add_onion(one("250 OK\r\n")).error().reason == "controlport.bad_add_onion");
-  CHECK(parse_add_onion(one("250-ServiceID=short\r\n250 OK\r\n")).error().reason == "controlport.bad_add_onion");
-  CHECK(parse_add_onion(one("550 Onion address collision\r\n")).error().reason == "controlport.reply_error");
+  CHECK_THAT(parse_add_onion(one("250 OK\r\n")), FailsWith("controlport.bad_add_onion"));
+  CHECK_THAT(parse_add_onion(one("250-ServiceID=short\r\n250 OK\r\n")), FailsWith("controlport.bad_add_onion"));
+  CHECK_THAT(parse_add_onion(one("550 Onion address collision\r\n")), FailsWith("controlport.reply_error"));
   CHECK(parse_add_onion(one("512 Failed to decode ED25519-V3 key\r\n")).error().detail.rfind("512", 0) == 0);
 }
 
@@ -186,7 +187,7 @@ TEST_CASE("HS_DESC events as tor 0.4.9 sends them") {
                                 "650 HS_DESC UPLOADED " + kOnion + " UN-KNOWN UNKNOWN\r\n",
                                 "650 STATUS_CLIENT NOTICE X\r\n", "250 OK\r\n"}) {
     INFO(bad);
-    CHECK(parse_hs_desc(one(bad)).error().reason == "controlport.bad_event");
+    CHECK_THAT(parse_hs_desc(one(bad)), FailsWith("controlport.bad_event"));
   }
 }
 
@@ -213,13 +214,13 @@ TEST_CASE("STATUS_CLIENT BOOTSTRAP and log events") {
   auto phase = parse_bootstrap_phase("NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY=\"Starting\"");
   REQUIRE(phase.ok());
   CHECK(phase->progress == 0);
-  CHECK(parse_bootstrap_phase("NOTICE BOOTSTRAP PROGRESS=101 TAG=x").error().reason == "controlport.bad_event");
-  CHECK(parse_bootstrap_phase("NOTICE BOOTSTRAP TAG=x").error().reason == "controlport.bad_event");
-  CHECK(parse_bootstrap_phase("NOTICE BOOTSTRAP PROGRESS=-1 TAG=x").error().reason == "controlport.bad_event");
-  CHECK(parse_bootstrap_phase("NOTICE").error().reason == "controlport.bad_event");
+  CHECK_THAT(parse_bootstrap_phase("NOTICE BOOTSTRAP PROGRESS=101 TAG=x"), FailsWith("controlport.bad_event"));
+  CHECK_THAT(parse_bootstrap_phase("NOTICE BOOTSTRAP TAG=x"), FailsWith("controlport.bad_event"));
+  CHECK_THAT(parse_bootstrap_phase("NOTICE BOOTSTRAP PROGRESS=-1 TAG=x"), FailsWith("controlport.bad_event"));
+  CHECK_THAT(parse_bootstrap_phase("NOTICE"), FailsWith("controlport.bad_event"));
   auto other = parse_status(one("650 STATUS_GENERAL NOTICE CLOCK_JUMPED TIME=120\r\n"));
   REQUIRE(other.ok());
-  CHECK(parse_bootstrap(*other).error().reason == "controlport.bad_event");
+  CHECK_THAT(parse_bootstrap(*other), FailsWith("controlport.bad_event"));
 
   auto warn = parse_log_event(one("650 WARN Could not bind to 127.0.0.1:9050: Address already in use\r\n"));
   REQUIRE(warn.ok());
@@ -229,7 +230,7 @@ TEST_CASE("STATUS_CLIENT BOOTSTRAP and log events") {
   REQUIRE(multi.ok());
   CHECK(multi->severity == "ERR");
   CHECK(multi->message == "line one\nline two");
-  CHECK(parse_log_event(one("650 HS_DESC x\r\n")).error().reason == "controlport.bad_event");
+  CHECK_THAT(parse_log_event(one("650 HS_DESC x\r\n")), FailsWith("controlport.bad_event"));
   CHECK(event_name(one("250 OK\r\n")).empty());
 }
 
@@ -237,31 +238,31 @@ TEST_CASE("command builders refuse what could inject a command") {
   std::vector<std::string> k{"version", "status/bootstrap-phase", "ns/id/$" + kFp};
   CHECK(*cmd_getinfo(k) == "GETINFO version status/bootstrap-phase ns/id/$" + kFp);
   std::vector<std::string> inj{"version\r\nSIGNAL HALT"};
-  CHECK(cmd_getinfo(inj).error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_getinfo(inj), FailsWith("controlport.bad_argument"));
   std::vector<std::string> sp{"a b"};
-  CHECK(cmd_getinfo(sp).error().reason == "controlport.bad_argument");
-  CHECK(cmd_getinfo({}).error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_getinfo(sp), FailsWith("controlport.bad_argument"));
+  CHECK_THAT(cmd_getinfo({}), FailsWith("controlport.bad_argument"));
   std::vector<std::string> conf{"SocksPort", "DataDirectory"};
   CHECK(*cmd_getconf(conf) == "GETCONF SocksPort DataDirectory");
   std::vector<std::string> badconf{"Socks/Port"};
-  CHECK(cmd_getconf(badconf).error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_getconf(badconf), FailsWith("controlport.bad_argument"));
 
   std::vector<std::pair<std::string, std::optional<std::string>>> kv{{"Log", "notice stdout"}, {"SocksPort", std::nullopt}};
   CHECK(*cmd_setconf(kv) == "SETCONF Log=\"notice stdout\" SocksPort");
   kv = {{"Log", "x\nSIGNAL HALT"}};
-  CHECK(cmd_setconf(kv).error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_setconf(kv), FailsWith("controlport.bad_argument"));
   kv = {{"Log x", "1"}};
-  CHECK(cmd_setconf(kv).error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_setconf(kv), FailsWith("controlport.bad_argument"));
 
   std::vector<std::string> ev{"HS_DESC", "STATUS_CLIENT", "WARN", "ERR"};
   CHECK(*cmd_setevents(ev) == "SETEVENTS HS_DESC STATUS_CLIENT WARN ERR");
   CHECK(*cmd_setevents({}) == "SETEVENTS");
   std::vector<std::string> badev{"hs_desc"};
-  CHECK(cmd_setevents(badev).error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_setevents(badev), FailsWith("controlport.bad_argument"));
   CHECK(*cmd_signal("NEWNYM") == "SIGNAL NEWNYM");
-  CHECK(cmd_signal("HALT\r\nX").error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_signal("HALT\r\nX"), FailsWith("controlport.bad_argument"));
   CHECK(*cmd_del_onion(kOnion) == "DEL_ONION " + kOnion);
-  CHECK(cmd_del_onion(kOnion + ".onion").error().reason == "controlport.bad_argument");
+  CHECK_THAT(cmd_del_onion(kOnion + ".onion"), FailsWith("controlport.bad_argument"));
 }
 
 TEST_CASE("ADD_ONION lines") {

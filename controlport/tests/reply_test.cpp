@@ -3,9 +3,11 @@
 #include <string>
 
 #include "controlport/reply.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::controlport;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -145,7 +147,7 @@ TEST_CASE("lines far longer than 16 KiB are fine, up to the limit") {
   // Detected before the line ends, so an endless line cannot grow the buffer.
   ReplyParser p(lim);
   std::vector<Reply> out;
-  CHECK(p.feed("250 " + std::string(1500, 'x'), out).error().reason == "controlport.line_too_long");
+  CHECK_THAT(p.feed("250 " + std::string(1500, 'x'), out), FailsWith("controlport.line_too_long"));
   CHECK(p.failed());
 
   lim = ParserLimits{};
@@ -166,9 +168,9 @@ TEST_CASE("garbage is a clear error, and the parser stays failed") {
   }
   ReplyParser p;
   std::vector<Reply> out;
-  CHECK(p.feed("250 OK\r\nbogus\r\n250 OK\r\n", out).error().reason == "controlport.bad_line");
+  CHECK_THAT(p.feed("250 OK\r\nbogus\r\n250 OK\r\n", out), FailsWith("controlport.bad_line"));
   CHECK(out.size() == 1);  // what completed before the garbage is still delivered
-  CHECK(p.feed("250 OK\r\n", out).error().reason == "controlport.bad_line");
+  CHECK_THAT(p.feed("250 OK\r\n", out), FailsWith("controlport.bad_line"));
   CHECK(out.size() == 1);
 }
 

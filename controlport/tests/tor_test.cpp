@@ -29,11 +29,13 @@
 #include "tests/support/net.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::controlport;
 using namespace torgw::testing;
 using namespace std::chrono_literals;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -148,7 +150,7 @@ TEST_CASE("real tor: connect with retry, SAFECOOKIE, commands and events") {
   REQUIRE(c.setconf({{"NoSuchOption", "1"}}, [&](Status s) { set = s; }).ok());
   auto bad_set = wait(loop, set);
   REQUIRE_FALSE(bad_set.ok());
-  CHECK(bad_set.error().reason == "controlport.reply_error");
+  CHECK_THAT(bad_set, FailsWith("controlport.reply_error"));
   CHECK(bad_set.error().detail.rfind("552", 0) == 0);
 
   // Events: log events (NOTICE from SIGNAL HEARTBEAT) and bootstrap status.
@@ -181,7 +183,7 @@ TEST_CASE("real tor: connect with retry, SAFECOOKIE, commands and events") {
   auto fr = wait(loop, raw);
   REQUIRE(fr.ok());
   CHECK(fr->code() == 510);
-  CHECK(c.command("GETINFO version\r\nSIGNAL HALT", [](Result<Reply>) {}).error().reason == "controlport.bad_argument");
+  CHECK_THAT(c.command("GETINFO version\r\nSIGNAL HALT", [](Result<Reply>) {}), FailsWith("controlport.bad_argument"));
   CHECK(c.connected());
 }
 
@@ -263,7 +265,7 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
   single.non_anonymous = true;
   auto refused = b.add_onion(single);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().reason == "controlport.reply_error");
+  CHECK_THAT(refused, FailsWith("controlport.reply_error"));
 
   // A key tor cannot decode, sent raw: 512.
   auto bad = b.command("ADD_ONION ED25519-V3:not-base64 Port=80");
@@ -282,7 +284,7 @@ TEST_CASE("real tor: auth failures and tor closing the connection") {
   wrong.expected_cookie_file = tor.dir.file("other.cookie");
   auto mismatch = BlockingControl::open(Endpoint::unix_socket(tor.control_sock), wrong);
   REQUIRE_FALSE(mismatch.ok());
-  CHECK(mismatch.error().reason == "controlport.cookie_path_mismatch");
+  CHECK_THAT(mismatch, FailsWith("controlport.cookie_path_mismatch"));
 
   // A second PROTOCOLINFO before authenticating: tor answers 514 and hangs up.
   Loop loop;
@@ -301,7 +303,7 @@ TEST_CASE("real tor: auth failures and tor closing the connection") {
   REQUIRE(r2->ok());
   CHECK((*r2)->code() == 514);
   REQUIRE_FALSE(r3->ok());
-  CHECK(r3->error().reason == "controlport.closed");
+  CHECK_THAT(*r3, FailsWith("controlport.closed"));
   CHECK(closed->reason == "controlport.closed");
   CHECK_FALSE(c.connected());
 
@@ -325,7 +327,7 @@ TEST_CASE("real tor: TCP ControlPort with NULL authentication") {
   REQUIRE(v.ok());
   auto refused = BlockingControl::open(*ep, AuthOptions{"", true, /*allow_null=*/false});
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().reason == "controlport.no_auth_method");
+  CHECK_THAT(refused, FailsWith("controlport.no_auth_method"));
 }
 
 // ---- a scripted fake tor ------------------------------------------------------------
@@ -412,7 +414,7 @@ TEST_CASE("fake tor: SAFECOOKIE server hash is checked, COOKIE sends the cookie"
                                  }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{});
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().reason == "controlport.bad_server_hash");
+    CHECK_THAT(b, FailsWith("controlport.bad_server_hash"));
     CHECK(fake.seen().size() == 2);  // never sent AUTHENTICATE
   }
   SECTION("a server that knows it gets our proof") {
@@ -447,21 +449,21 @@ TEST_CASE("fake tor: SAFECOOKIE server hash is checked, COOKIE sends the cookie"
     FakeTor fake(dir.file("s"), {[&](const std::string&) { return protocolinfo("COOKIE", dir.file("cookie")); }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{"", false, false});
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().reason == "controlport.no_auth_method");
+    CHECK_THAT(b, FailsWith("controlport.no_auth_method"));
   }
   SECTION("a cookie file of the wrong size") {
     write_file(dir.file("short"), "abc", 0600);
     FakeTor fake(dir.file("s"), {[&](const std::string&) { return protocolinfo("SAFECOOKIE", dir.file("short")); }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{});
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().reason == "controlport.bad_cookie");
+    CHECK_THAT(b, FailsWith("controlport.bad_cookie"));
   }
   SECTION("a wrong cookie: 515") {
     FakeTor fake(dir.file("s"), {[&](const std::string&) { return protocolinfo("COOKIE", dir.file("cookie")); },
                                  [&](const std::string&) { return std::string("515 Authentication failed\r\n"); }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{});
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().reason == "controlport.auth_failed");
+    CHECK_THAT(b, FailsWith("controlport.auth_failed"));
     CHECK(b.error().detail.rfind("515", 0) == 0);
   }
 }
@@ -491,7 +493,7 @@ TEST_CASE("fake tor: garbage, long lines, unexpected replies and silence") {
     REQUIRE(b.ok());
     auto r = (*b)->command("GETINFO version");
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "controlport.bad_line");
+    CHECK_THAT(r, FailsWith("controlport.bad_line"));
     CHECK((*b)->closed()->reason == "controlport.bad_line");
     CHECK_FALSE((*b)->connection().connected());
   }
@@ -522,7 +524,7 @@ TEST_CASE("fake tor: garbage, long lines, unexpected replies and silence") {
     REQUIRE(b.ok());
     auto r = (*b)->command("GETINFO version");
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "controlport.timeout");
+    CHECK_THAT(r, FailsWith("controlport.timeout"));
   }
   SECTION("events before and between replies reach the event queue") {
     FakeTor fake(dir.file("s"),
@@ -552,11 +554,11 @@ TEST_CASE("connect gives up after its timeout") {
   c.connect(Endpoint::unix_socket(dir.file("absent")), [&](Status s) { done = s; });
   auto st = wait(loop, done, 10s);
   REQUIRE_FALSE(st.ok());
-  CHECK(st.error().reason == "controlport.connect_failed");
+  CHECK_THAT(st, FailsWith("controlport.connect_failed"));
   CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);
-  CHECK(Endpoint::parse("unix:relative").error().reason == "controlport.bad_endpoint");
-  CHECK(Endpoint::parse("example.com:9051").error().reason == "controlport.bad_endpoint");
-  CHECK(Endpoint::parse("127.0.0.1:0").error().reason == "controlport.bad_endpoint");
+  CHECK_THAT(Endpoint::parse("unix:relative"), FailsWith("controlport.bad_endpoint"));
+  CHECK_THAT(Endpoint::parse("example.com:9051"), FailsWith("controlport.bad_endpoint"));
+  CHECK_THAT(Endpoint::parse("127.0.0.1:0"), FailsWith("controlport.bad_endpoint"));
   CHECK(Endpoint::parse("[::1]:9051")->to_string() == "[::1]:9051");
   CHECK(Endpoint::parse("localhost:9051")->to_string() == "127.0.0.1:9051");
 }

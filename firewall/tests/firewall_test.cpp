@@ -9,8 +9,10 @@
 #include <cstring>
 
 #include "firewall/firewall.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw::firewall;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -76,15 +78,15 @@ TEST_CASE("endpoints: IPv4 and bracketed IPv6 literals with a port") {
 }
 
 TEST_CASE("endpoints: names and malformed input are clear errors") {
-  CHECK(parse_endpoint("exit.example.net:1080").error().reason == "firewall.not_ip_literal");
-  CHECK(parse_endpoint("localhost:80").error().reason == "firewall.not_ip_literal");
+  CHECK_THAT(parse_endpoint("exit.example.net:1080"), FailsWith("firewall.not_ip_literal"));
+  CHECK_THAT(parse_endpoint("localhost:80"), FailsWith("firewall.not_ip_literal"));
   for (const char* bad : {"", ":", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "10.0.0.1:8o",
                           "10.0.0.256:1", "[10.0.0.1]:1", "[::1]", "[::1]1", "::1:80", "[::1:80", "1.2.3.4:-1",
                           "1.2.3.4:123456", "a b:1", "10.0.0.1:80\n"}) {
     INFO(bad);
     auto r = parse_endpoint(bad);
     REQUIRE_FALSE(r);
-    CHECK(r.error().reason == "firewall.bad_endpoint");
+    CHECK_THAT(r, FailsWith("firewall.bad_endpoint"));
   }
 }
 
@@ -94,31 +96,31 @@ TEST_CASE("endpoints: metadata_url gives the metadata service's address and port
   CHECK(*endpoint_from_url("http://127.0.0.1:8080") == ep("127.0.0.1:8080"));
   CHECK(*endpoint_from_url("https://[fd00::1]/x") == ep("[fd00::1]:443"));
   CHECK(*endpoint_from_url("http://[fd00::1]:81?q") == ep("[fd00::1]:81"));
-  CHECK(endpoint_from_url("http://metadata.google.internal").error().reason == "firewall.not_ip_literal");
-  CHECK(endpoint_from_url("ftp://1.2.3.4").error().reason == "firewall.bad_url");
-  CHECK(endpoint_from_url("http:///x").error().reason == "firewall.bad_url");
-  CHECK(endpoint_from_url("http://1.2.3.4:0/").error().reason == "firewall.bad_endpoint");
+  CHECK_THAT(endpoint_from_url("http://metadata.google.internal"), FailsWith("firewall.not_ip_literal"));
+  CHECK_THAT(endpoint_from_url("ftp://1.2.3.4"), FailsWith("firewall.bad_url"));
+  CHECK_THAT(endpoint_from_url("http:///x"), FailsWith("firewall.bad_url"));
+  CHECK_THAT(endpoint_from_url("http://1.2.3.4:0/"), FailsWith("firewall.bad_endpoint"));
 }
 
 TEST_CASE("policy: the services phase needs distinct non-root uids and 1..8 backends") {
   auto p = services();
   p.tor_uid = 0;
-  CHECK(build_batch(p, 1).error().reason == "firewall.root_uid");
+  CHECK_THAT(build_batch(p, 1), FailsWith("firewall.root_uid"));
   p = services();
   p.socks_uid = 0;
-  CHECK(build_batch(p, 1).error().reason == "firewall.root_uid");
+  CHECK_THAT(build_batch(p, 1), FailsWith("firewall.root_uid"));
   p = services();
   p.socks_uid = p.tor_uid;
-  CHECK(build_batch(p, 1).error().reason == "firewall.same_uid");
+  CHECK_THAT(build_batch(p, 1), FailsWith("firewall.same_uid"));
   p = services();
   p.metadata_uid = p.socks_uid;
-  CHECK(build_batch(p, 1).error().reason == "firewall.same_uid");
+  CHECK_THAT(build_batch(p, 1), FailsWith("firewall.same_uid"));
   p = services();
   p.backends.clear();
-  CHECK(build_batch(p, 1).error().reason == "firewall.no_backends");
+  CHECK_THAT(build_batch(p, 1), FailsWith("firewall.no_backends"));
   p = services();
   p.backends.assign(9, ep("10.0.0.1:1"));
-  CHECK(build_batch(p, 1).error().reason == "firewall.too_many_backends");
+  CHECK_THAT(build_batch(p, 1), FailsWith("firewall.too_many_backends"));
   // The boot phase has no tor or backends yet; metadata fetched by root (uid 0) is fine.
   Policy boot;
   boot.metadata = ep("169.254.169.254:80");

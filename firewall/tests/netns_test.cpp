@@ -31,9 +31,11 @@
 #include "common/fd.h"
 #include "firewall/firewall.h"
 #include "tests/support/process.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::firewall;
+using torgw::testing::FailsWith;
 namespace tt = torgw::testing;
 
 namespace {
@@ -346,7 +348,7 @@ TEST_CASE("the self-test: nobody is refused by the table, and connects without i
   REQUIRE(::setns(net().self_ns.get(), CLONE_NEWNET) == 0);
   CHECK(blocked);
   REQUIRE_FALSE(open);
-  CHECK(open.error().reason == "firewall:selftest_connected");
+  CHECK_THAT(open, FailsWith("firewall:selftest_connected"));
 }
 
 TEST_CASE("the table belongs to its socket: nft reads the known answer, cannot delete it; it dies with the socket") {
@@ -371,7 +373,7 @@ TEST_CASE("the table belongs to its socket: nft reads the known answer, cannot d
   REQUIRE(other);
   auto takeover = other->install(services(kMeta));
   REQUIRE_FALSE(takeover);
-  CHECK(takeover.error().reason == "firewall:rejected");
+  CHECK_THAT(takeover, FailsWith("firewall:rejected"));
   CHECK(net().from_app(kNobody, "10.77.0.1:9001") == Outcome::refused);
   net().installer.reset();
   auto after = tt::run({net().ip, "netns", "exec", net().app, nft, "list", "ruleset"});

@@ -20,10 +20,12 @@
 #include "init/loop.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::init;
 using namespace std::chrono_literals;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -65,13 +67,13 @@ TEST_CASE("spawn: exec failures come back as errors, the child already reaped") 
   s.argv = {"/nonexistent/binary"};
   auto r = spawn(s);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "spawn.exec_failed");
+  CHECK_THAT(r, FailsWith("spawn.exec_failed"));
   CHECK(r.error().detail.find("/nonexistent/binary") != std::string::npos);
   s.argv = {"relative"};
-  CHECK(spawn(s).error().reason == "spawn.bad_argv");
+  CHECK_THAT(spawn(s), FailsWith("spawn.bad_argv"));
   s.argv = {sh(), "-c", "true"};
   s.cwd = "/nonexistent-dir";
-  CHECK(spawn(s).error().reason == "spawn.chdir_failed");
+  CHECK_THAT(spawn(s), FailsWith("spawn.chdir_failed"));
   errno = 0;
   CHECK(waitpid(-1, nullptr, WNOHANG) <= 0);
 }
@@ -240,7 +242,7 @@ TEST_CASE("supervision: stdin_secret reaches every launch of the child, and noth
   big.stdin_secret = std::make_shared<const SecretBytes>(SecretBytes(70000));
   auto r = sup.start(big);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "spawn.stdin_too_large");
+  CHECK_THAT(r, FailsWith("spawn.stdin_too_large"));
 }
 
 // ---- short-lived helpers (the metadata helper's runner) -------------------------------
@@ -286,15 +288,15 @@ TEST_CASE("HelperRun: a crash, a failing exit, a hang and a flood are errors, ne
   // Killed at the deadline, not waited for (sleep would run 60 s).
   auto hang = run_helper("printf 'torgw-metadata 1\\n'; exec sleep 60", 300ms);
   REQUIRE_FALSE(*hang.result);
-  CHECK(hang.result->error().reason == "helper.timeout");
+  CHECK_THAT(*hang.result, FailsWith("helper.timeout"));
   CHECK(hang.took < 20s);
   // A child holding the pipe open after the helper exits cannot hold PID 1 either.
   auto holder = run_helper("sleep 60 & exit 0", 300ms);
   REQUIRE_FALSE(*holder.result);
-  CHECK(holder.result->error().reason == "helper.timeout");
+  CHECK_THAT(*holder.result, FailsWith("helper.timeout"));
   auto flood = run_helper("exec cat /dev/zero", 30s, 100000);
   REQUIRE_FALSE(*flood.result);
-  CHECK(flood.result->error().reason == "helper.too_large");
+  CHECK_THAT(*flood.result, FailsWith("helper.too_large"));
   auto missing = run_helper("exit 0", 30s);
   REQUIRE(*missing.result);
   CHECK(missing.result->value().empty());

@@ -8,10 +8,12 @@
 
 #include "measure/measure.h"
 #include "measure/tests/synthetic_ovmf.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::measure;
 using namespace torgw::measure::testing;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -52,7 +54,7 @@ TEST_CASE("cpu_signature and the vCPU type table") {
   for (const char* bad : {"epyc-milan", "EPYC-Bergamo", "", "EPYC-Milan "}) {
     auto r = vcpu_signature(bad);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "measure.vcpu.unknown_type");
+    CHECK_THAT(r, FailsWith("measure.vcpu.unknown_type"));
   }
   CHECK(vcpu_type_names().size() >= 16);
 }
@@ -62,7 +64,7 @@ TEST_CASE("parse_vmm_type") {
   CHECK(*parse_vmm_type("qemu") == VmmType::Qemu);
   CHECK(*parse_vmm_type("ec2") == VmmType::Ec2);
   CHECK(*parse_vmm_type("gce") == VmmType::Gce);
-  CHECK(parse_vmm_type("azure").error().reason == "measure.vmm.unknown_type");
+  CHECK_THAT(parse_vmm_type("azure"), FailsWith("measure.vmm.unknown_type"));
 }
 
 TEST_CASE("LaunchDigest follows the PAGE_INFO chain") {
@@ -201,7 +203,7 @@ TEST_CASE("snp_launch_digest: bad launch inputs") {
   const std::string kernel = "k";
   SECTION("a kernel for an OVMF without SNP_KERNEL_HASHES") {
     l.direct_boot = DirectBoot{as_bytes(kernel), std::nullopt, ""};
-    CHECK(snp_launch_digest(l).error().reason == "measure.ovmf.no_kernel_hashes_section");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.ovmf.no_kernel_hashes_section"));
   }
   SECTION("SNP_KERNEL_HASHES without a table address") {
     SyntheticOvmf s = SyntheticOvmf::with_kernel_hashes();
@@ -209,7 +211,7 @@ TEST_CASE("snp_launch_digest: bad launch inputs") {
     const auto img = build_ovmf(s);
     l.ovmf = img;
     l.direct_boot = DirectBoot{as_bytes(kernel), std::nullopt, ""};
-    CHECK(snp_launch_digest(l).error().reason == "measure.ovmf.no_hashes_table_gpa");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.ovmf.no_hashes_table_gpa"));
   }
   SECTION("a table that does not fit its page") {
     SyntheticOvmf s = SyntheticOvmf::with_kernel_hashes();
@@ -217,7 +219,7 @@ TEST_CASE("snp_launch_digest: bad launch inputs") {
     const auto img = build_ovmf(s);
     l.ovmf = img;
     l.direct_boot = DirectBoot{as_bytes(kernel), std::nullopt, ""};
-    CHECK(snp_launch_digest(l).error().reason == "measure.ovmf.bad_kernel_hashes_section");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.ovmf.bad_kernel_hashes_section"));
   }
   SECTION("APs without a reset block") {
     SyntheticOvmf s;
@@ -226,18 +228,18 @@ TEST_CASE("snp_launch_digest: bad launch inputs") {
     l.ovmf = img;
     CHECK(snp_launch_digest(l).ok());  // one vCPU needs none
     l.vcpus = 2;
-    CHECK(snp_launch_digest(l).error().reason == "measure.ovmf.no_reset_block");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.ovmf.no_reset_block"));
   }
   SECTION("vCPU counts") {
     l.vcpus = 0;
-    CHECK(snp_launch_digest(l).error().reason == "measure.vcpus.out_of_range");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.vcpus.out_of_range"));
     l.vcpus = kMaxVcpus + 1;
-    CHECK(snp_launch_digest(l).error().reason == "measure.vcpus.out_of_range");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.vcpus.out_of_range"));
   }
   SECTION("the OVMF parser's errors come through") {
     const Bytes junk(8192, 0);
     l.ovmf = junk;
-    CHECK(snp_launch_digest(l).error().reason == "measure.ovmf.no_footer");
-    CHECK(snp_ovmf_hash(ByteView(junk).first(100)).error().reason == "measure.ovmf.bad_size");
+    CHECK_THAT(snp_launch_digest(l), FailsWith("measure.ovmf.no_footer"));
+    CHECK_THAT(snp_ovmf_hash(ByteView(junk).first(100)), FailsWith("measure.ovmf.bad_size"));
   }
 }

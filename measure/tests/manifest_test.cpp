@@ -5,10 +5,12 @@
 #include <nlohmann/json.hpp>
 
 #include "measure/manifest.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::measure;
 using nlohmann::json;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -60,10 +62,10 @@ TEST_CASE("manifest: the fields torgw verify reads") {
 }
 
 TEST_CASE("manifest: bad input is a clear reason") {
-  CHECK(parse_image_manifest("").error().reason == "manifest.bad_json");
-  CHECK(parse_image_manifest("{\"format\": ").error().reason == "manifest.bad_json");
-  CHECK(parse_image_manifest("[1,2]").error().reason == "manifest.bad_type");
-  CHECK(parse_image_manifest(std::string(kMaxManifestSize + 1, ' ')).error().reason == "manifest.too_large");
+  CHECK_THAT(parse_image_manifest(""), FailsWith("manifest.bad_json"));
+  CHECK_THAT(parse_image_manifest("{\"format\": "), FailsWith("manifest.bad_json"));
+  CHECK_THAT(parse_image_manifest("[1,2]"), FailsWith("manifest.bad_type"));
+  CHECK_THAT(parse_image_manifest(std::string(kMaxManifestSize + 1, ' ')), FailsWith("manifest.too_large"));
 
   auto j = good();
   j["format"] = "torgw-image-manifest/2";
@@ -83,7 +85,7 @@ TEST_CASE("manifest: bad input is a clear reason") {
   j = good();
   j["artefacts"].erase("disk.raw");
   auto r = parse_image_manifest(j.dump());
-  CHECK(r.error().reason == "manifest.missing_field");
+  CHECK_THAT(r, FailsWith("manifest.missing_field"));
   CHECK(r.error().detail == "artefacts.disk.raw");
   j = good();
   j["direct_boot"] = nullptr;
@@ -99,7 +101,7 @@ TEST_CASE("manifest: bad input is a clear reason") {
   j = good();
   rows(j)[0]["measurement"] = digest_hex('a').substr(0, 94);  // 47 bytes
   r = parse_image_manifest(j.dump());
-  CHECK(r.error().reason == "manifest.bad_digest");
+  CHECK_THAT(r, FailsWith("manifest.bad_digest"));
   CHECK(r.error().detail.find("measurements[0].measurement") != std::string::npos);
   j = good();
   rows(j)[0]["measurement"] = digest_hex('a') + "aa";  // 49 bytes

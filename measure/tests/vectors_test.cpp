@@ -14,11 +14,13 @@
 
 #include "measure/measure.h"
 #include "tests/support/process.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::measure;
 using torgw::testing::read_file;
 using torgw::testing::shared_dir;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -103,7 +105,7 @@ TEST_CASE("measure: every SNP row of the shared vector table") {
       REQUIRE_FALSE(d.ok());
       // sev-snp-measure: "Kernel specified but OVMF metadata doesn't include SNP_KERNEL_HASHES section"
       CHECK(expected.find("SNP_KERNEL_HASHES") != std::string::npos);
-      CHECK(d.error().reason == "measure.ovmf.no_kernel_hashes_section");
+      CHECK_THAT(d, FailsWith("measure.ovmf.no_kernel_hashes_section"));
     } else {
       INFO((d.ok() ? std::string() : d.error().to_string()));
       REQUIRE(d.ok());

@@ -3,9 +3,11 @@
 #include <sodium.h>
 
 #include "onion/onion.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::onion;
+using torgw::testing::FailsWith;
 
 TEST_CASE("base32 matches RFC 4648 (lower case, unpadded)") {
   CHECK(base32_encode(as_bytes("")) == "");
@@ -16,9 +18,9 @@ TEST_CASE("base32 matches RFC 4648 (lower case, unpadded)") {
   CHECK(base32_encode(as_bytes("fooba")) == "mzxw6ytb");
   CHECK(base32_encode(as_bytes("foobar")) == "mzxw6ytboi");
   CHECK(as_chars(*base32_decode("MZXW6YTBOI")) == "foobar");
-  CHECK(base32_decode("mzxw6ytboi0").error().reason == "base32.bad_character");
-  CHECK(base32_decode("mzxw6ytboj").error().reason == "base32.non_canonical");  // nonzero pad bits
-  CHECK(base32_decode("m").error().reason == "base32.non_canonical");
+  CHECK_THAT(base32_decode("mzxw6ytboi0"), FailsWith("base32.bad_character"));
+  CHECK_THAT(base32_decode("mzxw6ytboj"), FailsWith("base32.non_canonical"));  // nonzero pad bits
+  CHECK_THAT(base32_decode("m"), FailsWith("base32.non_canonical"));
 }
 
 TEST_CASE("identity from seed matches RFC 8032 test 1 and libsodium") {
@@ -36,7 +38,7 @@ TEST_CASE("identity from seed matches RFC 8032 test 1 and libsodium") {
   h[31] &= 63;
   h[31] |= 64;
   CHECK(to_hex(id->expanded_secret()) == to_hex(ByteView(h, 64)));
-  CHECK(Identity::from_seed(Bytes(31)).error().reason == "onion.bad_seed_size");
+  CHECK_THAT(Identity::from_seed(Bytes(31)), FailsWith("onion.bad_seed_size"));
 }
 
 TEST_CASE("from_expanded recomputes the public key and rejects unclamped scalars") {
@@ -47,8 +49,8 @@ TEST_CASE("from_expanded recomputes the public key and rejects unclamped scalars
   CHECK(again->hostname() == id.hostname());
   Bytes bad(id.expanded_secret().begin(), id.expanded_secret().end());
   bad[0] |= 1;
-  CHECK(Identity::from_expanded(bad).error().reason == "onion.unclamped_key");
-  CHECK(Identity::from_expanded(Bytes(63)).error().reason == "onion.bad_expanded_size");
+  CHECK_THAT(Identity::from_expanded(bad), FailsWith("onion.unclamped_key"));
+  CHECK_THAT(Identity::from_expanded(Bytes(63)), FailsWith("onion.bad_expanded_size"));
   CHECK(Identity::generate().public_key() != id.public_key());
 }
 
@@ -63,20 +65,20 @@ TEST_CASE("address round trip and every rejection") {
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   CHECK(*public_key_from_address(upper) == id.public_key());
 
-  CHECK(public_key_from_address(addr.substr(1)).error().reason == "onion.bad_length");
-  CHECK(public_key_from_address(addr + ".onio").error().reason == "onion.bad_length");
-  CHECK(public_key_from_address(addr + ".exit!").error().reason == "onion.bad_length");
-  CHECK(public_key_from_address(std::string(56, '1')).error().reason == "onion.bad_base32");
+  CHECK_THAT(public_key_from_address(addr.substr(1)), FailsWith("onion.bad_length"));
+  CHECK_THAT(public_key_from_address(addr + ".onio"), FailsWith("onion.bad_length"));
+  CHECK_THAT(public_key_from_address(addr + ".exit!"), FailsWith("onion.bad_length"));
+  CHECK_THAT(public_key_from_address(std::string(56, '1')), FailsWith("onion.bad_base32"));
 
   // Flip one character of the key part: checksum fails.
   std::string flipped = addr;
   flipped[10] = flipped[10] == 'a' ? 'b' : 'a';
-  CHECK(public_key_from_address(flipped).error().reason == "onion.bad_checksum");
+  CHECK_THAT(public_key_from_address(flipped), FailsWith("onion.bad_checksum"));
 
   // Same key and checksum with version 2 in the last byte.
   auto raw = *base32_decode(addr);
   raw[34] = 2;
-  CHECK(public_key_from_address(base32_encode(raw)).error().reason == "onion.bad_version");
+  CHECK_THAT(public_key_from_address(base32_encode(raw)), FailsWith("onion.bad_version"));
 }
 
 TEST_CASE("ADD_ONION key blob is ED25519-V3:<base64 of the expanded key>") {
@@ -102,14 +104,14 @@ TEST_CASE("key files: exact sizes and headers, strict parsing") {
   CHECK(*parse_public_key_file(pk) == id.public_key());
   CHECK(hostname_file(id.public_key()) == id.hostname() + "\n");
 
-  CHECK(parse_secret_key_file(ByteView(sk).first(95)).error().reason == "onion.keyfile_size");
-  CHECK(parse_secret_key_file(pk).error().reason == "onion.keyfile_size");
+  CHECK_THAT(parse_secret_key_file(ByteView(sk).first(95)), FailsWith("onion.keyfile_size"));
+  CHECK_THAT(parse_secret_key_file(pk), FailsWith("onion.keyfile_size"));
   Bytes sk_bad_header = sk;
   sk_bad_header[3] = 'E';
-  CHECK(parse_secret_key_file(sk_bad_header).error().reason == "onion.keyfile_header");
+  CHECK_THAT(parse_secret_key_file(sk_bad_header), FailsWith("onion.keyfile_header"));
   Bytes pk_as_secret = pk;
   pk_as_secret.resize(96);
-  CHECK(parse_secret_key_file(pk_as_secret).error().reason == "onion.keyfile_header");
-  CHECK(parse_public_key_file(Bytes(64)).error().reason == "onion.keyfile_header");
-  CHECK(key_file_kind(Bytes(10)).error().reason == "onion.keyfile_header");
+  CHECK_THAT(parse_secret_key_file(pk_as_secret), FailsWith("onion.keyfile_header"));
+  CHECK_THAT(parse_public_key_file(Bytes(64)), FailsWith("onion.keyfile_header"));
+  CHECK_THAT(key_file_kind(Bytes(10)), FailsWith("onion.keyfile_header"));
 }

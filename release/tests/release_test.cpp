@@ -8,9 +8,11 @@
 #include <cstring>
 
 #include "release/release.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::release;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -98,8 +100,8 @@ TEST_CASE("minisign: key files round-trip; a bad checksum or an encrypted key wi
   auto sk = parse_secret_key(sec_text(a));
   REQUIRE(sk.ok());
   CHECK(std::memcmp(sk->key.data(), a.sk.key.data(), 64) == 0);
-  CHECK(parse_secret_key(sec_text(a, true)).error().reason == "minisign.bad_checksum");
-  CHECK(parse_secret_key(sec_text(a, false, true)).error().reason == "minisign.password_required");
+  CHECK_THAT(parse_secret_key(sec_text(a, true)), FailsWith("minisign.bad_checksum"));
+  CHECK_THAT(parse_secret_key(sec_text(a, false, true)), FailsWith("minisign.password_required"));
   // minisign 0.11 writes a zero checksum into -W keys: accepted, but the seed must still
   // give the public half.
   std::string zero_chk = sec_text(a);
@@ -108,7 +110,7 @@ TEST_CASE("minisign: key files round-trip; a bad checksum or an encrypted key wi
   std::fill(raw.end() - 32, raw.end(), 0);
   CHECK(parse_secret_key(zero_chk.substr(0, line) + to_base64(raw) + "\n").ok());
   raw[6 + 32 + 16 + 8 + 40] ^= 1;  // a byte of the public half
-  CHECK(parse_secret_key(zero_chk.substr(0, line) + to_base64(raw) + "\n").error().reason == "minisign.bad_checksum");
+  CHECK_THAT(parse_secret_key(zero_chk.substr(0, line) + to_base64(raw) + "\n"), FailsWith("minisign.bad_checksum"));
 }
 
 TEST_CASE("minisign: malformed signature and key files give one clear reason") {
@@ -138,7 +140,7 @@ TEST_CASE("minisign: malformed signature and key files give one clear reason") {
   std::string short_sig = good;
   short_sig.replace(lines_at, good.find('\n', lines_at) - lines_at, to_base64(raw));
   CHECK(r(short_sig) == "minisign.bad_length");
-  CHECK(parse_public_key("untrusted comment: x\nRWQ=\n").error().reason == "minisign.bad_length");
-  CHECK(parse_public_key("garbage\n\n\n").error().reason == "minisign.bad_format");
-  CHECK(sign(a.sk, as_bytes(std::string("m")), "two\nlines").error().reason == "minisign.bad_comment");
+  CHECK_THAT(parse_public_key("untrusted comment: x\nRWQ=\n"), FailsWith("minisign.bad_length"));
+  CHECK_THAT(parse_public_key("garbage\n\n\n"), FailsWith("minisign.bad_format"));
+  CHECK_THAT(sign(a.sk, as_bytes(std::string("m")), "two\nlines"), FailsWith("minisign.bad_comment"));
 }

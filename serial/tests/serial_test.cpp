@@ -6,9 +6,11 @@
 #include <string>
 
 #include "serial/serial.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::serial;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -25,14 +27,14 @@ std::string boot(const std::string& id, const std::string& body, bool ready = tr
 
 TEST_CASE("format_marker produces the exact wire format") {
   CHECK(m("SNP", "absent") == "\r\nTORGW SNP=absent\r\n");
-  CHECK(format_marker("lower", "x").error().reason == "serial.bad_key");
-  CHECK(format_marker("A-B", "x").error().reason == "serial.bad_key");
-  CHECK(format_marker("", "x").error().reason == "serial.bad_key");
-  CHECK(format_marker(std::string(65, 'A'), "x").error().reason == "serial.bad_key");
-  CHECK(format_marker("K", "has space").error().reason == "serial.bad_value");
-  CHECK(format_marker("K", "").error().reason == "serial.bad_value");
-  CHECK(format_marker("K", "tab\t").error().reason == "serial.bad_value");
-  CHECK(format_marker("K", std::string(513, 'a')).error().reason == "serial.bad_value");
+  CHECK_THAT(format_marker("lower", "x"), FailsWith("serial.bad_key"));
+  CHECK_THAT(format_marker("A-B", "x"), FailsWith("serial.bad_key"));
+  CHECK_THAT(format_marker("", "x"), FailsWith("serial.bad_key"));
+  CHECK_THAT(format_marker(std::string(65, 'A'), "x"), FailsWith("serial.bad_key"));
+  CHECK_THAT(format_marker("K", "has space"), FailsWith("serial.bad_value"));
+  CHECK_THAT(format_marker("K", ""), FailsWith("serial.bad_value"));
+  CHECK_THAT(format_marker("K", "tab\t"), FailsWith("serial.bad_value"));
+  CHECK_THAT(format_marker("K", std::string(513, 'a')), FailsWith("serial.bad_value"));
   CHECK(format_marker("K", std::string(512, 'a')).ok());
   CHECK(sanitize_value("tor exited: code 1\n") == "tor_exited:_code_1_");
   CHECK(sanitize_value("") == "_");
@@ -195,5 +197,5 @@ TEST_CASE("FATAL after READY ends the boot as fatal") {
 
 TEST_CASE("oversized logs are refused") {
   std::string big(kMaxLogBytes + 1, 'x');
-  CHECK(parse_log(big).error().reason == "serial.log_too_large");
+  CHECK_THAT(parse_log(big), FailsWith("serial.log_too_large"));
 }

@@ -8,9 +8,11 @@
 
 #include "snp/abi.h"
 #include "snp/tests/vectors.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -96,26 +98,26 @@ TEST_CASE("parse_report rejects hostile input with a reason") {
   Bytes good = serialize_report(r);
   REQUIRE(parse_report(good).ok());
 
-  CHECK(parse_report(Bytes{}).error().reason == "snp.report.size");
-  CHECK(parse_report(ByteView(good).first(kReportSize - 1)).error().reason == "snp.report.size");
+  CHECK_THAT(parse_report(Bytes{}), FailsWith("snp.report.size"));
+  CHECK_THAT(parse_report(ByteView(good).first(kReportSize - 1)), FailsWith("snp.report.size"));
   Bytes longer = good;
   longer.push_back(0);
-  CHECK(parse_report(longer).error().reason == "snp.report.size");
+  CHECK_THAT(parse_report(longer), FailsWith("snp.report.size"));
 
   for (std::uint32_t ver : {0u, 1u, 6u, 0xffffffffu}) {
     Bytes b = good;
     store_le32(b.data(), ver);
-    CHECK(parse_report(b).error().reason == "snp.report.version");
+    CHECK_THAT(parse_report(b), FailsWith("snp.report.version"));
   }
   {
     Bytes b = good;
     store_le32(b.data() + 0x34, 2);
-    CHECK(parse_report(b).error().reason == "snp.report.sig_algo");
+    CHECK_THAT(parse_report(b), FailsWith("snp.report.sig_algo"));
   }
   {
     Bytes b = good;
     b[0x48] = 3 << 2;  // SIGNING_KEY 3: reserved
-    CHECK(parse_report(b).error().reason == "snp.report.signing_key");
+    CHECK_THAT(parse_report(b), FailsWith("snp.report.signing_key"));
   }
   // Every reserved byte, for every version, is refused when non-zero.
   for (std::uint32_t ver : {2u, 3u, 4u, 5u}) {
@@ -132,15 +134,15 @@ TEST_CASE("parse_report rejects hostile input with a reason") {
         b[i] = 0x01;
         auto res = parse_report(b);
         INFO("version " << ver << " byte " << i);
-        REQUIRE(!res.ok());
-        CHECK(res.error().reason == "snp.report.reserved");
+        REQUIRE(!res);
+        CHECK_THAT(res, FailsWith("snp.report.reserved"));
       }
   }
   // r/s bytes 48..71 (beyond P-384) must be zero.
   for (std::size_t i : {0x2A0u + 48, 0x2A0u + 71, 0x2A0u + 72 + 48, 0x2A0u + 143}) {
     Bytes b = good;
     b[i] = 1;
-    CHECK(parse_report(b).error().reason == "snp.report.sig_encoding");
+    CHECK_THAT(parse_report(b), FailsWith("snp.report.sig_encoding"));
   }
 }
 
@@ -207,33 +209,33 @@ TEST_CASE("cert table: build/parse round trip and hostile tables") {
   padded.resize(4096, 0);
   CHECK(parse_cert_table(padded).ok());
 
-  CHECK(parse_cert_table(Bytes{}).error().reason == "snp.certs.truncated");
-  CHECK(parse_cert_table(Bytes(23, 0)).error().reason == "snp.certs.truncated");
+  CHECK_THAT(parse_cert_table(Bytes{}), FailsWith("snp.certs.truncated"));
+  CHECK_THAT(parse_cert_table(Bytes(23, 0)), FailsWith("snp.certs.truncated"));
   CHECK(parse_cert_table(Bytes(24, 0))->empty());  // only a terminator: an empty table
   // Cut inside the entry array: no terminator.
-  CHECK(parse_cert_table(ByteView(t).first(2 * kCertEntrySize)).error().reason == "snp.certs.no_terminator");
+  CHECK_THAT(parse_cert_table(ByteView(t).first(2 * kCertEntrySize)), FailsWith("snp.certs.no_terminator"));
   // Cut inside a blob: offset/length out of bounds.
-  CHECK(parse_cert_table(ByteView(t).first(t.size() - 1)).error().reason == "snp.certs.bad_offset");
+  CHECK_THAT(parse_cert_table(ByteView(t).first(t.size() - 1)), FailsWith("snp.certs.bad_offset"));
   {
     Bytes b = t;  // offset pointing into the entry array
     store_le32(b.data() + 16, 8);
-    CHECK(parse_cert_table(b).error().reason == "snp.certs.bad_offset");
+    CHECK_THAT(parse_cert_table(b), FailsWith("snp.certs.bad_offset"));
   }
   {
     Bytes b = t;  // offset + length wraps 32 bits
     store_le32(b.data() + 16, 0xfffffff0u);
     store_le32(b.data() + 20, 0x20u);
-    CHECK(parse_cert_table(b).error().reason == "snp.certs.bad_offset");
+    CHECK_THAT(parse_cert_table(b), FailsWith("snp.certs.bad_offset"));
   }
   {
     Bytes b = t;
     store_le32(b.data() + 20, 0);
-    CHECK(parse_cert_table(b).error().reason == "snp.certs.empty_entry");
+    CHECK_THAT(parse_cert_table(b), FailsWith("snp.certs.empty_entry"));
   }
   {
     Bytes b = t;  // second entry claims the VCEK GUID too
     std::copy(b.begin(), b.begin() + 16, b.begin() + 24);
-    CHECK(parse_cert_table(b).error().reason == "snp.certs.duplicate");
+    CHECK_THAT(parse_cert_table(b), FailsWith("snp.certs.duplicate"));
   }
   {
     std::vector<CertEntry> many;
@@ -242,7 +244,7 @@ TEST_CASE("cert table: build/parse round trip and hostile tables") {
       g[0] = static_cast<std::uint8_t>(i + 1);
       many.push_back({g, CertKind::Other, Bytes(1, 1)});
     }
-    CHECK(parse_cert_table(build_cert_table(many)).error().reason == "snp.certs.too_many");
+    CHECK_THAT(parse_cert_table(build_cert_table(many)), FailsWith("snp.certs.too_many"));
   }
-  CHECK(parse_cert_table(Bytes(kMaxCertTable + 1, 0)).error().reason == "snp.certs.too_large");
+  CHECK_THAT(parse_cert_table(Bytes(kMaxCertTable + 1, 0)), FailsWith("snp.certs.too_large"));
 }

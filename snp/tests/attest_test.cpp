@@ -9,9 +9,11 @@
 #include "snp/tests/sim_fixture.h"
 #include "snp/tests/vectors.h"
 #include "tests/support/tempdir.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -51,8 +53,8 @@ TEST_CASE("REPORT_DATA binds the onion key, the transfer key and the BOOT_ID") {
   BootId b2 = b;
   b2[8] ^= 1;
   CHECK(report_data_for(k, std::nullopt, b2) != base);
-  CHECK(parse_boot_id("0011").error().reason == "snp.bad_boot_id");
-  CHECK(parse_boot_id(std::string(32, 'z')).error().reason == "snp.bad_boot_id");
+  CHECK_THAT(parse_boot_id("0011"), FailsWith("snp.bad_boot_id"));
+  CHECK_THAT(parse_boot_id(std::string(32, 'z')), FailsWith("snp.bad_boot_id"));
 }
 
 TEST_CASE("attest_and_emit on the simulated PSP: markers verify offline, SIMULATED, bound to onion and boot") {
@@ -84,18 +86,18 @@ TEST_CASE("attest_and_emit on the simulated PSP: markers verify offline, SIMULAT
   // Production options (real AMD roots only): a simulated chain never verifies.
   auto strict = verify_boot(*b, LogVerifyOptions{});
   REQUIRE_FALSE(strict.valid());
-  CHECK(strict.status.error().reason == "snp.chain.ark_not_pinned");
+  CHECK_THAT(strict.status, FailsWith("snp.chain.ark_not_pinned"));
 
   auto o = sim_options(*sim);
   o.expected_onion = id.hostname();
   CHECK(verify_boot(*b, o).valid());
   o.expected_onion = onion::Identity::generate().hostname();
-  CHECK(verify_boot(*b, o).status.error().reason == "log.onion_mismatch");
+  CHECK_THAT(verify_boot(*b, o).status, FailsWith("log.onion_mismatch"));
   o = sim_options(*sim);
   o.verify.policy.expected_measurement = SimulatedChip::default_measurement();
   CHECK(verify_boot(*b, o).valid());
   o.verify.policy.expected_measurement->at(3) ^= 1;
-  CHECK(verify_boot(*b, o).status.error().reason == "snp.measurement.mismatch");
+  CHECK_THAT(verify_boot(*b, o).status, FailsWith("snp.measurement.mismatch"));
 }
 
 TEST_CASE("verify_boot: a forged onion, BOOT_ID, SNP claim or measurement marker is caught") {
@@ -119,31 +121,30 @@ TEST_CASE("verify_boot: a forged onion, BOOT_ID, SNP claim or measurement marker
 
   // The host prints another onion: REPORT_DATA does not bind it.
   auto other = onion::Identity::generate();
-  CHECK(verify_text(replace_all(text, id.hostname(), other.hostname())).status.error().reason ==
-        "snp.report_data.mismatch");
+  CHECK_THAT(verify_text(replace_all(text, id.hostname(), other.hostname())).status,
+             FailsWith("snp.report_data.mismatch"));
   // Replaying this attestation in another boot: the BOOT_ID is bound too.
   std::string other_boot = boot;
   other_boot[0] = other_boot[0] == 'a' ? 'b' : 'a';
-  CHECK(verify_text(replace_all(text, boot, other_boot)).status.error().reason == "snp.report_data.mismatch");
+  CHECK_THAT(verify_text(replace_all(text, boot, other_boot)).status, FailsWith("snp.report_data.mismatch"));
   // Claiming real hardware for a simulated report.
-  CHECK(verify_text(replace_all(text, "TORGW SNP=simulated", "TORGW SNP=present")).status.error().reason ==
-        "log.bad_marker");
+  CHECK_THAT(verify_text(replace_all(text, "TORGW SNP=simulated", "TORGW SNP=present")).status,
+             FailsWith("log.bad_marker"));
   // A transfer key slipped in afterwards.
-  CHECK(verify_text(replace_all(text, "ATTESTATION_TRANSFER_KEY=none",
-                                "ATTESTATION_TRANSFER_KEY=" + std::string(64, '1')))
-            .status.error()
-            .reason == "snp.report_data.mismatch");
+  CHECK_THAT(verify_text(replace_all(text, "ATTESTATION_TRANSFER_KEY=none",
+                                     "ATTESTATION_TRANSFER_KEY=" + std::string(64, '1')))
+                 .status,
+             FailsWith("snp.report_data.mismatch"));
   // A measurement marker that does not match the report.
   const std::string m = to_hex(ByteView(SimulatedChip::default_measurement().data(), 48));
   std::string m2 = m;
   m2[0] = m2[0] == '0' ? '1' : '0';
-  CHECK(verify_text(replace_all(text, "ATTESTATION_MEASUREMENT=" + m, "ATTESTATION_MEASUREMENT=" + m2))
-            .status.error()
-            .reason == "log.measurement_mismatch");
+  CHECK_THAT(verify_text(replace_all(text, "ATTESTATION_MEASUREMENT=" + m, "ATTESTATION_MEASUREMENT=" + m2)).status,
+             FailsWith("log.measurement_mismatch"));
   // Markers missing.
   for (const char* key : {"ONION_HOSTNAME", "ATTESTATION_TRANSFER_KEY", "SNP"}) {
     std::string t = replace_all(text, std::string("TORGW ") + key + "=", "TORGW XX_REMOVED=");
-    CHECK(verify_text(t).status.error().reason == "log.missing_marker");
+    CHECK_THAT(verify_text(t).status, FailsWith("log.missing_marker"));
   }
 }
 
@@ -157,7 +158,7 @@ TEST_CASE("verify_boot: SNP absent, failed device, and the last complete boot") 
   testlog::append_boot(path, absent);
   auto log = parse(path);
   auto v = verify_boot(*serial::last_complete_boot(log), LogVerifyOptions{});
-  CHECK(v.status.error().reason == "log.snp_absent");
+  CHECK_THAT(v.status, FailsWith("log.snp_absent"));
   CHECK(v.identity_binding == "ephemeral");
 
   // Second boot with SNP; third boot cut off: the second is the one verified.
@@ -196,7 +197,7 @@ TEST_CASE("verify_boot: SNP absent, failed device, and the last complete boot") 
   CHECK(*last->get("ATTESTATION_REPORT_VALID") == "false");
   CHECK(*last->get("ATTESTATION_REPORT_VALID_REASON") == "snp.device.ioctl");
   v = verify_boot(*last, sim_options(*sim));
-  CHECK(v.status.error().reason == "log.missing_marker");
+  CHECK_THAT(v.status, FailsWith("log.missing_marker"));
   CHECK(v.device_said_valid == false);
 }
 
@@ -216,7 +217,7 @@ TEST_CASE("transfer: the VM's key is bound in its report and last_transfer_boot 
   const serial::Boot* b = last_transfer_boot(log);
   REQUIRE(b);
   LogVerifyOptions o = sim_options(*sim);
-  CHECK(verify_boot(*b, o).status.error().reason == "log.missing_marker");  // no onion yet
+  CHECK_THAT(verify_boot(*b, o).status, FailsWith("log.missing_marker"));  // no onion yet
   o.allow_missing_onion = true;
   auto v = verify_boot(*b, o);
   INFO((v.valid() ? "" : v.status.error().to_string()));
@@ -278,7 +279,7 @@ TEST_CASE("attestation gate: report failures are Fail, an unverifiable host cert
     Attestation a = attest(*sim, req);
     CHECK(to_string(a.gate) == std::string(to_string(c.gate)));
     CHECK(a.valid() == (c.gate == AttestationGate::Pass));
-    if (c.reason) CHECK(a.status.error().reason == c.reason);
+    if (c.reason) CHECK_THAT(a.status, FailsWith(c.reason));
   }
 }
 

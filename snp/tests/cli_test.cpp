@@ -17,10 +17,12 @@
 #include "snp/tests/vectors.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
 using torgw::testing::run;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -380,8 +382,8 @@ TEST_CASE("transfer round trip through torgw identity wrap, then re-seal on the 
   auto back = identity::unseal(*rebooted, *sealed, testsim::salt());
   REQUIRE(back.ok());
   CHECK(onion::Identity::from_expanded(back->bytes.view())->hostname() == old_id.hostname());
-  CHECK(identity::unseal(*testsim::open(testsim::chip_named("elsewhere")), *sealed, testsim::salt()).error().reason ==
-        "identity.sealed.wrong_chip");
+  CHECK_THAT(identity::unseal(*testsim::open(testsim::chip_named("elsewhere")), *sealed, testsim::salt()),
+             FailsWith("identity.sealed.wrong_chip"));
 
   // Tampered logs and inputs.
   std::string text = torgw::testing::read_file(log);

@@ -19,9 +19,11 @@
 #include "snp/verify.h"
 #include "tests/support/process.h"
 #include "tests/support/tempdir.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -51,7 +53,7 @@ TEST_CASE("simulated PSP: an AMD-shaped chain and signed report that verify only
   VerifyOptions strict;  // production options: pinned AMD roots only
   auto res = verify_attestation(ext->report, chain, strict);
   REQUIRE_FALSE(res.valid());
-  CHECK(res.status.error().reason == "snp.chain.ark_not_pinned");
+  CHECK_THAT(res.status, FailsWith("snp.chain.ark_not_pinned"));
 
   VerifyOptions sim_ok;
   sim_ok.chain.simulated_ark = sim->ark_der();
@@ -70,7 +72,7 @@ TEST_CASE("simulated PSP: an AMD-shaped chain and signed report that verify only
   REQUIRE(other.ok());
   VerifyOptions wrong;
   wrong.chain.simulated_ark = (*other)->ark_der();
-  CHECK(verify_attestation(ext->report, chain, wrong).status.error().reason == "snp.chain.ark_not_pinned");
+  CHECK_THAT(verify_attestation(ext->report, chain, wrong).status, FailsWith("snp.chain.ark_not_pinned"));
 
   // A simulated chain presented with a real AMD ARK substituted fails too.
   const std::string ark = torgw::testing::shared_dir() + "/vectors/snp/trust/milan_ark.pem";
@@ -80,7 +82,7 @@ TEST_CASE("simulated PSP: an AMD-shaped chain and signed report that verify only
     c.ark = *load_certificate(as_bytes(pem));
     auto r = verify_attestation(ext->report, c, sim_ok);
     REQUIRE_FALSE(r.valid());
-    CHECK(r.status.error().reason == "snp.chain.ask_not_pinned");
+    CHECK_THAT(r.status, FailsWith("snp.chain.ask_not_pinned"));
   }
 }
 
@@ -102,23 +104,23 @@ TEST_CASE("CRL: signed by the ARK, and a revoked ASK fails the chain") {
   auto revoked = sim->make_crl(true);
   REQUIRE(revoked.ok());
   chain.crl = *revoked;
-  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.chain.revoked");
+  CHECK_THAT(verify_attestation(ext->report, chain, o).status, FailsWith("snp.chain.revoked"));
   // ... also when the CRL arrives in the host's cert table.
   auto entries = *parse_cert_table(ext->cert_table);
   entries.push_back({guid_of(CertKind::Crl), CertKind::Crl, *revoked});
   auto from_table = chain_of(build_cert_table(entries));
   CHECK(from_table.crl == *revoked);
-  CHECK(verify_attestation(ext->report, from_table, o).status.error().reason == "snp.chain.revoked");
+  CHECK_THAT(verify_attestation(ext->report, from_table, o).status, FailsWith("snp.chain.revoked"));
 
   torgw::testing::TempDir other_dir("snp-sim-crl");
   auto other = SimulatedPsp::open(other_dir.path(), {});
   chain.crl = *(*other)->make_crl(false);
-  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.crl.bad_signature");
+  CHECK_THAT(verify_attestation(ext->report, chain, o).status, FailsWith("snp.crl.bad_signature"));
   chain.crl = Bytes{0x30, 0x03, 0x02, 0x01, 0x00};
-  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.crl.parse");
+  CHECK_THAT(verify_attestation(ext->report, chain, o).status, FailsWith("snp.crl.parse"));
   chain.crl = *clean;
   chain.crl.push_back(0);  // trailing garbage
-  CHECK(verify_attestation(ext->report, chain, o).status.error().reason == "snp.crl.parse");
+  CHECK_THAT(verify_attestation(ext->report, chain, o).status, FailsWith("snp.crl.parse"));
 }
 
 TEST_CASE("simulated PSP: derived keys depend on chip, measurement, policy and fields, nothing else") {
@@ -151,15 +153,15 @@ TEST_CASE("simulated PSP: derived keys depend on chip, measurement, policy and f
   // The PSP refuses what a real one refuses.
   DerivedKeyRequest vmrk;
   vmrk.root = RootKey::Vmrk;
-  CHECK(a->get_derived_key(vmrk).error().reason == "snp.device.status");
+  CHECK_THAT(a->get_derived_key(vmrk), FailsWith("snp.device.status"));
   DerivedKeyRequest svn;
   svn.fields |= key_field::kGuestSvn;
   svn.guest_svn = 1;
-  CHECK(a->get_derived_key(svn).error().reason == "snp.device.status.invalid_param");
+  CHECK_THAT(a->get_derived_key(svn), FailsWith("snp.device.status.invalid_param"));
   DerivedKeyRequest bad;
   bad.fields = 1u << 10;
-  CHECK(a->get_derived_key(bad).error().reason == "snp.device.status.invalid_param");
-  CHECK(a->get_report(data_of(0), 4, false).error().reason == "snp.device.status");
+  CHECK_THAT(a->get_derived_key(bad), FailsWith("snp.device.status.invalid_param"));
+  CHECK_THAT(a->get_report(data_of(0), 4, false), FailsWith("snp.device.status"));
   // Same chip, same TCB: the same VCEK; another chip: another VCEK.
   CHECK(a->vcek_der() == a2->vcek_der());
   CHECK(a->vcek_der() != b->vcek_der());
@@ -281,7 +283,7 @@ TEST_CASE("sev-guest ioctls: report, extended report with INVALID_LEN retry, der
   CHECK(verify_attestation(ext->report, chain_of(ext->cert_table), o).valid());
 
   fk->certs_needed = 64u << 20;  // a host asking for 64 MiB is refused
-  CHECK(dev.get_report(data_of(2), 0, true).error().reason == "snp.device.certs_too_large");
+  CHECK_THAT(dev.get_report(data_of(2), 0, true), FailsWith("snp.device.certs_too_large"));
   fk->certs_needed = 0;
 
   DerivedKeyRequest req;
@@ -296,27 +298,27 @@ TEST_CASE("sev-guest ioctls: report, extended report with INVALID_LEN retry, der
   CHECK(equal_ct(key->view(), direct->view()));
 
   fk->zero_key = true;
-  CHECK(dev.get_derived_key(req).error().reason == "snp.device.zero_key");
+  CHECK_THAT(dev.get_derived_key(req), FailsWith("snp.device.zero_key"));
   fk->zero_key = false;
   DerivedKeyRequest vmrk;
   vmrk.root = RootKey::Vmrk;
-  CHECK(dev.get_derived_key(vmrk).error().reason == "snp.device.status");
+  CHECK_THAT(dev.get_derived_key(vmrk), FailsWith("snp.device.status"));
 
   fk->fw_error = 0x16;
   auto err = dev.get_report(data_of(1), 0, false);
-  CHECK(err.error().reason == "snp.device.ioctl");
+  CHECK_THAT(err, FailsWith("snp.device.ioctl"));
   CHECK(err.error().detail.find("fw_error 0x16") != std::string::npos);
   fk->fw_error = 0;
 
   fk->eagain = 2;  // the host is busy: retried
   CHECK(dev.get_derived_key(req).ok());
   fk->eagain = 100;
-  CHECK(dev.get_derived_key(req).error().reason == "snp.device.ioctl");
+  CHECK_THAT(dev.get_derived_key(req), FailsWith("snp.device.ioctl"));
   fk->eagain = 0;
 
   // A kernel without SNP_GET_EXT_REPORT: fall back to configfs-tsm when there is one.
   fk->fail_with = -ENOTTY;
-  CHECK(dev.get_report(data_of(3), 0, true).error().reason == "snp.device.ioctl");
+  CHECK_THAT(dev.get_report(data_of(3), 0, true), FailsWith("snp.device.ioctl"));
   auto fallback_sim = testsim::open();
   dev.set_report_fallback(std::move(fallback_sim));
   fk->fail_with = -ENOTTY;
@@ -347,7 +349,7 @@ TEST_CASE("KEY_SEL: the root key word, and old firmware through the ioctl: fallb
   fk->psp = sim_old.get();
   SevGuestDevice dev([fk](unsigned long r, snp_guest_request_ioctl* io) { return (*fk)(r, io); }, "fake");
   DerivedKeyRequest plain;
-  CHECK(dev.get_derived_key(plain).error().reason == "snp.device.status.invalid_param");
+  CHECK_THAT(dev.get_derived_key(plain), FailsWith("snp.device.status.invalid_param"));
   fk->key_words.clear();
   DerivedKeyRequest sent;
   auto k = identity::request_chip_key(dev, plain, &sent);
@@ -366,7 +368,7 @@ TEST_CASE("KEY_SEL: the root key word, and old firmware through the ioctl: fallb
   fk->key_words.clear();
   auto refused = identity::request_chip_key(dev, plain);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().reason == "identity.root.vlek");
+  CHECK_THAT(refused, FailsWith("identity.root.vlek"));
   CHECK(refused.error().detail.find("VLEK") != std::string::npos);
   CHECK(fk->key_words == std::vector<std::uint32_t>{0x2u});  // KEY_SEL=0 was never sent
 
@@ -388,22 +390,22 @@ TEST_CASE("PSP response decoding refuses bad status, sizes and zero keys") {
   Bytes resp(0x20 + kReportSize, 0);
   store_le32(resp.data() + 4, kReportSize);
   CHECK(parse_report_response(resp).ok());
-  CHECK(parse_report_response(ByteView(resp).first(100)).error().reason == "snp.device.bad_response");
+  CHECK_THAT(parse_report_response(ByteView(resp).first(100)), FailsWith("snp.device.bad_response"));
   store_le32(resp.data(), 0x16);
-  CHECK(parse_report_response(resp).error().reason == "snp.device.status");
+  CHECK_THAT(parse_report_response(resp), FailsWith("snp.device.status"));
   store_le32(resp.data(), 0);
   store_le32(resp.data() + 4, 4000);
-  CHECK(parse_report_response(resp).error().reason == "snp.device.bad_response");
+  CHECK_THAT(parse_report_response(resp), FailsWith("snp.device.bad_response"));
 
   Bytes key(64, 0);
-  CHECK(parse_key_response(key).error().reason == "snp.device.zero_key");
+  CHECK_THAT(parse_key_response(key), FailsWith("snp.device.zero_key"));
   key[0x3f] = 1;
   CHECK(parse_key_response(key).ok());
   store_le32(key.data(), 0x27);
-  CHECK(parse_key_response(key).error().reason == "snp.device.status");
+  CHECK_THAT(parse_key_response(key), FailsWith("snp.device.status"));
   store_le32(key.data(), 0x16);
-  CHECK(parse_key_response(key).error().reason == "snp.device.status.invalid_param");
-  CHECK(parse_key_response(ByteView(key).first(40)).error().reason == "snp.device.bad_response");
+  CHECK_THAT(parse_key_response(key), FailsWith("snp.device.status.invalid_param"));
+  CHECK_THAT(parse_key_response(ByteView(key).first(40)), FailsWith("snp.device.bad_response"));
 }
 
 TEST_CASE("configfs-tsm: outblob, auxblob and the generation check") {
@@ -416,23 +418,23 @@ TEST_CASE("configfs-tsm: outblob, auxblob and the generation check") {
   torgw::testing::write_file(e + "/auxblob", std::string(as_chars(ext->cert_table)));
   torgw::testing::write_file(e + "/generation", "3\n");
   torgw::testing::write_file(e + "/provider", "tdx_guest\n");
-  CHECK(read_tsm_entry(e, 3, true).error().reason == "snp.tsm.provider");
+  CHECK_THAT(read_tsm_entry(e, 3, true), FailsWith("snp.tsm.provider"));
   torgw::testing::write_file(e + "/provider", "sev_guest\n");
   auto r = read_tsm_entry(e, 3, true);
   REQUIRE(r.ok());
   CHECK(r->report == ext->report);
   CHECK(r->cert_table == ext->cert_table);
-  CHECK(read_tsm_entry(e, 2, true).error().reason == "snp.tsm.generation");
+  CHECK_THAT(read_tsm_entry(e, 2, true), FailsWith("snp.tsm.generation"));
   torgw::testing::write_file(e + "/outblob", "short");
-  CHECK(read_tsm_entry(e, 3, true).error().reason == "snp.device.bad_response");
+  CHECK_THAT(read_tsm_entry(e, 3, true), FailsWith("snp.device.bad_response"));
   torgw::testing::write_file(e + "/outblob", std::string(as_chars(ext->report)));
   torgw::testing::write_file(e + "/generation", "x");
-  CHECK(read_tsm_entry(e, 3, true).error().reason == "snp.tsm.io");
+  CHECK_THAT(read_tsm_entry(e, 3, true), FailsWith("snp.tsm.io"));
 
   TsmDevice tsm(dir.file("nonexistent"));
-  CHECK(tsm.get_report(data_of(0), 0, true).error().reason == "snp.tsm.io");
-  CHECK(tsm.get_derived_key({}).error().reason == "snp.device.no_derived_key");
-  CHECK(TsmDevice::open(dir.file("nonexistent")).error().reason == "snp.device.absent");
+  CHECK_THAT(tsm.get_report(data_of(0), 0, true), FailsWith("snp.tsm.io"));
+  CHECK_THAT(tsm.get_derived_key({}), FailsWith("snp.device.no_derived_key"));
+  CHECK_THAT(TsmDevice::open(dir.file("nonexistent")), FailsWith("snp.device.absent"));
 }
 
 TEST_CASE("configfs-tsm counts as present only when the SEV-SNP driver serves it") {
@@ -445,7 +447,7 @@ TEST_CASE("configfs-tsm counts as present only when the SEV-SNP driver serves it
   torgw::testing::write_file(e + "/provider", "tdx_guest\n");
   auto tdx = check_tsm_provider(e);
   REQUIRE(!tdx);
-  CHECK(tdx.error().reason == "snp.device.absent");
+  CHECK_THAT(tdx, FailsWith("snp.device.absent"));
   CHECK(tdx.error().detail.find("tdx_guest") != std::string::npos);
 
   // A plain directory as the root: the probe entry is made and removed again, and with no
@@ -467,10 +469,10 @@ TEST_CASE("device selection and key-field names") {
   REQUIRE(a.ok());
   CHECK(*a == nullptr);  // auto and nothing there: no SNP, not an error
   absent.kind = "sev-guest";
-  CHECK(open_device(absent).error().reason == "snp.device.absent");
+  CHECK_THAT(open_device(absent), FailsWith("snp.device.absent"));
   DeviceConfig bogus;
   bogus.kind = "sgx";
-  CHECK(open_device(bogus).error().reason == "snp.bad_device_kind");
+  CHECK_THAT(open_device(bogus), FailsWith("snp.bad_device_kind"));
   DeviceConfig sim;
   sim.kind = "simulated";
   sim.sim_state_dir = testsim::state_dir();
@@ -490,15 +492,15 @@ TEST_CASE("device selection and key-field names") {
   auto rep = (*d)->get_report(data_of(0), 0, false);
   CHECK(to_hex(ByteView(parse_report(rep->report)->measurement.data(), 48)) == std::string(96, 'a'));
   sim.sim_measurement = "abc";
-  CHECK(open_device(sim).error().reason == "snp.bad_hex");
+  CHECK_THAT(open_device(sim), FailsWith("snp.bad_hex"));
 
   CHECK(*parse_key_fields("policy,measurement") == (key_field::kPolicy | key_field::kMeasurement));
   CHECK(*parse_key_fields("measurement+policy+tcb_version") ==
         (key_field::kPolicy | key_field::kMeasurement | key_field::kTcbVersion));
   CHECK(key_fields_to_string(key_field::kPolicy | key_field::kMeasurement) == "policy+measurement");
-  CHECK(parse_key_fields("policy,chip").error().reason == "snp.bad_key_fields");
-  CHECK(parse_key_fields("policy,policy").error().reason == "snp.bad_key_fields");
-  CHECK(parse_key_fields("").error().reason == "snp.bad_key_fields");
+  CHECK_THAT(parse_key_fields("policy,chip"), FailsWith("snp.bad_key_fields"));
+  CHECK_THAT(parse_key_fields("policy,policy"), FailsWith("snp.bad_key_fields"));
+  CHECK_THAT(parse_key_fields(""), FailsWith("snp.bad_key_fields"));
   CHECK(*parse_key_fields(key_fields_to_string(key_field::kAll)) == key_field::kAll);
 }
 
@@ -543,19 +545,19 @@ TEST_CASE("simulated PSP with direct-boot inputs reports measure's launch digest
   // Bad inputs are errors, never the default measurement.
   auto bad = cfg;
   bad.sim_direct_boot.kernel = dir.file("missing");
-  CHECK(open_device(bad).error().reason == "snp.sim.direct_boot");
+  CHECK_THAT(open_device(bad), FailsWith("snp.sim.direct_boot"));
   bad = cfg;
   bad.sim_direct_boot.kernel.clear();
-  CHECK(open_device(bad).error().reason == "snp.sim.direct_boot");
+  CHECK_THAT(open_device(bad), FailsWith("snp.sim.direct_boot"));
   bad = cfg;
   bad.sim_direct_boot.vcpu_type = "Pentium";
-  CHECK(open_device(bad).error().reason == "measure.vcpu.unknown_type");
+  CHECK_THAT(open_device(bad), FailsWith("measure.vcpu.unknown_type"));
   bad = cfg;
   bad.sim_measurement = std::string(96, 'a');
-  CHECK(open_device(bad).error().reason == "snp.sim.direct_boot");
+  CHECK_THAT(open_device(bad), FailsWith("snp.sim.direct_boot"));
   // An OVMF that cannot verify kernel hashes cannot measure a direct boot.
   torgw::testing::write_file(dir.file("plain.fd"), std::string(as_chars(measure::testing::build_ovmf({}))));
   bad = cfg;
   bad.sim_direct_boot.ovmf = dir.file("plain.fd");
-  CHECK(open_device(bad).error().reason == "measure.ovmf.no_kernel_hashes_section");
+  CHECK_THAT(open_device(bad), FailsWith("measure.ovmf.no_kernel_hashes_section"));
 }

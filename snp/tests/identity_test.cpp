@@ -5,10 +5,12 @@
 #include "onion/onion.h"
 #include "snp/identity.h"
 #include "snp/tests/sim_fixture.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
 using namespace torgw::snp::identity;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -73,7 +75,7 @@ TEST_CASE("derived: the same chip and fields give the same seed and onion; other
   CHECK(binding_marker(Mode::Sealed, req, true) == "simulated-sealed:vcek:policy+measurement");
   CHECK(binding_marker(Mode::Ephemeral, req, false) == "ephemeral");
   CHECK(*mode_from_string("transfer") == Mode::Transfer);
-  CHECK(mode_from_string("tpm").error().reason == "identity.bad_mode");
+  CHECK_THAT(mode_from_string("tpm"), FailsWith("identity.bad_mode"));
 }
 
 TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear reason otherwise") {
@@ -94,20 +96,20 @@ TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear r
   CHECK(bytes_of(*back) == bytes_of(original));
   CHECK((*blob)[7] == kSealV2);
   // Same chip, another identity_salt: the AEAD fails.
-  CHECK(identity::unseal(*rebooted, *blob, testsim::salt(0x01)).error().reason == "identity.sealed.auth_failed");
+  CHECK_THAT(identity::unseal(*rebooted, *blob, testsim::salt(0x01)), FailsWith("identity.sealed.auth_failed"));
 
   auto other_chip = testsim::open(testsim::chip_named("seal-b"));
-  CHECK(unseal(*other_chip, *blob).error().reason == "identity.sealed.wrong_chip");
+  CHECK_THAT(unseal(*other_chip, *blob), FailsWith("identity.sealed.wrong_chip"));
 
   SimulatedChip m = testsim::chip_named("seal-a");
   m.measurement[0] ^= 1;
   auto other_meas = testsim::open(m);
-  CHECK(unseal(*other_meas, *blob).error().reason == "identity.sealed.wrong_measurement");
+  CHECK_THAT(unseal(*other_meas, *blob), FailsWith("identity.sealed.wrong_measurement"));
 
   SimulatedChip p = testsim::chip_named("seal-a");
   p.policy |= policy_bits::kSingleSocket;
   auto other_pol = testsim::open(p);
-  CHECK(unseal(*other_pol, *blob).error().reason == "identity.sealed.wrong_policy");
+  CHECK_THAT(unseal(*other_pol, *blob), FailsWith("identity.sealed.wrong_policy"));
 
   // Same fields, different hidden state (the image id is not selected): the key
   // differs only if the PSP mixes it in; here it does not, so it unseals.
@@ -120,14 +122,14 @@ TEST_CASE("sealed: unseals on the same chip and measurement only, with a clear r
   auto blob_img = seal(*a, original, img_req);
   REQUIRE(blob_img.ok());
   CHECK(unseal(*rebooted, *blob_img).ok());
-  CHECK(unseal(*testsim::open(img), *blob_img).error().reason == "identity.sealed.auth_failed");
+  CHECK_THAT(unseal(*testsim::open(img), *blob_img), FailsWith("identity.sealed.auth_failed"));
 
   // Every byte is authenticated: flipping any of them fails.
   for (std::size_t i = 0; i < blob->size(); ++i) {
     Bytes b = *blob;
     b[i] ^= 0x01;
     auto r = unseal(*rebooted, b);
-    if (r.ok()) FAIL("sealed blob byte " << i << " flipped still unseals");
+    if (r) FAIL("sealed blob byte " << i << " flipped still unseals");
   }
 
   // Imported tor keys (expanded form) seal too.
@@ -148,25 +150,25 @@ TEST_CASE("sealed blob parser: hostile input") {
   for (std::size_t n = 0; n < blob.size(); ++n) {
     auto r = parse_sealed_blob(ByteView(blob).first(n));
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "identity.blob.size");
+    CHECK_THAT(r, FailsWith("identity.blob.size"));
   }
   Bytes longer = blob;
   longer.push_back(0);
-  CHECK(parse_sealed_blob(longer).error().reason == "identity.blob.size");
+  CHECK_THAT(parse_sealed_blob(longer), FailsWith("identity.blob.size"));
   auto with = [&](std::size_t off, std::uint8_t v) {
     Bytes b = blob;
     b[off] = v;
     return parse_sealed_blob(b);
   };
-  CHECK(with(0, 'X').error().reason == "identity.blob.magic");
-  CHECK(with(7, 3).error().reason == "identity.blob.version");
-  CHECK(with(7, 0).error().reason == "identity.blob.version");
+  CHECK_THAT(with(0, 'X'), FailsWith("identity.blob.magic"));
+  CHECK_THAT(with(7, 3), FailsWith("identity.blob.version"));
+  CHECK_THAT(with(7, 0), FailsWith("identity.blob.version"));
   CHECK(with(7, 1)->version == kSealV1);  // old blobs parse (and open under the v1 key)
-  CHECK(with(8, 3).error().reason == "identity.blob.kind");
-  CHECK(with(8, 2).error().reason == "identity.blob.size");  // expanded kind, seed-sized ciphertext
-  CHECK(with(9, 2).error().reason == "identity.blob.reserved");
-  CHECK(with(10, 1).error().reason == "identity.blob.reserved");
-  CHECK(with(12 + 7, 0x80).error().reason == "identity.blob.reserved");  // unknown field bits
+  CHECK_THAT(with(8, 3), FailsWith("identity.blob.kind"));
+  CHECK_THAT(with(8, 2), FailsWith("identity.blob.size"));  // expanded kind, seed-sized ciphertext
+  CHECK_THAT(with(9, 2), FailsWith("identity.blob.reserved"));
+  CHECK_THAT(with(10, 1), FailsWith("identity.blob.reserved"));
+  CHECK_THAT(with(12 + 7, 0x80), FailsWith("identity.blob.reserved"));  // unknown field bits
 }
 
 TEST_CASE("transfer: wrap to the VM's X25519 key, unwrap in that boot only") {
@@ -185,9 +187,9 @@ TEST_CASE("transfer: wrap to the VM's X25519 key, unwrap in that boot only") {
   CHECK(bytes_of(*back) == bytes_of(exp));
 
   auto other = TransferKeypair::generate();
-  CHECK(unwrap(*blob, other, ctx).error().reason == "identity.transfer.auth_failed");
+  CHECK_THAT(unwrap(*blob, other, ctx), FailsWith("identity.transfer.auth_failed"));
   boot[0] = 2;
-  CHECK(unwrap(*blob, kp, transfer_context(boot, rd)).error().reason == "identity.transfer.auth_failed");
+  CHECK_THAT(unwrap(*blob, kp, transfer_context(boot, rd)), FailsWith("identity.transfer.auth_failed"));
   for (std::size_t i = 0; i < blob->size(); ++i) {
     Bytes b = *blob;
     b[i] ^= 0x01;
@@ -197,9 +199,9 @@ TEST_CASE("transfer: wrap to the VM's X25519 key, unwrap in that boot only") {
 
   std::array<std::uint8_t, 32> low_order{};  // the identity point
   low_order[0] = 1;
-  CHECK(wrap(exp, low_order, ctx).error().reason == "identity.transfer.bad_key");
+  CHECK_THAT(wrap(exp, low_order, ctx), FailsWith("identity.transfer.bad_key"));
   Secret wrong{SecretKind::Seed, SecretBytes(64)};
-  CHECK(wrap(wrong, kp.public_key, ctx).error().reason == "identity.bad_secret");
+  CHECK_THAT(wrap(wrong, kp.public_key, ctx), FailsWith("identity.bad_secret"));
 }
 
 TEST_CASE("identity_salt: parsing, salt_id, fresh salts; derive falls back on old firmware only without a VLEK") {
@@ -228,8 +230,8 @@ TEST_CASE("identity_salt: parsing, salt_id, fresh salts; derive falls back on ol
   CHECK(sent.key_sel == KeySel::VcekOnly);
   CHECK(bytes_of(*fb) == bytes_of(*modern));
   old_fw.vlek = true;
-  CHECK(identity::derive(*testsim::open(old_fw), req, salt).error().reason == "identity.root.vlek");
-  CHECK(identity::seal(*testsim::open(old_fw), generate(), req, salt).error().reason == "identity.root.vlek");
+  CHECK_THAT(identity::derive(*testsim::open(old_fw), req, salt), FailsWith("identity.root.vlek"));
+  CHECK_THAT(identity::seal(*testsim::open(old_fw), generate(), req, salt), FailsWith("identity.root.vlek"));
 }
 
 TEST_CASE("identity_key: the whole hs_ed25519_secret_key file, base64, strictly") {

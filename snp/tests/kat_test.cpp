@@ -21,11 +21,13 @@
 #include "snp/attest.h"
 #include "snp/identity.h"
 #include "snp/identity_internal.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
 using namespace torgw::snp::identity;
 using json = nlohmann::json;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -300,7 +302,7 @@ TEST_CASE("kat: sealed blob v2 (torgw-sealed-blob-v2): salted; opens only with i
     REQUIRE(opened.ok());
     CHECK(to_hex(opened->bytes.view()) == to_hex(secret.bytes.view()));
     const SecretBytes other = SecretBytes::copy_of(Bytes(kSaltSize, 0x01));
-    CHECK(unseal_with_key(dk, *parsed, b, &other).error().reason == "identity.sealed.auth_failed");
-    CHECK(unseal_with_key(dk, *parsed, b).error().reason == "identity.salt.missing");
+    CHECK_THAT(unseal_with_key(dk, *parsed, b, &other), FailsWith("identity.sealed.auth_failed"));
+    CHECK_THAT(unseal_with_key(dk, *parsed, b), FailsWith("identity.salt.missing"));
   }
 }

@@ -5,9 +5,11 @@
 
 #include "snp/tests/vectors.h"
 #include "snp/verify.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::snp;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -38,14 +40,14 @@ TEST_CASE("every vector INDEX.md marks OK verifies; the others fail for their st
       if (v.name == "gosevguest_milan_v2") {
         // A DEBUG guest: refused by default, accepted only when asked.
         REQUIRE_FALSE(res.valid());
-        CHECK(res.status.error().reason == "snp.policy.debug");
+        CHECK_THAT(res.status, FailsWith("snp.policy.debug"));
         CHECK(res.signature_ok);
         o.policy.allow_debug = true;
         res = verify_attestation(report, chain, o);
       } else if (committed_differs(report)) {
         // Firmware updated but not committed: a rollback is possible, strict default refuses.
         REQUIRE_FALSE(res.valid());
-        CHECK(res.status.error().reason == "snp.tcb.uncommitted");
+        CHECK_THAT(res.status, FailsWith("snp.tcb.uncommitted"));
         CHECK(res.signature_ok);
         o.policy.allow_uncommitted_tcb = true;
         res = verify_attestation(report, chain, o);
@@ -58,7 +60,7 @@ TEST_CASE("every vector INDEX.md marks OK verifies; the others fail for their st
       ++ok;
     } else if (v.result.find("SIGNATURE FAILS") != std::string::npos) {
       REQUIRE_FALSE(res.valid());
-      CHECK(res.status.error().reason == "snp.signature.invalid");
+      CHECK_THAT(res.status, FailsWith("snp.signature.invalid"));
       CHECK(res.chain.has_value());  // the chain itself is fine
     } else {
       FAIL("INDEX.md result not understood: " << v.result);
@@ -90,10 +92,10 @@ TEST_CASE("products come from the pinned ASK; VLEKs need --at inside their year"
   auto c = testvec::chain_of(*v);
   ChainOptions now;  // the VLEK expired on 2025-12-10
   auto r = verify_chain(c, now);
-  if (!r.ok()) CHECK(r.error().reason == "snp.chain.expired");
+  if (!r) CHECK_THAT(r, FailsWith("snp.chain.expired"));
   ChainOptions before;
   before.at = testvec::inside_validity(c.vek) - 2 * 3600;
-  CHECK(verify_chain(c, before).error().reason == "snp.chain.not_yet_valid");
+  CHECK_THAT(verify_chain(c, before), FailsWith("snp.chain.not_yet_valid"));
 }
 
 TEST_CASE("the turin VCEK-only vector's chain verifies (Turin ASK, 8-byte hwID)") {
@@ -160,42 +162,42 @@ TEST_CASE("chain: substitutions and missing pieces are refused with a reason") {
   {
     auto c = milan;  // Genoa ARK under a Milan ASK
     c.ark = genoa.ark;
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.ask_not_pinned");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.ask_not_pinned"));
   }
   {
     auto c = milan;  // Milan VCEK under the Genoa ASK/ARK
     c.ask = genoa.ask;
     c.ark = genoa.ark;
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.issuer_mismatch");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.issuer_mismatch"));
   }
   {
     auto c = milan;  // the VCEK as its own ARK: not pinned
     c.ark = c.vek;
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.ark_not_pinned");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.ark_not_pinned"));
   }
   {
     auto c = milan;  // VCEK presented as a VLEK (cert-table GUID lies)
     c.vek_kind = SignerKind::Vlek;
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.signer_kind");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.signer_kind"));
   }
   {
     auto c = vlek;  // VLEK under the Milan ASK instead of the ASVK
     c.ask = milan.ask;
     c.vek_kind.reset();
     o.at = testvec::inside_validity(c.vek);
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.issuer_mismatch");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.issuer_mismatch"));
     o.at.reset();
   }
   {
     auto c = milan;
     c.ask.clear();
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.missing_cert");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.missing_cert"));
     c = milan;
     c.ark.clear();
-    CHECK(verify_chain(c, o).error().reason == "snp.chain.missing_cert");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.chain.missing_cert"));
     c = milan;
     c.vek = Bytes{0x30, 0x03, 0x02, 0x01, 0x01};
-    CHECK(verify_chain(c, o).error().reason == "snp.cert.parse");
+    CHECK_THAT(verify_chain(c, o), FailsWith("snp.cert.parse"));
   }
   // The right chain but the wrong report: another chip's VCEK.
   auto other = testvec::read_bytes(testvec::get("oak_genoa_oc")->dir + "/report.bin");
@@ -203,7 +205,7 @@ TEST_CASE("chain: substitutions and missing pieces are refused with a reason") {
   auto res = verify_attestation(testvec::read_bytes(testvec::get("teekit_gcp")->dir + "/report.bin"),
                                 testvec::chain_of(*testvec::get("signal_svr2_gcp_milan")), vo);
   REQUIRE_FALSE(res.valid());
-  CHECK(res.status.error().reason == "snp.vek.tcb_mismatch");
+  CHECK_THAT(res.status, FailsWith("snp.vek.tcb_mismatch"));
   (void)other;
 }
 
@@ -219,7 +221,7 @@ TEST_CASE("policy: every knob has its own reason") {
     auto res = verify_attestation(report, chain, o);
     INFO(reason);
     REQUIRE_FALSE(res.valid());
-    CHECK(res.status.error().reason == reason);
+    CHECK_THAT(res.status, FailsWith(reason));
   };
   VerifyOptions o;
   o.policy.vmpl = 0;
@@ -254,17 +256,17 @@ TEST_CASE("policy: every knob has its own reason") {
   Report p = r;
   Policy def;
   p.policy = 0x10000;  // bit 17 clear
-  CHECK(validate_policy(p, Product::Milan, def).error().reason == "snp.policy.reserved17");
+  CHECK_THAT(validate_policy(p, Product::Milan, def), FailsWith("snp.policy.reserved17"));
   p.policy = 0x30000 | (1ull << 40);
-  CHECK(validate_policy(p, Product::Milan, def).error().reason == "snp.policy.reserved_bits");
+  CHECK_THAT(validate_policy(p, Product::Milan, def), FailsWith("snp.policy.reserved_bits"));
   p.policy = 0x30000 | policy_bits::kMigrateMa;
-  CHECK(validate_policy(p, Product::Milan, def).error().reason == "snp.policy.migrate_ma");
+  CHECK_THAT(validate_policy(p, Product::Milan, def), FailsWith("snp.policy.migrate_ma"));
   def.allow_migrate_ma = true;
   CHECK(validate_policy(p, Product::Milan, def).ok());
 
   CHECK(parse_measurement_hex(to_hex(ByteView(r.measurement.data(), 48)))->at(0) == r.measurement[0]);
-  CHECK(parse_measurement_hex("abcd").error().reason == "snp.bad_hex");
-  CHECK(parse_report_data_hex(std::string(128, 'g')).error().reason == "snp.bad_hex");
+  CHECK_THAT(parse_measurement_hex("abcd"), FailsWith("snp.bad_hex"));
+  CHECK_THAT(parse_report_data_hex(std::string(128, 'g')), FailsWith("snp.bad_hex"));
 }
 
 TEST_CASE("TCB specs for --min-tcb") {
@@ -277,7 +279,7 @@ TEST_CASE("TCB specs for --min-tcb") {
   for (const char* bad : {"", "bl=4", "bl=4,tee=0,snp=24", "bl=4,tee=0,snp=24,ucode=256", "bl=4,tee=0,snp=24,ucode=x",
                           "bl=4,tee=0,snp=24,ucode=1,bl=2", "bl=4,tee=0,snp=24,ucode=1,chip=3", "bl=4,,tee=0",
                           "bl=4,tee=0,snp=24,ucode=", "bl=4,tee=0,snp=24,ucode=1234"})
-    CHECK(parse_tcb_spec(bad).error().reason == "snp.bad_tcb");
+    CHECK_THAT(parse_tcb_spec(bad), FailsWith("snp.bad_tcb"));
 }
 
 TEST_CASE("DER small integers in VCEK extensions") {

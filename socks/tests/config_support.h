@@ -12,12 +12,10 @@
 namespace torgw::socks::testing {
 
 inline Result<Config> build(const std::string& text, std::vector<std::string> argv = {}) {
-  auto file = parse_config_text(text, "t.conf");
-  if (!file.ok()) return file.error();
+  TORGW_ASSIGN_OR_RETURN(auto file, parse_config_text(text, "t.conf"));
   argv.insert(argv.begin(), "torgw-socks");
-  auto args = parse_args(argv);
-  if (!args.ok()) return args.error();
-  return build_config(*file, args->settings);
+  TORGW_ASSIGN_OR_RETURN(auto args, parse_args(argv));
+  return build_config(file, args.settings);
 }
 
 inline std::string err(const Result<Config>& r) {

@@ -5,11 +5,13 @@
 
 #include "socks/config.h"
 #include "socks/tests/config_support.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::socks;
 using torgw::socks::testing::build;
 using torgw::socks::testing::err;
+using torgw::testing::FailsWith;
 
 TEST_CASE("endpoints") {
   auto e = parse_endpoint("127.0.0.1:9050", true);
@@ -29,7 +31,7 @@ TEST_CASE("endpoints") {
     INFO(bad);
     auto r = parse_endpoint(bad, true);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "config.bad_endpoint");
+    CHECK_THAT(r, FailsWith("config.bad_endpoint"));
   }
   CHECK_FALSE(parse_endpoint("unix:/x", false).ok());
   CHECK_FALSE(parse_endpoint("unix:/" + std::string(200, 'a'), true).ok());
@@ -210,7 +212,7 @@ TEST_CASE("command line") {
     v.insert(v.begin(), "torgw-socks");
     auto r = parse_args(v);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "config.usage");
+    CHECK_THAT(r, FailsWith("config.usage"));
     return r.error().detail;
   };
   CHECK(e({"--listen"}) == "--listen needs a value (see --help)");

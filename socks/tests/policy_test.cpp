@@ -5,10 +5,12 @@
 #include <string>
 
 #include "socks/policy.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::socks;
 using socks5::Address;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -139,7 +141,7 @@ TEST_CASE("parse_cidr") {
     INFO(bad);
     auto r = parse_cidr(bad);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "policy.bad_cidr");
+    CHECK_THAT(r, FailsWith("policy.bad_cidr"));
   }
   CHECK(parse_cidr("10.0.0.1/8").error().detail.find("10.0.0.0/8") != std::string::npos);
 }
@@ -181,7 +183,7 @@ TEST_CASE("parse_rule rejects nonsense") {
     INFO(bad);
     auto r = parse_rule(false, bad);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "policy.bad_rule");
+    CHECK_THAT(r, FailsWith("policy.bad_rule"));
   }
   CHECK(parse_rule(true, "Example.COM.")->domain == "example.com");
   CHECK(parse_rule(true, "*.Example.com")->kind == PolicyRule::Kind::DomainSuffix);

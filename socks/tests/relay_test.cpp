@@ -22,12 +22,14 @@
 #include "tests/support/net.h"
 #include "tests/support/tempdir.h"
 #include "tests/socks/socks_client.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::socks;
 using namespace torgw::testing;
 using namespace torgw::testing::socks;
 using namespace std::chrono_literals;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -233,7 +235,7 @@ Config make_config(const std::string& extra, const std::vector<std::string>& bac
   auto file = parse_config_text(text, "test");
   REQUIRE(file.ok());
   auto c = build_config(*file, {});
-  if (!c.ok()) FAIL(c.error().to_string());
+  if (!c) FAIL(c.error().to_string());
   Config cfg = std::move(*c);
   if (cfg.listen.kind == Endpoint::Kind::Tcp && extra.find("listen") == std::string::npos) cfg.listen.port = 0;
   return cfg;
@@ -243,7 +245,7 @@ class RunningRelay {
  public:
   explicit RunningRelay(Config cfg) {
     auto r = Relay::create(std::move(cfg), {});
-    if (!r.ok()) FAIL(r.error().to_string());
+    if (!r) FAIL(r.error().to_string());
     relay_ = std::move(*r);
     thread_ = std::thread([this] {
       auto st = relay_->run();
@@ -704,11 +706,11 @@ TEST_CASE("relay: create() fails clearly") {
   cfg.max_connections = 1'000'000;
   auto r = Relay::create(std::move(cfg), {});
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "relay.fd_limit");
+  CHECK_THAT(r, FailsWith("relay.fd_limit"));
   auto busy = listen_any();
   auto cfg2 = make_config("", {"127.0.0.1:1"});
   cfg2.listen.port = bound_port(busy.get());
   auto r2 = Relay::create(std::move(cfg2), {});
   REQUIRE_FALSE(r2.ok());
-  CHECK(r2.error().reason == "relay.bind");
+  CHECK_THAT(r2, FailsWith("relay.bind"));
 }

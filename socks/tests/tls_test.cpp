@@ -8,11 +8,13 @@
 #include "socks/config.h"
 #include "socks/tests/config_support.h"
 #include "socks/tls.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::socks;
 using torgw::socks::testing::build;
 using torgw::socks::testing::err;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -67,7 +69,7 @@ TEST_CASE("tls: pins in curl's sha256// format") {
     INFO(bad);
     auto r = tls::parse_pins(bad);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == "tls.bad_pin");
+    CHECK_THAT(r, FailsWith("tls.bad_pin"));
   }
   std::string many;
   for (int i = 0; i < 17; ++i) many += std::string(i ? ";" : "") + kOtherPin;
@@ -78,7 +80,7 @@ TEST_CASE("tls: the pin of a certificate matches openssl's and python's") {
   auto p = tls::pin_of_pem_certificate(as_bytes(kKatCert));
   REQUIRE(p.ok());
   CHECK(tls::pin_text(*p) == kKatPin);
-  CHECK(tls::pin_of_pem_certificate(as_bytes("not pem")).error().reason == "tls.bad_pem");
+  CHECK_THAT(tls::pin_of_pem_certificate(as_bytes("not pem")), FailsWith("tls.bad_pem"));
 }
 
 TEST_CASE("tls: PEM values are base64 of PEM text") {
@@ -89,18 +91,18 @@ TEST_CASE("tls: PEM values are base64 of PEM text") {
   CHECK(bundle.ok());
   CHECK(tls::parse_pem_base64(b64(kKeyArmor), tls::PemKind::PrivateKey).ok());
 
-  CHECK(tls::parse_pem_base64("", tls::PemKind::Certificates).error().reason == "tls.bad_base64");
-  CHECK(tls::parse_pem_base64("!!!!", tls::PemKind::Certificates).error().reason == "tls.bad_base64");
-  CHECK(tls::parse_pem_base64(std::string(70000, 'A'), tls::PemKind::Certificates).error().reason == "tls.too_large");
-  CHECK(tls::parse_pem_base64(b64("hello"), tls::PemKind::Certificates).error().reason == "tls.bad_pem");
+  CHECK_THAT(tls::parse_pem_base64("", tls::PemKind::Certificates), FailsWith("tls.bad_base64"));
+  CHECK_THAT(tls::parse_pem_base64("!!!!", tls::PemKind::Certificates), FailsWith("tls.bad_base64"));
+  CHECK_THAT(tls::parse_pem_base64(std::string(70000, 'A'), tls::PemKind::Certificates), FailsWith("tls.too_large"));
+  CHECK_THAT(tls::parse_pem_base64(b64("hello"), tls::PemKind::Certificates), FailsWith("tls.bad_pem"));
   // A cert bundle with a block that is not a certificate (a key) is refused whole.
-  CHECK(tls::parse_pem_base64(b64(std::string(kKatCert) + kKeyArmor), tls::PemKind::Certificates).error().reason ==
-        "tls.bad_pem");
+  CHECK_THAT(tls::parse_pem_base64(b64(std::string(kKatCert) + kKeyArmor), tls::PemKind::Certificates),
+             FailsWith("tls.bad_pem"));
   // A corrupted certificate body.
   std::string broken = kKatCert;
   broken[100] = broken[100] == 'A' ? 'B' : 'A';
   broken[101] = '*';
-  CHECK(tls::parse_pem_base64(b64(broken), tls::PemKind::Certificates).error().reason == "tls.bad_pem");
+  CHECK_THAT(tls::parse_pem_base64(b64(broken), tls::PemKind::Certificates), FailsWith("tls.bad_pem"));
   // Keys: one unencrypted block, nothing else.
   for (std::string bad : {std::string(kKatCert), std::string(kKeyArmor) + kKeyArmor,
                           std::string("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"),
@@ -109,7 +111,7 @@ TEST_CASE("tls: PEM values are base64 of PEM text") {
                           std::string("-----BEGIN PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END EC PRIVATE KEY-----\n"),
                           std::string(1, '\0') + kKeyArmor}) {
     INFO(bad);
-    CHECK(tls::parse_pem_base64(b64(bad), tls::PemKind::PrivateKey).error().reason == "tls.bad_pem");
+    CHECK_THAT(tls::parse_pem_base64(b64(bad), tls::PemKind::PrivateKey), FailsWith("tls.bad_pem"));
   }
 }
 
@@ -118,7 +120,7 @@ TEST_CASE("tls: SNI is a DNS name") {
   CHECK(tls::parse_sni("a").ok());
   for (const char* bad : {"", ".", "a..b", "a.", ".a", "-a.b", "a-.b", "a b", "a/b", "ä.example"}) {
     INFO(bad);
-    CHECK(tls::parse_sni(bad).error().reason == "tls.bad_sni");
+    CHECK_THAT(tls::parse_sni(bad), FailsWith("tls.bad_sni"));
   }
   CHECK_FALSE(tls::parse_sni(std::string(64, 'a') + ".b").ok());
   CHECK_FALSE(tls::parse_sni(std::string(254, 'a')).ok());
@@ -188,7 +190,7 @@ TEST_CASE("tls: a client context refuses to exist without a pin or a CA") {
   tls::Settings s;
   auto c = tls::ClientContext::create(std::move(s));
   REQUIRE_FALSE(c.ok());
-  CHECK(c.error().reason == "tls.context");
+  CHECK_THAT(c, FailsWith("tls.context"));
   tls::Settings p;
   p.pins = *tls::parse_pins(kKatPin);
   CHECK(tls::ClientContext::create(std::move(p)).ok());

@@ -12,9 +12,11 @@
 #include <string>
 
 #include "supervisor/process.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::supervisor;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -76,7 +78,7 @@ TEST_CASE("spawn: exec and privilege-drop failures are errors, not silent childr
   s.argv = {"tor"};
   auto c = spawn_with_pidfd(s);
   REQUIRE_FALSE(c.ok());
-  CHECK(c.error().reason == "process.spawn_failed");
+  CHECK_THAT(c, FailsWith("process.spawn_failed"));
   CHECK(c.error().detail.find("execve") != std::string::npos);
   s.path = "relative";
   CHECK_FALSE(spawn_with_pidfd(s).ok());
@@ -106,5 +108,5 @@ TEST_CASE("spawn: drops to the tor user before exec (root only)") {
   std::string uid = std::to_string(u->uid), gid = std::to_string(u->gid);
   CHECK(out.rfind(uid + "\n" + gid + "\n" + gid + "\n", 0) == 0);  // no supplementary groups
   CHECK(out.find("CapEff: 0000000000000000") != std::string::npos);
-  CHECK(lookup_user("no-such-user-torgw").error().reason == "process.no_such_user");
+  CHECK_THAT(lookup_user("no-such-user-torgw"), FailsWith("process.no_such_user"));
 }

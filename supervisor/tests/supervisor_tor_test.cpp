@@ -17,6 +17,7 @@
 #include "controlport/testing.h"
 #include "onion/onion.h"
 #include "supervisor/tests/support.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::supervisor;
@@ -25,6 +26,7 @@ using torgw::testing::TempDir;
 using torgw::testing::find_program;
 using torgw::testing::read_file;
 using namespace std::chrono_literals;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -189,7 +191,7 @@ TEST_CASE("supervisor: bad config is FATAL and starts no tor") {
   Supervisor sup(loop.base, std::move(cfg), markers.writer(), Hooks{{}, {}, [](std::string_view) {}});
   auto st = sup.start();
   REQUIRE_FALSE(st.ok());
-  CHECK(st.error().reason == "supervisor.option_not_allowed");
+  CHECK_THAT(st, FailsWith("supervisor.option_not_allowed"));
   CHECK(st.error().detail == "ControlPort");
   CHECK(markers.values("FATAL") == std::vector<std::string>{"supervisor.option_not_allowed"});
   CHECK(sup.tor_pid() <= 0);
@@ -200,8 +202,8 @@ TEST_CASE("supervisor: bad config is FATAL and starts no tor") {
   cfg2.ports = {{80, ""}};
   cfg2.tor_binary = "/nonexistent/tor";
   Supervisor sup2(loop.base, std::move(cfg2), markers.writer(), Hooks{{}, {}, [](std::string_view) {}});
-  CHECK(sup2.start().error().reason == "supervisor.no_tor");
-  CHECK(sup2.start().error().reason == "supervisor.already_started");
+  CHECK_THAT(sup2.start(), FailsWith("supervisor.no_tor"));
+  CHECK_THAT(sup2.start(), FailsWith("supervisor.already_started"));
 }
 
 TEST_CASE("supervisor: a tor that keeps dying is restarted with backoff, then FATAL") {

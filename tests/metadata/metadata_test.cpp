@@ -6,12 +6,14 @@
 
 #include "config/metadata.h"
 #include "tests/metadata/metadata_server.h"
+#include "tests/support/result_matchers.h"
 
 using namespace torgw;
 using namespace torgw::config;
 using namespace std::chrono_literals;
 using torgw::testing::MetadataServer;
 using torgw::testing::Route;
+using torgw::testing::FailsWith;
 
 namespace {
 
@@ -162,19 +164,19 @@ TEST_CASE("huge answers are refused, not buffered") {
   s.set(kList, huge);
   auto r = fetch_metadata(opts_for(s));
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "gce:too_large");
+  CHECK_THAT(r, FailsWith("gce:too_large"));
 
   MetadataServer h;
   h.serve_hetzner(std::string(kMaxTextBytes + 1, '#'));
   auto r2 = fetch_metadata(opts_for(h));
   REQUIRE_FALSE(r2.ok());
-  CHECK(r2.error().reason == "hetzner:too_large");
+  CHECK_THAT(r2, FailsWith("hetzner:too_large"));
 
   MetadataServer a;
   a.serve_gce({{"torgw-sealed-identity", std::string(kMaxTextBytes + 10, 'A')}});
   auto r3 = fetch_metadata(opts_for(a));
   REQUIRE_FALSE(r3.ok());
-  CHECK(r3.error().reason == "sealed_identity:too_long");
+  CHECK_THAT(r3, FailsWith("sealed_identity:too_long"));
 }
 
 TEST_CASE("garbage instead of HTTP: not a metadata service") {
@@ -197,22 +199,22 @@ TEST_CASE("garbage from a service that did answer is an error") {
   s.set(kList + "torgw-backend", g);
   auto r = fetch_metadata(opts_for(s));
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "gce:fetch_failed");
+  CHECK_THAT(r, FailsWith("gce:fetch_failed"));
 
   MetadataServer l;
   Route bad;
   bad.google = true;
   bad.body = "<html><body>Login</body></html>";
   l.set(kList, bad);
-  CHECK(fetch_metadata(opts_for(l)).error().reason == "gce:not_text");
+  CHECK_THAT(fetch_metadata(opts_for(l)), FailsWith("gce:not_text"));
 
   MetadataServer h;
   h.serve_hetzner("#cloud-config\npackages:\n  - nginx\n");
-  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:cloud_config_unsupported");
+  CHECK_THAT(fetch_metadata(opts_for(h)), FailsWith("hetzner:cloud_config_unsupported"));
   h.serve_hetzner("#!/bin/sh\necho hi\n");
-  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:userdata_format");
+  CHECK_THAT(fetch_metadata(opts_for(h)), FailsWith("hetzner:userdata_format"));
   h.serve_hetzner("#cloud-config\nwrite_files:\n- path: /root/.ssh/authorized_keys\n  content: ssh-ed25519 AAAA\n");
-  CHECK(fetch_metadata(opts_for(h)).error().reason == "hetzner:cloud_config_other_file");
+  CHECK_THAT(fetch_metadata(opts_for(h)), FailsWith("hetzner:cloud_config_other_file"));
 }
 
 TEST_CASE("Hetzner userdata as #cloud-config write_files for /etc/torgw/torgw.conf") {
@@ -239,7 +241,7 @@ TEST_CASE("5xx is retried, then an error") {
   o.attempts = 3;
   auto r = fetch_metadata(o);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().reason == "gce:http_503");
+  CHECK_THAT(r, FailsWith("gce:http_503"));
   CHECK(s.requests(kList + "torgw-backend") == 3);
 }
 
@@ -285,5 +287,5 @@ TEST_CASE("precedence across the real sources: cmdline > GCE > Hetzner > file") 
   moved_srcs.push_back(m->gce.data);
   auto refused = resolve(moved_srcs);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().reason == "backend:metadata_loosens");
+  CHECK_THAT(refused, FailsWith("backend:metadata_loosens"));
 }

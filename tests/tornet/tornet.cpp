@@ -183,9 +183,8 @@ Status generate_keys(const std::string& tor, const std::string& gencert, const s
   for (int i = 1; i <= kMaxRelays; ++i) names.push_back(relay_nick(i));
   std::string meta = "v3ident " + field_after(read_file(out + "/auth/keys/authority_certificate"), "fingerprint") + "\n";
   for (const auto& n : names) {
-    auto fp = router_keys(tor, out + "/" + n);
-    if (!fp) return fp.error();
-    meta += n + " " + *fp + "\n";
+    TORGW_ASSIGN_OR_RETURN(auto fp, router_keys(tor, out + "/" + n));
+    meta += n + " " + fp + "\n";
   }
   write_file(out + "/keys.txt", meta, 0600);
   return {};
@@ -201,12 +200,11 @@ Status add_missing_relays(const std::string& tor, const std::string& dir) {
     std::error_code ec;
     const std::string tmp = dir + "/" + relay_nick(i) + ".tmp." + std::to_string(::getpid());
     fs::remove_all(tmp, ec);
-    auto fp = router_keys(tor, tmp);
-    if (!fp) return fp.error();
+    TORGW_ASSIGN_OR_RETURN(auto fp, router_keys(tor, tmp));
     fs::remove_all(dir + "/" + relay_nick(i), ec);
     fs::rename(tmp, dir + "/" + relay_nick(i), ec);
     if (ec) return make_error("tornet.keys", "rename into " + dir + ": " + ec.message());
-    meta += relay_nick(i) + " " + *fp + "\n";
+    meta += relay_nick(i) + " " + fp + "\n";
     changed = true;
   }
   if (!changed) return {};
@@ -568,12 +566,10 @@ Status Network::launch(Options& opts) {
   empty_file_ = dir_ + "/empty";
   write_file(empty_file_, "");
 
-  auto version = tor_version(tor_);
-  if (!version) return version.error();
-  say("tor " + *version + "; keys from " + (opts.key_cache.empty() ? default_cache_root() : opts.key_cache));
-  auto keys = ensure_keys(tor_, gencert, opts.key_cache.empty() ? default_cache_root() : opts.key_cache, *version,
-                          timings_.keys);
-  if (!keys) return keys.error();
+  TORGW_ASSIGN_OR_RETURN(auto version, tor_version(tor_));
+  const std::string key_cache = opts.key_cache.empty() ? default_cache_root() : opts.key_cache;
+  say("tor " + version + "; keys from " + key_cache);
+  TORGW_ASSIGN_OR_RETURN(auto keys, ensure_keys(tor_, gencert, key_cache, version, timings_.keys));
 
   const bool use_netns = opts.netns == Netns::On || (opts.netns == Netns::Auto && ::geteuid() == 0);
   if (use_netns) {
@@ -595,8 +591,8 @@ Status Network::launch(Options& opts) {
     relay_or.push_back(port());
     relay_dir.push_back(port());
   }
-  dir_authorities_ = {std::string(kAuthNick) + " orport=" + std::to_string(auth_or) + " no-v2 v3ident=" + keys->v3ident +
-                      " 127.0.0.1:" + std::to_string(auth_dir) + " " + keys->auth_fp};
+  dir_authorities_ = {std::string(kAuthNick) + " orport=" + std::to_string(auth_or) + " no-v2 v3ident=" + keys.v3ident +
+                      " 127.0.0.1:" + std::to_string(auth_dir) + " " + keys.auth_fp};
 
   // Keys into fresh data dirs.
   std::vector<std::string> nicks{kAuthNick};
@@ -605,7 +601,7 @@ Status Network::launch(Options& opts) {
     std::error_code ec;
     fs::remove_all(dir_ + "/" + n, ec);
     fs::create_directories(dir_ + "/" + n, ec);
-    fs::copy(keys->dir + "/" + n + "/keys", dir_ + "/" + n + "/keys", fs::copy_options::recursive, ec);
+    fs::copy(keys.dir + "/" + n + "/keys", dir_ + "/" + n + "/keys", fs::copy_options::recursive, ec);
     if (ec) return make_error("tornet.keys", "copy keys for " + n + ": " + ec.message());
   }
 
@@ -630,8 +626,7 @@ Status Network::launch(Options& opts) {
                         "TestingV3AuthVotingStartOffset " + std::to_string(offset) + "\n"
                         "AuthDirFastGuarantee 1\nAuthDirVoteStableGuaranteeMinUptime 0\n"
                         "AuthDirVoteStableGuaranteeMTBF 0\nAuthDirMaxServersPerAddr 0\n";
-  auto auth = spawn_tor(kAuthNick, auth_rc);
-  if (!auth) return auth.error();
+  TORGW_TRY(spawn_tor(kAuthNick, auth_rc));
   for (int i = 0; i < n_relays; ++i) {
     std::string rc = common + "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(relay_or[static_cast<std::size_t>(i)]) +
                      "\nDirPort 127.0.0.1:" + std::to_string(relay_dir[static_cast<std::size_t>(i)]) +
@@ -639,8 +634,8 @@ Status Network::launch(Options& opts) {
     if (i == 0) rc += "ExitRelay 1\nExitPolicyRejectPrivate 0\nExitPolicyRejectLocalInterfaces 0\n"
                       "ExitPolicy accept 127.0.0.0/8:*\nExitPolicy reject *:*\n";
     else rc += "ExitRelay 0\nExitPolicy reject *:*\n";
-    auto r = spawn_tor(relay_nick(i + 1), rc);
-    if (!r) return r.error();
+    TORGW_TRY(spawn_tor(relay_nick(i + 1), rc));
+
   }
   say("authority and " + std::to_string(n_relays) + " relays started");
 
@@ -707,10 +702,9 @@ Status Network::launch(Options& opts) {
   if (opts.client) {
     socks_port_ = port();
     std::string cdir = dir_ + "/client";
-    auto c = spawn_tor("client", "SocksPort 127.0.0.1:" + std::to_string(socks_port_) + "\nControlSocket " + cdir +
-                                     "/control\nCookieAuthentication 1\nCookieAuthFile " + cdir +
-                                     "/control.authcookie\n");
-    if (!c) return c.error();
+    TORGW_TRY(spawn_tor("client", "SocksPort 127.0.0.1:" + std::to_string(socks_port_) + "\nControlSocket " + cdir +
+                                      "/control\nCookieAuthentication 1\nCookieAuthFile " + cdir +
+                                      "/control.authcookie\n"));
     controlport::ConnectOptions co;
     co.timeout = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     auto ctl = controlport::BlockingControl::open(controlport::Endpoint::unix_socket(cdir + "/control"),
