@@ -291,6 +291,123 @@ Result<std::vector<std::string>> parse_gce_attribute_list(std::string_view body)
 
 // ---- validation ---------------------------------------------------------------------
 
+namespace {
+
+// "[tls://]host:port,...": normalized, no duplicates.
+Result<std::string> validate_host_port_list(const KeySpec& spec, std::string_view value) {
+  const auto key = spec.name;
+  auto items = split(value, ',');
+  if (items.size() > spec.max) return err(key, "too_many_items");
+  std::set<std::string> seen;
+  std::string out;
+  for (auto item : items) {
+    // "tls://host:port": the same address reached over TLS (torgw-socks).
+    const bool tls = item.substr(0, 6) == "tls://";
+    if (tls) item.remove_prefix(6);
+    auto hp = parse_host_port(item);
+    if (!hp) return err(key, "bad_format", "expected [tls://]host:port[,[tls://]host:port...]");
+    if (tls) hp = "tls://" + *hp;
+    if (!seen.insert(*hp).second) return err(key, "duplicate_item", *hp);
+    if (!out.empty()) out += ",";
+    out += *hp;
+  }
+  return out;
+}
+
+// "30", "30s", "5m", "1h": the value in seconds, within the key's range.
+Result<std::string> validate_seconds(const KeySpec& spec, std::string_view value) {
+  const auto key = spec.name;
+  std::uint64_t mult = 1;
+  std::string_view digits = value;
+  switch (value.back()) {
+    case 's': digits.remove_suffix(1); break;
+    case 'm': mult = 60; digits.remove_suffix(1); break;
+    case 'h': mult = 3600; digits.remove_suffix(1); break;
+    default: break;
+  }
+  auto v = parse_u64(digits);
+  if (!v || *v > 1000000000) return err(key, "bad_format", "expected seconds, e.g. 30, 30s, 5m, 1h");
+  std::uint64_t secs = *v * mult;
+  if (secs < spec.min || secs > spec.max)
+    return err(key, "out_of_range", std::to_string(spec.min) + ".." + std::to_string(spec.max) + " seconds");
+  return std::to_string(secs);
+}
+
+// "a,b": each one of the key's choices, once.
+Result<std::string> validate_enum_list(const KeySpec& spec, std::string_view value) {
+  const auto key = spec.name;
+  auto items = split(value, ',');
+  if (items.size() < spec.min || items.size() > spec.max) return err(key, "too_many_items");
+  auto choices = split(spec.choices, '|');
+  std::set<std::string_view> seen;
+  for (auto item : items) {
+    if (std::find(choices.begin(), choices.end(), item) == choices.end())
+      return err(key, "bad_choice", std::string(spec.choices));
+    if (!seen.insert(item).second) return err(key, "duplicate_item", std::string(item));
+  }
+  return std::string(value);
+}
+
+// Client-auth keys: tor's "descriptor:x25519:" form or bare, lower-cased, no duplicates.
+Result<std::string> validate_x25519_list(const KeySpec& spec, std::string_view value) {
+  const auto key = spec.name;
+  auto items = split(value, ',');
+  if (items.size() > spec.max) return err(key, "too_many_items");
+  std::set<std::string> seen;
+  std::string out;
+  for (auto item : items) {
+    static constexpr std::string_view kTorPrefix = "descriptor:x25519:";
+    if (item.substr(0, kTorPrefix.size()) == kTorPrefix) item.remove_prefix(kTorPrefix.size());
+    std::string k(item);
+    std::transform(k.begin(), k.end(), k.begin(),
+                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    // 32 bytes in unpadded base32 is 52 characters; the last one carries 1 bit.
+    if (k.size() != 52 || !std::all_of(k.begin(), k.end(), is_base32_lower))
+      return err(key, "bad_key_format", "expected [descriptor:x25519:]<52 base32 chars>");
+    if (std::string_view("aq").find(k.back()) == std::string_view::npos)
+      return err(key, "bad_key_format", "trailing bits set");
+    if (!seen.insert(k).second) return err(key, "duplicate_item");
+    if (!out.empty()) out += ",";
+    out += k;
+  }
+  return out;
+}
+
+// "http://<ip literal>[:port]" (the metadata endpoint): never a name to resolve.
+Result<std::string> validate_url(const KeySpec& spec, std::string_view value) {
+  const auto key = spec.name;
+  static constexpr std::string_view kScheme = "http://";
+  if (value.substr(0, kScheme.size()) != kScheme) return err(key, "bad_format", "expected http://<ip>[:port]");
+  std::string_view rest = value.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  std::string_view host = rest, port;
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) return err(key, "bad_format");
+    host = rest.substr(1, close - 1);
+    std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return err(key, "bad_format");
+      port = after.substr(1);
+    }
+    if (!valid_ipv6(host)) return err(key, "bad_format", "host must be an IP literal");
+  } else {
+    auto colon = rest.find(':');
+    if (colon != std::string_view::npos) {
+      host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+    }
+    if (!valid_ipv4(host)) return err(key, "bad_format", "host must be an IP literal");
+  }
+  if (!port.empty() || (rest.find(']') == std::string_view::npos && rest.find(':') != std::string_view::npos)) {
+    auto p = parse_u64(port);
+    if (!p || *p < 1 || *p > 65535) return err(key, "bad_format", "bad port");
+  }
+  return std::string(kScheme) + std::string(rest);
+}
+
+}  // namespace
+
 Result<std::string> validate_value(const KeySpec& spec, std::string_view value) {
   const auto key = spec.name;
   if (value.empty()) return err(key, "empty");
@@ -305,24 +422,8 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       if (!hp) return err(key, "bad_format", "expected host:port");
       return *hp;
     }
-    case Type::HostPortList: {
-      auto items = split(value, ',');
-      if (items.size() > spec.max) return err(key, "too_many_items");
-      std::set<std::string> seen;
-      std::string out;
-      for (auto item : items) {
-        // "tls://host:port": the same address reached over TLS (torgw-socks).
-        const bool tls = item.substr(0, 6) == "tls://";
-        if (tls) item.remove_prefix(6);
-        auto hp = parse_host_port(item);
-        if (!hp) return err(key, "bad_format", "expected [tls://]host:port[,[tls://]host:port...]");
-        if (tls) hp = "tls://" + *hp;
-        if (!seen.insert(*hp).second) return err(key, "duplicate_item", *hp);
-        if (!out.empty()) out += ",";
-        out += *hp;
-      }
-      return out;
-    }
+    case Type::HostPortList:
+      return validate_host_port_list(spec, value);
     case Type::Port:
     case Type::Uint: {
       auto v = parse_u64(value);
@@ -331,22 +432,8 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
         return err(key, "out_of_range", std::to_string(spec.min) + ".." + std::to_string(spec.max));
       return std::to_string(*v);
     }
-    case Type::Seconds: {
-      std::uint64_t mult = 1;
-      std::string_view digits = value;
-      switch (value.back()) {
-        case 's': digits.remove_suffix(1); break;
-        case 'm': mult = 60; digits.remove_suffix(1); break;
-        case 'h': mult = 3600; digits.remove_suffix(1); break;
-        default: break;
-      }
-      auto v = parse_u64(digits);
-      if (!v || *v > 1000000000) return err(key, "bad_format", "expected seconds, e.g. 30, 30s, 5m, 1h");
-      std::uint64_t secs = *v * mult;
-      if (secs < spec.min || secs > spec.max)
-        return err(key, "out_of_range", std::to_string(spec.min) + ".." + std::to_string(spec.max) + " seconds");
-      return std::to_string(secs);
-    }
+    case Type::Seconds:
+      return validate_seconds(spec, value);
     case Type::Bool:
       if (value == "true" || value == "1" || value == "yes" || value == "on") return std::string("true");
       if (value == "false" || value == "0" || value == "no" || value == "off") return std::string("false");
@@ -355,18 +442,8 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       for (auto c : split(spec.choices, '|'))
         if (c == value) return std::string(value);
       return err(key, "bad_choice", std::string(spec.choices));
-    case Type::EnumList: {
-      auto items = split(value, ',');
-      if (items.size() < spec.min || items.size() > spec.max) return err(key, "too_many_items");
-      auto choices = split(spec.choices, '|');
-      std::set<std::string_view> seen;
-      for (auto item : items) {
-        if (std::find(choices.begin(), choices.end(), item) == choices.end())
-          return err(key, "bad_choice", std::string(spec.choices));
-        if (!seen.insert(item).second) return err(key, "duplicate_item", std::string(item));
-      }
-      return std::string(value);
-    }
+    case Type::EnumList:
+      return validate_enum_list(spec, value);
     case Type::Hex: {
       if (value.size() != spec.min) return err(key, "bad_hex", "expected " + std::to_string(spec.min) + " hex digits");
       auto b = from_hex(value);
@@ -380,28 +457,8 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       wipe(b->data(), b->size());  // the decoded bytes of a secret (a salt, a key)
       return std::string(value);
     }
-    case Type::X25519List: {
-      auto items = split(value, ',');
-      if (items.size() > spec.max) return err(key, "too_many_items");
-      std::set<std::string> seen;
-      std::string out;
-      for (auto item : items) {
-        static constexpr std::string_view kTorPrefix = "descriptor:x25519:";
-        if (item.substr(0, kTorPrefix.size()) == kTorPrefix) item.remove_prefix(kTorPrefix.size());
-        std::string k(item);
-        std::transform(k.begin(), k.end(), k.begin(),
-                       [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-        // 32 bytes in unpadded base32 is 52 characters; the last one carries 1 bit.
-        if (k.size() != 52 || !std::all_of(k.begin(), k.end(), is_base32_lower))
-          return err(key, "bad_key_format", "expected [descriptor:x25519:]<52 base32 chars>");
-        if (std::string_view("aq").find(k.back()) == std::string_view::npos)
-          return err(key, "bad_key_format", "trailing bits set");
-        if (!seen.insert(k).second) return err(key, "duplicate_item");
-        if (!out.empty()) out += ",";
-        out += k;
-      }
-      return out;
-    }
+    case Type::X25519List:
+      return validate_x25519_list(spec, value);
     case Type::Onion: {
       // The same parser tor's address rules live in (onion/): a typo in one character
       // fails the checksum instead of naming an address nobody holds the key of.
@@ -409,36 +466,8 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       if (!pk) return err(key, "bad_onion", pk.error().reason);
       return onion::address_from_public_key(*pk) + ".onion";
     }
-    case Type::Url: {
-      static constexpr std::string_view kScheme = "http://";
-      if (value.substr(0, kScheme.size()) != kScheme) return err(key, "bad_format", "expected http://<ip>[:port]");
-      std::string_view rest = value.substr(kScheme.size());
-      if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-      std::string_view host = rest, port;
-      if (!rest.empty() && rest.front() == '[') {
-        auto close = rest.find(']');
-        if (close == std::string_view::npos) return err(key, "bad_format");
-        host = rest.substr(1, close - 1);
-        std::string_view after = rest.substr(close + 1);
-        if (!after.empty()) {
-          if (after.front() != ':') return err(key, "bad_format");
-          port = after.substr(1);
-        }
-        if (!valid_ipv6(host)) return err(key, "bad_format", "host must be an IP literal");
-      } else {
-        auto colon = rest.find(':');
-        if (colon != std::string_view::npos) {
-          host = rest.substr(0, colon);
-          port = rest.substr(colon + 1);
-        }
-        if (!valid_ipv4(host)) return err(key, "bad_format", "host must be an IP literal");
-      }
-      if (!port.empty() || (rest.find(']') == std::string_view::npos && rest.find(':') != std::string_view::npos)) {
-        auto p = parse_u64(port);
-        if (!p || *p < 1 || *p > 65535) return err(key, "bad_format", "bad port");
-      }
-      return std::string(kScheme) + std::string(rest);
-    }
+    case Type::Url:
+      return validate_url(spec, value);
   }
   return err(key, "bad_format");
 }
