@@ -1,5 +1,5 @@
-// The reason tokens of common/ (no map header of its own yet): the list that docs and
-// tests/reasons read. The module map header should include this file.
+// The reason tokens of common/: the list that docs and tests/reasons read; common/common.h
+// includes it.
 #pragma once
 
 // ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
@@ -10,7 +10,7 @@
 
 namespace torgw {
 inline constexpr std::string_view kCommonReasons[] = {
-    "base64.invalid", "hex.bad_character", "hex.odd_length", "secret.alloc_failed",
+    "base64.invalid", "bytes.trailing", "bytes.truncated", "hex.bad_character", "hex.odd_length", "secret.alloc_failed",
     "spawn.bad_argv", "spawn.chdir_failed", "spawn.drop_failed", "spawn.exec_failed",
     "spawn.fork_failed", "spawn.no_new_privs_failed", "spawn.pdeathsig_failed", "spawn.pipe_failed",
     "spawn.setsid_failed", "spawn.signals_failed", "spawn.stdin_failed", "spawn.stdin_too_large",

@@ -1,5 +1,4 @@
-// The reason tokens of init/ (no map header of its own yet): the list that docs and
-// tests/reasons read. The module map header should include this file.
+// The reason tokens of init/: the list that docs and tests/reasons read; init/init.h includes it.
 #pragma once
 
 // ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------

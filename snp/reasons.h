@@ -1,5 +1,4 @@
-// The reason tokens of snp/ (no map header of its own yet): the list that docs and
-// tests/reasons read. The module map header should include this file.
+// The reason tokens of snp/: the list that docs and tests/reasons read; snp/snp.h includes it.
 #pragma once
 
 // ---- reason tokens (docs/DEVELOPING.md "Reason tokens") -----------------------------
@@ -35,6 +34,7 @@ inline constexpr std::string_view kReasons[] = {
     "snp.report.signing_key", "snp.report.size", "snp.report.version", "snp.report.version_too_old",
     "snp.report_data.mismatch", "snp.signature.invalid", "snp.signature.no_signing_key",
     "snp.sim.bad_fault", "snp.sim.crypto", "snp.sim.direct_boot", "snp.sim.state",
+    "snp.sim.unavailable",
     "snp.tcb.below_minimum", "snp.tcb.uncommitted", "snp.tsm.generation", "snp.tsm.io",
     "snp.tsm.provider", "snp.vek.bad_extension", "snp.vek.chip_id_mismatch",
     "snp.vek.missing_extension", "snp.vek.product_mismatch", "snp.vek.tcb_mismatch",
