@@ -147,10 +147,9 @@ Result<MetadataReport> parse_metadata_wire(std::string_view text) {
       if (f[2] == "present") p->state = ProviderState::Present;
       else if (f[2] == "absent") p->state = ProviderState::Absent;
       else return wire_error("metadata_wire.bad_state", lineno);
-      auto note = unb64(f[3], lineno);
-      if (!note) return note.error();
-      if (!is_printable(*note)) return wire_error("metadata_wire.not_printable", lineno);
-      p->note = std::move(*note);
+      TORGW_ASSIGN_OR_RETURN(auto note, unb64(f[3], lineno));
+      if (!is_printable(note)) return wire_error("metadata_wire.not_printable", lineno);
+      p->note = std::move(note);
     } else if (verb == "entry") {
       if (!split_fields(line, 4, f)) return wire_error("metadata_wire.bad_line", lineno);
       ProviderResult* p = provider(f[1]);
@@ -158,9 +157,8 @@ Result<MetadataReport> parse_metadata_wire(std::string_view text) {
       if (p->state != ProviderState::Present) return wire_error("metadata_wire.entry_without_provider", lineno);
       if (!is_key(f[2])) return wire_error("metadata_wire.bad_key", lineno);
       if (++entries > kMaxEntries) return wire_error("metadata_wire.too_many_entries", lineno);
-      auto value = unb64(f[3], lineno);
-      if (!value) return value.error();
-      p->data.entries.push_back(Entry{std::string(f[2]), std::move(*value), 0});
+      TORGW_ASSIGN_OR_RETURN(auto value, unb64(f[3], lineno));
+      p->data.entries.push_back(Entry{std::string(f[2]), std::move(value), 0});
     } else if (verb == "end" || verb == "error") {
       if (verb == "end") {
         if (!split_fields(line, 2, f)) return wire_error("metadata_wire.bad_line", lineno);
@@ -170,11 +168,10 @@ Result<MetadataReport> parse_metadata_wire(std::string_view text) {
         if (lineno != 2) return wire_error("metadata_wire.bad_line", lineno, "error after results");
         if (!split_fields(line, 3, f)) return wire_error("metadata_wire.bad_line", lineno);
         if (!is_reason(f[1])) return wire_error("metadata_wire.bad_reason", lineno);
-        auto detail = unb64(f[2], lineno);
-        if (!detail) return detail.error();
-        if (!is_printable(*detail)) return wire_error("metadata_wire.not_printable", lineno);
+        TORGW_ASSIGN_OR_RETURN(auto detail, unb64(f[2], lineno));
+        if (!is_printable(detail)) return wire_error("metadata_wire.not_printable", lineno);
         rep.failed = true;
-        rep.error = make_error(std::string(f[1]), std::move(*detail));
+        rep.error = make_error(std::string(f[1]), std::move(detail));
         rep.result = MetadataResult{};
       }
       if (pos != text.size()) return wire_error("metadata_wire.trailing", lineno + 1);

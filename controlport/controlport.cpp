@@ -422,9 +422,8 @@ void Connection::auth_with_cookie(const ProtocolInfo& pi, const AuthOptions& opt
 
 Status Connection::getinfo(std::vector<std::string> keys,
                            Callback<std::vector<std::pair<std::string, std::string>>> cb) {
-  auto line = cmd_getinfo(keys);
-  if (!line) return line.error();
-  return command(*line, [keys = std::move(keys), cb = std::move(cb)](Result<Reply> r) {
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_getinfo(keys));
+  return command(line, [keys = std::move(keys), cb = std::move(cb)](Result<Reply> r) {
     if (!r) return cb(r.error());
     cb(parse_getinfo(*r, keys));
   });
@@ -432,9 +431,8 @@ Status Connection::getinfo(std::vector<std::string> keys,
 
 Status Connection::getconf(std::vector<std::string> keys,
                            Callback<std::vector<std::pair<std::string, std::optional<std::string>>>> cb) {
-  auto line = cmd_getconf(keys);
-  if (!line) return line.error();
-  return command(*line, [cb = std::move(cb)](Result<Reply> r) {
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_getconf(keys));
+  return command(line, [cb = std::move(cb)](Result<Reply> r) {
     if (!r) return cb(r.error());
     cb(parse_getconf(*r));
   });
@@ -442,36 +440,31 @@ Status Connection::getconf(std::vector<std::string> keys,
 
 Status Connection::setconf(const std::vector<std::pair<std::string, std::optional<std::string>>>& kv,
                            StatusCallback cb) {
-  auto line = cmd_setconf(kv);
-  if (!line) return line.error();
-  return command(*line, ok_only(std::move(cb)));
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_setconf(kv));
+  return command(line, ok_only(std::move(cb)));
 }
 
 Status Connection::setevents(const std::vector<std::string>& events, StatusCallback cb) {
-  auto line = cmd_setevents(events);
-  if (!line) return line.error();
-  return command(*line, ok_only(std::move(cb)));
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_setevents(events));
+  return command(line, ok_only(std::move(cb)));
 }
 
 Status Connection::signal(std::string_view name, StatusCallback cb) {
-  auto line = cmd_signal(name);
-  if (!line) return line.error();
-  return command(*line, ok_only(std::move(cb)));
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_signal(name));
+  return command(line, ok_only(std::move(cb)));
 }
 
 Status Connection::add_onion(const AddOnionRequest& req, Callback<AddOnionReply> cb) {
-  auto line = cmd_add_onion(req);
-  if (!line) return line.error();
-  return command_secret(std::move(*line), [cb = std::move(cb)](Result<Reply> r) {
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_add_onion(req));
+  return command_secret(std::move(line), [cb = std::move(cb)](Result<Reply> r) {
     if (!r) return cb(r.error());
     cb(parse_add_onion(*r));
   });
 }
 
 Status Connection::del_onion(std::string_view service_id, StatusCallback cb) {
-  auto line = cmd_del_onion(service_id);
-  if (!line) return line.error();
-  return command(*line, ok_only(std::move(cb)));
+  TORGW_ASSIGN_OR_RETURN(auto line, cmd_del_onion(service_id));
+  return command(line, ok_only(std::move(cb)));
 }
 
 // ---- run_until / BlockingControl -----------------------------------------------------
@@ -514,9 +507,8 @@ Result<std::unique_ptr<BlockingControl>> BlockingControl::open(const Endpoint& e
   if (!*connected) return connected->error();
   std::optional<Result<ProtocolInfo>> authed;
   b->conn_->authenticate(auth, [&](Result<ProtocolInfo> r) { authed = std::move(r); });
-  auto pi = b->wait_for(authed);
-  if (!pi) return pi.error();
-  b->info_ = std::move(*pi);
+  TORGW_ASSIGN_OR_RETURN(auto pi, b->wait_for(authed));
+  b->info_ = std::move(pi);
   return b;
 }
 
@@ -529,22 +521,19 @@ Result<T> BlockingControl::wait_for(std::optional<Result<T>>& slot) {
 
 Result<Reply> BlockingControl::command(std::string_view line) {
   std::optional<Result<Reply>> got;
-  auto st = conn_->command(line, [&](Result<Reply> r) { got = std::move(r); });
-  if (!st) return st.error();
+  TORGW_TRY(conn_->command(line, [&](Result<Reply> r) { got = std::move(r); }));
   return wait_for(got);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> BlockingControl::getinfo(std::vector<std::string> keys) {
   std::optional<Result<std::vector<std::pair<std::string, std::string>>>> got;
-  auto st = conn_->getinfo(std::move(keys), [&](auto r) { got = std::move(r); });
-  if (!st) return st.error();
+  TORGW_TRY(conn_->getinfo(std::move(keys), [&](auto r) { got = std::move(r); }));
   return wait_for(got);
 }
 
 Result<std::string> BlockingControl::getinfo1(const std::string& key) {
-  auto r = getinfo({key});
-  if (!r) return r.error();
-  return std::move(r->front().second);
+  TORGW_ASSIGN_OR_RETURN(auto r, getinfo({key}));
+  return std::move(r.front().second);
 }
 
 Status BlockingControl::setevents(const std::vector<std::string>& events) {
@@ -558,8 +547,7 @@ Status BlockingControl::setevents(const std::vector<std::string>& events) {
 
 Result<AddOnionReply> BlockingControl::add_onion(const AddOnionRequest& req) {
   std::optional<Result<AddOnionReply>> got;
-  auto st = conn_->add_onion(req, [&](Result<AddOnionReply> r) { got = std::move(r); });
-  if (!st) return st.error();
+  TORGW_TRY(conn_->add_onion(req, [&](Result<AddOnionReply> r) { got = std::move(r); }));
   return wait_for(got);
 }
 

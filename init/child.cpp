@@ -287,8 +287,7 @@ ChildSupervisor::Child* ChildSupervisor::find(const std::string& name) const {
 
 Status ChildSupervisor::start(ChildSpec spec) {
   if (find(spec.name)) return make_error("supervise.duplicate_name", spec.name);
-  auto pid = spawn(spec);
-  if (!pid) return pid.error();
+  TORGW_ASSIGN_OR_RETURN(auto pid, spawn(spec));
   auto c = std::make_unique<Child>();
   c->spec = std::move(spec);
   c->restart_timer = Timer(loop_);
@@ -296,7 +295,7 @@ Status ChildSupervisor::start(ChildSpec spec) {
   c->next_backoff = c->spec.backoff_initial;
   Child& ref = *c;
   children_.push_back(std::move(c));
-  ref.pid = *pid;
+  ref.pid = pid;
   ref.starts = 1;
   ref.started_at = std::chrono::steady_clock::now();
   reaper_.watch(ref.pid, [this, &ref](int st) { on_exit(ref, st); });

@@ -32,9 +32,8 @@ Result<std::optional<firewall::Endpoint>> metadata_endpoint(const config::Config
 
 Result<int> install(BootContext& ctx, const firewall::Policy& p) {
   if (!ctx.firewall) {
-    auto i = firewall::Installer::open();
-    if (!i) return i.error();
-    ctx.firewall = std::make_shared<firewall::Installer>(std::move(*i));
+    TORGW_ASSIGN_OR_RETURN(auto i, firewall::Installer::open());
+    ctx.firewall = std::make_shared<firewall::Installer>(std::move(i));
   }
   return ctx.firewall->install(p);
 }
@@ -110,15 +109,12 @@ Status install_boot_firewall(BootContext& ctx, const config::Config& local) {
   }
   firewall::Policy p;
   p.phase = firewall::Phase::boot;
-  auto meta_uid = metadata_fetcher_uid(ctx);
-  if (!meta_uid) return meta_uid.error();
-  p.metadata_uid = *meta_uid;
-  auto meta = metadata_endpoint(local);
-  if (!meta) return meta.error();
-  p.metadata = *meta;
-  auto n = install(ctx, p);
-  if (!n) return n.error();
-  ctx.markers.emit("FIREWALL", "boot:" + std::to_string(*n));
+  TORGW_ASSIGN_OR_RETURN(auto meta_uid, metadata_fetcher_uid(ctx));
+  p.metadata_uid = meta_uid;
+  TORGW_ASSIGN_OR_RETURN(auto meta, metadata_endpoint(local));
+  p.metadata = meta;
+  TORGW_ASSIGN_OR_RETURN(auto n, install(ctx, p));
+  ctx.markers.emit("FIREWALL", "boot:" + std::to_string(n));
   return {};
 }
 

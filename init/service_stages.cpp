@@ -311,14 +311,12 @@ class TorStage : public Stage {
     sc.emit_onion_hostname = false;  // the identity stage printed it, before attesting
     sc.emit_ready = false;           // READY is ours: torgw-socks runs by now
     if (c.has("tor_options")) {
-      auto opts = parse_tor_options(c.str("tor_options"));
-      if (!opts) return opts.error();
-      sc.extra_options = std::move(*opts);
+      TORGW_ASSIGN_OR_RETURN(auto opts, parse_tor_options(c.str("tor_options")));
+      sc.extra_options = std::move(opts);
     }
     if (c.has("tor_test_network")) {
-      auto lines = parse_test_network(c.str("tor_test_network"));
-      if (!lines) return lines.error();
-      sc.test_network = supervisor::TestNetwork{std::move(*lines)};
+      TORGW_ASSIGN_OR_RETURN(auto lines, parse_test_network(c.str("tor_test_network")));
+      sc.test_network = supervisor::TestNetwork{std::move(lines)};
       ctx.markers.emit("TOR_TEST_NETWORK", "true");
     }
     if (auto s = supervisor::validate(sc); !s) {

@@ -454,13 +454,11 @@ Result<std::unique_ptr<Device>> open_simulated_device(const DeviceConfig& cfg) {
   else if (cfg.sim_fault == "bad_certs") chip.fault = F::BadCerts;
   else if (cfg.sim_fault != "none") return make_error("snp.sim.bad_fault", "sim fault '" + cfg.sim_fault + "'");
   if (!cfg.sim_direct_boot.ovmf.empty()) {
-    auto m = sim_direct_boot_measurement(cfg.sim_direct_boot);
-    if (!m) return m.error();
-    chip.measurement = *m;
+    TORGW_ASSIGN_OR_RETURN(auto m, sim_direct_boot_measurement(cfg.sim_direct_boot));
+    chip.measurement = m;
   }
-  auto sim = SimulatedPsp::open(cfg.sim_state_dir, chip);
-  if (!sim) return sim.error();
-  return std::unique_ptr<Device>(std::move(*sim));
+  TORGW_ASSIGN_OR_RETURN(auto sim, SimulatedPsp::open(cfg.sim_state_dir, chip));
+  return std::unique_ptr<Device>(std::move(sim));
 }
 
 }  // namespace torgw::snp

@@ -131,9 +131,8 @@ Status Supervisor::prepare() {
   TORGW_TRY(make_dir(cfg_.run_dir, 0750, creds_, group));
   TORGW_TRY(make_dir(cfg_.data_dir, 0700, creds_, group));
   if (cfg_.skip_geoip) TORGW_TRY(write_file_atomic(cfg_.run_dir + "/geoip-empty", "", 0644));
-  auto rc = render_torrc(cfg_, RenderContext{::getpid(), sandbox_});
-  if (!rc) return rc.error();
-  TORGW_TRY(write_file_atomic(torrc_path(), *rc, 0644));
+  TORGW_ASSIGN_OR_RETURN(auto rc, render_torrc(cfg_, RenderContext{::getpid(), sandbox_}));
+  TORGW_TRY(write_file_atomic(torrc_path(), rc, 0644));
   if (cfg_.identity) expected_id_ = cfg_.identity->hostname().substr(0, onion::kAddressChars);
   return {};
 }
@@ -180,7 +179,7 @@ Status Supervisor::start() {
   timeline_ = Timeline{};
   timeline_.started = Clock::now();
   auto st = prepare();
-  if (st.ok()) st = spawn_attempt();
+  if (st) st = spawn_attempt();
   if (!st) {
     phase_ = Phase::Failed;
     markers_.fatal(st.error().reason);

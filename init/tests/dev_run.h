@@ -70,7 +70,7 @@ struct DevRun {
     auto end = std::chrono::steady_clock::now() + limit;
     for (;;) {
       auto p = serial::parse_log(out());
-      if (p.ok() && !p->boots.empty() && p->boots.back().get(key)) return true;
+      if (p && !p->boots.empty() && p->boots.back().get(key)) return true;
       if (std::chrono::steady_clock::now() >= end || !proc.running()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

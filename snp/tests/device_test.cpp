@@ -479,7 +479,7 @@ TEST_CASE("device selection and key-field names") {
   sim.sim_chip = "chip-x";
   sim.sim_measurement = std::string(96, 'a');
   // A program that does not link the simulated PSP (torgw_snp_simulated) cannot open it.
-  CHECK(open_device(sim).error().reason == "snp.sim.unavailable");
+  CHECK_THAT(open_device(sim), FailsWith("snp.sim.unavailable"));
   sim.open_simulated = &open_simulated_device;
   auto d = open_device(sim);
   REQUIRE(d.ok());
