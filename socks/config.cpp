@@ -640,7 +640,7 @@ Config file keys (durations: 500ms, 10s, 5m, 1h; sizes: 64k, 1m):
   deny_private = yes           then deny IP literals in loopback, RFC 1918, link-local
                                (169.254.169.254), CGNAT, ULA, multicast, reserved
                                ranges, and localhost names
-  buffer_size = 64k            bytes read per call; bounds each direction's backlog
+  buffer_size = 32k            bytes read per call; bounds each direction's backlog
   splice = yes                 zero-copy relay through kernel pipes
   pipe_size = 64k
   splice_min_bulk = 4          splice only while at least this many directions are bulk

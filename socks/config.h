@@ -79,7 +79,9 @@ struct Config {
   std::vector<PolicyRule> rules;
   bool deny_private = true;
 
-  std::uint32_t buffer_size = 64 * 1024;  // per read; bounds each direction's backlog
+  // Per read; bounds each direction's backlog. 32k, not 64k: a lone bulk flow is copied
+  // (splice_min_bulk) and 32 KiB chunks reach the reader cache-warm (docs/socks.md).
+  std::uint32_t buffer_size = 32 * 1024;
   bool splice = true;                      // zero-copy relay through pipes when possible
   std::uint32_t pipe_size = 64 * 1024;
   std::uint32_t splice_min_bulk = 4;  // splice only while this many directions are bulk
