@@ -57,7 +57,8 @@ Stats measure_fn(int n, const std::function<void()>& fn) {
 
 void print_stats(const std::string& what, const Stats& s, double target_ms) {
   std::printf("%-62s cpu median %8.3f ms  max %8.3f ms  wall median %8.3f ms  target <= %.0f ms: %s\n", what.c_str(),
-              s.cpu_median_ms, s.cpu_max_ms, s.wall_median_ms, target_ms, s.cpu_median_ms <= target_ms ? "met" : "MISSED");
+              s.cpu_median_ms, s.cpu_max_ms, s.wall_median_ms, target_ms,
+              s.cpu_median_ms <= target_ms ? "met" : "MISSED");
 }
 
 std::string read_all(const std::string& p) {

@@ -91,8 +91,9 @@ int main(int argc, char** argv) {
   if (n < 1) n = 1;
   double load[1] = {0};
   getloadavg(load, 1);
-  std::printf("snp_bench: %d iterations each (load average %.1f: CPU medians are the figure; wall time and p99 are the machine)\n", n,
-              load[0]);
+  std::printf("snp_bench: %d iterations each (load average %.1f: CPU medians are the figure; wall time and p99 are the "
+              "machine)\n",
+              n, load[0]);
 
   // Real AMD vector.
   const std::string v = shared + "/vectors/snp/oak_genoa_oc";
@@ -107,10 +108,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "snp_bench: the vector does not verify\n");
       return 1;
     }
-    print_stats("verify_attestation, real Genoa report + VCEK/ASK/ARK", measure(n, [&] {
-             if (!verify_attestation(report, chain, o).valid()) std::abort();
-           }),
-           5);
+    print_stats("verify_attestation, real Genoa report + VCEK/ASK/ARK",
+                measure(n,
+                        [&] {
+                          if (!verify_attestation(report, chain, o).valid()) std::abort();
+                        }),
+                5);
   } else {
     std::printf("snp_bench: %s absent: real-vector measurement skipped\n", v.c_str());
   }
@@ -135,10 +138,12 @@ int main(int argc, char** argv) {
   auto chain = chain_from_cert_table(*parse_cert_table(a.raw.cert_table));
   VerifyOptions so;
   so.chain.simulated_ark = (*sim)->ark_der();
-  print_stats("verify_attestation, simulated report + cert table", measure(n, [&] {
-           if (!verify_attestation(a.raw.report, *chain, so).valid()) std::abort();
-         }),
-         5);
+  print_stats("verify_attestation, simulated report + cert table",
+              measure(n,
+                      [&] {
+                        if (!verify_attestation(a.raw.report, *chain, so).valid()) std::abort();
+                      }),
+              5);
 
   // A whole serial log, as `torgw verify` does it.
   const std::string log_path = dir + "/serial.log";
@@ -158,28 +163,34 @@ int main(int argc, char** argv) {
   const std::string log_text((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
   LogVerifyOptions lo;
   lo.verify = so;
-  print_stats("parse_log + verify_boot, simulated serial log", measure(n, [&] {
-           auto log = serial::parse_log(log_text);
-           if (!verify_boot(*serial::last_complete_boot(*log), lo).valid()) std::abort();
-         }),
-         5);
+  print_stats("parse_log + verify_boot, simulated serial log",
+              measure(n,
+                      [&] {
+                        auto log = serial::parse_log(log_text);
+                        if (!verify_boot(*serial::last_complete_boot(*log), lo).valid()) std::abort();
+                      }),
+              5);
 
   // Identity derivation.
   DerivedKeyRequest req;
   const SecretBytes salt = SecretBytes::copy_of(Bytes(identity::kSaltSize, 0x5a));  // a fixed identity_salt
   auto dk = (*sim)->get_derived_key(req);
-  print_stats("identity: derived key -> seed -> ed25519 identity", measure(n * 10, [&] {
-           SecretBytes seed = identity::seed_from_derived_key(*dk, req, salt);
-           auto ident = onion::Identity::from_seed(seed.view());
-           if (!ident) std::abort();
-         }),
-         1);
-  print_stats("identity: simulated MSG_KEY_REQ + KDF + identity + address", measure(n * 10, [&] {
-           auto s = identity::derive(**sim, req, salt);
-           auto ident = onion::Identity::from_seed(s->bytes.view());
-           if (ident->hostname().size() != 62) std::abort();
-         }),
-         1);
+  print_stats("identity: derived key -> seed -> ed25519 identity",
+              measure(n * 10,
+                      [&] {
+                        SecretBytes seed = identity::seed_from_derived_key(*dk, req, salt);
+                        auto ident = onion::Identity::from_seed(seed.view());
+                        if (!ident) std::abort();
+                      }),
+              1);
+  print_stats("identity: simulated MSG_KEY_REQ + KDF + identity + address",
+              measure(n * 10,
+                      [&] {
+                        auto s = identity::derive(**sim, req, salt);
+                        auto ident = onion::Identity::from_seed(s->bytes.view());
+                        if (ident->hostname().size() != 62) std::abort();
+                      }),
+              1);
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -284,7 +284,9 @@ int rtt(const std::vector<sockaddr_in>& proxies, const sockaddr_in& tgt, int cou
   for (std::size_t k = 0; k < lat.size(); ++k) {
     auto& l = lat[k];
     std::sort(l.begin(), l.end());
-    auto pct = [&](double p) { return static_cast<double>(l[static_cast<std::size_t>(p * static_cast<double>(l.size() - 1))]) / 1000.0; };
+    auto pct = [&](double p) {
+      return static_cast<double>(l[static_cast<std::size_t>(p * static_cast<double>(l.size() - 1))]) / 1000.0;
+    };
     std::printf("%s{\"count\":%d,\"p50_us\":%.2f,\"p99_us\":%.2f,\"min_us\":%.2f}", k ? "," : "", count, pct(0.5),
                 pct(0.99), pct(0.0));
   }

@@ -49,8 +49,8 @@
 
 using namespace torgw;
 using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 using nlohmann::json;
+using std::chrono::milliseconds;
 
 namespace {
 
@@ -97,9 +97,9 @@ Sample run_supervised(tornet::Network& net, int round) {
   bool ready = false;
   std::optional<Error> fatal;
   {
-    supervisor::Supervisor sup(base, std::move(cfg), markers,
-                               supervisor::Hooks{[&] { ready = true; }, [&](const Error& e) { fatal = e; },
-                                                 [](std::string_view) {}});
+    supervisor::Supervisor sup(
+        base, std::move(cfg), markers,
+        supervisor::Hooks{[&] { ready = true; }, [&](const Error& e) { fatal = e; }, [](std::string_view) {}});
     const auto t0 = Clock::now();
     const double cpu0 = thread_cpu_ms();
     auto st = sup.start();
@@ -107,7 +107,8 @@ Sample run_supervised(tornet::Network& net, int round) {
     if (!st) {
       s.error = st.error().to_string();
     } else {
-      controlport::run_until(base, [&] { return ready || fatal; }, milliseconds(240000));
+      controlport::run_until(
+          base, [&] { return ready || fatal; }, milliseconds(240000));
       const auto& tl = sup.first_timeline();
       s.ok = ready;
       if (!ready) s.error = fatal ? fatal->to_string() : "timed out";
@@ -116,7 +117,8 @@ Sample run_supervised(tornet::Network& net, int round) {
       s.published_ms = ms_between(t0, tl.published);
       bool stopped = false;
       sup.stop([&] { stopped = true; });
-      controlport::run_until(base, [&] { return stopped; }, milliseconds(30000));
+      controlport::run_until(
+          base, [&] { return stopped; }, milliseconds(30000));
     }
   }
   event_base_free(base);
@@ -195,8 +197,11 @@ std::string tor_wrapper(const std::string& tor, const std::string& log) {
   return "#!/bin/bash\n"
          "now=${EPOCHREALTIME/[.,]/}000\n"
          "read -r sched </proc/$PPID/schedstat\n"
-         "echo \"$1 $now $sched\" >>" + log + "\n"
-         "exec " + tor + " \"$@\"\n";
+         "echo \"$1 $now $sched\" >>" +
+         log +
+         "\n"
+         "exec " +
+         tor + " \"$@\"\n";
 }
 
 // The tor_test_network value torgw-init takes: the DirAuthority lines, base64.
@@ -218,9 +223,11 @@ Sample run_appliance(tornet::Network& net, int round) {
   const std::string out_path = root + "/stdout";
   testing::write_file(wrapper, tor_wrapper(net.tor_binary(), spawns + "/log"), 0755);
   testing::write_file(root + "/torgw.conf", "backend=127.0.0.1:1\nonion_port=80\nidentity=ephemeral\n");
-  std::vector<std::string> argv{TORGW_INIT_BINARY, "--dev", "--config", root + "/torgw.conf", "--state-dir",
-                                root + "/state", "--tor-binary", wrapper, "--socks-binary", TORGW_SOCKS_BINARY,
-                                "--set", "tor_test_network=" + test_network_value(net.dir_authorities())};
+  std::vector<std::string> argv{
+      TORGW_INIT_BINARY,    "--dev",       "--config",
+      root + "/torgw.conf", "--state-dir", root + "/state",
+      "--tor-binary",       wrapper,       "--socks-binary",
+      TORGW_SOCKS_BINARY,   "--set",       "tor_test_network=" + test_network_value(net.dir_authorities())};
   // As the appliance runs them: neither tor nor torgw-socks as root.
   if (::geteuid() == 0) argv.insert(argv.end(), {"--tor-user", "debian-tor", "--socks-user", "nobody"});
   testing::SpawnOptions so;
@@ -337,8 +344,8 @@ int main(int argc, char** argv) {
       char cpu[32] = "";
       if (kind.has_cpu) std::snprintf(cpu, sizeof cpu, " / %.2f ms cpu", s.spawn_cpu_ms);
       std::fprintf(stderr, "round %d %-11s spawn %.2f ms wall%s, bootstrap %.0f ms, published %.0f ms%s%s\n", r + 1,
-                   kind.label, s.spawn_wall_ms, cpu, s.bootstrap_ms, s.published_ms, s.ok ? "" : " FAILED: ",
-                   s.error.c_str());
+                   kind.label, s.spawn_wall_ms, cpu, s.bootstrap_ms, s.published_ms,
+                   s.ok ? "" : " FAILED: ", s.error.c_str());
     }
   }
   auto col = [](const std::vector<Sample>& v, double Sample::*f) {
@@ -371,12 +378,17 @@ int main(int argc, char** argv) {
   for (const auto& s : sup) j["supervised"].push_back(to_json(s));
   for (const auto& s : bare) j["bare"].push_back(to_json(s));
   for (const auto& s : app) j["appliance"].push_back(to_json(s));
-  j["median_ms"] = {{"spawn_cpu", spawn_cpu},           {"spawn_wall", spawn_wall},
-                    {"supervised_bootstrap", sup_boot},  {"bare_bootstrap", bare_boot},
-                    {"supervised_published", sup_pub},   {"bare_published", bare_pub},
+  j["median_ms"] = {{"spawn_cpu", spawn_cpu},
+                    {"spawn_wall", spawn_wall},
+                    {"supervised_bootstrap", sup_boot},
+                    {"bare_bootstrap", bare_boot},
+                    {"supervised_published", sup_pub},
+                    {"bare_published", bare_pub},
                     {"supervision_overhead", sup_pub - bare_pub},
-                    {"appliance_spawn_cpu", app_cpu},    {"appliance_spawn_wall", app_wall},
-                    {"appliance_bootstrap", app_boot},   {"appliance_published", app_pub}};
+                    {"appliance_spawn_cpu", app_cpu},
+                    {"appliance_spawn_wall", app_wall},
+                    {"appliance_bootstrap", app_boot},
+                    {"appliance_published", app_pub}};
   j["targets"] = {{"own_work_le_50ms", spawn_cpu <= 50.0 && app_cpu <= 50.0},
                   {"overhead_le_1s", sup_pub - bare_pub <= 1000.0}};
   std::fprintf(stderr,

@@ -51,12 +51,12 @@ struct Args {
 struct Row {
   std::string log;
   bool included = false;
-  std::string onion;    // "<56>.onion", "" if unknown
+  std::string onion;  // "<56>.onion", "" if unknown
   std::string boot_id;
-  std::string reason;   // a dotted token; for included rows "valid"
+  std::string reason;  // a dotted token; for included rows "valid"
   std::string detail;
   bool simulated = false;
-  std::string image;    // "image-bound", "not-covered", "unchecked", ""
+  std::string image;  // "image-bound", "not-covered", "unchecked", ""
 };
 
 const char* image_kind(const std::optional<ImageVerdict>& v) {
@@ -128,8 +128,10 @@ std::optional<std::string> resolve_master(const Args& a) {
   }
   if (from_key) return from_key;
   if (!from_flag) {
-    std::fprintf(stderr, "torgw balance: --key %s is not in tor's hs_ed25519_secret_key format (a PEM key?): give "
-                 "--master too\n", a.key.c_str());
+    std::fprintf(stderr,
+                 "torgw balance: --key %s is not in tor's hs_ed25519_secret_key format (a PEM key?): give "
+                 "--master too\n",
+                 a.key.c_str());
     return std::nullopt;
   }
   return from_flag;
@@ -160,10 +162,12 @@ Row check_instance(const std::string& path, const std::string& master, const Log
                    "this boot binds no configuration (REPORT_DATA v1), so nothing attests which master it serves");
   if (lc.ob_master.empty()) return exclude("balance.not_instance", "the attested config sets no onionbalance_master");
   auto pk = onion::public_key_from_address(lc.ob_master);
-  if (!pk) return exclude("balance.bad_master", "attested onionbalance_master " + lc.ob_master + ": " + pk.error().reason);
+  if (!pk)
+    return exclude("balance.bad_master", "attested onionbalance_master " + lc.ob_master + ": " + pk.error().reason);
   if (onion::address_from_public_key(*pk) + ".onion" != master)
     return exclude("balance.other_master", "it serves " + lc.ob_master);
-  if (r.onion.empty() || r.onion == master) return exclude("balance.bad_instance_address", "instance address '" + r.onion + "'");
+  if (r.onion.empty() || r.onion == master)
+    return exclude("balance.bad_instance_address", "instance address '" + r.onion + "'");
   if (lc.image_refused) return exclude("verify.not_image_bound", lc.image->lines.front());
   r.included = true;
   r.reason = "valid";
@@ -172,9 +176,11 @@ Row check_instance(const std::string& path, const std::string& master, const Log
 }
 
 std::string render_config_yaml(const std::string& key_path, const std::string& master, const std::vector<Row>& rows) {
-  std::string y = "# Onionbalance v3 config for " + master + ", written by `torgw balance` from the\n"
+  std::string y = "# Onionbalance v3 config for " + master +
+                  ", written by `torgw balance` from the\n"
                   "# instances' verified serial logs (docs/scale-out.md). Regenerate, then reload onionbalance.\n"
-                  "services:\n- key: " + yaml_quoted(key_path) + "\n  instances:\n";
+                  "services:\n- key: " +
+                  yaml_quoted(key_path) + "\n  instances:\n";
   int n = 0;
   for (const auto& r : rows) {
     if (!r.included) continue;
@@ -244,7 +250,8 @@ int balance_command(const Args& a) {
     error_detail = "no log qualifies: nothing written";
   } else if (included > kMaxInstances) {
     error = "balance.too_many_instances";
-    error_detail = std::to_string(included) + " instances qualify; Onionbalance puts 2 introduction points per "
+    error_detail = std::to_string(included) +
+                   " instances qualify; Onionbalance puts 2 introduction points per "
                    "instance in one descriptor and clients reject more than 20, so at most " +
                    std::to_string(kMaxInstances) + " (nothing written)";
   }
@@ -279,8 +286,7 @@ int balance_command(const Args& a) {
     if (error.empty())
       std::printf("wrote %s: %zu of %zu instances; reload onionbalance (SIGHUP, or systemctl reload onionbalance)\n",
                   a.out.c_str(), included, rows.size());
-    else
-      std::printf("ERROR: %s: %s\n", error.c_str(), error_detail.c_str());
+    else std::printf("ERROR: %s: %s\n", error.c_str(), error_detail.c_str());
   }
   return error.empty() ? kExitOk : kExitInvalid;
 }

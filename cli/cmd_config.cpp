@@ -30,9 +30,9 @@ int check_command(const CheckArgs& a) {
     config::Source source;
     const char* what;
   };
-  for (const Input& in : {Input{a.file, config::Source::File, "config_file"},
-                          Input{a.userdata, config::Source::Hetzner, "hetzner"},
-                          Input{a.cmdline, config::Source::Cmdline, "cmdline"}}) {
+  for (const Input& in :
+       {Input{a.file, config::Source::File, "config_file"}, Input{a.userdata, config::Source::Hetzner, "hetzner"},
+        Input{a.cmdline, config::Source::Cmdline, "cmdline"}}) {
     if (in.path.empty()) continue;
     std::string text;
     if (!read_input_file(in.path, text, config::kMaxTextBytes + 1)) return kExitUsage;
@@ -75,14 +75,15 @@ int keys_command(bool trust_table, bool json) {
   if (json) {
     nlohmann::json j = {{"keys", nlohmann::json::array()}};
     for (const auto& k : config::keys())
-      j["keys"].push_back({{"name", k.name},
-                           {"type", config::to_string(k.type)},
-                           {"choices", k.choices.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.choices)},
-                           {"default", k.default_value.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.default_value)},
-                           {"required", k.required},
-                           {"secret", k.secret},
-                           {"trust", config::to_string(k.trust)},
-                           {"help", k.help}});
+      j["keys"].push_back(
+          {{"name", k.name},
+           {"type", config::to_string(k.type)},
+           {"choices", k.choices.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.choices)},
+           {"default", k.default_value.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.default_value)},
+           {"required", k.required},
+           {"secret", k.secret},
+           {"trust", config::to_string(k.trust)},
+           {"help", k.help}});
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }

@@ -53,8 +53,10 @@ int wrap_command(const Args& a) {
   if (!log) return kExitUsage;
   const serial::Boot* boot = snp::last_transfer_boot(*log);
   if (!boot) {
-    std::fprintf(stderr, "torgw: INVALID: no boot in %s published a transfer key with a whole attestation report "
-                         "(is the VM running with identity=transfer?)\n", a.log.c_str());
+    std::fprintf(stderr,
+                 "torgw: INVALID: no boot in %s published a transfer key with a whole attestation report "
+                 "(is the VM running with identity=transfer?)\n",
+                 a.log.c_str());
     return kExitInvalid;
   }
   snp::LogVerifyOptions lo;
@@ -76,14 +78,16 @@ int wrap_command(const Args& a) {
     return kExitInvalid;
   }
   const auto& m = v.verification.report->measurement;
-  std::fprintf(stderr,
-               "torgw: %swrapped %s for boot %s (measurement %s, %s %s); the blob opens only in that boot\n",
-               sim ? "SIMULATED " : "", id->hostname().c_str(), v.boot_id.c_str(), to_hex(ByteView(m.data(), m.size())).c_str(),
-               to_string(v.verification.chain->product), to_string(v.verification.chain->signer));
+  std::fprintf(stderr, "torgw: %swrapped %s for boot %s (measurement %s, %s %s); the blob opens only in that boot\n",
+               sim ? "SIMULATED " : "", id->hostname().c_str(), v.boot_id.c_str(),
+               to_hex(ByteView(m.data(), m.size())).c_str(), to_string(v.verification.chain->product),
+               to_string(v.verification.chain->signer));
   if (sim) std::fprintf(stderr, "torgw: SIMULATED: the target is torgw's simulated PSP, not AMD hardware\n");
   if (a.flags.json) {
-    nlohmann::json j = {{"blob", to_base64(*blob)},       {"boot_id", v.boot_id},
-                        {"onion_hostname", id->hostname()}, {"measurement", to_hex(ByteView(m.data(), m.size()))},
+    nlohmann::json j = {{"blob", to_base64(*blob)},
+                        {"boot_id", v.boot_id},
+                        {"onion_hostname", id->hostname()},
+                        {"measurement", to_hex(ByteView(m.data(), m.size()))},
                         {"simulated", sim}};
     std::cout << j.dump(2) << "\n";
   } else {

@@ -75,7 +75,8 @@ Result<std::optional<std::uint32_t>> vcpu_sig_from(const Args& a) {
   const bool fms_any = !a.vcpu_family.empty() || !a.vcpu_model.empty() || !a.vcpu_stepping.empty();
   const int ways = !a.vcpu_type.empty() + !a.vcpu_sig.empty() + fms_any;
   if (ways > 1)
-    return make_error("measure.vcpu.conflict", "give only one of --vcpu-type, --vcpu-sig, --vcpu-family/model/stepping");
+    return make_error("measure.vcpu.conflict",
+                      "give only one of --vcpu-type, --vcpu-sig, --vcpu-family/model/stepping");
   if (!a.vcpu_type.empty()) {
     TORGW_ASSIGN_OR_RETURN(auto s, measure::vcpu_signature(a.vcpu_type));
     return std::optional<std::uint32_t>(s);
@@ -91,8 +92,8 @@ Result<std::optional<std::uint32_t>> vcpu_sig_from(const Args& a) {
     auto f = parse_number(a.vcpu_family), m = parse_number(a.vcpu_model), s = parse_number(a.vcpu_stepping);
     if (!f || !m || !s || *f > 0xff + 0xf || *m > 0xff || *s > 0xf)
       return make_error("measure.vcpu.bad_signature", "family/model/stepping out of range");
-    return std::optional<std::uint32_t>(measure::cpu_signature(static_cast<unsigned>(*f), static_cast<unsigned>(*m),
-                                                               static_cast<unsigned>(*s)));
+    return std::optional<std::uint32_t>(
+        measure::cpu_signature(static_cast<unsigned>(*f), static_cast<unsigned>(*m), static_cast<unsigned>(*s)));
   }
   return std::optional<std::uint32_t>{};
 }
@@ -108,9 +109,12 @@ int measure_command(const Args& a) {
     auto h = measure::snp_ovmf_hash(image);
     if (!h) return usage(h.error());
     if (a.json)
-      std::cout << nlohmann::json{{"mode", a.mode}, {"ovmf_hash", to_hex(*h)}, {"ovmf_sha256", to_hex(measure::sha256(image))}}.dump(2) << "\n";
-    else
-      std::printf("%s\n", encode(*h, a.output_format).c_str());
+      std::cout << nlohmann::json{{"mode", a.mode},
+                                  {"ovmf_hash", to_hex(*h)},
+                                  {"ovmf_sha256", to_hex(measure::sha256(image))}}
+                       .dump(2)
+                << "\n";
+    else std::printf("%s\n", encode(*h, a.output_format).c_str());
     return kExitOk;
   }
 
@@ -121,7 +125,8 @@ int measure_command(const Args& a) {
   auto sig = vcpu_sig_from(a);
   if (!sig) return usage(sig.error());
   if (*vmm == measure::VmmType::Qemu && !*sig)
-    return usage("QEMU puts the vCPU signature in the VMSA: give --vcpu-type, --vcpu-sig or --vcpu-family/model/stepping");
+    return usage(
+        "QEMU puts the vCPU signature in the VMSA: give --vcpu-type, --vcpu-sig or --vcpu-family/model/stepping");
   auto features = parse_number(a.guest_features);
   if (!features) return usage("--guest-features '" + a.guest_features + "' is not a number");
   if (a.kernel.empty() && (!a.initrd.empty() || a.append))
@@ -195,14 +200,16 @@ int measure_command(const Args& a) {
 }  // namespace
 
 void register_measure(CLI::App& app, Action& selected) {
-  auto* cmd = app.add_subcommand(
-      "measure", "Predict the SEV-SNP launch measurement of an OVMF (+ kernel/initrd/cmdline) launch "
-                 "(flags as virtee/sev-snp-measure)");
+  auto* cmd = app.add_subcommand("measure",
+                                 "Predict the SEV-SNP launch measurement of an OVMF (+ kernel/initrd/cmdline) launch "
+                                 "(flags as virtee/sev-snp-measure)");
   auto a = std::make_shared<Args>();
   cmd->add_option("--mode", a->mode, "snp (default) or snp:ovmf-hash (the digest after the OVMF pages only)")
       ->check(CLI::IsMember({"snp", "snp:ovmf-hash"}));
-  cmd->add_option("--vcpus", a->vcpus, "Number of vCPUs (one VMSA page each)")->check(CLI::Range(1u, measure::kMaxVcpus));
-  cmd->add_option("--vcpu-type", a->vcpu_type, "QEMU -cpu model: EPYC, EPYC-v1..v4, EPYC-Rome*, EPYC-Milan*, EPYC-Genoa*, EPYC-Turin*");
+  cmd->add_option("--vcpus", a->vcpus, "Number of vCPUs (one VMSA page each)")
+      ->check(CLI::Range(1u, measure::kMaxVcpus));
+  cmd->add_option("--vcpu-type", a->vcpu_type,
+                  "QEMU -cpu model: EPYC, EPYC-v1..v4, EPYC-Rome*, EPYC-Milan*, EPYC-Genoa*, EPYC-Turin*");
   cmd->add_option("--vcpu-sig", a->vcpu_sig, "CPUID(1).EAX signature, e.g. 0xa00f11");
   cmd->add_option("--vcpu-family", a->vcpu_family, "CPU family (with --vcpu-model and --vcpu-stepping)");
   cmd->add_option("--vcpu-model", a->vcpu_model, "CPU model");
@@ -212,8 +219,10 @@ void register_measure(CLI::App& app, Action& selected) {
   cmd->add_option("--kernel", a->kernel, "Kernel file for measured direct boot (-kernel)");
   cmd->add_option("--initrd", a->initrd, "Initrd file (-initrd); absent: hashed as empty");
   cmd->add_option("--append", a->append, "Kernel command line (-append); hashed with its trailing NUL");
-  cmd->add_option("--guest-features", a->guest_features, "VMSA SEV_FEATURES (default 0x1 = SNPActive; 0x21 adds DebugSwap)");
-  cmd->add_option("--snp-ovmf-hash", a->snp_ovmf_hash, "Precomputed OVMF hash (from --mode snp:ovmf-hash) instead of the image's pages");
+  cmd->add_option("--guest-features", a->guest_features,
+                  "VMSA SEV_FEATURES (default 0x1 = SNPActive; 0x21 adds DebugSwap)");
+  cmd->add_option("--snp-ovmf-hash", a->snp_ovmf_hash,
+                  "Precomputed OVMF hash (from --mode snp:ovmf-hash) instead of the image's pages");
   cmd->add_option("--output-format", a->output_format, "hex (default) or base64");
   cmd->add_flag("--json", a->json, "Machine-readable output with the inputs' digests");
   cmd->callback([&selected, a] { selected = [a] { return measure_command(*a); }; });

@@ -40,7 +40,8 @@ int address_command(const std::string& path, bool json) {
   std::string host = onion::hostname_file(pk);
   if (json) {
     while (!host.empty() && host.back() == '\n') host.pop_back();
-    std::cout << nlohmann::json{{"hostname", host}, {"key_file", *kind == onion::KeyFileKind::Secret ? "secret" : "public"}}
+    std::cout << nlohmann::json{{"hostname", host},
+                                {"key_file", *kind == onion::KeyFileKind::Secret ? "secret" : "public"}}
                      .dump(2)
               << "\n";
   } else {

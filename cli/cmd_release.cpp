@@ -62,8 +62,7 @@ int sign_command(const SignArgs& a) {
   if (a.json)
     std::cout << nlohmann::json{{"signature_file", out}, {"key_id", id.key_id_hex()}, {"trusted_comment", tc}}.dump(2)
               << "\n";
-  else
-    std::printf("signed %s with key %s: %s\n", a.file.c_str(), id.key_id_hex().c_str(), out.c_str());
+  else std::printf("signed %s with key %s: %s\n", a.file.c_str(), id.key_id_hex().c_str(), out.c_str());
   return kExitOk;
 }
 

@@ -53,10 +53,10 @@ int verify_command(const VerifyArgs& a) {
   } else {
     const bool sim = v.chain && v.chain->simulated;
     if (v.valid())
-      std::printf("%sVALID: SEV-SNP attestation report verified%s\n", sim ? "SIMULATED " : "",
-                  sim ? " against the SIMULATED ARK you passed" : " (chain to a pinned AMD root, signature, TCB, policy)");
-    else
-      std::printf("%sINVALID: %s\n", sim ? "SIMULATED " : "", v.status.error().to_string().c_str());
+      std::printf(
+          "%sVALID: SEV-SNP attestation report verified%s\n", sim ? "SIMULATED " : "",
+          sim ? " against the SIMULATED ARK you passed" : " (chain to a pinned AMD root, signature, TCB, policy)");
+    else std::printf("%sINVALID: %s\n", sim ? "SIMULATED " : "", v.status.error().to_string().c_str());
     print_verification(v);
   }
   return v.valid() ? kExitOk : kExitInvalid;

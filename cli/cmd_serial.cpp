@@ -16,8 +16,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -86,8 +86,8 @@ int parse_command(const std::string& path, bool json) {
 // ---- serial watch -------------------------------------------------------------------
 
 struct WatchArgs {
-  std::string input;  // a path, or "-" for stdin
-  std::string until;  // a marker key to wait for instead of READY
+  std::string input;   // a path, or "-" for stdin
+  std::string until;   // a marker key to wait for instead of READY
   double timeout = 0;  // seconds; 0: none
   bool json = false;
   bool verify = false;
@@ -119,27 +119,25 @@ std::string progress_text(const serial::WatchProgress& p) {
 }
 
 // The one-line reason of an ending (stdout in text mode, "reason" in --json).
-std::string outcome_reason(Outcome o, const serial::WatchProgress& p, const serial::WatchState& s,
-                           const WatchArgs& a) {
+std::string outcome_reason(Outcome o, const serial::WatchProgress& p, const serial::WatchState& s, const WatchArgs& a) {
   const std::string noise = s.binary_bytes == 0 ? ""
-                            : " (" + std::to_string(s.binary_bytes) + " non-text bytes: is this a serial console log?)";
+                                                : " (" + std::to_string(s.binary_bytes) +
+                                                      " non-text bytes: is this a serial console log?)";
   switch (o) {
-    case Outcome::Ready:
-      return a.until.empty() ? "READY=true" : a.until + "=" + *p.boot.get(a.until);
-    case Outcome::Fatal:
-      return "FATAL=" + *p.boot.get("FATAL");
-    case Outcome::Damaged:
-      return "serial.watch.damaged: READY but " + p.boot.problems.front();
+    case Outcome::Ready: return a.until.empty() ? "READY=true" : a.until + "=" + *p.boot.get(a.until);
+    case Outcome::Fatal: return "FATAL=" + *p.boot.get("FATAL");
+    case Outcome::Damaged: return "serial.watch.damaged: READY but " + p.boot.problems.front();
     case Outcome::Timeout:
       return "serial.watch.timeout: " +
              (p.have_boot ? "boot " + p.boot.boot_id + " still at " + (p.stage.empty() ? "-" : p.stage)
-                          : "no boot seen in " + std::to_string(s.lines) + " lines") + noise;
+                          : "no boot seen in " + std::to_string(s.lines) + " lines") +
+             noise;
     case Outcome::Ended:
       return "serial.watch.ended: input ended " +
              (p.have_boot ? "with boot " + p.boot.boot_id + " at " + p.stage
-                          : "before any boot (" + std::to_string(s.lines) + " lines)") + noise;
-    case Outcome::Waiting:
-      break;
+                          : "before any boot (" + std::to_string(s.lines) + " lines)") +
+             noise;
+    case Outcome::Waiting: break;
   }
   return "";
 }
@@ -207,8 +205,9 @@ int watch_command(const WatchArgs& a) {
     std::fprintf(stderr, "torgw: %s: cannot open\n", a.input.c_str());
     return kExitUsage;
   }
-  std::unique_ptr<const int, void (*)(const int*)> closer(from_stdin ? nullptr : &fd,
-                                                          [](const int* f) { if (f) ::close(*f); });
+  std::unique_ptr<const int, void (*)(const int*)> closer(from_stdin ? nullptr : &fd, [](const int* f) {
+    if (f) ::close(*f);
+  });
   struct stat st {};
   const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);  // follow it as it grows
   const bool tty = ::isatty(2) == 1;
@@ -300,8 +299,8 @@ int watch_command(const WatchArgs& a) {
 void register_serial(CLI::App& app, Action& selected) {
   auto* serial_cmd = app.add_subcommand("serial", "Serial console logs (markers)");
   serial_cmd->require_subcommand(1);
-  auto* parse = serial_cmd->add_subcommand(
-      "parse", "Parse a scraped serial log; exit 0 if it holds a complete boot, 1 if not");
+  auto* parse = serial_cmd->add_subcommand("parse",
+                                           "Parse a scraped serial log; exit 0 if it holds a complete boot, 1 if not");
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   parse->add_option("LOG", *path, "Scraped serial console log")->required();
@@ -321,7 +320,9 @@ void register_serial(CLI::App& app, Action& selected) {
   watch->add_flag("--json", w->json, "Print the outcome and the newest boot (as serial parse --json) as JSON");
   auto* verify = watch->add_flag("--verify", w->verify,
                                  "Once READY, run torgw verify on the boot; its exit code becomes watch's");
-  watch->add_option("--verify-arg", w->verify_args, "An argument for torgw verify (repeatable), e.g. --verify-arg=--vcek")
+  watch
+      ->add_option("--verify-arg", w->verify_args,
+                   "An argument for torgw verify (repeatable), e.g. --verify-arg=--vcek")
       ->needs(verify)
       ->allow_extra_args(false);
   watch->callback([&selected, w] { selected = [w] { return watch_command(*w); }; });

@@ -41,9 +41,9 @@ struct Args {
 };
 
 // The keys an operator looks for first in the attested config (all of it: --json).
-constexpr const char* kConfigSummaryKeys[] = {"backend", "backend_mode", "identity", "snp_key_fields",
-                                              "snp_fallback", "attestation", "expected_measurement",
-                                              "metadata", "identity_salt"};
+constexpr const char* kConfigSummaryKeys[] = {
+    "backend",     "backend_mode",         "identity", "snp_key_fields", "snp_fallback",
+    "attestation", "expected_measurement", "metadata", "identity_salt"};
 
 int verify_command(const Args& a) {
   std::string manifest_key, manifest_comment;  // set when --release-key checked it
@@ -58,8 +58,7 @@ int verify_command(const Args& a) {
       const Error& e = sig.status.error();
       if (a.flags.json)
         std::cout << nlohmann::json{{"valid", false}, {"reason", e.reason}, {"detail", e.detail}}.dump(2) << "\n";
-      else
-        std::printf("INVALID: %s: %s\n", a.manifest.c_str(), e.to_string().c_str());
+      else std::printf("INVALID: %s: %s\n", a.manifest.c_str(), e.to_string().c_str());
       return kExitInvalid;
     }
     manifest_key = sig.key_id;
@@ -113,12 +112,14 @@ int verify_command(const Args& a) {
     j["onion_hostname"] = v.onion_hostname;
     // Onionbalance instance mode: the master this attested boot serves (docs/scale-out.md).
     j["onionbalance_master"] = lc.ob_master.empty() ? nlohmann::json(nullptr) : nlohmann::json(lc.ob_master);
-    j["transfer_key"] = v.transfer_key ? nlohmann::json(to_hex(ByteView(v.transfer_key->data(), 32))) : nlohmann::json(nullptr);
+    j["transfer_key"] = v.transfer_key ? nlohmann::json(to_hex(ByteView(v.transfer_key->data(), 32)))
+                                       : nlohmann::json(nullptr);
     j["device_said_valid"] = v.device_said_valid ? nlohmann::json(*v.device_said_valid) : nlohmann::json(nullptr);
     j["device_reason"] = v.device_reason;
     if (v.expected_report_data)
       j["expected_report_data"] = to_hex(ByteView(v.expected_report_data->data(), v.expected_report_data->size()));
-    j["config_sha256"] = v.config_sha256 ? nlohmann::json(to_hex(ByteView(v.config_sha256->data(), 32))) : nlohmann::json(nullptr);
+    j["config_sha256"] = v.config_sha256 ? nlohmann::json(to_hex(ByteView(v.config_sha256->data(), 32)))
+                                         : nlohmann::json(nullptr);
     nlohmann::json cfg = nlohmann::json::object();
     for (const auto& [k, val] : lc.config) cfg[k] = val;
     j["attested_config"] = v.attested_config && lc.config_status ? cfg : nlohmann::json(nullptr);
@@ -146,8 +147,8 @@ int verify_command(const Args& a) {
     const char* tag = sim ? "SIMULATED " : "";
     std::printf("boot %s (%s)\n", v.boot_id.c_str(), serial::to_string(boot->end));
     if (v.valid()) {
-      std::printf("%sVALID: %s: a report signed by %s; its REPORT_DATA binds this onion key and this BOOT_ID\n",
-                  tag, v.onion_hostname.empty() ? "(no onion yet)" : v.onion_hostname.c_str(),
+      std::printf("%sVALID: %s: a report signed by %s; its REPORT_DATA binds this onion key and this BOOT_ID\n", tag,
+                  v.onion_hostname.empty() ? "(no onion yet)" : v.onion_hostname.c_str(),
                   sim ? "the SIMULATED PSP (not AMD hardware: no security value)" : "a genuine AMD SEV-SNP chip");
       if (!manifest_key.empty())
         std::printf("  manifest signed by release key %s (%s)\n", manifest_key.c_str(), manifest_comment.c_str());
@@ -201,7 +202,8 @@ void register_verify(CLI::App& app, Action& selected) {
       "verify", "Verify a scraped serial log: the last complete boot's SEV-SNP attestation, onion and BOOT_ID binding");
   auto a = std::make_shared<Args>();
   cmd->add_option("LOG", a->log, "Scraped serial console log")->required();
-  cmd->add_option("--expected-onion", a->expected_onion, "The onion address the boot must have (with or without .onion)");
+  cmd->add_option("--expected-onion", a->expected_onion,
+                  "The onion address the boot must have (with or without .onion)");
   auto* vcek = cmd->add_option("--vcek", a->vcek,
                                "VCEK/VLEK (PEM or DER) to use instead of the log's ATTESTATION_CERTS, e.g. from "
                                "AMD's KDS when the host supplied none");
@@ -217,7 +219,7 @@ void register_verify(CLI::App& app, Action& selected) {
   auto* msig = cmd->add_option("--manifest-sig", a->manifest_sig,
                                "The manifest's minisign signature (image/build --sign): checked before the manifest "
                                "is read; a bad one is INVALID")
-                    ->needs(manifest);
+                   ->needs(manifest);
   auto* rkey = cmd->add_option("--release-key", a->release_key, "The release's minisign public key for --manifest-sig")
                    ->needs(msig);
   msig->needs(rkey);

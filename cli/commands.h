@@ -64,10 +64,11 @@ bool read_input_file(const std::string& path, std::string& out, std::size_t max_
 
 namespace torgw::cli {
 inline constexpr std::string_view kReasons[] = {
-    "attested_config.absent", "balance.bad_instance_address", "balance.bad_master",
-    "balance.duplicate", "balance.master_not_attested", "balance.not_instance", "balance.not_ready",
-    "balance.other_master", "log.no_complete_boot", "log.unreadable", "measure.vcpu.bad_signature",
-    "measure.vcpu.conflict", "measure.vcpu.incomplete", "verify.not_image_bound",
+    "attested_config.absent",  "balance.bad_instance_address", "balance.bad_master",
+    "balance.duplicate",       "balance.master_not_attested",  "balance.not_instance",
+    "balance.not_ready",       "balance.other_master",         "log.no_complete_boot",
+    "log.unreadable",          "measure.vcpu.bad_signature",   "measure.vcpu.conflict",
+    "measure.vcpu.incomplete", "verify.not_image_bound",
 };
 }  // namespace torgw::cli
 // ---- end of reason tokens ----------------------------------------------------------

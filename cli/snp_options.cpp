@@ -133,8 +133,8 @@ bool fill_from_trust_dir(snp::CertChain& c, const std::string& dir) {
 
 }  // namespace
 
-std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask,
-                                               const std::string& ark, const std::string& trust_dir) {
+std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask, const std::string& ark,
+                                               const std::string& trust_dir) {
   snp::CertChain chain;
   auto vek = load_cert_file(vcek);
   if (!vek) return std::nullopt;
@@ -186,8 +186,7 @@ std::optional<serial::ParsedLog> read_serial_log(const std::string& path) {
 
 void print_verification(const snp::Verification& v, const char* in) {
   const bool sim = v.chain && v.chain->simulated;
-  if (sim)
-    std::printf("%sSIMULATED: this report comes from torgw's simulated PSP, not from AMD hardware\n", in);
+  if (sim) std::printf("%sSIMULATED: this report comes from torgw's simulated PSP, not from AMD hardware\n", in);
   if (v.chain)
     std::printf("%schain: %s%s %s -> ARK (SPKI sha256 %s)\n", in, sim ? "SIMULATED " : "", to_string(v.chain->product),
                 to_string(v.chain->signer), v.chain->ark_spki_sha256.c_str());

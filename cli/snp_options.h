@@ -41,8 +41,8 @@ void add_trust_dir_option(CLI::App* cmd, std::string& trust_dir);
 // VCEK/VLEK (+ ASK/ASVK, ARK, each optional) files -> chain; missing ASK/ARK come from
 // the trust dir (their SPKI hashes are still checked against the compiled-in pins, so
 // the directory cannot widen what is trusted). Prints and returns nullopt on failure.
-std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask,
-                                               const std::string& ark, const std::string& trust_dir);
+std::optional<snp::CertChain> load_chain_files(const std::string& vcek, const std::string& ask, const std::string& ark,
+                                               const std::string& trust_dir);
 
 // The --crl file's bytes (empty if not given); nullopt after printing on a read error.
 std::optional<Bytes> load_crl_file(const SnpFlags& f);

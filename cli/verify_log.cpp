@@ -43,13 +43,14 @@ ImageVerdict image_verdict(const snp::Report& r, const std::optional<measure::Im
     out.row = manifest->find(r.measurement);
     if (out.row) {
       out.kind = ImageVerdict::Kind::Bound;
-      out.lines.push_back("image-bound: " + image_name(*manifest) + ", direct boot, " +
-                          std::to_string(out.row->vcpus) + " vCPUs, " + out.row->vcpu_type);
+      out.lines.push_back("image-bound: " + image_name(*manifest) + ", direct boot, " + std::to_string(out.row->vcpus) +
+                          " vCPUs, " + out.row->vcpu_type);
       return out;
     }
     out.kind = ImageVerdict::Kind::NotCovered;
     out.lines.push_back("not image-bound: the measurement is none of the manifest's direct-boot digests, so it "
-                        "does not cover " + image_name(*manifest));
+                        "does not cover " +
+                        image_name(*manifest));
   } else {
     out.lines.push_back("image not checked (no --manifest): the measurement is not known to cover any image");
   }

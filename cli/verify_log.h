@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/snp_options.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "measure/manifest.h"
 #include "serial/serial.h"
-#include "cli/snp_options.h"
 #include "snp/attest.h"
 
 namespace torgw::cli {
@@ -41,7 +41,7 @@ struct LogCheck {
   std::optional<ImageVerdict> image;   // valid boots with a report
   bool image_refused = false;          // --require-image and not image-bound
   bool simulated = false;
-  bool on_gce = false;                 // the host's METADATA marker: wording only
+  bool on_gce = false;  // the host's METADATA marker: wording only
   // The attested onionbalance_master ("<56>.onion"), "" if the config sets none or the
   // boot attests no config (REPORT_DATA v1).
   std::string ob_master;

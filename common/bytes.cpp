@@ -63,12 +63,9 @@ Status ByteReader::expect_end(const char* trailing_reason) const {
   return make_error(trailing_reason, std::to_string(remaining()) + " bytes left after offset " + std::to_string(pos_));
 }
 
-std::uint16_t load_le16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
-}
+std::uint16_t load_le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
 std::uint32_t load_le32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
-         (std::uint32_t{p[3]} << 24);
+  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
 }
 std::uint64_t load_le64(const std::uint8_t* p) {
   return std::uint64_t{load_le32(p)} | (std::uint64_t{load_le32(p + 4)} << 32);

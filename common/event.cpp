@@ -121,8 +121,8 @@ FdWatch::FdWatch(event_base* base, int fd, std::function<void()> fn)
 FdWatch::FdWatch(event_base* base, int fd, short what, std::function<void(short)> fn)
     : impl_(std::make_unique<Impl>()) {
   impl_->fn = std::move(fn);
-  impl_->ev.reset(event_new(base, fd, static_cast<short>((what & (EV_READ | EV_WRITE)) | EV_PERSIST), &Impl::fire,
-                            impl_.get()));
+  impl_->ev.reset(
+      event_new(base, fd, static_cast<short>((what & (EV_READ | EV_WRITE)) | EV_PERSIST), &Impl::fire, impl_.get()));
   if (impl_->ev) event_add(impl_->ev.get(), nullptr);
   else impl_.reset();
 }

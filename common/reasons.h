@@ -10,11 +10,11 @@
 
 namespace torgw {
 inline constexpr std::string_view kCommonReasons[] = {
-    "base64.invalid", "bytes.trailing", "bytes.truncated", "hex.bad_character", "hex.odd_length", "secret.alloc_failed",
-    "spawn.bad_argv", "spawn.chdir_failed", "spawn.drop_failed", "spawn.exec_failed",
-    "spawn.fork_failed", "spawn.no_new_privs_failed", "spawn.pdeathsig_failed", "spawn.pipe_failed",
-    "spawn.setsid_failed", "spawn.signals_failed", "spawn.stdin_failed", "spawn.stdin_too_large",
-    "spawn.stdio_failed",
+    "base64.invalid",         "bytes.trailing",        "bytes.truncated",     "hex.bad_character",
+    "hex.odd_length",         "secret.alloc_failed",   "spawn.bad_argv",      "spawn.chdir_failed",
+    "spawn.drop_failed",      "spawn.exec_failed",     "spawn.fork_failed",   "spawn.no_new_privs_failed",
+    "spawn.pdeathsig_failed", "spawn.pipe_failed",     "spawn.setsid_failed", "spawn.signals_failed",
+    "spawn.stdin_failed",     "spawn.stdin_too_large", "spawn.stdio_failed",
 };
 }  // namespace torgw
 // ---- end of reason tokens ----------------------------------------------------------

@@ -26,9 +26,7 @@ struct Error {
   std::string detail;
 
   // "reason" or "reason: detail".
-  std::string to_string() const {
-    return detail.empty() ? reason : reason + ": " + detail;
-  }
+  std::string to_string() const { return detail.empty() ? reason : reason + ": " + detail; }
   friend bool operator==(const Error&, const Error&) = default;
 };
 
@@ -40,10 +38,8 @@ namespace result_internal {
 // Out of line of the accessors so they stay small enough to inline; never returns.
 // `error` is null when error() was asked of a value.
 [[noreturn]] [[gnu::noinline, gnu::cold]] inline void misuse(const char* what, const Error* error) {
-  if (error)
-    std::fprintf(stderr, "torgw: Result misuse: %s of an error: %s\n", what, error->to_string().c_str());
-  else
-    std::fprintf(stderr, "torgw: Result misuse: %s of a value\n", what);
+  if (error) std::fprintf(stderr, "torgw: Result misuse: %s of an error: %s\n", what, error->to_string().c_str());
+  else std::fprintf(stderr, "torgw: Result misuse: %s of a value\n", what);
   std::fflush(stderr);
   std::abort();
 }
@@ -58,9 +54,18 @@ class [[nodiscard]] Result {
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { check_value(); return *std::get_if<0>(&v_); }
-  const T& value() const& { check_value(); return *std::get_if<0>(&v_); }
-  T&& value() && { check_value(); return std::move(*std::get_if<0>(&v_)); }
+  T& value() & {
+    check_value();
+    return *std::get_if<0>(&v_);
+  }
+  const T& value() const& {
+    check_value();
+    return *std::get_if<0>(&v_);
+  }
+  T&& value() && {
+    check_value();
+    return std::move(*std::get_if<0>(&v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -102,10 +107,10 @@ using Status = Result<void>;
 }  // namespace torgw
 
 // Propagate an error from an expression returning Result<...>.
-#define TORGW_TRY(expr)                                   \
-  do {                                                    \
-    auto torgw_try_r_ = (expr);                           \
-    if (!torgw_try_r_) return torgw_try_r_.error();       \
+#define TORGW_TRY(expr)                             \
+  do {                                              \
+    auto torgw_try_r_ = (expr);                     \
+    if (!torgw_try_r_) return torgw_try_r_.error(); \
   } while (0)
 
 // `lhs = value of expr`, or return expr's error from the enclosing function:

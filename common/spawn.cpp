@@ -109,11 +109,11 @@ struct ChildSetup {
   const char* path;
   char* const* argv;
   char* const* envp;
-  int stdin_fd;   // the secret's pipe, or -1
+  int stdin_fd;  // the secret's pipe, or -1
   int devnull;
   int error_pipe;
   pid_t parent;
-  int fd_limit;   // RLIMIT_NOFILE: where the close_range fallback stops
+  int fd_limit;  // RLIMIT_NOFILE: where the close_range fallback stops
 };
 
 [[noreturn]] void fail(const ChildSetup& setup, SpawnStep step) {
@@ -211,9 +211,9 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
   UniqueFd error_read(error_pipe[0]), error_write(error_pipe[1]);
   rlimit files{};
   ::getrlimit(RLIMIT_NOFILE, &files);
-  const ChildSetup setup{path.c_str(),   argv.data(),       envp.data(), stdin_read.get(),
-                         devnull.get(),  error_write.get(), ::getpid(),
-                         static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 20))};
+  const ChildSetup setup{
+      path.c_str(),  argv.data(),       envp.data(), stdin_read.get(),
+      devnull.get(), error_write.get(), ::getpid(),  static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 20))};
 
   const pid_t pid = ::fork();
   if (pid < 0) return os_error("spawn.fork_failed", "fork");

@@ -41,9 +41,9 @@ enum class SpawnStep : int {
   setgroups,
   setgid,
   setuid,
-  ids_unchanged,     // the kernel accepted the calls, yet the ids are not the requested ones
-  capabilities,      // clearing the remaining (inheritable) capabilities
-  root_regainable,   // setuid(0) or seteuid(0) still succeeds after the drop
+  ids_unchanged,    // the kernel accepted the calls, yet the ids are not the requested ones
+  capabilities,     // clearing the remaining (inheritable) capabilities
+  root_regainable,  // setuid(0) or seteuid(0) still succeeds after the drop
   capabilities_left,
 };
 
@@ -62,9 +62,9 @@ std::string describe_failure(SpawnStep step, int err);
 SpawnStep drop_privileges(const Credentials& creds) noexcept;
 
 struct SpawnSpec {
-  std::string path;                // absolute path of the executable; empty: argv[0]
-  std::vector<std::string> argv;   // argv[0] included
-  std::vector<std::string> env;    // the whole environment: nothing is inherited
+  std::string path;               // absolute path of the executable; empty: argv[0]
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // the whole environment: nothing is inherited
   // Bytes the child reads on stdin, then EOF (e.g. a config holding a password: never in
   // argv, which /proc shows to everyone, never in a file). At most 64 KiB, one pipe
   // buffer, so they are written before fork without blocking. Null: /dev/null.
@@ -75,8 +75,8 @@ struct SpawnSpec {
   int stderr_fd = -1;
   std::optional<Credentials> creds;  // drop_privileges() to these before exec
   std::string cwd = "/";
-  std::optional<mode_t> umask;       // nullopt: the parent's
-  bool die_with_parent = false;      // PR_SET_PDEATHSIG(SIGKILL), set after the drop
+  std::optional<mode_t> umask;   // nullopt: the parent's
+  bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), set after the drop
 };
 
 // fork + exec. In the child, before exec: default signal dispositions and an empty mask

@@ -220,9 +220,11 @@ Result<std::vector<Entry>> parse_cmdline(std::string_view cmdline) {
     static constexpr std::string_view kPrefix = "torgw.";
     if (text.compare(0, kPrefix.size(), kPrefix) != 0) continue;
     auto eq = text.find('=');
-    std::string_view name = std::string_view(text).substr(kPrefix.size(), eq == std::string::npos ? std::string::npos : eq - kPrefix.size());
+    std::string_view name = std::string_view(text).substr(
+        kPrefix.size(), eq == std::string::npos ? std::string::npos : eq - kPrefix.size());
     std::string key = normalize_key(name);
-    if (key.empty()) return err(error_key(name), "bad_key", "kernel command line parameter torgw." + std::string(name.substr(0, 64)));
+    if (key.empty())
+      return err(error_key(name), "bad_key", "kernel command line parameter torgw." + std::string(name.substr(0, 64)));
     if (eq == std::string::npos) return err(key, "no_value", "kernel command line: torgw." + key + " without =value");
     std::string value = text.substr(eq + 1);
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
@@ -321,8 +323,14 @@ Result<std::string> validate_seconds(const KeySpec& spec, std::string_view value
   std::string_view digits = value;
   switch (value.back()) {
     case 's': digits.remove_suffix(1); break;
-    case 'm': mult = 60; digits.remove_suffix(1); break;
-    case 'h': mult = 3600; digits.remove_suffix(1); break;
+    case 'm':
+      mult = 60;
+      digits.remove_suffix(1);
+      break;
+    case 'h':
+      mult = 3600;
+      digits.remove_suffix(1);
+      break;
     default: break;
   }
   auto v = parse_u64(digits);
@@ -422,8 +430,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       if (!hp) return err(key, "bad_format", "expected host:port");
       return *hp;
     }
-    case Type::HostPortList:
-      return validate_host_port_list(spec, value);
+    case Type::HostPortList: return validate_host_port_list(spec, value);
     case Type::Port:
     case Type::Uint: {
       auto v = parse_u64(value);
@@ -432,8 +439,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
         return err(key, "out_of_range", std::to_string(spec.min) + ".." + std::to_string(spec.max));
       return std::to_string(*v);
     }
-    case Type::Seconds:
-      return validate_seconds(spec, value);
+    case Type::Seconds: return validate_seconds(spec, value);
     case Type::Bool:
       if (value == "true" || value == "1" || value == "yes" || value == "on") return std::string("true");
       if (value == "false" || value == "0" || value == "no" || value == "off") return std::string("false");
@@ -442,8 +448,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       for (auto c : split(spec.choices, '|'))
         if (c == value) return std::string(value);
       return err(key, "bad_choice", std::string(spec.choices));
-    case Type::EnumList:
-      return validate_enum_list(spec, value);
+    case Type::EnumList: return validate_enum_list(spec, value);
     case Type::Hex: {
       if (value.size() != spec.min) return err(key, "bad_hex", "expected " + std::to_string(spec.min) + " hex digits");
       auto b = from_hex(value);
@@ -457,8 +462,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       wipe(b->data(), b->size());  // the decoded bytes of a secret (a salt, a key)
       return std::string(value);
     }
-    case Type::X25519List:
-      return validate_x25519_list(spec, value);
+    case Type::X25519List: return validate_x25519_list(spec, value);
     case Type::Onion: {
       // The same parser tor's address rules live in (onion/): a typo in one character
       // fails the checksum instead of naming an address nobody holds the key of.
@@ -466,8 +470,7 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value) 
       if (!pk) return err(key, "bad_onion", pk.error().reason);
       return onion::address_from_public_key(*pk) + ".onion";
     }
-    case Type::Url:
-      return validate_url(spec, value);
+    case Type::Url: return validate_url(spec, value);
   }
   return err(key, "bad_format");
 }
@@ -586,7 +589,8 @@ Result<CanonicalConfig> parse_canonical_config(std::string_view text) {
       if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
         return make_error("attested_config.not_text", "line " + std::to_string(out.size() + 1));
     const std::size_t eq = line.find('=');
-    if (eq == std::string_view::npos) return make_error("attested_config.syntax", "line " + std::to_string(out.size() + 1));
+    if (eq == std::string_view::npos)
+      return make_error("attested_config.syntax", "line " + std::to_string(out.size() + 1));
     const std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
     if (key.empty() || normalize_key(key) != key) return make_error("attested_config.bad_key", std::string(key));
     if (value.empty()) return make_error("attested_config.empty_value", std::string(key));
@@ -612,7 +616,8 @@ std::array<std::uint8_t, 32> canonical_config_sha256(std::string_view text) {
 
 namespace {
 const std::string* attested_value(const CanonicalConfig& cfg, std::string_view key) {
-  auto it = std::lower_bound(cfg.begin(), cfg.end(), key, [](const auto& p, std::string_view k) { return p.first < k; });
+  auto it = std::lower_bound(cfg.begin(), cfg.end(), key,
+                             [](const auto& p, std::string_view k) { return p.first < k; });
   return it != cfg.end() && it->first == key ? &it->second : nullptr;
 }
 }  // namespace
@@ -628,22 +633,23 @@ Status check_config_telemetry(const CanonicalConfig& cfg, const std::map<std::st
     else if (spec.secret) agrees = shown == "redacted" && attested->rfind("sha256:", 0) == 0;
     else agrees = shown == *attested;
     if (!agrees)
-      return make_error("attested_config.telemetry_mismatch",
-                        it->first + "=" + shown + " but the attested config says " +
-                            (attested ? *attested : std::string("unset")));
+      return make_error(
+          "attested_config.telemetry_mismatch",
+          it->first + "=" + shown + " but the attested config says " + (attested ? *attested : std::string("unset")));
   }
   // Onionbalance instance mode: the supervisor's OB_MASTER and ONION_ROLE=instance say
   // what onionbalance_master says (what a frontend trusts is the attested value).
   const std::string* master = attested_value(cfg, "onionbalance_master");
   auto ob = values.find("OB_MASTER");
   if (ob != values.end() && (!master || ob->second != *master))
-    return make_error("attested_config.telemetry_mismatch",
-                      "OB_MASTER=" + ob->second + " but the attested config says " + (master ? *master : std::string("unset")));
+    return make_error(
+        "attested_config.telemetry_mismatch",
+        "OB_MASTER=" + ob->second + " but the attested config says " + (master ? *master : std::string("unset")));
   auto role = values.find("ONION_ROLE");
   if (role != values.end() && (role->second == "instance") != (master != nullptr))
-    return make_error("attested_config.telemetry_mismatch",
-                      "ONION_ROLE=" + role->second + " but the attested onionbalance_master is " +
-                          (master ? *master : std::string("unset")));
+    return make_error("attested_config.telemetry_mismatch", "ONION_ROLE=" + role->second +
+                                                                " but the attested onionbalance_master is " +
+                                                                (master ? *master : std::string("unset")));
   return {};
 }
 
@@ -654,7 +660,9 @@ Status check_expected_config(const CanonicalConfig& cfg, std::string_view expect
   const std::string key = normalize_key(expectation.substr(0, eq));
   const std::string_view raw = expectation.substr(eq + 1);
   const KeySpec* spec = key.empty() ? nullptr : find_key(key);
-  if (!spec) return make_error("attested_config.bad_expectation", "unknown key '" + std::string(expectation.substr(0, eq)) + "'");
+  if (!spec)
+    return make_error("attested_config.bad_expectation",
+                      "unknown key '" + std::string(expectation.substr(0, eq)) + "'");
   const std::string* attested = attested_value(cfg, key);
   std::string want;
   if (raw == "unset") {
@@ -740,8 +748,7 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
       if (!spec.secret) detail += "=" + m.value;
       detail += ", looser than " + local_name + "'s " + key;
       if (!spec.secret) detail += "=" + (local ? *local : std::string("unset"));
-      return err(key, "metadata_loosens",
-                 detail + " (" + to_string(spec.trust) + ": " + trust_rule(spec.trust) + ")");
+      return err(key, "metadata_loosens", detail + " (" + to_string(spec.trust) + ": " + trust_rule(spec.trust) + ")");
     }
     auto& winner = chosen.at(key);
     if (winner.source != g.metadata.front().source) {
@@ -773,13 +780,15 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial) {
   // Cross-key rules.
   if (partial) return cfg;
   if (cfg.str("identity") == "sealed" && !cfg.has("sealed_identity") && !cfg.flag("seal_new_identity"))
-    return err("sealed_identity", "missing", "identity=sealed needs the sealed blob (or seal_new_identity=true on first boot)");
+    return err("sealed_identity", "missing",
+               "identity=sealed needs the sealed blob (or seal_new_identity=true on first boot)");
   if (cfg.str("firewall") == "on") {
     // The firewall pins addresses: a name would need DNS through it, and a resolver's
     // answer (on GCE: the host's) would decide where torgw-socks may connect.
     for (const auto& b : cfg.list("backend"))
       if (!is_ip_host_port(backend_address(b)))
-        return err("backend", "not_ip_literal", b + ": with firewall=on the backend is an IP literal (or set firewall=off)");
+        return err("backend", "not_ip_literal",
+                   b + ": with firewall=on the backend is an IP literal (or set firewall=off)");
   }
   if (cfg.str("identity") == "provided" && !cfg.has("identity_key"))
     return err("identity_key", "missing", "identity=provided needs identity_key (base64 of hs_ed25519_secret_key)");

@@ -37,8 +37,8 @@ enum class Source : int { Default = 0, File, Hetzner, Gce, Cmdline, Flag };
 const char* to_string(Source s);  // "default", "file", "hetzner", "gce", "cmdline", "flag"
 
 struct Entry {
-  std::string key;    // normalised ('-' -> '_'); may be unknown: resolve() rejects it
-  std::string value;  // raw text as the source gave it
+  std::string key;       // normalised ('-' -> '_'); may be unknown: resolve() rejects it
+  std::string value;     // raw text as the source gave it
   std::size_t line = 0;  // 1-based line in the source text (0: not line-based)
 };
 
@@ -82,8 +82,8 @@ enum class Trust {
               // first, and metadata may only move to the same or a later choice
   superset,   // tighten-only: EnumList; metadata's list must hold every local item
 };
-const char* to_string(Trust t);  // "open", "local", "pinned", "ascending", "superset"
-bool tighten_only(Trust t);      // pinned, ascending, superset
+const char* to_string(Trust t);   // "open", "local", "pinned", "ascending", "superset"
+bool tighten_only(Trust t);       // pinned, ascending, superset
 const char* trust_rule(Trust t);  // one sentence: what metadata may do (docs, `torgw config keys`)
 
 struct KeySpec {
@@ -179,16 +179,16 @@ Result<std::string> validate_value(const KeySpec& spec, std::string_view value);
 class Config {
  public:
   struct Value {
-    std::string text;      // normalised value; empty for secrets (see secret())
-    SecretBytes secret;    // secrets only
+    std::string text;    // normalised value; empty for secrets (see secret())
+    SecretBytes secret;  // secrets only
     Source source = Source::Default;
   };
 
   bool has(std::string_view key) const;
   // Non-secret value; "" if unset. Asserts the key exists in the registry.
   const std::string& str(std::string_view key) const;
-  std::uint64_t uint(std::string_view key) const;  // Uint, Port, Seconds
-  bool flag(std::string_view key) const;           // Bool
+  std::uint64_t uint(std::string_view key) const;             // Uint, Port, Seconds
+  bool flag(std::string_view key) const;                      // Bool
   std::vector<std::string> list(std::string_view key) const;  // comma lists
   const SecretBytes* secret(std::string_view key) const;      // nullptr if unset
   Source source(std::string_view key) const;                  // Default if unset
@@ -263,30 +263,80 @@ Result<Config> resolve(std::span<SourceData> sources, bool partial = false);
 
 namespace torgw::config {
 inline constexpr std::string_view kReasons[] = {
-    "<key>:<word>", "<key>:too_long", "attested_config.bad_expectation", "attested_config.bad_key",
-    "attested_config.empty_value", "attested_config.mismatch", "attested_config.no_final_newline",
-    "attested_config.not_text", "attested_config.syntax", "attested_config.telemetry_mismatch",
-    "attested_config.too_large", "attested_config.too_many_entries", "attested_config.unsorted",
-    "gce:bad_key", "gce:fetch_failed", "gce:http_<status>", "gce:too_large",
-    "hetzner:cloud_config_bad_base64", "hetzner:cloud_config_duplicate",
-    "hetzner:cloud_config_encoding", "hetzner:cloud_config_no_torgw_conf",
-    "hetzner:cloud_config_other_file", "hetzner:cloud_config_syntax",
-    "hetzner:cloud_config_unsupported", "hetzner:http_<status>", "hetzner:too_large",
-    "hetzner:userdata_format", "metadata:helper_bad_reason", "metadata:loop_failed",
-    "metadata:no_event_base", "metadata_wire.bad_base64", "metadata_wire.bad_count",
-    "metadata_wire.bad_header", "metadata_wire.bad_key", "metadata_wire.bad_line",
-    "metadata_wire.bad_provider", "metadata_wire.bad_reason", "metadata_wire.bad_state",
-    "metadata_wire.duplicate_provider", "metadata_wire.entry_without_provider",
-    "metadata_wire.not_printable", "metadata_wire.too_large", "metadata_wire.too_many_entries",
-    "metadata_wire.trailing", "metadata_wire.truncated",
+    "<key>:<word>",
+    "<key>:too_long",
+    "attested_config.bad_expectation",
+    "attested_config.bad_key",
+    "attested_config.empty_value",
+    "attested_config.mismatch",
+    "attested_config.no_final_newline",
+    "attested_config.not_text",
+    "attested_config.syntax",
+    "attested_config.telemetry_mismatch",
+    "attested_config.too_large",
+    "attested_config.too_many_entries",
+    "attested_config.unsorted",
+    "gce:bad_key",
+    "gce:fetch_failed",
+    "gce:http_<status>",
+    "gce:too_large",
+    "hetzner:cloud_config_bad_base64",
+    "hetzner:cloud_config_duplicate",
+    "hetzner:cloud_config_encoding",
+    "hetzner:cloud_config_no_torgw_conf",
+    "hetzner:cloud_config_other_file",
+    "hetzner:cloud_config_syntax",
+    "hetzner:cloud_config_unsupported",
+    "hetzner:http_<status>",
+    "hetzner:too_large",
+    "hetzner:userdata_format",
+    "metadata:helper_bad_reason",
+    "metadata:loop_failed",
+    "metadata:no_event_base",
+    "metadata_wire.bad_base64",
+    "metadata_wire.bad_count",
+    "metadata_wire.bad_header",
+    "metadata_wire.bad_key",
+    "metadata_wire.bad_line",
+    "metadata_wire.bad_provider",
+    "metadata_wire.bad_reason",
+    "metadata_wire.bad_state",
+    "metadata_wire.duplicate_provider",
+    "metadata_wire.entry_without_provider",
+    "metadata_wire.not_printable",
+    "metadata_wire.too_large",
+    "metadata_wire.too_many_entries",
+    "metadata_wire.trailing",
+    "metadata_wire.truncated",
 };
 // The <word> of a <key>:<word> reason (err() in config.cpp, for any registry key).
 inline constexpr std::string_view kKeyReasons[] = {
-    "bad_base64", "bad_choice", "bad_format", "bad_hex", "bad_key", "bad_key_format", "bad_onion",
-    "client_auth", "duplicate", "duplicate_item", "empty", "line_too_long", "metadata_loosens",
-    "missing", "no_value", "not_allowed_from_metadata", "not_ip_literal", "not_text",
-    "out_of_range", "syntax", "too_large", "too_long", "too_many_entries", "too_many_items",
-    "unknown_key", "unterminated_quote",
+    "bad_base64",
+    "bad_choice",
+    "bad_format",
+    "bad_hex",
+    "bad_key",
+    "bad_key_format",
+    "bad_onion",
+    "client_auth",
+    "duplicate",
+    "duplicate_item",
+    "empty",
+    "line_too_long",
+    "metadata_loosens",
+    "missing",
+    "no_value",
+    "not_allowed_from_metadata",
+    "not_ip_literal",
+    "not_text",
+    "out_of_range",
+    "syntax",
+    "too_large",
+    "too_long",
+    "too_many_entries",
+    "too_many_items",
+    "unknown_key",
+    "unterminated_quote",
 };
 }  // namespace torgw::config
 // ---- end of reason tokens ----------------------------------------------------------

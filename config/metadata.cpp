@@ -27,7 +27,6 @@ MetadataOptions metadata_options(const Config& local) {
   return o;
 }
 
-
 // ---- the helper's pipe format ---------------------------------------------------------
 
 namespace {
@@ -39,13 +38,13 @@ std::string wire_b64(std::string_view s) { return s.empty() ? "-" : to_base64(as
 const char* provider_name(const ProviderResult* p, const MetadataResult& r) { return p == &r.gce ? "gce" : "hetzner"; }
 
 Error wire_error(const char* what, std::size_t line, std::string_view detail = {}) {
-  return make_error(what,
-                    "line " + std::to_string(line) + (detail.empty() ? "" : ": " + std::string(detail)));
+  return make_error(what, "line " + std::to_string(line) + (detail.empty() ? "" : ": " + std::string(detail)));
 }
 
 bool is_key(std::string_view k) {
-  return !k.empty() && k.size() <= 64 &&
-         std::all_of(k.begin(), k.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+  return !k.empty() && k.size() <= 64 && std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
 }
 
 bool is_reason(std::string_view r) {
@@ -114,7 +113,8 @@ std::string format_metadata_wire(const Result<MetadataResult>& r) {
 }
 
 Result<MetadataReport> parse_metadata_wire(std::string_view text) {
-  if (text.size() > kMaxMetadataWireBytes) return wire_error("metadata_wire.too_large", 0, std::to_string(text.size()) + " bytes");
+  if (text.size() > kMaxMetadataWireBytes)
+    return wire_error("metadata_wire.too_large", 0, std::to_string(text.size()) + " bytes");
   MetadataReport rep;
   rep.result.gce.data.source = Source::Gce;
   rep.result.hetzner.data.source = Source::Hetzner;

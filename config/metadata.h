@@ -47,7 +47,7 @@ struct MetadataOptions {
   bool hetzner = true;
   std::chrono::milliseconds timeout{2000};  // per attempt, hard deadline
   int attempts = 3;
-  std::chrono::milliseconds backoff{250};   // doubled after each failed attempt
+  std::chrono::milliseconds backoff{250};  // doubled after each failed attempt
   std::size_t max_body = kMaxTextBytes;
 };
 
@@ -59,8 +59,8 @@ const char* to_string(ProviderState s);
 
 struct ProviderResult {
   ProviderState state = ProviderState::NotTried;
-  std::string note;          // why absent, e.g. "connection refused after 3 attempts"
-  SourceData data;           // entries when Present
+  std::string note;  // why absent, e.g. "connection refused after 3 attempts"
+  SourceData data;   // entries when Present
 };
 
 struct MetadataResult {
@@ -86,8 +86,8 @@ inline constexpr std::size_t kMaxMetadataWireBytes = 1 << 20;
 // reason is the same token the in-process fetcher returned, e.g. gce:http_500).
 struct MetadataReport {
   bool failed = false;
-  Error error;             // when failed
-  MetadataResult result;   // when !failed
+  Error error;            // when failed
+  MetadataResult result;  // when !failed
 };
 
 std::string format_metadata_wire(const Result<MetadataResult>& r);

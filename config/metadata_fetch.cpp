@@ -25,7 +25,7 @@ struct Outcome {
   int status = 0;
   bool google = false;  // response header Metadata-Flavor: Google
   std::string body;
-  std::string error;    // for Transport
+  std::string error;  // for Transport
 };
 
 const char* request_error_name(int e) {
@@ -216,10 +216,12 @@ struct MetadataFetcher::Impl {
         g.state = ProviderState::Absent;
         g.note = "no answer: " + o.error;
         // Hetzner lives at the same address: nothing answers there either.
-        if (opts.hetzner) result.hetzner = ProviderResult{ProviderState::Absent, "no answer from the metadata address", {}};
+        if (opts.hetzner)
+          result.hetzner = ProviderResult{ProviderState::Absent, "no answer from the metadata address", {}};
         return succeed();
       }
-      if (o.kind == Outcome::TooLarge) return fail(make_error("gce:too_large", "attribute listing over the size limit"));
+      if (o.kind == Outcome::TooLarge)
+        return fail(make_error("gce:too_large", "attribute listing over the size limit"));
       if (!o.google) {
         g.state = ProviderState::Absent;
         g.note = "answered HTTP " + std::to_string(o.status) + " without Metadata-Flavor: Google";

@@ -60,7 +60,8 @@ bool other_cloud_init_format(std::string_view first) {
   for (std::string_view p : {"#!", "#include", "#cloud-boothook", "#cloud-config-archive", "#cloud-config-jsonp",
                              "#part-handler", "#upstart-job", "## template:", "Content-Type:", "MIME-Version:"})
     if (first.substr(0, p.size()) == p) return true;
-  return first.size() >= 2 && static_cast<unsigned char>(first[0]) == 0x1f && static_cast<unsigned char>(first[1]) == 0x8b;
+  return first.size() >= 2 && static_cast<unsigned char>(first[0]) == 0x1f &&
+         static_cast<unsigned char>(first[1]) == 0x8b;
 }
 
 struct Line {
@@ -82,7 +83,8 @@ class CloudConfig {
         ++i;
         continue;
       }
-      if (indent_of(l.text) != 0) return at(l.number, "hetzner:cloud_config_syntax", "indented line outside write_files");
+      if (indent_of(l.text) != 0)
+        return at(l.number, "hetzner:cloud_config_syntax", "indented line outside write_files");
       auto key = split_key(l.text);
       if (!key) return at(l.number, "hetzner:cloud_config_syntax", "expected `key:`");
       if (key->first != "write_files")
@@ -91,11 +93,13 @@ class CloudConfig {
       if (seen_write_files) return at(l.number, "hetzner:cloud_config_duplicate", "write_files twice");
       seen_write_files = true;
       if (!value_is_empty(key->second))
-        return at(l.number, "hetzner:cloud_config_unsupported", "write_files must be a block list (`- path: ...`), not flow style");
+        return at(l.number, "hetzner:cloud_config_unsupported",
+                  "write_files must be a block list (`- path: ...`), not flow style");
       ++i;
       TORGW_TRY(parse_items(i));
     }
-    if (!found_) return make_error("hetzner:cloud_config_no_torgw_conf", "no write_files entry for /etc/torgw/torgw.conf");
+    if (!found_)
+      return make_error("hetzner:cloud_config_no_torgw_conf", "no write_files entry for /etc/torgw/torgw.conf");
     content.s = std::move(content_.s);
     return {};
   }
@@ -158,7 +162,8 @@ class CloudConfig {
       return std::nullopt;
     }
     static constexpr std::string_view kIndicators = "[]{}&*!|>%@`,?:-";
-    if (kIndicators.find(rest.front()) != std::string_view::npos && !(rest.front() == '-' && rest.size() > 1 && rest[1] != ' ')) {
+    if (kIndicators.find(rest.front()) != std::string_view::npos &&
+        !(rest.front() == '-' && rest.size() > 1 && rest[1] != ' ')) {
       *why = std::string("a value starting with '") + rest.front() + "' is not accepted";
       return std::nullopt;
     }
@@ -186,7 +191,8 @@ class CloudConfig {
       std::string_view t = l.text.substr(ind);
       const bool dash = t == "-" || t.substr(0, 2) == "- ";
       if (!item_indent) {
-        if (!dash) return at(l.number, "hetzner:cloud_config_syntax", "write_files: expected a list item `- path: ...`");
+        if (!dash)
+          return at(l.number, "hetzner:cloud_config_syntax", "write_files: expected a list item `- path: ...`");
         item_indent = ind;
       }
       if (!dash || ind != *item_indent) {
@@ -230,22 +236,25 @@ class CloudConfig {
           continue;
         }
         const std::size_t ind = indent_of(l.text);
-        if (ind <= item_indent) break;  // the next item, or the next top-level key
+        if (ind <= item_indent) break;          // the next item, or the next top-level key
         if (key_indent == 0) key_indent = ind;  // the dash stood alone
-        if (ind != key_indent) return at(l.number, "hetzner:cloud_config_syntax", "unexpected indentation in a write_files entry");
+        if (ind != key_indent)
+          return at(l.number, "hetzner:cloud_config_syntax", "unexpected indentation in a write_files entry");
         body = l.text.substr(ind);
       }
       first_line = false;
       auto kv = split_key(body);
       if (!kv) return at(l.number, "hetzner:cloud_config_syntax", "expected `key: value` in a write_files entry");
       const std::string key(kv->first);
-      if (!seen.insert(key).second) return at(l.number, "hetzner:cloud_config_duplicate", "`" + key + "` twice in one entry");
+      if (!seen.insert(key).second)
+        return at(l.number, "hetzner:cloud_config_duplicate", "`" + key + "` twice in one entry");
       ++i;
       std::string why;
       if (key == "content") {
         item.has_content = true;
         std::string_view v = kv->second.substr(std::min(kv->second.size(), kv->second.find_first_not_of(' ')));
-        if (v == "|" || v == "|-" || v == "|+" || v.substr(0, 2) == "| " || v.substr(0, 3) == "|- " || v.substr(0, 3) == "|+ ") {
+        if (v == "|" || v == "|-" || v == "|+" || v.substr(0, 2) == "| " || v.substr(0, 3) == "|- " ||
+            v.substr(0, 3) == "|+ ") {
           item.block = true;
           TORGW_TRY(block_scalar(i, key_indent, content.s));
         } else if (!v.empty() && v.front() == '>') {
@@ -268,9 +277,11 @@ class CloudConfig {
     if (!item.path) return at(item.line, "hetzner:cloud_config_syntax", "write_files entry without path");
     if (*item.path != kTorgwConfPath)
       return at(item.line, "hetzner:cloud_config_other_file",
-                "write_files for `" + shown(*item.path) + "`: only /etc/torgw/torgw.conf is accepted (the image has no "
-                "cloud-init: any other file would be silently ignored)");
-    if (found_) return at(item.line, "hetzner:cloud_config_duplicate", "two write_files entries for /etc/torgw/torgw.conf");
+                "write_files for `" + shown(*item.path) +
+                    "`: only /etc/torgw/torgw.conf is accepted (the image has no "
+                    "cloud-init: any other file would be silently ignored)");
+    if (found_)
+      return at(item.line, "hetzner:cloud_config_duplicate", "two write_files entries for /etc/torgw/torgw.conf");
     if (!item.has_content) return at(item.line, "hetzner:cloud_config_syntax", "write_files entry without content");
     found_ = true;
     const std::string enc = item.encoding.value_or("text/plain");
@@ -279,13 +290,15 @@ class CloudConfig {
       for (char c : content.s)
         if (c != '\n' && c != ' ') compact.s.push_back(c);
       auto raw = from_base64(compact.s);
-      if (!raw) return at(item.line, "hetzner:cloud_config_bad_base64", "content is not base64 (encoding: " + enc + ")");
+      if (!raw)
+        return at(item.line, "hetzner:cloud_config_bad_base64", "content is not base64 (encoding: " + enc + ")");
       content_.s.assign(reinterpret_cast<const char*>(raw->data()), raw->size());
       wipe(raw->data(), raw->size());
     } else if (enc == "text/plain") {
       content_.s = std::move(content.s);
     } else {
-      return at(item.line, "hetzner:cloud_config_encoding", "encoding `" + shown(enc) + "` (accepted: b64, base64, text/plain)");
+      return at(item.line, "hetzner:cloud_config_encoding",
+                "encoding `" + shown(enc) + "` (accepted: b64, base64, text/plain)");
     }
     return {};
   }
@@ -309,7 +322,8 @@ class CloudConfig {
       }
       if (ind < *n) {
         if (ind > key_indent)
-          return at(lines_[i].number, "hetzner:cloud_config_syntax", "content line indented less than the block's first line");
+          return at(lines_[i].number, "hetzner:cloud_config_syntax",
+                    "content line indented less than the block's first line");
         break;
       }
       out.append(pending_blank, '\n');
@@ -347,7 +361,8 @@ Result<std::vector<Entry>> parse_hetzner_userdata(std::string_view body) {
     return parse_kv_text(content.s, "hetzner");
   }
   if (other_cloud_init_format(body.substr(0, std::min<std::size_t>(body.size(), 64))))
-    return make_error("hetzner:userdata_format", "userdata starts with `" + shown(first.substr(0, 24)) + "`; " + std::string(kFormats));
+    return make_error("hetzner:userdata_format",
+                      "userdata starts with `" + shown(first.substr(0, 24)) + "`; " + std::string(kFormats));
   auto entries = parse_kv_text(body, "hetzner");
   if (!entries && (entries.error().reason == "hetzner:syntax" || entries.error().reason == "hetzner:not_text"))
     return make_error("hetzner:userdata_format", entries.error().detail + "; " + std::string(kFormats));

@@ -53,7 +53,8 @@ Result<Endpoint> Endpoint::parse(std::string_view s) {
     return unix_socket(std::string(p));
   }
   auto colon = s.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return make_error("controlport.bad_endpoint", "expected unix:/path or HOST:PORT");
+  if (colon == std::string_view::npos || colon == 0)
+    return make_error("controlport.bad_endpoint", "expected unix:/path or HOST:PORT");
   std::string host(s.substr(0, colon));
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   std::uint32_t port = 0;
@@ -188,9 +189,9 @@ void Connection::connect_failed_attempt(int err) {
     auto done = std::move(connect_done_);
     connect_done_ = nullptr;
     if (done)
-      done(make_error("controlport.connect_failed",
-                      endpoint_.to_string() + ": " + std::strerror(err) + " (gave up after " +
-                          std::to_string(opts_.timeout.count()) + " ms)"));
+      done(make_error("controlport.connect_failed", endpoint_.to_string() + ": " + std::strerror(err) +
+                                                        " (gave up after " + std::to_string(opts_.timeout.count()) +
+                                                        " ms)"));
     return;
   }
   auto left = std::chrono::duration_cast<milliseconds>(connect_deadline_ - now);
@@ -307,8 +308,9 @@ Status Connection::command_secret(SecretBytes line, ReplyCallback cb) {
   // wiped and freed once the bytes have been written.
   auto* holder = new SecretBytes(std::move(line));
   evbuffer* out = bufferevent_get_output(bev_.get());
-  if (evbuffer_add_reference(out, holder->data(), holder->size(),
-                             [](const void*, size_t, void* h) { delete static_cast<SecretBytes*>(h); }, holder) != 0) {
+  if (evbuffer_add_reference(
+          out, holder->data(), holder->size(),
+          [](const void*, size_t, void* h) { delete static_cast<SecretBytes*>(h); }, holder) != 0) {
     delete holder;
     return make_error("controlport.io_error", "evbuffer_add_reference failed");
   }
@@ -502,7 +504,8 @@ Result<std::unique_ptr<BlockingControl>> BlockingControl::open(const Endpoint& e
   b->conn_->on_close([self](const Error& e) { self->closed_ = e; });
   std::optional<Status> connected;
   b->conn_->connect(ep, [&](Status s) { connected = std::move(s); });
-  run_until(b->base_, [&] { return connected.has_value(); }, opts.timeout + milliseconds(1000));
+  run_until(
+      b->base_, [&] { return connected.has_value(); }, opts.timeout + milliseconds(1000));
   if (!connected) return make_error("controlport.connect_failed", "timed out");
   if (!*connected) return connected->error();
   std::optional<Result<ProtocolInfo>> authed;
@@ -514,7 +517,8 @@ Result<std::unique_ptr<BlockingControl>> BlockingControl::open(const Endpoint& e
 
 template <class T>
 Result<T> BlockingControl::wait_for(std::optional<Result<T>>& slot) {
-  run_until(base_, [&] { return slot.has_value(); }, timeout_ + milliseconds(1000));
+  run_until(
+      base_, [&] { return slot.has_value(); }, timeout_ + milliseconds(1000));
   if (!slot) return make_error("controlport.timeout", "no answer");
   return std::move(*slot);
 }
@@ -540,7 +544,8 @@ Status BlockingControl::setevents(const std::vector<std::string>& events) {
   std::optional<Status> got;
   auto st = conn_->setevents(events, [&](Status s) { got = std::move(s); });
   if (!st) return st;
-  run_until(base_, [&] { return got.has_value(); }, timeout_ + milliseconds(1000));
+  run_until(
+      base_, [&] { return got.has_value(); }, timeout_ + milliseconds(1000));
   if (!got) return make_error("controlport.timeout", "no answer");
   return *got;
 }
@@ -551,8 +556,7 @@ Result<AddOnionReply> BlockingControl::add_onion(const AddOnionRequest& req) {
   return wait_for(got);
 }
 
-std::optional<Reply> BlockingControl::wait_event(const std::function<bool(const Reply&)>& pred,
-                                                 milliseconds timeout) {
+std::optional<Reply> BlockingControl::wait_event(const std::function<bool(const Reply&)>& pred, milliseconds timeout) {
   std::optional<Reply> found;
   auto scan = [&] {
     while (!found && !events_.empty()) {

@@ -171,14 +171,18 @@ class Connection {
 
 namespace torgw::controlport {
 inline constexpr std::string_view kReasons[] = {
-    "controlport.auth_failed", "controlport.bad_add_onion", "controlport.bad_argument",
-    "controlport.bad_authchallenge", "controlport.bad_cookie", "controlport.bad_endpoint",
-    "controlport.bad_event", "controlport.bad_getconf", "controlport.bad_getinfo",
-    "controlport.bad_line", "controlport.bad_protocolinfo", "controlport.bad_quoted",
-    "controlport.bad_server_hash", "controlport.closed", "controlport.connect_failed",
-    "controlport.cookie_path_mismatch", "controlport.io_error", "controlport.line_too_long",
-    "controlport.no_auth_method", "controlport.not_connected", "controlport.reply_error",
-    "controlport.reply_too_large", "controlport.timeout", "controlport.truncated",
+    "controlport.auth_failed",      "controlport.bad_add_onion",
+    "controlport.bad_argument",     "controlport.bad_authchallenge",
+    "controlport.bad_cookie",       "controlport.bad_endpoint",
+    "controlport.bad_event",        "controlport.bad_getconf",
+    "controlport.bad_getinfo",      "controlport.bad_line",
+    "controlport.bad_protocolinfo", "controlport.bad_quoted",
+    "controlport.bad_server_hash",  "controlport.closed",
+    "controlport.connect_failed",   "controlport.cookie_path_mismatch",
+    "controlport.io_error",         "controlport.line_too_long",
+    "controlport.no_auth_method",   "controlport.not_connected",
+    "controlport.reply_error",      "controlport.reply_too_large",
+    "controlport.timeout",          "controlport.truncated",
     "controlport.unexpected_reply",
 };
 }  // namespace torgw::controlport

@@ -67,8 +67,8 @@ bool valid_keyword(std::string_view s) {
 Error bad_argument(std::string what) { return make_error("controlport.bad_argument", std::move(what)); }
 
 template <class F>
-Result<std::string> join_checked(std::string_view cmd, std::span<const std::string> items, F valid,
-                                 const char* what, bool allow_empty) {
+Result<std::string> join_checked(std::string_view cmd, std::span<const std::string> items, F valid, const char* what,
+                                 bool allow_empty) {
   if (items.empty() && !allow_empty) return bad_argument(std::string(what) + ": none given");
   std::string out(cmd);
   for (const auto& i : items) {
@@ -98,7 +98,9 @@ Result<std::string> unquote(std::string_view q) {
     if (++i >= in.size()) return make_error("controlport.bad_quoted", "trailing backslash");
     char e = in[i];
     switch (e) {
-      case '\\': case '"': case '\'': out.push_back(e); break;
+      case '\\':
+      case '"':
+      case '\'': out.push_back(e); break;
       case 'n': out.push_back('\n'); break;
       case 'r': out.push_back('\r'); break;
       case 't': out.push_back('\t'); break;
@@ -121,7 +123,8 @@ Result<std::string> unquote(std::string_view q) {
           out.push_back(static_cast<char>(v));
           break;
         }
-        return make_error("controlport.bad_quoted", std::string("unknown escape \\") + printable(std::string_view(&e, 1)));
+        return make_error("controlport.bad_quoted",
+                          std::string("unknown escape \\") + printable(std::string_view(&e, 1)));
     }
   }
   return out;
@@ -224,7 +227,8 @@ Result<ProtocolInfo> parse_protocolinfo(const Reply& r) {
     }
     // Unknown lines are ignored, as control-spec asks.
   }
-  if (!have_header || !have_auth) return make_error("controlport.bad_protocolinfo", "missing PROTOCOLINFO or AUTH line");
+  if (!have_header || !have_auth)
+    return make_error("controlport.bad_protocolinfo", "missing PROTOCOLINFO or AUTH line");
   return pi;
 }
 
@@ -347,9 +351,11 @@ bool valid_service_id(std::string_view id) { return id.size() == 56 && std::all_
 bool valid_fingerprint(std::string_view fp) { return fp.size() == 40 && std::all_of(fp.begin(), fp.end(), is_hex); }
 
 Result<HsDescEvent> parse_hs_desc(const Reply& ev) {
-  if (event_name(ev) != "HS_DESC" || ev.lines.size() != 1) return make_error("controlport.bad_event", "not an HS_DESC event");
+  if (event_name(ev) != "HS_DESC" || ev.lines.size() != 1)
+    return make_error("controlport.bad_event", "not an HS_DESC event");
   auto tok = split_spaces(ev.lines.front().text);
-  if (tok.size() < 5) return make_error("controlport.bad_event", "HS_DESC with " + std::to_string(tok.size()) + " fields");
+  if (tok.size() < 5)
+    return make_error("controlport.bad_event", "HS_DESC with " + std::to_string(tok.size()) + " fields");
   HsDescEvent e;
   e.action = hs_action(tok[1]);
   e.address = tok[2];
@@ -477,9 +483,9 @@ Result<std::string> cmd_setevents(std::span<const std::string> events) {
 }
 
 Result<std::string> cmd_signal(std::string_view name) {
-  static constexpr std::string_view known[] = {"RELOAD", "SHUTDOWN", "DUMP", "DEBUG", "HALT", "HUP", "INT", "USR1",
-                                               "USR2", "TERM", "NEWNYM", "CLEARDNSCACHE", "HEARTBEAT", "ACTIVE",
-                                               "DORMANT"};
+  static constexpr std::string_view known[] = {"RELOAD", "SHUTDOWN",      "DUMP",      "DEBUG",  "HALT",
+                                               "HUP",    "INT",           "USR1",      "USR2",   "TERM",
+                                               "NEWNYM", "CLEARDNSCACHE", "HEARTBEAT", "ACTIVE", "DORMANT"};
   if (std::find(std::begin(known), std::end(known), name) == std::end(known))
     return bad_argument("unknown signal " + printable(name));
   return "SIGNAL " + std::string(name);
@@ -504,10 +510,9 @@ static Status check_target(const std::string& t) {
   if (colon != std::string::npos) {
     std::string_view host = std::string_view(t).substr(0, colon);
     port = std::string_view(t).substr(colon + 1);
-    bool ok = !host.empty() && host.size() <= 255 &&
-              std::all_of(host.begin(), host.end(), [](char c) {
-                return is_key_char(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
-              });
+    bool ok = !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](char c) {
+      return is_key_char(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+    });
     if (!ok) return bad_argument("onion port target: bad host " + printable(t));
   }
   auto p = parse_uint<std::uint32_t>(port);
@@ -548,9 +553,7 @@ Result<SecretBytes> cmd_add_onion(const AddOnionRequest& req) {
     if (!p.target.empty()) tail += "," + p.target;
   }
   for (const auto& k : req.client_auth_v3) {
-    if (k.size() != 52 || !std::all_of(k.begin(), k.end(), [](char c) {
-          return is_b32(c) || (c >= 'A' && c <= 'Z');
-        }))
+    if (k.size() != 52 || !std::all_of(k.begin(), k.end(), [](char c) { return is_b32(c) || (c >= 'A' && c <= 'Z'); }))
       return bad_argument("ADD_ONION: ClientAuthV3 key is not 52 base32 characters");
     tail += " ClientAuthV3=" + k;
   }

@@ -46,7 +46,7 @@ struct ProtocolInfo {
   int protocol_version = 0;
   std::vector<std::string> auth_methods;  // upper case: NULL, HASHEDPASSWORD, COOKIE, SAFECOOKIE
   std::optional<std::string> cookie_file;
-  std::string tor_version;                // "0.4.9.11", empty if absent
+  std::string tor_version;  // "0.4.9.11", empty if absent
   bool has_method(std::string_view m) const;
 };
 // Errors: controlport.reply_error (not 250), controlport.bad_protocolinfo.
@@ -71,8 +71,8 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_getinfo(const Rep
 Result<std::vector<std::pair<std::string, std::optional<std::string>>>> parse_getconf(const Reply& r);
 
 struct AddOnionReply {
-  std::string service_id;            // 56 base32 chars, lower case, no ".onion"
-  bool returned_private_key = false; // tor sent PrivateKey= (we never keep it)
+  std::string service_id;             // 56 base32 chars, lower case, no ".onion"
+  bool returned_private_key = false;  // tor sent PrivateKey= (we never keep it)
   std::vector<std::string> client_auth_v3;
 };
 // Errors: controlport.reply_error, controlport.bad_add_onion.
@@ -89,12 +89,12 @@ const char* to_string(HsDescAction a);
 
 struct HsDescEvent {
   HsDescAction action = HsDescAction::Unknown;
-  std::string address;                    // ServiceID (no ".onion") or "UNKNOWN"
+  std::string address;  // ServiceID (no ".onion") or "UNKNOWN"
   std::string auth_type;
-  std::string hs_dir;                     // "$FP~nick", "$FP", nick, or "UNKNOWN"
-  std::string hs_dir_fingerprint;         // 40 upper-case hex, or empty
+  std::string hs_dir;              // "$FP~nick", "$FP", nick, or "UNKNOWN"
+  std::string hs_dir_fingerprint;  // 40 upper-case hex, or empty
   std::optional<std::string> descriptor_id;
-  std::optional<std::string> reason;      // FAILED: BAD_DESC, UPLOAD_REJECTED, NOT_FOUND, ...
+  std::optional<std::string> reason;  // FAILED: BAD_DESC, UPLOAD_REJECTED, NOT_FOUND, ...
   std::optional<std::string> hsdir_index;
 };
 // "650 HS_DESC <Action> <Address> <AuthType> <HsDir> [<DescID>] [REASON=..] ...".
@@ -110,10 +110,10 @@ struct StatusEvent {
 Result<StatusEvent> parse_status(const Reply& event);
 
 struct Bootstrap {
-  int progress = 0;       // 0..100
-  std::string tag;        // "done", "conn", ...
+  int progress = 0;  // 0..100
+  std::string tag;   // "done", "conn", ...
   std::string summary;
-  std::string severity;   // NOTICE (progress) or WARN (a problem)
+  std::string severity;  // NOTICE (progress) or WARN (a problem)
   std::optional<std::string> warning, reason, recommendation;
 };
 // From a STATUS_CLIENT BOOTSTRAP event, or from GETINFO status/bootstrap-phase's value
@@ -160,13 +160,13 @@ struct AddOnionRequest {
   // 64-byte expanded secret>" (onion::Identity::add_onion_key_blob()), or null to let
   // tor generate one (NEW:ED25519-V3).
   const SecretBytes* key_blob = nullptr;
-  std::vector<OnionPort> ports;            // at least one
-  bool detach = false;                     // survive this control connection
-  bool discard_pk = true;                  // only meaningful with a NEW key
-  bool non_anonymous = false;              // single onion service (tor must be configured so)
+  std::vector<OnionPort> ports;  // at least one
+  bool detach = false;           // survive this control connection
+  bool discard_pk = true;        // only meaningful with a NEW key
+  bool non_anonymous = false;    // single onion service (tor must be configured so)
   std::optional<std::uint32_t> max_streams;
   bool max_streams_close_circuit = false;
-  std::vector<std::string> client_auth_v3; // base32 x25519 public keys (52 chars)
+  std::vector<std::string> client_auth_v3;  // base32 x25519 public keys (52 chars)
   std::optional<PowOptions> pow;
 };
 // The whole line in locked memory, since it may carry the secret key.

@@ -28,9 +28,7 @@ Status ReplyParser::fail(std::string reason, std::string detail) {
   return error_;
 }
 
-bool ReplyParser::idle() const {
-  return buffered() == 0 && !sync_.active() && !async_.active() && data_ == nullptr;
-}
+bool ReplyParser::idle() const { return buffered() == 0 && !sync_.active() && !async_.active() && data_ == nullptr; }
 
 Status ReplyParser::feed(std::string_view bytes, std::vector<Reply>& out) {
   if (failed()) return error_;
@@ -103,7 +101,8 @@ Result<std::vector<Reply>> parse_replies(std::string_view bytes, ParserLimits li
   ReplyParser p(limits);
   std::vector<Reply> out;
   TORGW_TRY(p.feed(bytes, out));
-  if (!p.idle()) return make_error("controlport.truncated", std::to_string(p.buffered()) + " bytes after the last reply");
+  if (!p.idle())
+    return make_error("controlport.truncated", std::to_string(p.buffered()) + " bytes after the last reply");
   return out;
 }
 

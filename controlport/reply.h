@@ -28,10 +28,10 @@
 namespace torgw::controlport {
 
 struct ReplyLine {
-  int code = 0;        // 100..699
-  char kind = ' ';     // '-' mid line, '+' data line, ' ' end line
-  std::string text;    // after the separator, without CRLF
-  std::string data;    // '+' lines only: the unescaped data block
+  int code = 0;      // 100..699
+  char kind = ' ';   // '-' mid line, '+' data line, ' ' end line
+  std::string text;  // after the separator, without CRLF
+  std::string data;  // '+' lines only: the unescaped data block
   friend bool operator==(const ReplyLine&, const ReplyLine&) = default;
 };
 
@@ -78,8 +78,8 @@ class ReplyParser {
 
   ParserLimits limits_;
   std::string buf_;
-  std::size_t start_ = 0;   // first unconsumed byte in buf_
-  std::size_t scan_ = 0;    // where the search for '\n' resumes
+  std::size_t start_ = 0;  // first unconsumed byte in buf_
+  std::size_t scan_ = 0;   // where the search for '\n' resumes
   Partial sync_, async_;
   Partial* data_ = nullptr;  // the reply whose data block is open, if any
   bool data_first_line_ = false;

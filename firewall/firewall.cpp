@@ -32,7 +32,7 @@ namespace {
 // lo is ifindex 1 in every network namespace (the kernel's LOOPBACK_IFINDEX), which is
 // what nft's `iif lo` / `oif lo` compile to.
 constexpr std::uint32_t kLoopbackIfindex = 1;
-constexpr std::uint8_t kIcmpv6RouterSolicit = 133;   // .. 134 RA, 135 NS,
+constexpr std::uint8_t kIcmpv6RouterSolicit = 133;    // .. 134 RA, 135 NS,
 constexpr std::uint8_t kIcmpv6NeighbourAdvert = 136;  // 136 NA: neighbour discovery
 constexpr std::uint8_t kNdHopLimit = 255;             // RFC 4861: ND is never forwarded
 constexpr std::size_t kMaxBackends = 8;
@@ -72,7 +72,8 @@ Result<Endpoint> make_endpoint(std::string_view host, bool bracketed, std::uint1
   }
   if (::inet_pton(AF_INET, h.c_str(), e.addr.data()) == 1) return e;
   if (looks_like_name(host))
-    return make_error("firewall.not_ip_literal", std::string(whole) + ": the firewall pins addresses; give an IP literal");
+    return make_error("firewall.not_ip_literal",
+                      std::string(whole) + ": the firewall pins addresses; give an IP literal");
   return make_error("firewall.bad_endpoint", std::string(whole));
 }
 
@@ -249,8 +250,12 @@ std::vector<Expr> tcp_to(const Endpoint& e) {
 }
 
 std::vector<Expr> icmpv6_nd(bool inbound) {
-  std::vector<Expr> x{meta(NFT_META_NFPROTO), eq_u8(NFPROTO_IPV6), meta(NFT_META_L4PROTO), eq_u8(IPPROTO_ICMPV6),
-                      payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1), cmp(NFT_CMP_GTE, {kIcmpv6RouterSolicit}),
+  std::vector<Expr> x{meta(NFT_META_NFPROTO),
+                      eq_u8(NFPROTO_IPV6),
+                      meta(NFT_META_L4PROTO),
+                      eq_u8(IPPROTO_ICMPV6),
+                      payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1),
+                      cmp(NFT_CMP_GTE, {kIcmpv6RouterSolicit}),
                       cmp(NFT_CMP_LTE, {kIcmpv6NeighbourAdvert})};
   if (inbound) {
     // IPv6 header offset 7: hop limit. 255 proves the sender is on the link.
@@ -272,7 +277,7 @@ struct Builder {
 
   void msg(std::uint16_t type, std::uint16_t flags, const std::function<void(Writer&)>& body) {
     auto at = out.begin_msg(static_cast<std::uint16_t>((NFNL_SUBSYS_NFTABLES << 8) | type),
-                          static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags), seq, NFPROTO_INET, 0);
+                            static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags), seq, NFPROTO_INET, 0);
     body(out);
     out.end_msg(at);
     batch.acked.push_back(seq++);
@@ -313,7 +318,8 @@ struct Builder {
 
 Status check_policy(const Policy& p) {
   if (p.phase == Phase::boot) return {};
-  if (p.tor_uid == 0 || p.socks_uid == 0) return make_error("firewall.root_uid", "tor and torgw-socks never run as root");
+  if (p.tor_uid == 0 || p.socks_uid == 0)
+    return make_error("firewall.root_uid", "tor and torgw-socks never run as root");
   if (p.tor_uid == p.socks_uid || p.tor_uid == p.metadata_uid || p.socks_uid == p.metadata_uid)
     return make_error("firewall.same_uid", "tor, torgw-socks and the metadata fetcher need their own uids");
   if (p.backends.empty()) return make_error("firewall.no_backends");
@@ -321,7 +327,9 @@ Status check_policy(const Policy& p) {
   return {};
 }
 
-std::string errno_text(int e) { return std::string(strerrorname_np(e) ? strerrorname_np(e) : "E?") + " " + std::strerror(e); }
+std::string errno_text(int e) {
+  return std::string(strerrorname_np(e) ? strerrorname_np(e) : "E?") + " " + std::strerror(e);
+}
 
 }  // namespace
 
@@ -366,7 +374,8 @@ Result<Endpoint> parse_endpoint(std::string_view s) {
     return make_endpoint(s.substr(1, close - 1), true, *port, s);
   }
   auto colon = s.rfind(':');
-  if (colon == std::string_view::npos) return make_error("firewall.bad_endpoint", "expected host:port: " + std::string(s));
+  if (colon == std::string_view::npos)
+    return make_error("firewall.bad_endpoint", "expected host:port: " + std::string(s));
   auto port = parse_port(s.substr(colon + 1));
   if (!port) return make_error("firewall.bad_endpoint", "bad port: " + std::string(s));
   return make_endpoint(s.substr(0, colon), false, *port, s);
@@ -419,7 +428,8 @@ Result<Batch> build_batch(const Policy& p, std::uint32_t first_seq) {
   }
   if (p.metadata) b.rule("output", is_uid(p.metadata_uid) + tcp_to(*p.metadata) + accept);
   // Refuse, not drop: a local connect() fails at once instead of retrying its SYN.
-  b.rule("output", std::vector<Expr>{meta(NFT_META_L4PROTO), eq_u8(IPPROTO_TCP), reject(NFT_REJECT_TCP_RST, std::nullopt)});
+  b.rule("output",
+         std::vector<Expr>{meta(NFT_META_L4PROTO), eq_u8(IPPROTO_TCP), reject(NFT_REJECT_TCP_RST, std::nullopt)});
   b.rule("output", std::vector<Expr>{reject(NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH)});
   b.batch_marker(NFNL_MSG_BATCH_END);
   return std::move(b.batch);
@@ -444,7 +454,8 @@ Result<int> Installer::install(const Policy& policy) {
   auto batch = build_batch(policy, next_seq_);
   // check_policy's firewall.<tail> is FATAL as firewall:<tail>:
   // reasons: firewall:root_uid, firewall:same_uid, firewall:no_backends, firewall:too_many_backends
-  if (!batch) return make_error("firewall:" + batch.error().reason.substr(sizeof "firewall." - 1), batch.error().detail);
+  if (!batch)
+    return make_error("firewall:" + batch.error().reason.substr(sizeof "firewall." - 1), batch.error().detail);
   next_seq_ += static_cast<std::uint32_t>(batch->acked.size() + 2);
   // Anything left from an earlier exchange would be mistaken for this one's answers.
   std::vector<std::uint8_t> buf(1 << 16);
@@ -476,8 +487,8 @@ Result<int> Installer::install(const Policy& policy) {
         if (it != pending.end() && it->second) {
           if (e.error != 0) {
             const auto index = h.nlmsg_seq - batch->acked.front();
-            return make_error("firewall:rejected", "message " + std::to_string(index) + " of the batch: " +
-                                                       errno_text(-e.error));
+            return make_error("firewall:rejected",
+                              "message " + std::to_string(index) + " of the batch: " + errno_text(-e.error));
           }
           it->second = false;
           --left;
@@ -537,7 +548,8 @@ Probe probe_egress(const Endpoint& target, int timeout_ms) {
     case 0: return {pid, {}};
     case 1: return {pid, make_error("firewall:selftest_connected", what + " connected")};
     case 2:
-      return {pid, make_error("firewall:selftest_timeout", what + ": no answer in " + std::to_string(timeout_ms) + " ms")};
+      return {pid,
+              make_error("firewall:selftest_timeout", what + ": no answer in " + std::to_string(timeout_ms) + " ms")};
     default: return {pid, make_error("firewall:selftest_error", what + ": " + errno_text(result[1]))};
   }
 }
@@ -550,7 +562,5 @@ Status selftest(const Endpoint& target, int timeout_ms) {
     }
   return p.verdict;
 }
-
-
 
 }  // namespace torgw::firewall

@@ -42,10 +42,10 @@ inline constexpr const char* kTableName = "torgw";
 // An IP literal and a TCP port: the only kind of destination a rule names.
 struct Endpoint {
   bool v6 = false;
-  std::array<std::uint8_t, 16> addr{};  // network order; the first 4 bytes for IPv4
-  std::uint16_t port = 0;               // host order
-  std::string text() const;             // "1.2.3.4:80", "[::1]:80"
-  bool loopback() const;                // 127.0.0.0/8, ::1
+  std::array<std::uint8_t, 16> addr{};                 // network order; the first 4 bytes for IPv4
+  std::uint16_t port = 0;                              // host order
+  std::string text() const;                            // "1.2.3.4:80", "[::1]:80"
+  bool loopback() const;                               // 127.0.0.0/8, ::1
   socklen_t to_sockaddr(sockaddr_storage& out) const;  // for connect(); the length
   bool operator==(const Endpoint&) const = default;
 };
@@ -64,17 +64,17 @@ enum class Phase {
 
 struct Policy {
   Phase phase = Phase::boot;
-  uid_t tor_uid = 0;                  // services: TCP anywhere (never 0)
-  uid_t socks_uid = 0;                // services: TCP to `backends` only (never 0)
-  std::vector<Endpoint> backends;     // services: 1..8
-  uid_t metadata_uid = 0;             // TCP to `metadata` only (0 while PID 1 fetches it)
-  std::optional<Endpoint> metadata;   // none: metadata=off
+  uid_t tor_uid = 0;                 // services: TCP anywhere (never 0)
+  uid_t socks_uid = 0;               // services: TCP to `backends` only (never 0)
+  std::vector<Endpoint> backends;    // services: 1..8
+  uid_t metadata_uid = 0;            // TCP to `metadata` only (0 while PID 1 fetches it)
+  std::optional<Endpoint> metadata;  // none: metadata=off
 };
 
 struct Batch {
-  std::vector<std::uint8_t> bytes;  // BATCH_BEGIN ... BATCH_END, ready for send()
-  std::vector<std::uint32_t> acked; // sequence numbers of the messages the kernel ACKs
-  int rules = 0;                    // rules in all chains
+  std::vector<std::uint8_t> bytes;   // BATCH_BEGIN ... BATCH_END, ready for send()
+  std::vector<std::uint32_t> acked;  // sequence numbers of the messages the kernel ACKs
+  int rules = 0;                     // rules in all chains
 };
 
 // The batch that replaces table inet torgw with the policy's ruleset. Errors:
@@ -125,11 +125,24 @@ Status selftest(const Endpoint& target, int timeout_ms = 3000);
 
 namespace torgw::firewall {
 inline constexpr std::string_view kReasons[] = {
-    "firewall.bad_endpoint", "firewall.bad_url", "firewall.no_backends", "firewall.not_ip_literal",
-    "firewall.root_uid", "firewall.same_uid", "firewall.too_many_backends", "firewall:no_backends",
-    "firewall:recv", "firewall:rejected", "firewall:root_uid", "firewall:same_uid",
-    "firewall:selftest_connected", "firewall:selftest_error", "firewall:selftest_timeout",
-    "firewall:send", "firewall:socket", "firewall:too_many_backends",
+    "firewall.bad_endpoint",
+    "firewall.bad_url",
+    "firewall.no_backends",
+    "firewall.not_ip_literal",
+    "firewall.root_uid",
+    "firewall.same_uid",
+    "firewall.too_many_backends",
+    "firewall:no_backends",
+    "firewall:recv",
+    "firewall:rejected",
+    "firewall:root_uid",
+    "firewall:same_uid",
+    "firewall:selftest_connected",
+    "firewall:selftest_error",
+    "firewall:selftest_timeout",
+    "firewall:send",
+    "firewall:socket",
+    "firewall:too_many_backends",
 };
 }  // namespace torgw::firewall
 // ---- end of reason tokens ----------------------------------------------------------

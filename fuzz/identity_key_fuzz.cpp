@@ -18,6 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (key->size() != onion::kExpandedSize) __builtin_trap();
   auto id = onion::Identity::from_expanded(key->view());
   if (!id) __builtin_trap();
-  if (to_base64(onion::secret_key_file(*id)) != std::string(reinterpret_cast<const char*>(data), size)) __builtin_trap();
+  if (to_base64(onion::secret_key_file(*id)) != std::string(reinterpret_cast<const char*>(data), size))
+    __builtin_trap();
   return 0;
 }

@@ -39,8 +39,8 @@ void client(ByteView in) {
   ClientSession s(&pol);
   std::basic_string<std::uint8_t> buf;
   std::size_t fed = 0;
-  static const socks::Policy policy({*socks::parse_rule(true, "10.1.0.0/16"), *socks::parse_rule(false, "*.bad.example")},
-                                    true);
+  static const socks::Policy policy(
+      {*socks::parse_rule(true, "10.1.0.0/16"), *socks::parse_rule(false, "*.bad.example")}, true);
   for (int guard = 0; guard < 10000; ++guard) {
     auto st = s.step(ByteView(buf.data(), buf.size()));
     check(st.consumed <= buf.size());

@@ -39,9 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (auto r = tls::parse_pem_base64(t, tls::PemKind::Certificates); r)
         check(tls::pin_of_pem_certificate(r->view()).ok());
       break;
-    case 2:
-      (void)tls::parse_pem_base64(t, tls::PemKind::PrivateKey);
-      break;
+    case 2: (void)tls::parse_pem_base64(t, tls::PemKind::PrivateKey); break;
     case 3:
       if (auto s = tls::parse_sni(t); s) check(*s == t && !s->empty() && s->size() <= 253);
       break;
@@ -62,9 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
       }
       break;
-    case 6:
-      (void)tls::pin_of_pem_certificate(in);
-      break;
+    case 6: (void)tls::pin_of_pem_certificate(in); break;
   }
   return 0;
 }

@@ -152,12 +152,11 @@ std::vector<std::unique_ptr<Stage>> default_stages(const BootOptions& opts) {
 
 // ---- Init ------------------------------------------------------------------------------
 
-#define TORGW_TRY_FATAL(expr)    \
-  do {                           \
-    auto torgw_s_ = (expr);      \
+#define TORGW_TRY_FATAL(expr)                      \
+  do {                                             \
+    auto torgw_s_ = (expr);                        \
     if (!torgw_s_) return fatal(torgw_s_.error()); \
   } while (0)
-
 
 struct Init::Impl {
   BootOptions opts;
@@ -169,7 +168,7 @@ struct Init::Impl {
   std::optional<BootContext> ctx;
   std::vector<std::unique_ptr<Stage>> stages;
   std::size_t begun = 0;  // stages whose start() was called
-  Lifecycle life;          // init/lifecycle.h: the one place the lifecycle is decided
+  Lifecycle life;         // init/lifecycle.h: the one place the lifecycle is decided
   int exit_code = 0;
   Action early_fatal_action = Action::PowerOff;
   std::chrono::seconds early_fatal_delay{10};
@@ -294,12 +293,12 @@ struct Init::Impl {
   }
 
   Status install_signals() {
-    TORGW_TRY(loop.on_signal(SIGTERM, [this](const signalfd_siginfo&) { shutdown(LifeEvent::PowerRequest, "sigterm"); }));
+    TORGW_TRY(
+        loop.on_signal(SIGTERM, [this](const signalfd_siginfo&) { shutdown(LifeEvent::PowerRequest, "sigterm"); }));
     TORGW_TRY(loop.on_signal(SIGPWR, [this](const signalfd_siginfo&) { shutdown(LifeEvent::PowerRequest, "sigpwr"); }));
     // PID 1: the kernel sends SIGINT for Ctrl-Alt-Del once it is disabled. Dev: Ctrl-C.
-    TORGW_TRY(loop.on_signal(SIGINT, [this](const signalfd_siginfo&) {
-      shutdown(LifeEvent::Interrupt, pid1 ? "ctrl_alt_del" : "sigint");
-    }));
+    TORGW_TRY(loop.on_signal(
+        SIGINT, [this](const signalfd_siginfo&) { shutdown(LifeEvent::Interrupt, pid1 ? "ctrl_alt_del" : "sigint"); }));
     TORGW_TRY(loop.on_signal(SIGHUP, [this](const signalfd_siginfo&) { ctx->log("SIGHUP ignored"); }));
     TORGW_TRY(loop.on_signal(SIGUSR1, [this](const signalfd_siginfo&) { log_status(); }));
     return reaper.init();
@@ -307,7 +306,10 @@ struct Init::Impl {
 
   void log_status() {
     const LifeState st = life.state;
-    std::string s = "status: " + std::string(st == LifeState::Running ? "running" : st == LifeState::Booting ? "booting" : "stopping") +
+    std::string s = "status: " +
+                    std::string(st == LifeState::Running   ? "running"
+                                : st == LifeState::Booting ? "booting"
+                                                           : "stopping") +
                     ", orphans reaped " + std::to_string(reaper.orphans_reaped());
     for (const auto& n : children.names()) {
       auto p = children.pid(n);
@@ -394,7 +396,8 @@ struct Init::Impl {
       case Effect::StopServices: return stop_everything([this] { dispatch(LifeEvent::Stopped); });
       case Effect::StartFatalTimer: {
         auto delay = fatal_delay();
-        ctx->log("services stopped; " + std::string(to_string(fatal_action())) + " in " + std::to_string(delay.count()) + " s");
+        ctx->log("services stopped; " + std::string(to_string(fatal_action())) + " in " +
+                 std::to_string(delay.count()) + " s");
         fatal_timer.start(delay, [this] { dispatch(LifeEvent::FatalTimer); });
         return;
       }

@@ -44,12 +44,12 @@ class Installer;
 namespace torgw::init {
 
 struct BootOptions {
-  bool dev = false;                                  // --dev: no machine duties
-  std::string cmdline_path = "/proc/cmdline";        // "" in dev mode unless --cmdline
+  bool dev = false;                            // --dev: no machine duties
+  std::string cmdline_path = "/proc/cmdline";  // "" in dev mode unless --cmdline
   std::string config_path = "/etc/torgw/torgw.conf";
   std::string modules_path = "/etc/torgw/modules";
-  std::vector<config::Entry> flags;                  // --set key=value (highest precedence)
-  bool extra_serial = true;                          // also write markers to ttyS0 (PID 1)
+  std::vector<config::Entry> flags;  // --set key=value (highest precedence)
+  bool extra_serial = true;          // also write markers to ttyS0 (PID 1)
   // PID 1: the screen console (init/screen.h): markers too unless it is the console's
   // own tty, and the summary block. "" : none (--no-screen).
   std::string screen_path = "/dev/tty0";
@@ -60,15 +60,15 @@ struct BootOptions {
   std::string tor_user = "tor";
   std::string socks_binary = "/usr/bin/torgw-socks";
   std::string socks_user = "torgw-socks";
-  std::string tor_data_dir = "/var/lib/tor";         // PID 1 mounts it (tmpfs, tor, 0700)
-  std::string tor_run_dir = "/run/torgw/tor";         // ControlSocket, cookie, torrc
-  std::string socks_dir = "/run/torgw-socks";         // torgw-socks's unix socket
+  std::string tor_data_dir = "/var/lib/tor";   // PID 1 mounts it (tmpfs, tor, 0700)
+  std::string tor_run_dir = "/run/torgw/tor";  // ControlSocket, cookie, torrc
+  std::string socks_dir = "/run/torgw-socks";  // torgw-socks's unix socket
   // Whom `torgw-init --metadata-helper` runs as. PID 1: the image's torgw-meta (uid 102,
   // the firewall's metadata uid). --dev: --metadata-user, else nobody when run as root,
   // else "" (the current, unprivileged user).
   std::string metadata_user = "torgw-meta";
   std::string version;
-  std::int64_t build_time = 0;                       // unix seconds; the clock must be later
+  std::int64_t build_time = 0;  // unix seconds; the clock must be later
   // snp_device=simulated opens through this (snp::open_simulated_device: torgw-init links
   // torgw_snp_simulated; the library torgw_init does not). Unset: snp.sim.unavailable.
   snp::SimulatedOpener open_simulated_psp = nullptr;
@@ -83,12 +83,12 @@ struct BootContext {
   const BootOptions& opts;
   std::string boot_id;
   std::chrono::steady_clock::time_point started;
-  config::Config config;           // valid once the config stage is done
+  config::Config config;  // valid once the config stage is done
   // Identity (set by the identity stage; consumed by tor supervision via ADD_ONION:
   // identity->add_onion_key_blob()). The secret lives in the Identity's SecretBytes.
   std::optional<onion::Identity> identity;
-  std::string identity_binding;    // the IDENTITY_BINDING marker value
-  std::string socks_socket;        // where torgw-socks listens (set by its stage)
+  std::string identity_binding;  // the IDENTITY_BINDING marker value
+  std::string socks_socket;      // where torgw-socks listens (set by its stage)
   // The netlink socket that owns the firewall's table (init/firewall_stage.cpp); the
   // table lives as long as it does, so it is never closed. Null in --dev.
   std::shared_ptr<firewall::Installer> firewall;

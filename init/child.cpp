@@ -77,8 +77,7 @@ Result<UserIds> lookup_user_in(std::string_view name, const std::string& root) {
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exit_" + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status))
-    return "signal_" + std::to_string(WTERMSIG(status)) + (WCOREDUMP(status) ? "_core" : "");
+  if (WIFSIGNALED(status)) return "signal_" + std::to_string(WTERMSIG(status)) + (WCOREDUMP(status) ? "_core" : "");
   return "status_" + std::to_string(status);
 }
 
@@ -198,7 +197,7 @@ void HelperRun::start(ChildSpec spec, std::chrono::milliseconds deadline, std::s
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) break;
-      s->eof = true;  // EOF, or an error that ends the stream just the same
+      s->eof = true;                          // EOF, or an error that ends the stream just the same
       loop_.post([s] { s->watch.reset(); });  // not inside its own callback
       break;
     }
@@ -216,8 +215,7 @@ void HelperRun::start(ChildSpec spec, std::chrono::milliseconds deadline, std::s
 Reaper::Reaper(EventLoop& loop) : loop_(loop) {}
 
 Status Reaper::init() {
-  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-    return make_error("init.subreaper", std::strerror(errno));
+  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return make_error("init.subreaper", std::strerror(errno));
   TORGW_TRY(loop_.on_signal(SIGCHLD, [this](const signalfd_siginfo&) { reap(); }));
   reap();  // anything that exited before we listened
   return {};
@@ -339,9 +337,9 @@ void ChildSupervisor::on_exit(Child& c, int status) {
   if (restart && c.failures > c.spec.max_failures) {
     if (events.exited) events.exited(c.spec.name, status, false, std::chrono::milliseconds(0));
     if (events.gave_up)
-      events.gave_up(c.spec.name, make_error("supervise.restart_limit",
-                                              c.spec.name + " " + describe_status(status) + " " +
-                                                  std::to_string(c.failures) + " times in a row"));
+      events.gave_up(c.spec.name,
+                     make_error("supervise.restart_limit", c.spec.name + " " + describe_status(status) + " " +
+                                                               std::to_string(c.failures) + " times in a row"));
     return;
   }
   auto delay = c.next_backoff;

@@ -44,26 +44,26 @@ Result<UserIds> lookup_user_in(std::string_view name, const std::string& root = 
 // ---- spawning ---------------------------------------------------------------------------
 
 struct ChildSpec {
-  std::string name;                   // for markers and logs: [a-z0-9_-]+
-  std::vector<std::string> argv;      // argv[0]: absolute path of the executable
-  std::vector<std::string> env;       // the complete environment (NAME=VALUE)
-  std::optional<UserIds> user;        // run as this user (torgw::drop_privileges)
+  std::string name;               // for markers and logs: [a-z0-9_-]+
+  std::vector<std::string> argv;  // argv[0]: absolute path of the executable
+  std::vector<std::string> env;   // the complete environment (NAME=VALUE)
+  std::optional<UserIds> user;    // run as this user (torgw::drop_privileges)
   std::string cwd = "/";
   mode_t umask = 022;
-  bool die_with_parent = false;       // PR_SET_PDEATHSIG=SIGKILL (dev mode)
+  bool die_with_parent = false;  // PR_SET_PDEATHSIG=SIGKILL (dev mode)
   // Bytes the child reads on stdin (e.g. a config holding a password: never in argv,
   // which /proc shows to everyone, never in a file). Written into a fresh pipe at every
   // launch, so restarts get them too; at most 64 KiB (one pipe buffer). Null: /dev/null.
   std::shared_ptr<const SecretBytes> stdin_secret;
-  int stdout_fd = -1;                 // -1: inherit ours (the console)
-  int stderr_fd = -1;                 // -1: inherit ours
+  int stdout_fd = -1;  // -1: inherit ours (the console)
+  int stderr_fd = -1;  // -1: inherit ours
   // Supervision.
   enum class Restart { Never, OnFailure, Always } restart = Restart::Always;
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{30000};
   std::chrono::milliseconds stable_after{30000};  // a run this long resets the backoff
-  int max_failures = 8;               // consecutive short runs before giving up
-  int stop_signal = 15;               // SIGTERM
+  int max_failures = 8;                           // consecutive short runs before giving up
+  int stop_signal = 15;                           // SIGTERM
   std::chrono::milliseconds stop_timeout{10000};
 };
 
@@ -137,8 +137,7 @@ class ChildSupervisor {
   struct Events {
     std::function<void(const std::string& name, pid_t pid)> started;
     // will_restart: a restart is scheduled after `delay`.
-    std::function<void(const std::string& name, int status, bool will_restart, std::chrono::milliseconds delay)>
-        exited;
+    std::function<void(const std::string& name, int status, bool will_restart, std::chrono::milliseconds delay)> exited;
     // Too many consecutive failures (or a restart that cannot exec): the caller decides
     // (torgw-init prints FATAL=<name>:restart_limit).
     std::function<void(const std::string& name, const Error& why)> gave_up;

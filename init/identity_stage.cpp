@@ -131,7 +131,9 @@ class IdentityStage : public Stage {
     return std::move(*salt);
   }
 
-  std::string binding(id::Mode m) const { return id::binding_marker(m, key_req_, simulated(), salt_ ? &*salt_ : nullptr); }
+  std::string binding(id::Mode m) const {
+    return id::binding_marker(m, key_req_, simulated(), salt_ ? &*salt_ : nullptr);
+  }
 
   void no_snp() {
     if (mode_ == id::Mode::Provided) {
@@ -220,7 +222,8 @@ class IdentityStage : public Stage {
     const auto& cfg = ctx_->config;
     auto mopts = config::metadata_options(cfg);
     if (!mopts.gce && !mopts.hetzner)
-      return finish(make_error("transfer_blob:no_source", "identity=transfer polls metadata for transfer_blob; metadata=off"));
+      return finish(
+          make_error("transfer_blob:no_source", "identity=transfer polls metadata for transfer_blob; metadata=off"));
     transfer_ = id::TransferKeypair::generate();
     ctx_->markers.emit("IDENTITY_BINDING", binding(id::Mode::Transfer));
     ctx_->markers.emit("IDENTITY_TRANSFER", "waiting");
@@ -303,8 +306,7 @@ class IdentityStage : public Stage {
     ctx_->markers.emit("IDENTITY_BINDING", binding);
     if (warning && !ephemeral_warning) ctx_->markers.emit("IDENTITY_WARNING", warning);
     if (warning && ephemeral_warning) {
-      ctx_->markers.emit("IDENTITY_WARNING",
-                         std::string("ephemeral_identity:new_onion_address_every_boot:") + warning);
+      ctx_->markers.emit("IDENTITY_WARNING", std::string("ephemeral_identity:new_onion_address_every_boot:") + warning);
       ctx_->log("WARNING: ephemeral identity " + ctx_->identity->hostname() +
                 ": a new onion address every boot, bound to nothing");
     }
@@ -336,8 +338,8 @@ class IdentityStage : public Stage {
     const Error& e = att.status.error();
     if (att.gate == snp::AttestationGate::Fail) return prefixed("attestation", e);
     const bool strict = ctx_->config.str("attestation") == "strict" || ctx_->config.flag("attestation_required");
-    ctx_->log("own attestation report is fine but cannot be verified by a third party from this log (" +
-              e.to_string() + ")" + (strict ? ": attestation=strict" : "; torgw verify --vcek completes it offline"));
+    ctx_->log("own attestation report is fine but cannot be verified by a third party from this log (" + e.to_string() +
+              ")" + (strict ? ": attestation=strict" : "; torgw verify --vcek completes it offline"));
     return strict ? prefixed("attestation", e) : Status{};
   }
 

@@ -35,9 +35,7 @@ Transition transition(const Lifecycle& now, LifeEvent e) {
     case LifeState::Booting:
       switch (e) {
         case LifeEvent::StageDone: return {next, {Effect::StartNextStage}};
-        case LifeEvent::BootDone:
-          next.state = LifeState::Running;
-          return {next, {Effect::AnnounceRunning}};
+        case LifeEvent::BootDone: next.state = LifeState::Running; return {next, {Effect::AnnounceRunning}};
         case LifeEvent::StageFailed:
         case LifeEvent::GaveUp: return fatal_stop(next);
         case LifeEvent::PowerRequest:
@@ -77,9 +75,7 @@ Transition transition(const Lifecycle& now, LifeEvent e) {
           next.state = LifeState::Final;
           next.requested = requested_by(now, e);
           return {next, {Effect::CancelFatalTimer, Effect::FinishRequested}};
-        case LifeEvent::FatalTimer:
-          next.state = LifeState::Final;
-          return {next, {Effect::FinishFatal}};
+        case LifeEvent::FatalTimer: next.state = LifeState::Final; return {next, {Effect::FinishFatal}};
         default: return ignored(now);
       }
     case LifeState::Final: return ignored(now);

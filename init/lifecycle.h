@@ -29,23 +29,26 @@
 // timer; cancel = cancel it; end(req) = the final action with the requested action;
 // end(fatal) = the final action with fatal_action. "-" = ignored, nothing happens.
 //
-//                  | stage done | boot done | stage fail  | TERM        | INT         | gave up     | stopped          | timer
+//                  | stage done | boot done | stage fail  | TERM        | INT         | gave up     | stopped | timer
 // -----------------+------------+-----------+-------------+-------------+-------------+-------------+------------------+------------
-// Booting          | next       | Running:  | Stopping/F: | Stopping/R: | Stopping/R: | Stopping/F: | -                | -
-//                  |            | up        | FATAL, stop | shut, stop  | shut, stop  | FATAL, stop |                  |
-// Running          | -          | -         | -           | Stopping/R: | Stopping/R: | Stopping/F: | -                | -
-//                  |            |           |             | shut, stop  | shut, stop  | FATAL, stop |                  |
-// Stopping/R       | -          | -         | -           | -           | -           | Stopping/RF:| Final: end(req)  | -
-//  (requested)     |            |           |             |             |             | FATAL       |                  |
-// Stopping/RF      | -          | -         | -           | -           | -           | -           | Final: end(req)  | -
-//  (req. + FATAL)  |            |           |             |             |             |             |                  |
-// Stopping/F       | -          | -         | -           | -           | -           | -           | PID 1: FatalDelay| -
-//  (after FATAL)   |            |           |             |             |             |             | : delay; --dev:  |
-//                  |            |           |             |             |             |             | Final: end(req)  |
-// FatalDelay       | -          | -         | -           | Final:      | Final:      | -           | -                | Final:
-//                  |            |           |             | cancel,     | cancel,     |             |                  | end(fatal)
-//                  |            |           |             | end(req)    | end(req)    |             |                  |
-// Final            | -          | -         | -           | -           | -           | -           | -                | -
+// Booting          | next       | Running:  | Stopping/F: | Stopping/R: | Stopping/R: | Stopping/F: | - | -
+//                  |            | up        | FATAL, stop | shut, stop  | shut, stop  | FATAL, stop | |
+// Running          | -          | -         | -           | Stopping/R: | Stopping/R: | Stopping/F: | - | -
+//                  |            |           |             | shut, stop  | shut, stop  | FATAL, stop | |
+// Stopping/R       | -          | -         | -           | -           | -           | Stopping/RF:| Final: end(req)
+// | -
+//  (requested)     |            |           |             |             |             | FATAL       | |
+// Stopping/RF      | -          | -         | -           | -           | -           | -           | Final: end(req)
+// | -
+//  (req. + FATAL)  |            |           |             |             |             |             | |
+// Stopping/F       | -          | -         | -           | -           | -           | -           | PID 1:
+// FatalDelay| -
+//  (after FATAL)   |            |           |             |             |             |             | : delay; --dev: |
+//                  |            |           |             |             |             |             | Final: end(req) |
+// FatalDelay       | -          | -         | -           | Final:      | Final:      | -           | - | Final:
+//                  |            |           |             | cancel,     | cancel,     |             | | end(fatal) | |
+//                  |             | end(req)    | end(req)    |             |                  |
+// Final            | -          | -         | -           | -           | -           | -           | - | -
 //
 // The requested action is what the TERM/INT that began Stopping/R (or ended the
 // FatalDelay) asked for; after a FATAL in --dev it is power off (--dev only exits).

@@ -30,8 +30,7 @@ EventLoop::~EventLoop() = default;
 Status EventLoop::on_signal(int sig, SignalHandler handler) {
   handlers_[sig] = std::move(handler);
   sigaddset(&mask_, sig);
-  if (sigprocmask(SIG_BLOCK, &mask_, nullptr) != 0)
-    return make_error("init.sigprocmask", std::strerror(errno));
+  if (sigprocmask(SIG_BLOCK, &mask_, nullptr) != 0) return make_error("init.sigprocmask", std::strerror(errno));
   int fd = ::signalfd(sigfd_.valid() ? sigfd_.get() : -1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return make_error("init.signalfd", std::strerror(errno));
   if (!sigfd_.valid()) {

@@ -2,6 +2,7 @@
 
 #include "config/text.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -9,7 +10,6 @@
 #include <linux/input.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -22,8 +22,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -135,8 +135,8 @@ Status check_dir(const std::string& path, uid_t uid, gid_t gid, unsigned mode) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return make_error("mount.state_dir_missing", path);
   if (st.st_uid != uid || st.st_gid != gid)
-    return make_error("mount.state_dir_owner", path + " is " + std::to_string(st.st_uid) + ":" +
-                                                   std::to_string(st.st_gid));
+    return make_error("mount.state_dir_owner",
+                      path + " is " + std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid));
   if ((st.st_mode & 07777) != mode) return make_error("mount.state_dir_mode", path);
   return {};
 }
@@ -155,8 +155,7 @@ Result<std::vector<std::string>> parse_module_list(std::string_view text) {
     if (line.front() != '/' || line.find_first_of(" \t") != std::string_view::npos || line.size() > 4096 ||
         line.size() < 4 || line.substr(line.size() - 3) != ".ko")
       error = make_error("modules.syntax", "line " + std::to_string(lineno) + ": expected an absolute path to a .ko");
-    else
-      out.emplace_back(line);
+    else out.emplace_back(line);
   });
   if (error) return *error;
   return out;
@@ -227,8 +226,7 @@ std::string resolv_conf_from_pnp(std::string_view pnp) {
       ++count;
     } else if (w[0] == "domain" && search.empty() && w[1].size() <= 253) {
       bool ok = true;
-      for (char c : w[1])
-        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.');
+      for (char c : w[1]) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.');
       if (ok) search = "search " + std::string(w[1]) + "\n";
     }
   });
@@ -357,11 +355,19 @@ std::uint64_t pid1_kept_capabilities() {
 }
 
 std::string capability_names(std::uint64_t mask) {
-  static const std::map<int, const char*> names{
-      {CAP_CHOWN, "chown"}, {CAP_DAC_OVERRIDE, "dac_override"}, {CAP_DAC_READ_SEARCH, "dac_read_search"},
-      {CAP_FOWNER, "fowner"}, {CAP_KILL, "kill"}, {CAP_SETGID, "setgid"}, {CAP_SETUID, "setuid"},
-      {CAP_SETPCAP, "setpcap"}, {CAP_NET_ADMIN, "net_admin"}, {CAP_NET_RAW, "net_raw"},
-      {CAP_SYS_ADMIN, "sys_admin"}, {CAP_SYS_BOOT, "sys_boot"}, {CAP_SYS_PTRACE, "sys_ptrace"}};
+  static const std::map<int, const char*> names{{CAP_CHOWN, "chown"},
+                                                {CAP_DAC_OVERRIDE, "dac_override"},
+                                                {CAP_DAC_READ_SEARCH, "dac_read_search"},
+                                                {CAP_FOWNER, "fowner"},
+                                                {CAP_KILL, "kill"},
+                                                {CAP_SETGID, "setgid"},
+                                                {CAP_SETUID, "setuid"},
+                                                {CAP_SETPCAP, "setpcap"},
+                                                {CAP_NET_ADMIN, "net_admin"},
+                                                {CAP_NET_RAW, "net_raw"},
+                                                {CAP_SYS_ADMIN, "sys_admin"},
+                                                {CAP_SYS_BOOT, "sys_boot"},
+                                                {CAP_SYS_PTRACE, "sys_ptrace"}};
   std::string out;
   for (int cap = 0; cap < 64; ++cap) {
     if (!(mask & (std::uint64_t{1} << cap))) continue;
@@ -374,7 +380,8 @@ std::string capability_names(std::uint64_t mask) {
 Result<std::uint64_t> drop_capabilities(std::uint64_t keep) {
   __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct d[2]{};
-  if (::syscall(SYS_capget, &h, d) != 0) return make_error("init.capabilities", std::string("capget: ") + std::strerror(errno));
+  if (::syscall(SYS_capget, &h, d) != 0)
+    return make_error("init.capabilities", std::string("capget: ") + std::strerror(errno));
   const bool setpcap = d[0].effective & (1u << CAP_SETPCAP);
   // The bounding set first, while CAP_SETPCAP is still effective: nothing exec'd later
   // (and no file capability) can bring a dropped capability back.
@@ -390,13 +397,15 @@ Result<std::uint64_t> drop_capabilities(std::uint64_t keep) {
   d[0].effective &= lo;
   d[1].effective &= hi;
   d[0].inheritable = d[1].inheritable = 0;
-  if (::syscall(SYS_capset, &h, d) != 0) return make_error("init.capabilities", std::string("capset: ") + std::strerror(errno));
+  if (::syscall(SYS_capset, &h, d) != 0)
+    return make_error("init.capabilities", std::string("capset: ") + std::strerror(errno));
   __user_cap_data_struct after[2]{};
   if (::syscall(SYS_capget, &h, after) != 0)
     return make_error("init.capabilities", std::string("capget: ") + std::strerror(errno));
   const std::uint64_t eff = after[0].effective | (std::uint64_t{after[1].effective} << 32);
   const std::uint64_t perm = after[0].permitted | (std::uint64_t{after[1].permitted} << 32);
-  if ((eff | perm) & ~keep) return make_error("init.capabilities", "capabilities left: " + capability_names((eff | perm) & ~keep));
+  if ((eff | perm) & ~keep)
+    return make_error("init.capabilities", "capabilities left: " + capability_names((eff | perm) & ~keep));
   return eff;
 }
 

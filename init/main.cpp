@@ -1,8 +1,8 @@
 // torgw-init: PID 1 of the torgw appliance, or (--dev) the same boot sequence as a
 // normal process without the machine duties. See docs/init.md.
-#include <CLI/CLI.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
                  "PID 1: the screen console for the markers (unless it is the console's own tty) and the "
                  "summary block (default /dev/tty0)");
   app.add_flag("--no-screen", no_screen, "PID 1: no screen console");
-    std::string state_dir, tor_binary, socks_binary, tor_user, socks_user, metadata_user;
+  std::string state_dir, tor_binary, socks_binary, tor_user, socks_user, metadata_user;
   bool metadata_user_given = false;
   app.add_option("--state-dir", state_dir,
                  "--dev: tor's data and control dirs and torgw-socks's socket go here (default: a fresh "

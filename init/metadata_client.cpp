@@ -23,12 +23,16 @@ void MetadataClient::start(const config::MetadataOptions& o, Done done) {
   };
   ChildSpec spec;
   spec.name = "metadata-helper";
-  std::string providers = std::string(o.gce ? "gce" : "") + (o.gce && o.hetzner ? "," : "") + (o.hetzner ? "hetzner" : "");
+  std::string providers = std::string(o.gce ? "gce" : "") + (o.gce && o.hetzner ? "," : "") +
+                          (o.hetzner ? "hetzner" : "");
   // The same binary, re-executed: nothing new ships, and the child starts from a fresh
   // image instead of a copy of PID 1's memory (which holds the identity's secret).
-  spec.argv = {"/proc/self/exe", kMetadataHelperFlag, "--url", o.base_url, "--providers", providers,
-               "--timeout-ms", std::to_string(o.timeout.count()), "--attempts", std::to_string(o.attempts),
-               "--backoff-ms", std::to_string(o.backoff.count())};
+  spec.argv = {"/proc/self/exe", kMetadataHelperFlag,
+               "--url",          o.base_url,
+               "--providers",    providers,
+               "--timeout-ms",   std::to_string(o.timeout.count()),
+               "--attempts",     std::to_string(o.attempts),
+               "--backoff-ms",   std::to_string(o.backoff.count())};
   if (!ctx_.opts.metadata_user.empty()) {
     auto u = lookup_user_in(ctx_.opts.metadata_user);
     if (!u) return fail("metadata:helper_user_unknown", ctx_.opts.metadata_user + ": " + u.error().to_string());

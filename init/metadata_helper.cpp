@@ -87,8 +87,8 @@ int metadata_helper_main(const std::vector<std::string>& args) {
   }
   if (auto held = privileges_held(); !held.empty()) {
     // Said on the pipe too, so PID 1's FATAL names it.
-    write_all(1, config::format_metadata_wire(Result<config::MetadataResult>(
-                     make_error("metadata:helper_privileged", held))));
+    write_all(1, config::format_metadata_wire(
+                     Result<config::MetadataResult>(make_error("metadata:helper_privileged", held))));
     std::fprintf(stderr, "torgw-init --metadata-helper: refusing to run: %s\n", held.c_str());
     return 0;  // a report was written: it is the error
   }

@@ -17,7 +17,8 @@ bool same_console(TtyId a, TtyId b) { return a == b || (is_vt(a) && is_vt(b)); }
 std::optional<TtyId> parse_tty_dev(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   auto colon = text.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size() || text.size() > 24) return std::nullopt;
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size() || text.size() > 24)
+    return std::nullopt;
   TtyId t;
   auto a = std::from_chars(text.data(), text.data() + colon, t.major);
   auto b = std::from_chars(text.data() + colon + 1, text.data() + text.size(), t.minor);

@@ -81,19 +81,22 @@ class SocksStage : public Stage {
     done_ = std::move(done);
     deadline_ = std::chrono::steady_clock::now() + kSocksListenDeadline;
     poll_ = std::make_unique<Timer>(ctx.loop);
-    poll_->start(2ms, [this, &ctx] {
-      if (!done_) return;
-      if (unix_accepts(ctx.socks_socket)) {
-        poll_->cancel();
-        ctx.markers.emit("SOCKS", "listening");
-        auto d = std::move(done_);
-        d({});
-      } else if (std::chrono::steady_clock::now() >= deadline_) {
-        poll_->cancel();
-        auto d = std::move(done_);
-        d(make_error("socks:not_listening", ctx.socks_socket));
-      }
-    }, true);
+    poll_->start(
+        2ms,
+        [this, &ctx] {
+          if (!done_) return;
+          if (unix_accepts(ctx.socks_socket)) {
+            poll_->cancel();
+            ctx.markers.emit("SOCKS", "listening");
+            auto d = std::move(done_);
+            d({});
+          } else if (std::chrono::steady_clock::now() >= deadline_) {
+            poll_->cancel();
+            auto d = std::move(done_);
+            d(make_error("socks:not_listening", ctx.socks_socket));
+          }
+        },
+        true);
   }
 
   void stop(BootContext& ctx, std::function<void()> done) override {

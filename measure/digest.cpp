@@ -77,7 +77,8 @@ Sha256 sha256(ByteView data) {
 
 Result<Digest384> snp_ovmf_hash(ByteView image) {
   if (image.empty() || image.size() % kPageSize != 0 || image.size() > kMaxOvmfSize)
-    return make_error("measure.ovmf.bad_size", std::to_string(image.size()) + " bytes: not a whole number of 4 KiB pages");
+    return make_error("measure.ovmf.bad_size",
+                      std::to_string(image.size()) + " bytes: not a whole number of 4 KiB pages");
   LaunchDigest ld;
   ld.add_normal_pages((std::uint64_t{1} << 32) - image.size(), image);
   return ld.value();
@@ -160,13 +161,13 @@ struct VcpuRow {
 // QEMU's builtin_x86_defs AMD EPYC models and their versions (target/i386/cpu.c): a
 // version changes features, never the family/model/stepping.
 constexpr VcpuRow kVcpuTypes[] = {
-    {"EPYC", 23, 1, 2},          {"EPYC-v1", 23, 1, 2},       {"EPYC-v2", 23, 1, 2},
-    {"EPYC-IBPB", 23, 1, 2},     {"EPYC-v3", 23, 1, 2},       {"EPYC-v4", 23, 1, 2},
-    {"EPYC-Rome", 23, 49, 0},    {"EPYC-Rome-v1", 23, 49, 0}, {"EPYC-Rome-v2", 23, 49, 0},
-    {"EPYC-Rome-v3", 23, 49, 0}, {"EPYC-Rome-v4", 23, 49, 0}, {"EPYC-Rome-v5", 23, 49, 0},
-    {"EPYC-Milan", 25, 1, 1},    {"EPYC-Milan-v1", 25, 1, 1}, {"EPYC-Milan-v2", 25, 1, 1},
-    {"EPYC-Milan-v3", 25, 1, 1}, {"EPYC-Genoa", 25, 17, 0},   {"EPYC-Genoa-v1", 25, 17, 0},
-    {"EPYC-Genoa-v2", 25, 17, 0}, {"EPYC-Turin", 26, 0, 0},   {"EPYC-Turin-v1", 26, 0, 0},
+    {"EPYC", 23, 1, 2},           {"EPYC-v1", 23, 1, 2},       {"EPYC-v2", 23, 1, 2},
+    {"EPYC-IBPB", 23, 1, 2},      {"EPYC-v3", 23, 1, 2},       {"EPYC-v4", 23, 1, 2},
+    {"EPYC-Rome", 23, 49, 0},     {"EPYC-Rome-v1", 23, 49, 0}, {"EPYC-Rome-v2", 23, 49, 0},
+    {"EPYC-Rome-v3", 23, 49, 0},  {"EPYC-Rome-v4", 23, 49, 0}, {"EPYC-Rome-v5", 23, 49, 0},
+    {"EPYC-Milan", 25, 1, 1},     {"EPYC-Milan-v1", 25, 1, 1}, {"EPYC-Milan-v2", 25, 1, 1},
+    {"EPYC-Milan-v3", 25, 1, 1},  {"EPYC-Genoa", 25, 17, 0},   {"EPYC-Genoa-v1", 25, 17, 0},
+    {"EPYC-Genoa-v2", 25, 17, 0}, {"EPYC-Turin", 26, 0, 0},    {"EPYC-Turin-v1", 26, 0, 0},
 };
 
 }  // namespace
@@ -291,8 +292,8 @@ Result<Digest384> snp_launch_digest(const SnpLaunch& launch) {
 
 Result<Digest384> snp_launch_digest(const SnpLaunch& launch, const Ovmf& ovmf) {
   if (launch.vcpus < 1 || launch.vcpus > kMaxVcpus)
-    return make_error("measure.vcpus.out_of_range", std::to_string(launch.vcpus) + " vCPUs (1.." +
-                                                        std::to_string(kMaxVcpus) + ")");
+    return make_error("measure.vcpus.out_of_range",
+                      std::to_string(launch.vcpus) + " vCPUs (1.." + std::to_string(kMaxVcpus) + ")");
   if (launch.vcpus > 1 && (!ovmf.sev_es_reset_eip || *ovmf.sev_es_reset_eip == 0))
     return make_error("measure.ovmf.no_reset_block", "the OVMF has no SEV-ES reset block, so no AP can start");
   if (launch.direct_boot && !ovmf.has_section(SectionType::SnpKernelHashes))
@@ -317,20 +318,14 @@ Result<Digest384> snp_launch_digest(const SnpLaunch& launch, const Ovmf& ovmf) {
         // GCE's VMM leaves this memory unmeasured; QEMU and EC2 pre-validate it as zeros.
         ld.add_empty_pages(launch.vmm == VmmType::Gce ? PageType::Unmeasured : PageType::Zero, s.gpa, s.size);
         break;
-      case SectionType::SnpSecrets:
-        ld.add_empty_pages(PageType::Secrets, s.gpa, kPageSize);
-        break;
+      case SectionType::SnpSecrets: ld.add_empty_pages(PageType::Secrets, s.gpa, kPageSize); break;
       case SectionType::Cpuid:
         if (launch.vmm != VmmType::Ec2) ld.add_empty_pages(PageType::Cpuid, s.gpa, kPageSize);
         break;
-      case SectionType::SvsmCaa:
-        ld.add_empty_pages(PageType::Zero, s.gpa, s.size);
-        break;
+      case SectionType::SvsmCaa: ld.add_empty_pages(PageType::Zero, s.gpa, s.size); break;
       case SectionType::SnpKernelHashes:
-        if (launch.direct_boot)
-          TORGW_TRY(add_kernel_hashes(ld, ovmf, s, *launch.direct_boot));
-        else
-          ld.add_empty_pages(PageType::Zero, s.gpa, s.size);
+        if (launch.direct_boot) TORGW_TRY(add_kernel_hashes(ld, ovmf, s, *launch.direct_boot));
+        else ld.add_empty_pages(PageType::Zero, s.gpa, s.size);
         break;
     }
   }
@@ -342,8 +337,7 @@ Result<Digest384> snp_launch_digest(const SnpLaunch& launch, const Ovmf& ovmf) {
   const Digest384 bsp = sha384(vmsa_page(launch.vmm, kBspEip, launch.guest_features, launch.vcpu_sig));
   ld.add_page(PageType::Vmsa, kVmsaGpa, bsp);
   if (launch.vcpus > 1) {
-    const Digest384 ap =
-        sha384(vmsa_page(launch.vmm, *ovmf.sev_es_reset_eip, launch.guest_features, launch.vcpu_sig));
+    const Digest384 ap = sha384(vmsa_page(launch.vmm, *ovmf.sev_es_reset_eip, launch.guest_features, launch.vcpu_sig));
     for (unsigned i = 1; i < launch.vcpus; ++i) ld.add_page(PageType::Vmsa, kVmsaGpa, ap);
   }
   return ld.value();

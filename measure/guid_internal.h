@@ -23,7 +23,7 @@ constexpr Guid guid_le(std::string_view s) {
     be[n / 2] = static_cast<std::uint8_t>(be[n / 2] << 4 | hex_nibble(s[i]));
     ++n;
   }
-  return Guid{be[3], be[2], be[1], be[0], be[5], be[4], be[7], be[6],
+  return Guid{be[3], be[2], be[1],  be[0],  be[5],  be[4],  be[7],  be[6],
               be[8], be[9], be[10], be[11], be[12], be[13], be[14], be[15]};
 }
 

@@ -68,8 +68,8 @@ const ExpectedMeasurement* ImageManifest::find(const Digest384& m) const {
 Result<ImageManifest> parse_image_manifest(std::string_view text) {
   const auto& f = kManifestFields;
   if (text.size() > kMaxManifestSize)
-    return make_error("manifest.too_large", std::to_string(text.size()) + " bytes (at most " +
-                                                std::to_string(kMaxManifestSize) + ")");
+    return make_error("manifest.too_large",
+                      std::to_string(text.size()) + " bytes (at most " + std::to_string(kMaxManifestSize) + ")");
   json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return make_error("manifest.bad_json", "not a JSON document");
   if (!doc.is_object()) return make_error("manifest.bad_type", std::string("the document is ") + doc.type_name());
@@ -116,18 +116,19 @@ Result<ImageManifest> parse_image_manifest(std::string_view text) {
     ExpectedMeasurement e;
     TORGW_ASSIGN_OR_RETURN(auto type, member(row, where, f.vcpu_type, json::value_t::string));
     e.vcpu_type = type->get<std::string>();
-    if (!vcpu_signature(e.vcpu_type)) return make_error("manifest.bad_type", where + ".vcpu_type is no known vCPU type");
+    if (!vcpu_signature(e.vcpu_type))
+      return make_error("manifest.bad_type", where + ".vcpu_type is no known vCPU type");
     TORGW_ASSIGN_OR_RETURN(auto n, member(row, where, f.vcpus, json::value_t::number_unsigned));
     const auto count = n->get<std::int64_t>();
     if (count < 1 || count > static_cast<std::int64_t>(kMaxVcpus))
-      return make_error("manifest.bad_vcpus", where + ".vcpus is " + std::to_string(count) + " (1.." +
-                                                  std::to_string(kMaxVcpus) + ")");
+      return make_error("manifest.bad_vcpus",
+                        where + ".vcpus is " + std::to_string(count) + " (1.." + std::to_string(kMaxVcpus) + ")");
     e.vcpus = static_cast<unsigned>(count);
     TORGW_ASSIGN_OR_RETURN(auto digest, member(row, where, f.measurement, json::value_t::string));
     const auto& hex = digest->get_ref<const std::string&>();
     if (!is_hex(hex, 2 * e.measurement.size()))
-      return make_error("manifest.bad_digest", where + ".measurement is not " +
-                                                   std::to_string(2 * e.measurement.size()) + " hex digits");
+      return make_error("manifest.bad_digest",
+                        where + ".measurement is not " + std::to_string(2 * e.measurement.size()) + " hex digits");
     auto bytes = from_hex(hex);
     if (!bytes) return make_error("manifest.bad_digest", where + ".measurement");
     std::copy(bytes->begin(), bytes->end(), e.measurement.begin());

@@ -22,8 +22,8 @@ struct ExpectedMeasurement {
 };
 
 struct ImageManifest {
-  std::string torgw_version;  // torgw.version
-  std::string image_sha256;   // artefacts["disk.raw"].sha256, 64 lowercase hex digits
+  std::string torgw_version;                     // torgw.version
+  std::string image_sha256;                      // artefacts["disk.raw"].sha256, 64 lowercase hex digits
   std::vector<ExpectedMeasurement> direct_boot;  // direct_boot.expected_measurements.measurements
   // The row whose digest is `m`, or nullptr.
   const ExpectedMeasurement* find(const Digest384& m) const;

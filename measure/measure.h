@@ -31,10 +31,10 @@ using Sha256 = std::array<std::uint8_t, 32>;
 
 // Page types of OVMF's SEV metadata sections (edk2 OvmfPkg ResetVector).
 enum class SectionType : std::uint32_t {
-  SnpSecMemory = 1,     // pre-validated memory the firmware needs early (zero pages)
-  SnpSecrets = 2,       // the PSP's secrets page
-  Cpuid = 3,            // the CPUID page
-  SvsmCaa = 4,          // the SVSM calling-area page (zero pages)
+  SnpSecMemory = 1,        // pre-validated memory the firmware needs early (zero pages)
+  SnpSecrets = 2,          // the PSP's secrets page
+  Cpuid = 3,               // the CPUID page
+  SvsmCaa = 4,             // the SVSM calling-area page (zero pages)
   SnpKernelHashes = 0x10,  // where QEMU puts the SEV hashes table (measured direct boot)
 };
 const char* section_type_name(SectionType t);
@@ -48,8 +48,8 @@ struct MetadataSection {
 struct Ovmf {
   std::uint64_t size = 0;  // bytes; the image is mapped at 4 GiB - size
   std::uint64_t gpa() const { return (std::uint64_t{1} << 32) - size; }
-  std::vector<MetadataSection> sections;            // in table order (the order measured)
-  std::optional<std::uint32_t> sev_es_reset_eip;    // the APs' reset vector (SEV-ES reset block)
+  std::vector<MetadataSection> sections;              // in table order (the order measured)
+  std::optional<std::uint32_t> sev_es_reset_eip;      // the APs' reset vector (SEV-ES reset block)
   std::optional<std::uint32_t> sev_hashes_table_gpa;  // where the SEV hashes table goes; 0 = none
   bool has_section(SectionType t) const;
 };
@@ -110,9 +110,9 @@ inline constexpr std::size_t kSevHashesTableSize = 176;  // 168 bytes padded to 
 using SevHashesTable = std::array<std::uint8_t, kSevHashesTableSize>;
 
 struct DirectBoot {
-  ByteView kernel;                  // the file exactly as passed to -kernel
-  std::optional<ByteView> initrd;   // absent: hashed as empty, as QEMU does
-  std::string cmdline;              // -append; hashed with its trailing NUL
+  ByteView kernel;                 // the file exactly as passed to -kernel
+  std::optional<ByteView> initrd;  // absent: hashed as empty, as QEMU does
+  std::string cmdline;             // -append; hashed with its trailing NUL
 };
 SevHashesTable sev_hashes_table(const DirectBoot& boot);
 
@@ -144,10 +144,10 @@ VmsaPage vmsa_page(VmmType vmm, std::uint32_t eip, std::uint64_t sev_features, s
 inline constexpr unsigned kMaxVcpus = 4096;  // KVM_MAX_VCPUS on x86
 
 struct SnpLaunch {
-  ByteView ovmf;                          // the image (its metadata is always read from it)
-  std::optional<Digest384> ovmf_hash;     // given: replaces hashing the image's own pages
+  ByteView ovmf;                       // the image (its metadata is always read from it)
+  std::optional<Digest384> ovmf_hash;  // given: replaces hashing the image's own pages
   unsigned vcpus = 1;
-  std::uint32_t vcpu_sig = 0;             // QEMU only; ec2 and gce put a fixed value in RDX
+  std::uint32_t vcpu_sig = 0;  // QEMU only; ec2 and gce put a fixed value in RDX
   VmmType vmm = VmmType::Qemu;
   std::uint64_t guest_features = 0x1;     // VMSA SEV_FEATURES; 0x1 = SNPActive
   std::optional<DirectBoot> direct_boot;  // -kernel/-initrd/-append with kernel hashes
@@ -172,15 +172,33 @@ Result<Digest384> snp_launch_digest(const SnpLaunch& launch, const Ovmf& parsed)
 
 namespace torgw::measure {
 inline constexpr std::string_view kReasons[] = {
-    "manifest.bad_digest", "manifest.bad_format", "manifest.bad_json", "manifest.bad_sha256",
-    "manifest.bad_type", "manifest.bad_vcpus", "manifest.duplicate_row", "manifest.missing_field",
-    "manifest.no_measurements", "manifest.too_large", "measure.ovmf.bad_entry",
-    "measure.ovmf.bad_kernel_hashes_section", "measure.ovmf.bad_metadata", "measure.ovmf.bad_size",
-    "measure.ovmf.duplicate_entry", "measure.ovmf.misaligned", "measure.ovmf.no_footer",
-    "measure.ovmf.no_hashes_table_gpa", "measure.ovmf.no_kernel_hashes_section",
-    "measure.ovmf.no_reset_block", "measure.ovmf.no_sev_metadata", "measure.ovmf.overlap",
-    "measure.ovmf.truncated", "measure.ovmf.unknown_section_type", "measure.vcpu.unknown_type",
-    "measure.vcpus.out_of_range", "measure.vmm.unknown_type",
+    "manifest.bad_digest",
+    "manifest.bad_format",
+    "manifest.bad_json",
+    "manifest.bad_sha256",
+    "manifest.bad_type",
+    "manifest.bad_vcpus",
+    "manifest.duplicate_row",
+    "manifest.missing_field",
+    "manifest.no_measurements",
+    "manifest.too_large",
+    "measure.ovmf.bad_entry",
+    "measure.ovmf.bad_kernel_hashes_section",
+    "measure.ovmf.bad_metadata",
+    "measure.ovmf.bad_size",
+    "measure.ovmf.duplicate_entry",
+    "measure.ovmf.misaligned",
+    "measure.ovmf.no_footer",
+    "measure.ovmf.no_hashes_table_gpa",
+    "measure.ovmf.no_kernel_hashes_section",
+    "measure.ovmf.no_reset_block",
+    "measure.ovmf.no_sev_metadata",
+    "measure.ovmf.overlap",
+    "measure.ovmf.truncated",
+    "measure.ovmf.unknown_section_type",
+    "measure.vcpu.unknown_type",
+    "measure.vcpus.out_of_range",
+    "measure.vmm.unknown_type",
 };
 }  // namespace torgw::measure
 // ---- end of reason tokens ----------------------------------------------------------

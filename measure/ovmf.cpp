@@ -38,10 +38,12 @@ std::uint64_t measured_span(const MetadataSection& s) {
 Result<std::vector<MetadataSection>> parse_metadata(ByteView image, std::uint32_t offset_from_end) {
   const std::size_t size = image.size();
   if (offset_from_end < 16 || offset_from_end > size)
-    return err("measure.ovmf.truncated", "SEV metadata offset " + std::to_string(offset_from_end) + " is outside the image");
+    return err("measure.ovmf.truncated",
+               "SEV metadata offset " + std::to_string(offset_from_end) + " is outside the image");
   const std::size_t start = size - offset_from_end;
   const std::uint8_t* h = image.data() + start;
-  if (std::memcmp(h, "ASEV", 4) != 0) return err("measure.ovmf.bad_metadata", "SEV metadata without its ASEV signature");
+  if (std::memcmp(h, "ASEV", 4) != 0)
+    return err("measure.ovmf.bad_metadata", "SEV metadata without its ASEV signature");
   const std::uint32_t len = load_le32(h + 4);
   const std::uint32_t version = load_le32(h + 8);
   const std::uint32_t count = load_le32(h + 12);
@@ -58,11 +60,10 @@ Result<std::vector<MetadataSection>> parse_metadata(ByteView image, std::uint32_
       case SectionType::SnpSecrets:
       case SectionType::Cpuid:
       case SectionType::SvsmCaa:
-      case SectionType::SnpKernelHashes:
-        break;
+      case SectionType::SnpKernelHashes: break;
       default:
-        return err("measure.ovmf.unknown_section_type", "section " + std::to_string(i) + " has type " +
-                                                            std::to_string(load_le32(d + 8)));
+        return err("measure.ovmf.unknown_section_type",
+                   "section " + std::to_string(i) + " has type " + std::to_string(load_le32(d + 8)));
     }
     if (s.gpa % kPageSize != 0 || s.size % kPageSize != 0 || s.size == 0)
       return err("measure.ovmf.misaligned", std::string(section_type_name(s.type)) + " section is not whole pages");
@@ -83,8 +84,7 @@ Status check_overlap(const Ovmf& o) {
   for (const auto& s : o.sections) r.push_back({s.gpa, s.gpa + measured_span(s), section_type_name(s.type)});
   std::sort(r.begin(), r.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
   for (std::size_t i = 1; i < r.size(); ++i)
-    if (r[i].begin < r[i - 1].end)
-      return err("measure.ovmf.overlap", r[i - 1].what + " and " + r[i].what + " overlap");
+    if (r[i].begin < r[i - 1].end) return err("measure.ovmf.overlap", r[i - 1].what + " and " + r[i].what + " overlap");
   return {};
 }
 
@@ -117,7 +117,8 @@ Result<Ovmf> parse_ovmf(ByteView image) {
   const std::uint16_t full_len = load_le16(image.data() + table_end);
   if (full_len < kEntryTrailer) return err("measure.ovmf.bad_entry", "footer table length below its own footer");
   const std::size_t table_len = full_len - kEntryTrailer;
-  if (table_len > table_end) return err("measure.ovmf.truncated", "footer table length runs past the start of the image");
+  if (table_len > table_end)
+    return err("measure.ovmf.truncated", "footer table length runs past the start of the image");
 
   Ovmf o;
   o.size = size;
@@ -154,7 +155,8 @@ Result<Ovmf> parse_ovmf(ByteView image) {
     rem -= entry_len;
   }
   if (!metadata_offset)
-    return err("measure.ovmf.no_sev_metadata", "the OVMF has no SEV metadata: it was not built to launch as an SNP guest");
+    return err("measure.ovmf.no_sev_metadata",
+               "the OVMF has no SEV metadata: it was not built to launch as an SNP guest");
   TORGW_ASSIGN_OR_RETURN(auto sections, parse_metadata(image, *metadata_offset));
   o.sections = std::move(sections);
   TORGW_TRY(check_overlap(o));

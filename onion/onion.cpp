@@ -18,8 +18,7 @@ std::array<std::uint8_t, 32> sha3_256(ByteView a, ByteView b, ByteView c) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned int len = 0;
   const bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha3_256(), nullptr) == 1 &&
-                  EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
-                  EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
+                  EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 && EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
                   EVP_DigestUpdate(ctx, c.data(), c.size()) == 1 && EVP_DigestFinal_ex(ctx, out.data(), &len) == 1;
   EVP_MD_CTX_free(ctx);
   if (!ok) std::abort();  // OpenSSL without SHA3: a broken installation, not an input error
@@ -108,7 +107,8 @@ Result<PublicKey> public_key_from_address(std::string_view address) {
     if (lower != kSuffix) return make_error("onion.bad_length", "expected 56 characters, optionally with .onion");
     address = address.substr(0, kAddressChars);
   }
-  if (address.size() != kAddressChars) return make_error("onion.bad_length", "expected 56 characters, optionally with .onion");
+  if (address.size() != kAddressChars)
+    return make_error("onion.bad_length", "expected 56 characters, optionally with .onion");
   auto raw = base32_decode(address);
   if (!raw) return make_error("onion.bad_base32");
   if ((*raw)[34] != kVersion) return make_error("onion.bad_version", std::to_string((*raw)[34]));
@@ -145,14 +145,16 @@ Result<KeyFileKind> key_file_kind(ByteView file) {
 Result<SecretBytes> parse_secret_key_file(ByteView file) {
   if (file.size() != kSecretKeyFileSize)
     return make_error("onion.keyfile_size", "secret key file is " + std::to_string(file.size()) + " bytes, want 96");
-  if (as_chars(file.first(32)) != kSecretHeader) return make_error("onion.keyfile_header", "not an ed25519v1 secret key");
+  if (as_chars(file.first(32)) != kSecretHeader)
+    return make_error("onion.keyfile_header", "not an ed25519v1 secret key");
   return SecretBytes::copy_of(file.subspan(32));
 }
 
 Result<PublicKey> parse_public_key_file(ByteView file) {
   if (file.size() != kPublicKeyFileSize)
     return make_error("onion.keyfile_size", "public key file is " + std::to_string(file.size()) + " bytes, want 64");
-  if (as_chars(file.first(32)) != kPublicHeader) return make_error("onion.keyfile_header", "not an ed25519v1 public key");
+  if (as_chars(file.first(32)) != kPublicHeader)
+    return make_error("onion.keyfile_header", "not an ed25519v1 public key");
   PublicKey pk{};
   std::memcpy(pk.data(), file.data() + 32, kPublicSize);
   return pk;

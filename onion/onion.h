@@ -58,9 +58,9 @@ Result<PublicKey> public_key_from_address(std::string_view address);
 
 // Tor's key files. Parsers are pure and strict: exact size and header, else an error
 // (onion.keyfile_size, onion.keyfile_header).
-Bytes secret_key_file(const Identity& id);  // 96 bytes; caller must treat as secret
-Bytes public_key_file(const PublicKey& pk);  // 64 bytes
-std::string hostname_file(const PublicKey& pk);  // "<addr>.onion\n"
+Bytes secret_key_file(const Identity& id);                 // 96 bytes; caller must treat as secret
+Bytes public_key_file(const PublicKey& pk);                // 64 bytes
+std::string hostname_file(const PublicKey& pk);            // "<addr>.onion\n"
 Result<SecretBytes> parse_secret_key_file(ByteView file);  // the 64-byte expanded key
 Result<PublicKey> parse_public_key_file(ByteView file);
 
@@ -82,9 +82,9 @@ Result<Bytes> base32_decode(std::string_view text);
 
 namespace torgw::onion {
 inline constexpr std::string_view kReasons[] = {
-    "base32.bad_character", "base32.non_canonical", "onion.bad_base32", "onion.bad_checksum",
-    "onion.bad_expanded_size", "onion.bad_length", "onion.bad_scalar", "onion.bad_seed_size",
-    "onion.bad_version", "onion.keyfile_header", "onion.keyfile_size", "onion.unclamped_key",
+    "base32.bad_character",    "base32.non_canonical", "onion.bad_base32",   "onion.bad_checksum",
+    "onion.bad_expanded_size", "onion.bad_length",     "onion.bad_scalar",   "onion.bad_seed_size",
+    "onion.bad_version",       "onion.keyfile_header", "onion.keyfile_size", "onion.unclamped_key",
 };
 }  // namespace torgw::onion
 // ---- end of reason tokens ----------------------------------------------------------

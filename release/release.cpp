@@ -24,13 +24,14 @@ Result<std::vector<std::string_view>> lines(std::string_view text, std::size_t n
     auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.size() > kMaxLine) return bad("minisign.bad_format", std::string(what) + ": a line longer than 1024 bytes");
+    if (line.size() > kMaxLine)
+      return bad("minisign.bad_format", std::string(what) + ": a line longer than 1024 bytes");
     out.push_back(line);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
   }
   if (out.size() != n)
-    return bad("minisign.bad_format", std::string(what) + ": " + std::to_string(out.size()) + " lines, expected " +
-                                          std::to_string(n));
+    return bad("minisign.bad_format",
+               std::string(what) + ": " + std::to_string(out.size()) + " lines, expected " + std::to_string(n));
   return out;
 }
 
@@ -38,8 +39,8 @@ Result<Bytes> decode(std::string_view line, std::size_t size, const char* what) 
   auto b = from_base64(line);
   if (!b) return bad("minisign.bad_base64", what);
   if (b->size() != size)
-    return bad("minisign.bad_length", std::string(what) + ": " + std::to_string(b->size()) + " bytes, expected " +
-                                          std::to_string(size));
+    return bad("minisign.bad_length",
+               std::string(what) + ": " + std::to_string(b->size()) + " bytes, expected " + std::to_string(size));
   return b;
 }
 
@@ -155,8 +156,8 @@ Result<SecretKey> parse_secret_key(std::string_view text, std::string_view passw
     // minisign writes 33554432 / 1 GiB ("sensitive"); refuse what would run for hours.
     if (ops > (1ull << 32) || mem > (2ull << 30)) return bad("minisign.kdf_limits", "scrypt limits too large");
     SecretBytes stream(104);
-    if (crypto_pwhash_scryptsalsa208sha256(stream.data(), stream.size(), password.data(), password.size(), p + 6,
-                                           ops, static_cast<std::size_t>(mem)) != 0)
+    if (crypto_pwhash_scryptsalsa208sha256(stream.data(), stream.size(), password.data(), password.size(), p + 6, ops,
+                                           static_cast<std::size_t>(mem)) != 0)
       return bad("minisign.kdf_limits", "scrypt failed (out of memory?)");
     for (std::size_t i = 0; i < 104; ++i) keynum.data()[i] ^= stream.data()[i];
   }

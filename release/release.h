@@ -81,10 +81,10 @@ Result<std::string> sign(const SecretKey& sk, ByteView message, std::string_view
 
 namespace torgw::release {
 inline constexpr std::string_view kReasons[] = {
-    "minisign.bad_algorithm", "minisign.bad_base64", "minisign.bad_checksum",
-    "minisign.bad_comment", "minisign.bad_format", "minisign.bad_length", "minisign.bad_password",
-    "minisign.bad_signature", "minisign.bad_trusted_comment", "minisign.kdf_limits",
-    "minisign.password_required", "minisign.sodium_init", "minisign.wrong_key",
+    "minisign.bad_algorithm",       "minisign.bad_base64", "minisign.bad_checksum",      "minisign.bad_comment",
+    "minisign.bad_format",          "minisign.bad_length", "minisign.bad_password",      "minisign.bad_signature",
+    "minisign.bad_trusted_comment", "minisign.kdf_limits", "minisign.password_required", "minisign.sodium_init",
+    "minisign.wrong_key",
 };
 }  // namespace torgw::release
 // ---- end of reason tokens ----------------------------------------------------------

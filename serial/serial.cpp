@@ -48,8 +48,7 @@ Result<std::string> format_marker(std::string_view key, std::string_view value) 
   return line_for(key, value);
 }
 
-Result<std::vector<std::string>> format_chunked(std::string_view key, std::string_view value,
-                                                std::size_t chunk) {
+Result<std::vector<std::string>> format_chunked(std::string_view key, std::string_view value, std::size_t chunk) {
   if (!valid_key(key)) return make_error("serial.bad_key", std::string(key.substr(0, kMaxKey)));
   if (chunk == 0 || chunk > kMaxValue) return make_error("serial.bad_chunk_size");
   for (char c : value)
@@ -139,7 +138,7 @@ const char* to_string(BootEnd e) {
 namespace {
 
 struct RawMarker {
-  std::string_view key;            // base key
+  std::string_view key;  // base key
   std::string_view value;
   std::optional<std::size_t> index;  // chunk i (1-based) and count n
   std::size_t count = 0;
@@ -243,13 +242,13 @@ class BootBuilder {
       // A fresh set (or a re-emission of a completed one, e.g. after a re-attestation).
       set = ChunkSet{m.count, line, 0, std::vector<std::optional<std::string>>(m.count)};
     } else if (set.count != m.count) {
-      problem(line, key + ": chunk count changed from " + std::to_string(set.count) + " to " +
-                        std::to_string(m.count));
+      problem(line, key + ": chunk count changed from " + std::to_string(set.count) + " to " + std::to_string(m.count));
       set = ChunkSet{m.count, line, 0, std::vector<std::optional<std::string>>(m.count)};
     }
     auto& slot = set.parts[*m.index - 1];
     if (slot) {
-      if (*slot != m.value) problem(line, key + ": chunk " + std::to_string(*m.index) + " repeated with a different value");
+      if (*slot != m.value)
+        problem(line, key + ": chunk " + std::to_string(*m.index) + " repeated with a different value");
       return;
     }
     slot = std::string(m.value);
@@ -316,7 +315,8 @@ Result<ParsedLog> parse_log(std::string_view log) {
       continue;
     }
     if (!boot) {
-      out.problems.push_back("line " + std::to_string(lineno) + ": marker " + std::string(m->key) + " before any BOOT_ID");
+      out.problems.push_back("line " + std::to_string(lineno) + ": marker " + std::string(m->key) +
+                             " before any BOOT_ID");
       continue;
     }
     boot->add(*m, lineno);

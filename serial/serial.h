@@ -21,8 +21,8 @@ namespace torgw::serial {
 
 inline constexpr int kMarkerVersion = 1;
 inline constexpr std::size_t kMaxKey = 64;
-inline constexpr std::size_t kMaxValue = 512;        // per line; longer values are chunked
-inline constexpr std::size_t kMaxChunks = 4096;      // bounds a chunked value at 2 MiB
+inline constexpr std::size_t kMaxValue = 512;    // per line; longer values are chunked
+inline constexpr std::size_t kMaxChunks = 4096;  // bounds a chunked value at 2 MiB
 inline constexpr std::size_t kMaxLogBytes = 64u << 20;
 
 bool valid_key(std::string_view key);
@@ -58,9 +58,7 @@ class MarkerWriter {
   void fatal(std::string_view reason);
   // Called after every plain (not chunked) marker is written, e.g. to redraw a summary
   // on the screen console.
-  void set_observer(std::function<void(std::string_view key, std::string_view value)> fn) {
-    observer_ = std::move(fn);
-  }
+  void set_observer(std::function<void(std::string_view key, std::string_view value)> fn) { observer_ = std::move(fn); }
 
  private:
   void write_all(const std::string& line);
@@ -71,7 +69,7 @@ class MarkerWriter {
 // ---- parsing -----------------------------------------------------------------------
 
 struct Marker {
-  std::string key;     // for chunked keys, the base key (chunks are reassembled)
+  std::string key;  // for chunked keys, the base key (chunks are reassembled)
   std::string value;
   std::size_t line = 0;  // 1-based line of the (first) marker line in the log
 };
@@ -119,12 +117,12 @@ const char* to_string(BootEnd e);
 inline constexpr std::size_t kMaxWatchLine = 64u << 10;
 
 struct WatchState {
-  std::string partial;        // the unterminated tail of the last piece (<= kMaxWatchLine)
-  bool partial_dropped = false;  // the current line overflowed: skip it up to its newline
-  std::string boot_markers;   // the newest boot's marker lines, each ending in '\n'
-  std::size_t bytes = 0;      // bytes fed in total
-  std::size_t lines = 0;      // complete lines seen
-  std::size_t boots = 0;      // BOOT_ID markers seen
+  std::string partial;            // the unterminated tail of the last piece (<= kMaxWatchLine)
+  bool partial_dropped = false;   // the current line overflowed: skip it up to its newline
+  std::string boot_markers;       // the newest boot's marker lines, each ending in '\n'
+  std::size_t bytes = 0;          // bytes fed in total
+  std::size_t lines = 0;          // complete lines seen
+  std::size_t boots = 0;          // BOOT_ID markers seen
   std::size_t dropped_lines = 0;  // lines over kMaxWatchLine
   std::size_t binary_bytes = 0;   // NUL and other control bytes that no console text holds
 };
@@ -134,9 +132,9 @@ void watch_feed(WatchState& s, std::string_view piece);
 
 struct WatchProgress {
   bool have_boot = false;
-  Boot boot;                  // the newest boot as parse_log sees its marker lines so far
-  std::string stage;          // the key of its last marker ("" before any)
-  int tor_bootstrap = -1;     // TOR_BOOTSTRAP percent, -1 before the first
+  Boot boot;               // the newest boot as parse_log sees its marker lines so far
+  std::string stage;       // the key of its last marker ("" before any)
+  int tor_bootstrap = -1;  // TOR_BOOTSTRAP percent, -1 before the first
 };
 
 // The newest boot so far (pure; parses only the kept marker lines).
@@ -152,8 +150,7 @@ WatchProgress watch_progress(const WatchState& s);
 
 namespace torgw::serial {
 inline constexpr std::string_view kReasons[] = {
-    "serial.bad_chunk_size", "serial.bad_key", "serial.bad_value", "serial.log_too_large",
-    "serial.value_too_long",
+    "serial.bad_chunk_size", "serial.bad_key", "serial.bad_value", "serial.log_too_large", "serial.value_too_long",
 };
 }  // namespace torgw::serial
 // ---- end of reason tokens ----------------------------------------------------------

@@ -47,8 +47,7 @@ Tcb decode_tcb(std::uint64_t raw, Product p) {
 
 std::uint64_t encode_tcb(const Tcb& t, Product p) {
   auto at = [](std::uint8_t v, int i) { return std::uint64_t{v} << (8 * i); };
-  if (p == Product::Turin)
-    return at(t.fmc, 0) | at(t.bootloader, 1) | at(t.tee, 2) | at(t.snp, 3) | at(t.microcode, 7);
+  if (p == Product::Turin) return at(t.fmc, 0) | at(t.bootloader, 1) | at(t.tee, 2) | at(t.snp, 3) | at(t.microcode, 7);
   return at(t.bootloader, 0) | at(t.tee, 1) | at(t.snp, 6) | at(t.microcode, 7);
 }
 
@@ -87,7 +86,9 @@ std::string hex_range(std::size_t from, std::size_t to) {
 
 // Reserved (must-be-zero) areas by report version. Version 2 also has 0x188..0x18A
 // reserved (CPUID fields came with version 3); version 5 uses 0x1F8..0x207.
-struct Range { std::size_t from, to; };
+struct Range {
+  std::size_t from, to;
+};
 std::vector<Range> reserved_ranges(std::uint32_t version) {
   std::vector<Range> r = {{0x4C, 0x50}, {0x18B, 0x1A0}, {0x1EB, 0x1EC}, {0x1EF, 0x1F0}};
   if (version < 3) r.push_back({0x188, 0x18B});
@@ -102,8 +103,8 @@ std::vector<Range> reserved_ranges(std::uint32_t version) {
 
 Result<Report> parse_report(ByteView b) {
   if (b.size() != kReportSize)
-    return make_error("snp.report.size", "expected " + std::to_string(kReportSize) + " bytes, got " +
-                                             std::to_string(b.size()));
+    return make_error("snp.report.size",
+                      "expected " + std::to_string(kReportSize) + " bytes, got " + std::to_string(b.size()));
   Report r;
   const std::uint8_t* p = b.data();
   r.version = load_le32(p + 0x00);
@@ -280,8 +281,7 @@ Guid guid_of(CertKind kind) {
 }
 
 Result<std::vector<CertEntry>> parse_cert_table(ByteView bytes) {
-  if (bytes.size() > kMaxCertTable)
-    return make_error("snp.certs.too_large", std::to_string(bytes.size()) + " bytes");
+  if (bytes.size() > kMaxCertTable) return make_error("snp.certs.too_large", std::to_string(bytes.size()) + " bytes");
   struct Raw {
     Guid guid;
     std::uint32_t offset, length;
@@ -291,9 +291,10 @@ Result<std::vector<CertEntry>> parse_cert_table(ByteView bytes) {
   bool terminated = false;
   while (!terminated) {
     auto e = rd.take(kCertEntrySize);
-    if (!e) return make_error(raws.empty() && bytes.size() < kCertEntrySize ? "snp.certs.truncated"
-                                                                              : "snp.certs.no_terminator",
-                              "table ends after " + std::to_string(raws.size()) + " entries without a zero entry");
+    if (!e)
+      return make_error(
+          raws.empty() && bytes.size() < kCertEntrySize ? "snp.certs.truncated" : "snp.certs.no_terminator",
+          "table ends after " + std::to_string(raws.size()) + " entries without a zero entry");
     Raw r;
     std::memcpy(r.guid.data(), e->data(), 16);
     r.offset = load_le32(e->data() + 16);
@@ -314,8 +315,8 @@ Result<std::vector<CertEntry>> parse_cert_table(ByteView bytes) {
     if (r.length == 0) return make_error("snp.certs.empty_entry", which + " has length 0");
     if (r.offset < header_end || std::uint64_t{r.offset} + r.length > bytes.size())
       return make_error("snp.certs.bad_offset", which + ": offset " + std::to_string(r.offset) + " length " +
-                                                     std::to_string(r.length) + " outside the " +
-                                                     std::to_string(bytes.size()) + "-byte table");
+                                                    std::to_string(r.length) + " outside the " +
+                                                    std::to_string(bytes.size()) + "-byte table");
     if (!seen.insert(r.guid).second) return make_error("snp.certs.duplicate", which + " appears twice");
     CertEntry c;
     c.guid = r.guid;

@@ -20,8 +20,8 @@
 
 namespace torgw::snp {
 
-inline constexpr std::size_t kReportSize = 0x4A0;     // 1184
-inline constexpr std::size_t kSignedSize = 0x2A0;     // bytes 0x000..0x29F are signed
+inline constexpr std::size_t kReportSize = 0x4A0;  // 1184
+inline constexpr std::size_t kSignedSize = 0x2A0;  // bytes 0x000..0x29F are signed
 inline constexpr std::size_t kSignatureOffset = 0x2A0;
 inline constexpr std::size_t kSigComponentSize = 72;  // r and s, little-endian, zero-extended
 inline constexpr std::uint32_t kMinReportVersion = 2;
@@ -126,7 +126,7 @@ inline ByteView signed_bytes(ByteView report) { return report.first(kSignedSize)
 
 // ---- GHCB certificate table ------------------------------------------------------------
 
-using Guid = std::array<std::uint8_t, 16>;  // RFC 4122 byte order, as on the wire
+using Guid = std::array<std::uint8_t, 16>;    // RFC 4122 byte order, as on the wire
 Guid parse_guid_literal(std::string_view s);  // compile-time constants only; aborts on bad input
 std::string guid_to_string(const Guid& g);
 

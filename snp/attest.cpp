@@ -106,9 +106,8 @@ Attestation attest(Device& dev, const AttestRequest& req) {
     a.status = boot.error();
     return a;
   }
-  a.report_data = req.config_sha256
-                      ? report_data_v2(req.onion_public_key, req.transfer_key, *boot, *req.config_sha256)
-                      : report_data_for(req.onion_public_key, req.transfer_key, *boot);
+  a.report_data = req.config_sha256 ? report_data_v2(req.onion_public_key, req.transfer_key, *boot, *req.config_sha256)
+                                    : report_data_for(req.onion_public_key, req.transfer_key, *boot);
   auto ext = dev.get_report(a.report_data, req.vmpl, true);
   if (!ext) {
     a.status = ext.error();
@@ -220,14 +219,16 @@ LogVerdict verify_boot(const serial::Boot& boot, const LogVerifyOptions& opts) {
     auto want = onion::public_key_from_address(*opts.expected_onion);
     if (!want) return fail(make_error("log.bad_marker", "--expected-onion: " + want.error().to_string()));
     if (v.onion_hostname.empty() || *want != onion_key)
-      return fail(make_error("log.onion_mismatch", "the log's onion " + v.onion_hostname + " is not " + *opts.expected_onion));
+      return fail(
+          make_error("log.onion_mismatch", "the log's onion " + v.onion_hostname + " is not " + *opts.expected_onion));
   }
 
   const std::string* tk = get("ATTESTATION_TRANSFER_KEY");
   if (!tk) return fail(missing("ATTESTATION_TRANSFER_KEY"));
   if (*tk != "none") {
     auto b = from_hex(*tk);
-    if (!b || b->size() != 32) return fail(make_error("log.bad_marker", "ATTESTATION_TRANSFER_KEY is not 64 hex digits"));
+    if (!b || b->size() != 32)
+      return fail(make_error("log.bad_marker", "ATTESTATION_TRANSFER_KEY is not 64 hex digits"));
     X25519Key k{};
     std::copy(b->begin(), b->end(), k.begin());
     v.transfer_key = k;

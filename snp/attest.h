@@ -54,11 +54,11 @@ const char* snp_marker_value(const Device* dev);
 struct AttestRequest {
   onion::PublicKey onion_public_key{};  // all zero: no identity yet (transfer mode)
   std::optional<X25519Key> transfer_key;
-  std::string boot_id;                  // the BOOT_ID marker value
+  std::string boot_id;                        // the BOOT_ID marker value
   std::optional<ConfigDigest> config_sha256;  // set: REPORT_DATA v2 binds it
   std::uint32_t vmpl = 0;
-  Policy policy;                        // expected_report_data is set by attest()
-  std::optional<std::int64_t> at;       // certificate validity time; nullopt = now
+  Policy policy;                   // expected_report_data is set by attest()
+  std::optional<std::int64_t> at;  // certificate validity time; nullopt = now
 };
 
 // The in-guest attestation gate (docs/snp.md "Attestation gate"). The guest reads its
@@ -75,11 +75,11 @@ enum class AttestationGate { Pass, Incomplete, Fail };
 const char* to_string(AttestationGate g);  // "pass", "incomplete", "fail"
 
 struct Attestation {
-  ExtendedReport raw;                   // empty report if the device failed
+  ExtendedReport raw;  // empty report if the device failed
   ReportData report_data{};
   Verification verification;
   bool simulated = false;
-  Status status;                        // ok iff the report verified
+  Status status;  // ok iff the report verified
   AttestationGate gate = AttestationGate::Fail;
   bool valid() const { return status.ok(); }
 };
@@ -118,7 +118,7 @@ struct LogVerdict {
   // The ATTESTED_CONFIG text (REPORT_DATA v2) and its SHA-256; nullopt: a v1 boot.
   std::optional<std::string> attested_config;
   std::optional<ConfigDigest> config_sha256;
-  Bytes report;                  // the raw report rebuilt from the markers
+  Bytes report;  // the raw report rebuilt from the markers
   Verification verification;
   bool simulated() const { return verification.chain && verification.chain->simulated; }
   bool valid() const { return status.ok(); }

@@ -34,9 +34,9 @@ struct FieldName {
   std::uint64_t bit;
   const char* name;
 };
-constexpr FieldName kFieldNames[] = {{key_field::kPolicy, "policy"},           {key_field::kImageId, "image_id"},
-                                     {key_field::kFamilyId, "family_id"},     {key_field::kMeasurement, "measurement"},
-                                     {key_field::kGuestSvn, "guest_svn"},     {key_field::kTcbVersion, "tcb_version"}};
+constexpr FieldName kFieldNames[] = {{key_field::kPolicy, "policy"},      {key_field::kImageId, "image_id"},
+                                     {key_field::kFamilyId, "family_id"}, {key_field::kMeasurement, "measurement"},
+                                     {key_field::kGuestSvn, "guest_svn"}, {key_field::kTcbVersion, "tcb_version"}};
 }  // namespace
 
 Result<std::uint64_t> parse_key_fields(std::string_view text) {
@@ -287,7 +287,8 @@ Status check_tsm_provider(const std::string& entry_dir) {
   if (!fd) return make_error("snp.tsm.io", path + ": " + std::strerror(errno));
   char buf[64];
   ssize_t n;
-  do n = ::read(fd.get(), buf, sizeof buf); while (n < 0 && errno == EINTR);
+  do n = ::read(fd.get(), buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
   if (n < 0 && errno == ENXIO)
     return make_error("snp.device.absent", "configfs-tsm has no provider (no SEV-SNP guest driver bound)");
   if (n < 0) return make_error("snp.tsm.io", path + ": " + std::strerror(errno));
@@ -299,7 +300,7 @@ Status check_tsm_provider(const std::string& entry_dir) {
 }
 
 Result<std::unique_ptr<TsmDevice>> TsmDevice::open(const std::string& root) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error("snp.device.absent", root + " does not exist (configfs-tsm not mounted or no TSM)");
   const std::string probe = root + "/torgw-probe-" + std::to_string(::getpid());
@@ -318,7 +319,8 @@ Result<ExtendedReport> read_tsm_entry(const std::string& dir, std::uint64_t gene
     TORGW_ASSIGN_OR_RETURN(auto prov, read_attr(dir + "/provider", 64));
     std::string_view p = as_chars(prov);
     while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.remove_suffix(1);
-    if (p != "sev_guest") return make_error("snp.tsm.provider", "configfs-tsm provider is '" + std::string(p) + "', not sev_guest");
+    if (p != "sev_guest")
+      return make_error("snp.tsm.provider", "configfs-tsm provider is '" + std::string(p) + "', not sev_guest");
   }
   TORGW_ASSIGN_OR_RETURN(auto rep, read_attr(dir + "/outblob", 16384));
   if (rep.size() != kReportSize)

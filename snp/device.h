@@ -62,8 +62,8 @@ struct DerivedKeyRequest {
   KeySel key_sel = KeySel::VcekOnly;
   std::uint64_t fields = key_field::kPolicy | key_field::kMeasurement;
   std::uint32_t vmpl = 0;
-  std::uint32_t guest_svn = 0;   // used if kGuestSvn is selected
-  std::uint64_t tcb_version = 0; // used if kTcbVersion is selected
+  std::uint32_t guest_svn = 0;    // used if kGuestSvn is selected
+  std::uint64_t tcb_version = 0;  // used if kTcbVersion is selected
 };
 
 // The request's first 32-bit word as the PSP reads it: ROOT_KEY_SELECT bit 0, KEY_SEL

@@ -102,7 +102,8 @@ Result<SecretBytes> parse_provided_key(const SecretBytes& text) {
   std::string again = to_base64(file.view());
   const bool canonical = again.size() == text.size() && sodium_memcmp(again.data(), text.data(), again.size()) == 0;
   wipe(again.data(), again.size());
-  if (!canonical) return make_error("identity.key.bad_base64", std::string("identity_key is not canonical padded base64") + kHow);
+  if (!canonical)
+    return make_error("identity.key.bad_base64", std::string("identity_key is not canonical padded base64") + kHow);
   auto expanded = onion::parse_secret_key_file(file.view());
   if (!expanded) {
     const bool size = expanded.error().reason == "onion.keyfile_size";
@@ -314,7 +315,8 @@ Status check_binding(const SealedBlob& blob, const SealBinding& cur) {
   const auto& want = blob.binding;
   if (want.req.root == RootKey::Vcek && want.chip_id != cur.chip_id)
     return make_error("identity.sealed.wrong_chip", "sealed on chip " + hx(want.chip_id, 8) + "..., this is chip " +
-                                                        hx(cur.chip_id, 8) + "... (a VM moved to another host: use "
+                                                        hx(cur.chip_id, 8) +
+                                                        "... (a VM moved to another host: use "
                                                         "identity=transfer)");
   if ((want.req.fields & key_field::kMeasurement) && want.measurement != cur.measurement)
     return make_error("identity.sealed.wrong_measurement",
@@ -323,8 +325,9 @@ Status check_binding(const SealedBlob& blob, const SealBinding& cur) {
     return make_error("identity.sealed.wrong_policy", "sealed under guest policy " + std::to_string(want.policy) +
                                                           ", this VM has " + std::to_string(cur.policy));
   if (want.req.fields != cur.req.fields || want.req.root != cur.req.root || want.req.vmpl != cur.req.vmpl)
-    return make_error("identity.sealed.wrong_fields", "sealed with key fields " + key_fields_to_string(want.req.fields) +
-                                                          ", unsealing with " + key_fields_to_string(cur.req.fields));
+    return make_error("identity.sealed.wrong_fields", "sealed with key fields " +
+                                                          key_fields_to_string(want.req.fields) + ", unsealing with " +
+                                                          key_fields_to_string(cur.req.fields));
   return {};
 }
 
@@ -406,7 +409,8 @@ Result<SecretBytes> transfer_key(const std::uint8_t* our_secret, const std::uint
 Result<TransferBlob> parse_transfer_blob(ByteView blob) {
   if (blob.size() < kTransferHeaderSize + kNonce + kSeedSize + kTag)
     return make_error("identity.blob.size", "transfer blob of " + std::to_string(blob.size()) + " bytes is too short");
-  if (std::memcmp(blob.data(), kXferMagic, 7) != 0) return make_error("identity.blob.magic", "not a torgw transfer blob");
+  if (std::memcmp(blob.data(), kXferMagic, 7) != 0)
+    return make_error("identity.blob.magic", "not a torgw transfer blob");
   if (blob[7] != 0x01) return make_error("identity.blob.version", "transfer blob version " + std::to_string(blob[7]));
   TransferBlob t;
   if (!valid_kind(blob[8])) return make_error("identity.blob.kind", "secret kind " + std::to_string(blob[8]));
@@ -432,8 +436,8 @@ Result<Bytes> internal::wrap_with(const Secret& s, const std::array<std::uint8_t
                                   const TransferKeypair& eph, const Nonce& nonce) {
   TORGW_TRY(check_secret(s));
   ensure_sodium();
-  TORGW_ASSIGN_OR_RETURN(auto key, transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(),
-                                                 recipient.data()));
+  TORGW_ASSIGN_OR_RETURN(
+      auto key, transfer_key(eph.secret_key.data(), recipient.data(), eph.public_key.data(), recipient.data()));
   Bytes out(kXferMagic, kXferMagic + 8);
   out.push_back(static_cast<std::uint8_t>(s.kind));
   out.insert(out.end(), eph.public_key.begin(), eph.public_key.end());
@@ -452,7 +456,7 @@ Result<Secret> unwrap(ByteView blob, const TransferKeypair& kp, ByteView context
   TORGW_ASSIGN_OR_RETURN(auto t, parse_transfer_blob(blob));
   ensure_sodium();
   TORGW_ASSIGN_OR_RETURN(auto key, transfer_key(kp.secret_key.data(), t.sender_public.data(), t.sender_public.data(),
-                                                 kp.public_key.data()));
+                                                kp.public_key.data()));
   Bytes aad = t.header;
   aad.insert(aad.end(), context.begin(), context.end());
   Secret s{t.kind, SecretBytes(secret_size(t.kind))};

@@ -14,8 +14,8 @@ std::string hex64(std::uint64_t v) {
 }
 nlohmann::json tcb_json(std::uint64_t raw, Product p) {
   Tcb t = decode_tcb(raw, p);
-  nlohmann::json j = {{"raw", hex64(raw)}, {"bootloader", t.bootloader}, {"tee", t.tee}, {"snp", t.snp},
-                      {"microcode", t.microcode}};
+  nlohmann::json j = {
+      {"raw", hex64(raw)}, {"bootloader", t.bootloader}, {"tee", t.tee}, {"snp", t.snp}, {"microcode", t.microcode}};
   if (p == Product::Turin) j["fmc"] = t.fmc;
   return j;
 }

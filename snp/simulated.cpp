@@ -1,8 +1,8 @@
 #include "snp/simulated.h"
 
+#include <fcntl.h>
 #include <openssl/rsa.h>
 #include <sodium.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <optional>
 #include <mutex>
+#include <optional>
 
 #include "common/fd.h"
 #include "snp/ossl_internal.h"
@@ -23,7 +23,6 @@ namespace torgw::snp {
 using namespace ossl;
 
 namespace {
-
 
 Bytes blake2b(ByteView key, ByteView msg, std::size_t out_len) {
   ensure_sodium();
@@ -67,9 +66,7 @@ bool add_raw_ext(X509* x, const std::string& oid, ByteView value) {
   return ext && X509_add_ext(x, ext.get(), -1) == 1;
 }
 
-Bytes der_small_uint(std::uint8_t v) {
-  return v < 0x80 ? Bytes{0x02, 0x01, v} : Bytes{0x02, 0x02, 0x00, v};
-}
+Bytes der_small_uint(std::uint8_t v) { return v < 0x80 ? Bytes{0x02, 0x01, v} : Bytes{0x02, 0x02, 0x00, v}; }
 
 Bytes der_ia5(const std::string& s) {
   Bytes b{0x16, static_cast<std::uint8_t>(s.size())};
@@ -206,7 +203,8 @@ struct SimulatedPsp::Impl {
   UniqueFd handle;
 };
 
-SimulatedPsp::SimulatedPsp(std::unique_ptr<Impl> impl, SimulatedChip chip) : impl_(std::move(impl)), chip_(std::move(chip)) {}
+SimulatedPsp::SimulatedPsp(std::unique_ptr<Impl> impl, SimulatedChip chip)
+    : impl_(std::move(impl)), chip_(std::move(chip)) {}
 SimulatedPsp::~SimulatedPsp() = default;
 
 Result<std::unique_ptr<SimulatedPsp>> SimulatedPsp::open(const std::string& dir, const SimulatedChip& chip) {
@@ -285,7 +283,8 @@ Result<std::unique_ptr<SimulatedPsp>> SimulatedPsp::open(const std::string& dir,
              add_raw_ext(x, arc + "3.8", der_small_uint(chip.tcb.microcode)) &&
              add_raw_ext(x, arc + "4", ByteView(impl->chip_id.data(), impl->chip_id.size()));
     };
-    kc.cert = make_cert(kc.key.get(), {"SIMULATED-SEV-VCEK", 0, 7 * 365}, impl->ask.cert.get(), impl->ask.key.get(), exts);
+    kc.cert = make_cert(kc.key.get(), {"SIMULATED-SEV-VCEK", 0, 7 * 365}, impl->ask.cert.get(), impl->ask.key.get(),
+                        exts);
     if (!kc.cert) return crypto_error("VCEK certificate");
     return kc;
   });
@@ -374,7 +373,8 @@ Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uin
       EVP_DigestSign(md.get(), nullptr, &sig_len, bytes.data(), kSignedSize) != 1)
     return crypto_error("report signature");
   Bytes sig(sig_len);
-  if (EVP_DigestSign(md.get(), sig.data(), &sig_len, bytes.data(), kSignedSize) != 1) return crypto_error("report signature");
+  if (EVP_DigestSign(md.get(), sig.data(), &sig_len, bytes.data(), kSignedSize) != 1)
+    return crypto_error("report signature");
   const unsigned char* p = sig.data();
   EcdsaSigPtr es(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig_len)));
   if (!es) return crypto_error("report signature decode");
@@ -388,8 +388,7 @@ Result<ExtendedReport> SimulatedPsp::get_report(const ReportData& data, std::uin
   out.report = serialize_report(r);
   if (with_certs && chip_.fault == SimulatedChip::Fault::BadCerts)
     out.cert_table = build_cert_table({{guid_of(CertKind::Vcek), CertKind::Vcek, impl_->vcek.der}});
-  else if (with_certs && chip_.fault != SimulatedChip::Fault::NoCerts)
-    out.cert_table = cert_table();
+  else if (with_certs && chip_.fault != SimulatedChip::Fault::NoCerts) out.cert_table = cert_table();
   return out;
 }
 
@@ -406,8 +405,7 @@ Result<SecretBytes> SimulatedPsp::get_derived_key(const DerivedKeyRequest& req) 
   if (req.vmpl > 3 || req.vmpl < chip_.vmpl) return refuse(kPspStatusInvalidParam, "VMPL below the guest's");
   if ((req.fields & key_field::kGuestSvn) && req.guest_svn > chip_.guest_svn)
     return refuse(kPspStatusInvalidParam, "GUEST_SVN above the guest's");
-  if ((req.fields & key_field::kTcbVersion) &&
-      !tcb_at_least(chip_.tcb, decode_tcb(req.tcb_version, Product::Milan)))
+  if ((req.fields & key_field::kTcbVersion) && !tcb_at_least(chip_.tcb, decode_tcb(req.tcb_version, Product::Milan)))
     return refuse(kPspStatusInvalidParam, "TCB_VERSION above the platform's");
   // The root: this chip's secret, or the simulated host's VLEK (one for every chip that
   // shares the simulated AMD root, as a provider's VLEK spans its fleet).

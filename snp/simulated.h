@@ -32,7 +32,7 @@ struct SimulatedChip {
   std::uint64_t policy = 0x30000;  // SMT allowed, reserved bit 17, no debug
   Tcb tcb{0, 4, 0, 24, 219, 0};    // Milan layout: bl4 tee0 snp24 ucode219
   std::uint32_t guest_svn = 0;
-  std::uint32_t vmpl = 0;          // the VMPL the guest runs at
+  std::uint32_t vmpl = 0;  // the VMPL the guest runs at
   std::array<std::uint8_t, 16> family_id{};
   std::array<std::uint8_t, 16> image_id{};
   std::array<std::uint8_t, 32> host_data{};
@@ -73,7 +73,7 @@ class SimulatedPsp final : public Device {
   std::string ark_pem() const;  // what an operator passes to --allow-simulated
   const Bytes& ask_der() const;
   const Bytes& vcek_der() const;
-  Bytes cert_table() const;     // VCEK, ASK, ARK
+  Bytes cert_table() const;  // VCEK, ASK, ARK
   // A CRL issued by the ARK (DER), listing the ASK when `revoke_ask`.
   Result<Bytes> make_crl(bool revoke_ask) const;
 

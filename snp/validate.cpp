@@ -37,7 +37,8 @@ Result<Tcb> parse_tcb_spec(std::string_view spec) {
     std::string_view item = spec.substr(pos, end - pos);
     pos = end + 1;
     const auto eq = item.find('=');
-    if (eq == std::string_view::npos) return make_error("snp.bad_tcb", "expected name=value, got '" + std::string(item) + "'");
+    if (eq == std::string_view::npos)
+      return make_error("snp.bad_tcb", "expected name=value, got '" + std::string(item) + "'");
     std::string_view name = item.substr(0, eq), num = item.substr(eq + 1);
     unsigned v = 0;
     if (num.empty() || num.size() > 3) return make_error("snp.bad_tcb", "bad value for " + std::string(name));
@@ -51,7 +52,10 @@ Result<Tcb> parse_tcb_spec(std::string_view spec) {
       std::uint8_t* dst;
       unsigned bit;
     };
-    const Slot slots[] = {{"bl", &t.bootloader, 1}, {"tee", &t.tee, 2}, {"snp", &t.snp, 4}, {"ucode", &t.microcode, 8},
+    const Slot slots[] = {{"bl", &t.bootloader, 1},
+                          {"tee", &t.tee, 2},
+                          {"snp", &t.snp, 4},
+                          {"ucode", &t.microcode, 8},
                           {"fmc", &t.fmc, 16}};
     const Slot* s = nullptr;
     for (const auto& sl : slots)
@@ -78,14 +82,14 @@ Status validate_policy(const Report& r, Product product, const Policy& p) {
   if (p.require_single_socket && !(r.policy & kSingleSocket))
     return make_error("snp.policy.single_socket", "SINGLE_SOCKET not set");
   if (r.committed_tcb != r.current_tcb && !p.allow_uncommitted_tcb)
-    return make_error("snp.tcb.uncommitted", "committed " + tcb_to_string(decode_tcb(r.committed_tcb, product), product) +
-                                                 " != current " +
-                                                 tcb_to_string(decode_tcb(r.current_tcb, product), product));
+    return make_error("snp.tcb.uncommitted",
+                      "committed " + tcb_to_string(decode_tcb(r.committed_tcb, product), product) + " != current " +
+                          tcb_to_string(decode_tcb(r.current_tcb, product), product));
   if (p.minimum_tcb) {
     Tcb reported = decode_tcb(r.reported_tcb, product);
     if (!tcb_at_least(reported, *p.minimum_tcb))
-      return make_error("snp.tcb.below_minimum", tcb_to_string(reported, product) + " < minimum " +
-                                                     tcb_to_string(*p.minimum_tcb, product));
+      return make_error("snp.tcb.below_minimum",
+                        tcb_to_string(reported, product) + " < minimum " + tcb_to_string(*p.minimum_tcb, product));
   }
   if (p.vmpl && r.vmpl != *p.vmpl)
     return make_error("snp.vmpl.mismatch", "VMPL " + std::to_string(r.vmpl) + ", required " + std::to_string(*p.vmpl));

@@ -27,8 +27,8 @@ struct Policy {
   bool allow_migrate_ma = false;
   bool allow_uncommitted_tcb = false;  // accept COMMITTED_TCB != CURRENT_TCB
   bool require_single_socket = false;
-  std::optional<Tcb> minimum_tcb;      // compared component-wise with REPORTED_TCB
-  std::optional<std::uint32_t> vmpl;   // required VMPL
+  std::optional<Tcb> minimum_tcb;     // compared component-wise with REPORTED_TCB
+  std::optional<std::uint32_t> vmpl;  // required VMPL
   std::uint32_t minimum_version = kMinReportVersion;
   std::optional<std::array<std::uint8_t, 48>> expected_measurement;
   std::optional<std::array<std::uint8_t, 64>> expected_report_data;

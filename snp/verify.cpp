@@ -105,10 +105,9 @@ std::string name_oneline(const X509_NAME* n) {
 // uses for ARK, ASK/ASVK and VCEK/VLEK certificates. AMD's ARK/ASK spell out the default
 // trailer field ([3] INTEGER 1); VCEKs omit it. Both encodings, nothing else.
 constexpr std::uint8_t kPssSha384Params[] = {
-    0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
-    0x00, 0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08,
-    0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0xa2,
-    0x03, 0x02, 0x01, 0x30};
+    0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0xa1,
+    0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08, 0x30, 0x0d, 0x06, 0x09,
+    0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0xa2, 0x03, 0x02, 0x01, 0x30};
 constexpr std::uint8_t kPssOid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a};
 constexpr std::uint8_t kTrailer1[] = {0xa3, 0x03, 0x02, 0x01, 0x01};
 
@@ -165,7 +164,8 @@ Status check_validity(X509* x, std::time_t at, const char* what) {
 // AMD's CRL (per product, issued by the ARK) lists revoked ASKs/ASVKs.
 Status check_crl(ByteView der, X509* ark, X509* ask) {
   const unsigned char* p = der.data();
-  std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>> crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+  std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>> crl(
+      d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
   if (!crl || p != der.data() + der.size()) {
     ERR_clear_error();
     return make_error("snp.crl.parse", "the CRL is not DER X.509 CRL");
@@ -184,8 +184,8 @@ Status check_crl(ByteView der, X509* ark, X509* ask) {
   }
   X509_REVOKED* rev = nullptr;
   if (X509_CRL_get0_by_cert(crl.get(), &rev, ask) == 1)
-    return make_error("snp.chain.revoked", "the ASK/ASVK " + name_oneline(X509_get_subject_name(ask)) +
-                                               " is on the ARK's revocation list");
+    return make_error("snp.chain.revoked",
+                      "the ASK/ASVK " + name_oneline(X509_get_subject_name(ask)) + " is on the ARK's revocation list");
   return {};
 }
 
@@ -255,14 +255,14 @@ Result<VerifiedChain> verify_chain(const CertChain& c, const ChainOptions& opts)
     if (out.ask_spki_sha256 == pin->ask_spki_sha256) signer = SignerKind::Vcek;
     else if (out.ask_spki_sha256 == pin->asvk_spki_sha256) signer = SignerKind::Vlek;
     else
-      return make_error("snp.chain.ask_not_pinned", "ASK/ASVK SPKI sha256 " + out.ask_spki_sha256 +
-                                                         " is not AMD's " + to_string(pin->product) + " ASK or ASVK");
+      return make_error("snp.chain.ask_not_pinned", "ASK/ASVK SPKI sha256 " + out.ask_spki_sha256 + " is not AMD's " +
+                                                        to_string(pin->product) + " ASK or ASVK");
   } else if (opts.simulated_ark) {
     auto sim = x509_from_der(*opts.simulated_ark);
     if (!sim) return make_error("snp.cert.parse", "simulated ARK: " + last_error());
     if (spki_der(sim.get()) != spki_der(ark.get()))
       return make_error("snp.chain.ark_not_pinned", "ARK SPKI sha256 " + out.ark_spki_sha256 +
-                                                         " is neither an AMD root nor the given simulated ARK");
+                                                        " is neither an AMD root nor the given simulated ARK");
     out.simulated = true;
     out.product = Product::Milan;  // the simulated PSP models a Milan part
     signer = c.vek_kind.value_or(SignerKind::Vcek);
@@ -332,7 +332,9 @@ Status check_vek_matches_report(const Report& r, const VerifiedChain& chain) {
     const std::optional<std::uint8_t>& ext;
     std::uint8_t report;
   };
-  std::vector<Field> fields = {{"blSPL", e.bl, t.bootloader}, {"teeSPL", e.tee, t.tee}, {"snpSPL", e.snp, t.snp},
+  std::vector<Field> fields = {{"blSPL", e.bl, t.bootloader},
+                               {"teeSPL", e.tee, t.tee},
+                               {"snpSPL", e.snp, t.snp},
                                {"ucodeSPL", e.ucode, t.microcode}};
   if (chain.product == Product::Turin) fields.push_back({"fmcSPL", e.fmc, t.fmc});
   for (const auto& f : fields) {
@@ -344,7 +346,8 @@ Status check_vek_matches_report(const Report& r, const VerifiedChain& chain) {
   if (chain.signer == SignerKind::Vcek && !r.mask_chip_key()) {
     const std::size_t want = chain.product == Product::Turin ? 8 : 64;
     if (e.hwid.size() != want)
-      return make_error("snp.vek.missing_extension", "hwID extension missing or not " + std::to_string(want) + " bytes");
+      return make_error("snp.vek.missing_extension",
+                        "hwID extension missing or not " + std::to_string(want) + " bytes");
     if (!std::equal(e.hwid.begin(), e.hwid.end(), r.chip_id.begin()) ||
         !std::all_of(r.chip_id.begin() + static_cast<std::ptrdiff_t>(want), r.chip_id.end(),
                      [](std::uint8_t b) { return b == 0; }))

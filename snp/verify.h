@@ -49,11 +49,11 @@ Result<Bytes> certificate_spki(ByteView cert_der);
 Result<std::string> spki_sha256_hex(ByteView cert_der);
 
 struct CertChain {
-  Bytes vek;  // VCEK or VLEK, DER
-  Bytes ask;  // ASK or ASVK, DER (empty: missing)
-  Bytes ark;  // DER (empty: missing)
-  Bytes crl;  // AMD's CRL for this product (DER), optional: when present it must be
-              // signed by the ARK, and the ASK/ASVK must not be on it
+  Bytes vek;                           // VCEK or VLEK, DER
+  Bytes ask;                           // ASK or ASVK, DER (empty: missing)
+  Bytes ark;                           // DER (empty: missing)
+  Bytes crl;                           // AMD's CRL for this product (DER), optional: when present it must be
+                                       // signed by the ARK, and the ASK/ASVK must not be on it
   std::optional<SignerKind> vek_kind;  // from the cert table GUID, when known
 };
 // Picks VCEK|VLEK, ASK, ARK out of a parsed cert table (other entries are ignored).
@@ -62,11 +62,11 @@ Result<CertChain> chain_from_cert_table(const std::vector<CertEntry>& entries);
 
 // AMD's extensions in a VCEK/VLEK (OID 1.3.6.1.4.1.3704.1.*).
 struct VekExtensions {
-  std::optional<std::uint8_t> struct_version;  // .1.1
-  std::string product_name;                    // .1.2, e.g. "Milan-B0"
+  std::optional<std::uint8_t> struct_version;            // .1.1
+  std::string product_name;                              // .1.2, e.g. "Milan-B0"
   std::optional<std::uint8_t> bl, tee, snp, ucode, fmc;  // .3.1 .3.2 .3.3 .3.8 .3.9
-  Bytes hwid;                                  // .4 (64 bytes; 8 on Turin; absent in VLEKs)
-  std::string csp_id;                          // .5 (VLEK only)
+  Bytes hwid;                                            // .4 (64 bytes; 8 on Turin; absent in VLEKs)
+  std::string csp_id;                                    // .5 (VLEK only)
 };
 // Errors: snp.cert.parse, snp.vek.bad_extension.
 Result<VekExtensions> parse_vek_extensions(ByteView vek_der);
@@ -88,8 +88,8 @@ struct VerifiedChain {
   VekExtensions ext;
   Bytes vek_spki;  // SubjectPublicKeyInfo DER of the VCEK/VLEK
   std::string ark_spki_sha256, ask_spki_sha256;
-  std::string vek_subject;  // one-line subject of the VCEK/VLEK, for display
-  bool crl_checked = false; // a CRL signed by the ARK was present and the ASK is not on it
+  std::string vek_subject;   // one-line subject of the VCEK/VLEK, for display
+  bool crl_checked = false;  // a CRL signed by the ARK was present and the ASK is not on it
 };
 Result<VerifiedChain> verify_chain(const CertChain& chain, const ChainOptions& opts);
 
@@ -107,10 +107,10 @@ struct VerifyOptions {
 
 // Everything a verifier needs to print, even on failure.
 struct Verification {
-  std::optional<Report> report;          // set if the report parsed
-  std::optional<VerifiedChain> chain;    // set if the chain verified
+  std::optional<Report> report;        // set if the report parsed
+  std::optional<VerifiedChain> chain;  // set if the chain verified
   bool signature_ok = false;
-  Status status;                         // the first failure, or ok
+  Status status;  // the first failure, or ok
   bool valid() const { return status.ok(); }
 };
 

@@ -73,17 +73,20 @@ std::string Endpoint::to_string() const {
 
 Result<Endpoint> parse_endpoint(std::string_view text, bool allow_unix, bool allow_tls) {
   if (text.starts_with("tls://")) {
-    if (!allow_tls) return make_error("config.bad_endpoint", "tls:// is for backends only: '" + std::string(text) + "'");
+    if (!allow_tls)
+      return make_error("config.bad_endpoint", "tls:// is for backends only: '" + std::string(text) + "'");
     auto inner = text.substr(6);
     if (inner.starts_with("unix:"))
-      return make_error("config.bad_endpoint", "tls:// needs HOST:PORT, not a unix socket: '" + std::string(text) + "'");
+      return make_error("config.bad_endpoint",
+                        "tls:// needs HOST:PORT, not a unix socket: '" + std::string(text) + "'");
     TORGW_ASSIGN_OR_RETURN(auto e, parse_endpoint(inner, false, false));
     e.tls = true;
     return e;
   }
   Endpoint e;
   if (text.starts_with("unix:")) {
-    if (!allow_unix) return make_error("config.bad_endpoint", "a unix socket is not allowed here: '" + std::string(text) + "'");
+    if (!allow_unix)
+      return make_error("config.bad_endpoint", "a unix socket is not allowed here: '" + std::string(text) + "'");
     auto path = text.substr(5);
     if (path.empty() || path.front() != '/')
       return make_error("config.bad_endpoint", "unix socket path must be absolute: '" + std::string(text) + "'");
@@ -161,7 +164,9 @@ std::string Config::describe() const {
                     : client_auth == socks5::ClientAuthMode::Password ? "password"
                                                                       : "isolate");
   for (const auto& c : client_credentials) kv("client_credential", c.user + ":(redacted)");
-  kv("backend_auth", backend_auth == BackendAuth::None ? "none" : backend_auth == BackendAuth::Password ? "password" : "forward");
+  kv("backend_auth", backend_auth == BackendAuth::None       ? "none"
+                     : backend_auth == BackendAuth::Password ? "password"
+                                                             : "forward");
   if (!backend_auth_msg.empty()) kv("backend_credential", "(redacted)");
   for (const auto& p : tls.pins) kv("backend_tls_pin", tls::pin_text(p));
   if (!tls.ca_pem.empty()) kv("backend_tls_ca", "(" + std::to_string(tls.ca_pem.size()) + " bytes of PEM)");
@@ -171,7 +176,7 @@ std::string Config::describe() const {
   if (tls.any()) kv("backend_tls_ktls", tls.ktls ? "yes" : "no");
   kv("backend_pipelining", backend_pipelining == Pipelining::Auto  ? "auto"
                            : backend_pipelining == Pipelining::Yes ? "yes"
-                                                                    : "no");
+                                                                   : "no");
   for (const auto& r : rules) kv(r.allow ? "allow" : "deny", r.text);
   kv("deny_private", deny_private ? "yes" : "no");
   kv("buffer_size", std::to_string(buffer_size));
@@ -428,9 +433,9 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
                                               {"isolate", socks5::ClientAuthMode::Isolate}})},
       {.name = "client_credential", .repeatable = true, .apply = add_client_credential},
       {.name = "backend_auth",
-       .apply = choice(&Config::backend_auth, {{"none", BackendAuth::None},
-                                               {"password", BackendAuth::Password},
-                                               {"forward", BackendAuth::Forward}})},
+       .apply = choice(
+           &Config::backend_auth,
+           {{"none", BackendAuth::None}, {"password", BackendAuth::Password}, {"forward", BackendAuth::Forward}})},
       {.name = "backend_credential", .apply = set_backend_credential},
       {.name = "backend_tls_pin", .repeatable = true, .apply = add_backend_tls_pins},
       {.name = "backend_tls_ca", .apply = pem(&tls::Settings::ca_pem, PemKind::Certificates)},
@@ -460,7 +465,8 @@ const std::map<std::string, KeyDef, std::less<>>& keys() {
 
 Status validate(const Config& c) {
   auto err = [](const std::string& d) { return make_error("config.invalid", d); };
-  if (c.backends.empty()) return err("no backend: give --backend HOST:PORT or 'backend = HOST:PORT' in the config file");
+  if (c.backends.empty())
+    return err("no backend: give --backend HOST:PORT or 'backend = HOST:PORT' in the config file");
   if (c.client_auth == socks5::ClientAuthMode::Password && c.client_credentials.empty())
     return err("client_auth = password needs at least one client_credential = USER:PASSWORD");
   if (c.client_auth != socks5::ClientAuthMode::Password && !c.client_credentials.empty())
@@ -521,8 +527,8 @@ Result<Config> build_config(const std::vector<Setting>& file, const std::vector<
 
 Result<Args> parse_args(const std::vector<std::string>& argv) {
   static const std::map<std::string, std::string, std::less<>> flag_keys = {
-      {"--listen", "listen"},   {"--backend", "backend"}, {"--mode", "mode"},
-      {"--max-connections", "max_connections"}, {"--user", "user"},
+      {"--listen", "listen"}, {"--backend", "backend"}, {"--mode", "mode"}, {"--max-connections", "max_connections"},
+      {"--user", "user"},
   };
   Args a;
   for (std::size_t i = 1; i < argv.size(); ++i) {

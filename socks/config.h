@@ -26,8 +26,8 @@ struct Endpoint {
   enum class Kind : std::uint8_t { Tcp, Unix } kind = Kind::Tcp;
   std::string host;  // Tcp: IP literal or name (brackets stripped)
   std::uint16_t port = 0;
-  std::string path;  // Unix: absolute path
-  bool tls = false;  // Tcp backend reached over TLS ("tls://HOST:PORT")
+  std::string path;               // Unix: absolute path
+  bool tls = false;               // Tcp backend reached over TLS ("tls://HOST:PORT")
   std::string to_string() const;  // "127.0.0.1:9050", "[::1]:9050", "unix:/run/x.sock", "tls://..."
 };
 
@@ -52,15 +52,15 @@ struct Config {
   std::vector<Endpoint> backends;
   Mode mode = Mode::Socks5;
   std::uint32_t max_connections = 0;  // 0: automatic, min(4096, what RLIMIT_NOFILE allows)
-  std::string user;  // drop to this user when started as root
+  std::string user;                   // drop to this user when started as root
 
   // Timeouts in milliseconds.
-  std::uint32_t handshake_timeout_ms = 10'000;   // accept -> CONNECT request complete
-  std::uint32_t connect_timeout_ms = 5'000;      // per backend: TCP + SOCKS5 negotiation
-  std::uint32_t reply_timeout_ms = 30'000;       // backend's answer to the CONNECT
-  std::uint32_t idle_timeout_ms = 3'600'000;     // relayed tunnel without traffic; 0 = never
-  std::uint32_t drain_timeout_ms = 10'000;       // SIGTERM -> force close
-  std::uint32_t linger_timeout_ms = 2'000;       // refused client: wait for its close
+  std::uint32_t handshake_timeout_ms = 10'000;  // accept -> CONNECT request complete
+  std::uint32_t connect_timeout_ms = 5'000;     // per backend: TCP + SOCKS5 negotiation
+  std::uint32_t reply_timeout_ms = 30'000;      // backend's answer to the CONNECT
+  std::uint32_t idle_timeout_ms = 3'600'000;    // relayed tunnel without traffic; 0 = never
+  std::uint32_t drain_timeout_ms = 10'000;      // SIGTERM -> force close
+  std::uint32_t linger_timeout_ms = 2'000;      // refused client: wait for its close
 
   Balance balance = Balance::First;
   std::optional<HealthCheck> health_check;  // default: socks5 in socks5 mode, else connect
@@ -82,9 +82,9 @@ struct Config {
   // Per read; bounds each direction's backlog. 32k, not 64k: a lone bulk flow is copied
   // (splice_min_bulk) and 32 KiB chunks reach the reader cache-warm (docs/socks.md).
   std::uint32_t buffer_size = 32 * 1024;
-  bool splice = true;                      // zero-copy relay through pipes when possible
+  bool splice = true;  // zero-copy relay through pipes when possible
   std::uint32_t pipe_size = 64 * 1024;
-  std::uint32_t splice_min_bulk = 4;  // splice only while this many directions are bulk
+  std::uint32_t splice_min_bulk = 4;         // splice only while this many directions are bulk
   std::uint32_t stats_interval_ms = 60'000;  // 0 = only on SIGUSR1
   LogLevel log_level = LogLevel::Info;
   std::uint32_t unix_mode = 0660;  // listen socket file mode (unix: listen)

@@ -31,9 +31,9 @@ void write(LogLevel level, const char* fmt, ...) {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   tm t{};
   ::gmtime_r(&ts.tv_sec, &t);
-  int n = std::snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ torgw-socks[%d] %s: ", t.tm_year + 1900,
-                        t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000, ::getpid(),
-                        name(level));
+  int n = std::snprintf(line, sizeof line,
+                        "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ torgw-socks[%d] %s: ", t.tm_year + 1900, t.tm_mon + 1,
+                        t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000, ::getpid(), name(level));
   if (n < 0) return;
   va_list ap;
   va_start(ap, fmt);

@@ -15,8 +15,8 @@ void set_level(LogLevel level);
 bool enabled(LogLevel level);
 void write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define TORGW_LOG(level, ...)                                                   \
-  do {                                                                          \
+#define TORGW_LOG(level, ...)                                                                \
+  do {                                                                                       \
     if (::torgw::socks::log::enabled(level)) ::torgw::socks::log::write(level, __VA_ARGS__); \
   } while (0)
 

@@ -115,14 +115,17 @@ Result<Cidr> parse_cidr(std::string_view text) {
     if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return make_error("policy.bad_cidr", "bad prefix length in '" + std::string(text) + "'");
     prefix = static_cast<unsigned>(std::stoul(std::string(p)));
-    if (prefix > max) return make_error("policy.bad_cidr", "prefix length > " + std::to_string(max) + " in '" + std::string(text) + "'");
+    if (prefix > max)
+      return make_error("policy.bad_cidr",
+                        "prefix length > " + std::to_string(max) + " in '" + std::string(text) + "'");
   }
   Cidr c{*ip, static_cast<std::uint8_t>(prefix)};
   // Host bits set usually means a typo ("10.0.0.1/8"); refuse rather than guess.
   Cidr exact = c;
   for (unsigned i = prefix; i < max; ++i) exact.net.b[i / 8] &= static_cast<std::uint8_t>(~(0x80u >> (i % 8)));
   if (exact.net != c.net)
-    return make_error("policy.bad_cidr", "host bits set in '" + std::string(text) + "' (did you mean " + exact.to_string() + "?)");
+    return make_error("policy.bad_cidr",
+                      "host bits set in '" + std::string(text) + "' (did you mean " + exact.to_string() + "?)");
   return c;
 }
 

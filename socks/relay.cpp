@@ -387,7 +387,7 @@ std::int32_t Relay::Impl::borrow_pipe() {
 // Bytes nobody will read are in the pipe: replace it rather than drain it.
 void Relay::Impl::replace_pipe(std::int32_t idx) {
   Pipe& p = pipes[static_cast<std::size_t>(idx)];
-  p = Pipe{};  // close the old pair before opening the new one: never two at once
+  p = Pipe{};       // close the old pair before opening the new one: never two at once
   p = make_pipe();  // on failure the slot stays dead; borrow skips it
 }
 
@@ -449,10 +449,8 @@ void Relay::Impl::mark(std::size_t b, bool up, std::string_view why) {
   if (!changed) return;
   be.up = up;
   if (!up) be.pipelining = -1;  // whatever comes back may be different software
-  if (up)
-    log::write(LogLevel::Info, "backend %s up", be.name.c_str());
-  else
-    log::write(LogLevel::Warn, "backend %s down: %.*s", be.name.c_str(), static_cast<int>(why.size()), why.data());
+  if (up) log::write(LogLevel::Info, "backend %s up", be.name.c_str());
+  else log::write(LogLevel::Warn, "backend %s down: %.*s", be.name.c_str(), static_cast<int>(why.size()), why.data());
 }
 
 // ---------------------------------------------------------------------------- Relay

@@ -9,9 +9,9 @@
 //
 // Connection life: accept -> (socks5) ClientSession greeting/auth/request -> request
 // checks and destination policy -> backend attempt(s) with failover (TCP connect,
-// for a tls:// backend the TLS 1.3 handshake, BackendSession negotiation, CONNECT) -> typed reply to the client -> relay -> close.
-// Refusals send their typed reply, half-close, and linger until the client closes (so
-// the reply is not lost to a reset).
+// for a tls:// backend the TLS 1.3 handshake, BackendSession negotiation, CONNECT) -> typed reply to the client ->
+// relay -> close. Refusals send their typed reply, half-close, and linger until the client closes (so the reply is not
+// lost to a reset).
 #pragma once
 
 #include <atomic>
@@ -37,20 +37,20 @@ struct Counters {
   // Refusals and failures, by reason.
   std::atomic<std::uint64_t> rejected_cap{0};
   std::atomic<std::uint64_t> rejected_policy{0};
-  std::atomic<std::uint64_t> rejected_auth{0};         // bad credentials, no acceptable method
-  std::atomic<std::uint64_t> rejected_command{0};      // BIND, UDP ASSOCIATE, unknown: 0x07
-  std::atomic<std::uint64_t> rejected_atyp{0};         // 0x08
-  std::atomic<std::uint64_t> rejected_hostname{0};     // invalid name: 0x01
-  std::atomic<std::uint64_t> malformed{0};             // closed without a reply
+  std::atomic<std::uint64_t> rejected_auth{0};      // bad credentials, no acceptable method
+  std::atomic<std::uint64_t> rejected_command{0};   // BIND, UDP ASSOCIATE, unknown: 0x07
+  std::atomic<std::uint64_t> rejected_atyp{0};      // 0x08
+  std::atomic<std::uint64_t> rejected_hostname{0};  // invalid name: 0x01
+  std::atomic<std::uint64_t> malformed{0};          // closed without a reply
   std::atomic<std::uint64_t> handshake_timeout{0};
-  std::atomic<std::uint64_t> client_aborted{0};        // client left before the reply
-  std::atomic<std::uint64_t> backend_failed{0};        // no backend usable: 0x01/0x04/0x05
-  std::atomic<std::uint64_t> backend_replied_error{0}; // backend's own non-zero reply relayed
-  std::atomic<std::uint64_t> failovers{0};             // attempts moved to another backend
-  std::atomic<std::uint64_t> backend_tls_failed{0};    // TLS attempts that failed (pin, cert, handshake)
-  std::atomic<std::uint64_t> backend_tls_resumed{0};   // TLS handshakes that resumed a session
+  std::atomic<std::uint64_t> client_aborted{0};         // client left before the reply
+  std::atomic<std::uint64_t> backend_failed{0};         // no backend usable: 0x01/0x04/0x05
+  std::atomic<std::uint64_t> backend_replied_error{0};  // backend's own non-zero reply relayed
+  std::atomic<std::uint64_t> failovers{0};              // attempts moved to another backend
+  std::atomic<std::uint64_t> backend_tls_failed{0};     // TLS attempts that failed (pin, cert, handshake)
+  std::atomic<std::uint64_t> backend_tls_resumed{0};    // TLS handshakes that resumed a session
   std::atomic<std::uint64_t> idle_timeout{0};
-  std::atomic<std::uint64_t> drain_forced{0};          // closed at the drain deadline
+  std::atomic<std::uint64_t> drain_forced{0};  // closed at the drain deadline
   std::atomic<std::uint64_t> accept_errors{0};
 
   // One line: "accepted=.. active=.. ..." (every counter, stable key order).

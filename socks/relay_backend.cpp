@@ -270,13 +270,9 @@ void Relay::Impl::backend_handshake_io(Conn* c) {
 void Relay::Impl::backend_tls_io(Conn* c) {
   switch (c->tls->handshake()) {
     case tls::Session::Step::WantRead:
-    case tls::Session::Step::WantWrite:
-      return;  // edge-triggered: the socket said EAGAIN, its next event resumes us
-    case tls::Session::Step::Failed:
-      tls_failed(c, c->tls->failure());
-      return;
-    case tls::Session::Step::Done:
-      break;
+    case tls::Session::Step::WantWrite: return;  // edge-triggered: the socket said EAGAIN, its next event resumes us
+    case tls::Session::Step::Failed: tls_failed(c, c->tls->failure()); return;
+    case tls::Session::Step::Done: break;
   }
   if (c->tls->resumed()) bump(ctr.backend_tls_resumed);
   c->tls_kernel_tx = c->tls->ktls_send();
@@ -396,14 +392,12 @@ void Relay::Impl::on_probe(Probe* p, std::uint32_t ev) {
   if (p->st == Probe::St::Tls) {
     switch (p->tls->handshake()) {
       case tls::Session::Step::WantRead:
-      case tls::Session::Step::WantWrite:
-        return;
+      case tls::Session::Step::WantWrite: return;
       case tls::Session::Step::Failed:
         tls_ctx->forget(p->backend);
         probe_done(p, false, "health check: TLS: " + p->tls->failure().to_string());
         return;
-      case tls::Session::Step::Done:
-        break;
+      case tls::Session::Step::Done: break;
     }
     tls_established(p->backend, *p->tls, p->tls->ktls_send(), p->tls->ktls_recv());
     if (cfg.effective_health_check() == HealthCheck::Connect) {

@@ -101,10 +101,10 @@ struct Dir {
   std::uint32_t off = 0;      // into buf
   std::uint32_t cap = 0;      // of buf
   std::uint8_t* buf = nullptr;
-  std::int32_t pipe = -1;     // the pending bytes sit in this pipe instead of buf
-  bool eof = false;           // source reached EOF
-  bool shut = false;          // destination half-closed
-  bool bulk = false;          // recent reads filled the buffer: splice instead of copy
+  std::int32_t pipe = -1;  // the pending bytes sit in this pipe instead of buf
+  bool eof = false;        // source reached EOF
+  bool shut = false;       // destination half-closed
+  bool bulk = false;       // recent reads filled the buffer: splice instead of copy
 };
 
 // Per-connection state that exists only until the tunnel is established.
@@ -120,10 +120,10 @@ struct Handshake {
   std::uint16_t bout_len = 0;
   std::uint16_t bout_off = 0;
   std::uint16_t fwd_len = 0;
-  const std::uint8_t* bout = nullptr;  // into bs or an auth message
-  std::uint8_t in[2048];               // from the client: messages, then early data
-  std::uint8_t bin[512];               // from the backend
-  std::uint8_t cout[32];               // to the client
+  const std::uint8_t* bout = nullptr;      // into bs or an auth message
+  std::uint8_t in[2048];                   // from the client: messages, then early data
+  std::uint8_t bin[512];                   // from the backend
+  std::uint8_t cout[32];                   // to the client
   std::uint8_t fwd[socks5::kMaxUserPass];  // client's RFC 1929 pair, re-encoded (forward)
   ~Handshake() { wipe(fwd, sizeof fwd); }
 };
@@ -177,7 +177,7 @@ struct Relay::Impl {
   std::vector<std::unique_ptr<Probe>> probes;
   std::unique_ptr<tls::ClientContext> tls_ctx;  // when a backend is tls://
   std::string tls_marker;                       // last BACKEND_TLS marker value written
-  std::size_t rr_next = 0;  // round-robin position
+  std::size_t rr_next = 0;                      // round-robin position
   socks5::ClientAuthPolicy auth;
   Policy policy;
   bool tcp_listener = true;

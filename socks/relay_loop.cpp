@@ -60,8 +60,7 @@ void Relay::Impl::on_accept() {
 
 void Relay::Impl::reject_over_cap(int fd) {
   bump(ctr.rejected_cap);
-  if (client_log.allow(now))
-    log::write(LogLevel::Warn, "connection cap %u reached: refusing a client", max_conns);
+  if (client_log.allow(now)) log::write(LogLevel::Warn, "connection cap %u reached: refusing a client", max_conns);
   if (cfg.mode == Mode::Passthrough || ctr.lingering.load(std::memory_order_relaxed) >= kLingerCap) {
     ::close(fd);
     return;
@@ -96,9 +95,7 @@ void Relay::Impl::on_conn(Conn* c, int side, std::uint32_t ev) {
     c->can_read[1] = true;
   }
   switch (c->st) {
-    case St::ClientHandshake:
-      client_handshake_io(c);
-      break;
+    case St::ClientHandshake: client_handshake_io(c); break;
     case St::BackendConnect:
     case St::BackendTls:
     case St::BackendHandshake:
@@ -116,12 +113,8 @@ void Relay::Impl::on_conn(Conn* c, int side, std::uint32_t ev) {
       else if (c->st == St::BackendTls) backend_tls_io(c);
       else backend_handshake_io(c);
       break;
-    case St::Relay:
-      relay_io(c);
-      break;
-    case St::Linger:
-      linger_io(c);
-      break;
+    case St::Relay: relay_io(c); break;
+    case St::Linger: linger_io(c); break;
   }
 }
 

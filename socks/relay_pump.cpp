@@ -148,7 +148,8 @@ bool Relay::Impl::pump(Conn* c, int i) {
         if (rr == ReadResult::Retry) continue;
         if (rr == ReadResult::Stop) break;
         if (rr == ReadResult::Error) return false;
-        ssize_t w = ::splice(p.r.get(), nullptr, dst, nullptr, static_cast<std::size_t>(n), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t w = ::splice(p.r.get(), nullptr, dst, nullptr, static_cast<std::size_t>(n),
+                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (w < 0) {
           if (!retry_errno(errno)) {
             replace_pipe(pi);  // still in the free list; borrow skips it if dead

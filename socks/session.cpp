@@ -83,8 +83,8 @@ ClientSession::Step ClientSession::step(ByteView in) {
       if (!r) {
         const auto& reason = r.error().reason;
         if (reason == "socks5.bad_atyp")
-          return reject("socks5.bad_atyp", {kVersion, static_cast<std::uint8_t>(Reply::AddrTypeNotSupported), 0, 1,
-                                            0, 0, 0, 0, 0, 0});
+          return reject("socks5.bad_atyp",
+                        {kVersion, static_cast<std::uint8_t>(Reply::AddrTypeNotSupported), 0, 1, 0, 0, 0, 0, 0, 0});
         if (reason == "socks5.empty_domain")
           return reject("socks5.empty_domain",
                         {kVersion, static_cast<std::uint8_t>(Reply::GeneralFailure), 0, 1, 0, 0, 0, 0, 0, 0});
@@ -181,8 +181,7 @@ BackendSession::Step BackendSession::step(ByteView in) {
       return s;
     }
     case State::Done:
-    case State::Failed:
-      return fail("backend.unexpected");
+    case State::Failed: return fail("backend.unexpected");
   }
   return s;
 }

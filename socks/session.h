@@ -49,9 +49,9 @@ class ClientSession {
     std::size_t consumed = 0;
     std::uint8_t out[16] = {};
     std::uint8_t out_len = 0;
-    std::string_view reason;                // stable token, e.g. "socks5.bad_version"
-    std::optional<UserPass> credentials;    // on the Progress step that accepted RFC 1929
-    std::optional<Request> request;         // Kind::Request
+    std::string_view reason;              // stable token, e.g. "socks5.bad_version"
+    std::optional<UserPass> credentials;  // on the Progress step that accepted RFC 1929
+    std::optional<Request> request;       // Kind::Request
     ByteView out_bytes() const { return {out, out_len}; }
   };
 
@@ -101,7 +101,7 @@ class BackendSession {
     };
     Kind kind = Kind::NeedMore;
     std::size_t consumed = 0;
-    ByteView out;                 // valid while the session and the auth_msg live
+    ByteView out;  // valid while the session and the auth_msg live
     std::uint8_t reply = 0;
     std::string_view reason;
     // Fail only: true if the CONNECT had not been sent yet, so another backend may be

@@ -134,8 +134,7 @@ std::string Address::to_string() const {
     case AddrType::IPv6:
       ::inet_ntop(AF_INET6, ip.data(), buf, sizeof buf);
       return "[" + std::string(buf) + "]:" + std::to_string(port);
-    case AddrType::Domain:
-      return domain + ":" + std::to_string(port);
+    case AddrType::Domain: return domain + ":" + std::to_string(port);
   }
   return "?";
 }
@@ -165,8 +164,7 @@ ParseResult<UserPass> parse_userpass(ByteView in) {
   ByteReader r(in);
   auto ver = r.u8();
   if (!ver) return need_more<UserPass>();
-  if (*ver != kAuthVersion)
-    return make_error("socks5.bad_auth_version", "auth version " + hex_byte(*ver));
+  if (*ver != kAuthVersion) return make_error("socks5.bad_auth_version", "auth version " + hex_byte(*ver));
   auto ulen = r.u8();
   if (!ulen) return need_more<UserPass>();
   if (*ulen == 0) return make_error("socks5.empty_username", "username of length 0");
@@ -199,15 +197,11 @@ ParseResult<Out> parse_vcra(ByteView in, const char* what, Make make) {
 }  // namespace
 
 ParseResult<Request> parse_request(ByteView in) {
-  return parse_vcra<Request>(in, "request", [](std::uint8_t cmd, Address a) {
-    return Request{cmd, std::move(a)};
-  });
+  return parse_vcra<Request>(in, "request", [](std::uint8_t cmd, Address a) { return Request{cmd, std::move(a)}; });
 }
 
 ParseResult<ReplyMsg> parse_reply(ByteView in) {
-  return parse_vcra<ReplyMsg>(in, "reply", [](std::uint8_t code, Address a) {
-    return ReplyMsg{code, std::move(a)};
-  });
+  return parse_vcra<ReplyMsg>(in, "reply", [](std::uint8_t code, Address a) { return ReplyMsg{code, std::move(a)}; });
 }
 
 ParseResult<std::uint8_t> parse_method_choice(ByteView in) {
@@ -277,8 +271,7 @@ bool valid_hostname(std::string_view name) {
       label = 0;
       continue;
     }
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     if (!ok || ++label > 63) return false;
   }
   return label > 0;

@@ -258,20 +258,20 @@ Session::Step Session::fail_from_ssl(int ret, bool in_handshake) {
   } else if (in_handshake && !heard) {
     // Our ClientHello went out and the peer closed (or reset) without a TLS record:
     // what a plaintext SOCKS5 server (dante, microsocks) does with it.
-    failure_ = Failure{"tls.plaintext_peer", "closed after the ClientHello without answering in TLS (a plaintext server?)",
-                       0x01, 0};
+    failure_ = Failure{"tls.plaintext_peer",
+                       "closed after the ClientHello without answering in TLS (a plaintext server?)", 0x01, 0};
   } else if (e == SSL_ERROR_SSL) {
     unsigned long err = ERR_peek_error();
     int reason = ERR_GET_REASON(err);
     if (in_handshake && (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
                          reason == SSL_R_RECORD_LENGTH_MISMATCH || reason == SSL_R_HTTP_REQUEST))
-      failure_ = Failure{"tls.plaintext_peer", "answered with bytes that are not TLS (" + ssl_error_text() + ")", 0x01, 0};
+      failure_ = Failure{"tls.plaintext_peer", "answered with bytes that are not TLS (" + ssl_error_text() + ")", 0x01,
+                         0};
     else if (in_handshake || reason >= SSL_AD_REASON_OFFSET)
       // An alert from the peer (handshake failure, certificate required: TLS 1.3 lets
       // the server reject our client certificate after our side has finished).
       failure_ = Failure{"tls.handshake_failed", ssl_error_text(), 0x01, 0};
-    else
-      failure_ = Failure{"tls.protocol", ssl_error_text(), 0x01, 0};
+    else failure_ = Failure{"tls.protocol", ssl_error_text(), 0x01, 0};
   } else if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
     failure_ = in_handshake ? Failure{"tls.handshake_failed", "the peer closed during the handshake", 0x01, 0}
                             : Failure{"tls.io", saved_errno ? std::strerror(saved_errno) : "closed", 0x01, saved_errno};

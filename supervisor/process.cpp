@@ -40,10 +40,10 @@ std::optional<int> try_reap(const Child& c) {
     do rc = ::waitid(P_PID, static_cast<id_t>(c.pid), &si, WEXITED | WNOHANG);
     while (rc < 0 && errno == EINTR);
   }
-  if (rc < 0) return -1;           // ECHILD: reaped by someone else
+  if (rc < 0) return -1;                    // ECHILD: reaped by someone else
   if (si.si_pid == 0) return std::nullopt;  // still running
   if (si.si_code == CLD_EXITED) return W_EXITCODE(si.si_status, 0);
-  return si.si_status & 0x7f;      // killed/dumped: the signal, as a wait status
+  return si.si_status & 0x7f;  // killed/dumped: the signal, as a wait status
 }
 
 std::string describe_status(int st) {

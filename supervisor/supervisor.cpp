@@ -72,7 +72,8 @@ Status make_dir(const std::string& path, mode_t mode, const std::optional<Creden
   if (ec) return make_error("supervisor.io", path + ": " + ec.message());
   if (owner && ::geteuid() == 0 && ::chown(path.c_str(), owner->uid, group) != 0)
     return make_error("supervisor.io", "chown " + path + ": " + std::strerror(errno));
-  if (::chmod(path.c_str(), mode) != 0) return make_error("supervisor.io", "chmod " + path + ": " + std::strerror(errno));
+  if (::chmod(path.c_str(), mode) != 0)
+    return make_error("supervisor.io", "chmod " + path + ": " + std::strerror(errno));
   return {};
 }
 
@@ -108,7 +109,8 @@ void Supervisor::log(const std::string& line) {
 }
 
 void Supervisor::emit(std::string_view key, std::string_view value) {
-  if (!markers_.emit(key, serial::sanitize_value(value))) log("torgw: supervisor: cannot emit marker " + std::string(key));
+  if (!markers_.emit(key, serial::sanitize_value(value)))
+    log("torgw: supervisor: cannot emit marker " + std::string(key));
 }
 
 // ---- start ---------------------------------------------------------------------------
@@ -207,7 +209,8 @@ Status Supervisor::spawn_attempt() {
   ::unlink(cookie_file().c_str());
 
   int pfd[2];
-  if (::pipe2(pfd, O_CLOEXEC | O_NONBLOCK) != 0) return make_error("tor.spawn_failed", std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(pfd, O_CLOEXEC | O_NONBLOCK) != 0)
+    return make_error("tor.spawn_failed", std::string("pipe: ") + std::strerror(errno));
   UniqueFd out_r(pfd[0]), out_w(pfd[1]);
   SpawnSpec spec;
   spec.argv = {cfg_.tor_binary, "-f", torrc_path(), "--defaults-torrc", "/dev/null"};
@@ -335,7 +338,8 @@ void Supervisor::add_onion(bool with_pow) {
         add_onion(false);
         return;
       }
-      const bool rejected = r.error().reason == "controlport.reply_error" || r.error().reason == "controlport.bad_add_onion";
+      const bool rejected = r.error().reason == "controlport.reply_error" ||
+                            r.error().reason == "controlport.bad_add_onion";
       attempt_failed("ADD_ONION: " + r.error().to_string(), rejected ? "tor.add_onion_rejected" : "");
       return;
     }
@@ -545,8 +549,7 @@ void Supervisor::on_tor_exit(int wait_status) {
       timer_.cancel();
       log("torgw: supervisor: tor " + how);
       return;
-    default:
-      break;
+    default: break;
   }
   const bool was_ready = phase_ == Phase::Ready;
   const bool never_connected = timeline_.connected == Timeline::tp{};
@@ -574,7 +577,9 @@ void Supervisor::on_tor_exit(int wait_status) {
   schedule_restart();
 }
 
-void Supervisor::arm_timer(milliseconds after) { timer_.start(after, [this] { on_timer(); }); }
+void Supervisor::arm_timer(milliseconds after) {
+  timer_.start(after, [this] { on_timer(); });
+}
 
 void Supervisor::on_timer() {
   if (restart_on_exit_ && child_.pid > 0) {
@@ -603,8 +608,7 @@ void Supervisor::on_timer() {
       log("torgw: supervisor: tor ignored SIGTERM; SIGKILL");
       kill_tor(SIGKILL);
       return;
-    default:
-      return;
+    default: return;
   }
 }
 
@@ -617,7 +621,8 @@ void Supervisor::output_line(std::string_view raw) {
   if (text.find("andbox") != std::string::npos &&
       (text.find("[err]") != std::string::npos || text.find("[warn]") != std::string::npos))
     saw_sandbox_error_ = true;
-  if (!cfg_.onionbalance_master.empty() && ob_config_error_.empty() && text.find("OnionBalance:") != std::string::npos &&
+  if (!cfg_.onionbalance_master.empty() && ob_config_error_.empty() &&
+      text.find("OnionBalance:") != std::string::npos &&
       (text.find("[err]") != std::string::npos || text.find("[warn]") != std::string::npos))
     ob_config_error_ = text.substr(0, 300);
   log("tor: " + text);

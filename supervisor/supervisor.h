@@ -76,17 +76,17 @@ struct SupervisorConfig {
   std::string tor_binary = "/usr/bin/tor";
   // The unprivileged user tor runs as; empty: do not switch (tests/dev as non-root).
   std::string tor_user = "debian-tor";
-  std::string data_dir = "/var/lib/tor";    // DataDirectory (PID 1 mounts it as tmpfs)
-  std::string run_dir = "/run/torgw/tor";   // ControlSocket, auth cookie, torrc
+  std::string data_dir = "/var/lib/tor";   // DataDirectory (PID 1 mounts it as tmpfs)
+  std::string run_dir = "/run/torgw/tor";  // ControlSocket, auth cookie, torrc
 
   // The onion service. identity null: tor makes a key (NEW:ED25519-V3, tests only: the
   // address changes on every tor start).
   std::shared_ptr<const onion::Identity> identity;
-  std::vector<controlport::OnionPort> ports;   // e.g. {80, "unix:/run/torgw/socks.sock"}
+  std::vector<controlport::OnionPort> ports;  // e.g. {80, "unix:/run/torgw/socks.sock"}
   std::optional<std::uint32_t> max_streams;
   bool max_streams_close_circuit = false;
-  std::vector<std::string> client_auth_v3;     // authorized clients' x25519 keys, base32
-  Toggle pow_defense = Toggle::Auto;           // Auto: on if this tor supports it
+  std::vector<std::string> client_auth_v3;  // authorized clients' x25519 keys, base32
+  Toggle pow_defense = Toggle::Auto;        // Auto: on if this tor supports it
   std::optional<std::uint32_t> pow_queue_rate, pow_queue_burst;
   // Onionbalance instance mode ("<56>.onion" of the master; empty: a single service).
   // tor only makes an instance from a HiddenServiceDir holding `ob_config` (ADD_ONION
@@ -130,8 +130,8 @@ std::string instance_dir(const SupervisorConfig& cfg);
 std::string ob_config_file(const std::string& master);
 
 struct RenderContext {
-  pid_t owner_pid = 0;    // __OwningControllerProcess: tor exits if we vanish
-  bool sandbox = false;   // the decision for Sandbox (see resolve_sandbox)
+  pid_t owner_pid = 0;   // __OwningControllerProcess: tor exits if we vanish
+  bool sandbox = false;  // the decision for Sandbox (see resolve_sandbox)
 };
 // The torrc, deterministic for a given config and context. Calls validate() first.
 Result<std::string> render_torrc(const SupervisorConfig& cfg, const RenderContext& ctx);
@@ -148,26 +148,26 @@ enum class Phase {
   Ready,          // published
   Stopping,
   Stopped,
-  Failed,         // FATAL was reported
+  Failed,  // FATAL was reported
 };
 const char* to_string(Phase p);
 
 // When things happened in the current tor start (steady clock); unset ones are epoch.
 struct Timeline {
   using tp = std::chrono::steady_clock::time_point;
-  tp started;        // start() called (first attempt) or restart timer fired
-  tp spawned;        // fork() returned in the parent
-  tp connected;      // control socket accepted
+  tp started;    // start() called (first attempt) or restart timer fired
+  tp spawned;    // fork() returned in the parent
+  tp connected;  // control socket accepted
   tp authenticated;
-  tp onion_added;    // ADD_ONION answered 250
-  tp bootstrapped;   // BOOTSTRAP PROGRESS=100 seen
-  tp published;      // HS_DESC UPLOADED of our address
+  tp onion_added;   // ADD_ONION answered 250
+  tp bootstrapped;  // BOOTSTRAP PROGRESS=100 seen
+  tp published;     // HS_DESC UPLOADED of our address
 };
 
 struct Hooks {
-  std::function<void()> on_ready;               // after READY (each (re)publication)
-  std::function<void(const Error&)> on_fatal;   // after FATAL; tor is being stopped
-  std::function<void(std::string_view)> log;    // console lines; default: stderr
+  std::function<void()> on_ready;              // after READY (each (re)publication)
+  std::function<void(const Error&)> on_fatal;  // after FATAL; tor is being stopped
+  std::function<void(std::string_view)> log;   // console lines; default: stderr
   // Synchronously after each tor spawn, with its pid: an owner that reaps children
   // itself (init's Reaper) registers it there and passes the status back through
   // notify_child_exit().
@@ -214,9 +214,9 @@ class Supervisor {
   void on_connected(Status st);
   void on_authenticated(Result<controlport::ProtocolInfo> pi);
   void add_onion(bool with_pow);
-  void instance_started();          // instance mode: in place of add_onion()
-  Status write_instance_dir();      // instance mode: key files + ob_config, before a spawn
-  void wipe_instance_key();         // instance mode: after tor exits
+  void instance_started();      // instance mode: in place of add_onion()
+  Status write_instance_dir();  // instance mode: key files + ob_config, before a spawn
+  void wipe_instance_key();     // instance mode: after tor exits
   void on_event(const controlport::Reply& r);
   void on_bootstrap(int progress);
   void on_published();
@@ -259,9 +259,9 @@ class Supervisor {
   int restarts_ = 0;
   std::string last_warning_;
   std::string last_failure_;
-  bool restart_on_exit_ = false;   // tor was killed because this start failed
-  bool saw_sandbox_error_ = false; // tor's output blamed its sandbox
-  std::string ob_config_error_;    // tor's output rejected ob_config (instance mode)
+  bool restart_on_exit_ = false;    // tor was killed because this start failed
+  bool saw_sandbox_error_ = false;  // tor's output blamed its sandbox
+  std::string ob_config_error_;     // tor's output rejected ob_config (instance mode)
   Timeline timeline_, first_timeline_;
   bool first_done_ = false;
   std::function<void()> stop_done_;
@@ -280,13 +280,28 @@ class Supervisor {
 
 namespace torgw::supervisor {
 inline constexpr std::string_view kReasons[] = {
-    "process.no_such_user", "process.spawn_failed", "supervisor.already_started",
-    "supervisor.bad_client_auth", "supervisor.bad_dir_authority", "supervisor.bad_master",
-    "supervisor.bad_option_value", "supervisor.bad_path", "supervisor.bad_port",
-    "supervisor.bad_timeout", "supervisor.cannot_switch_user", "supervisor.io",
-    "supervisor.no_ports", "supervisor.no_such_user", "supervisor.no_tor",
-    "supervisor.option_not_allowed", "supervisor.tor_as_root", "tor.bootstrap_timeout",
-    "tor.ob_config", "tor.publish_timeout", "tor.restart_limit", "tor.spawn_failed",
+    "process.no_such_user",
+    "process.spawn_failed",
+    "supervisor.already_started",
+    "supervisor.bad_client_auth",
+    "supervisor.bad_dir_authority",
+    "supervisor.bad_master",
+    "supervisor.bad_option_value",
+    "supervisor.bad_path",
+    "supervisor.bad_port",
+    "supervisor.bad_timeout",
+    "supervisor.cannot_switch_user",
+    "supervisor.io",
+    "supervisor.no_ports",
+    "supervisor.no_such_user",
+    "supervisor.no_tor",
+    "supervisor.option_not_allowed",
+    "supervisor.tor_as_root",
+    "tor.bootstrap_timeout",
+    "tor.ob_config",
+    "tor.publish_timeout",
+    "tor.restart_limit",
+    "tor.spawn_failed",
 };
 }  // namespace torgw::supervisor
 // ---- end of reason tokens ----------------------------------------------------------

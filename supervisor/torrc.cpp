@@ -21,16 +21,14 @@ bool iequal(std::string_view a, std::string_view b) {
 // quote, an escape or a line continuation.
 bool safe_value(std::string_view v, std::size_t max = 1024) {
   if (v.empty() || v.size() > max || v.front() == ' ' || v.back() == ' ') return false;
-  return std::all_of(v.begin(), v.end(), [](char c) {
-    return c >= 0x20 && c <= 0x7e && c != '#' && c != '\\' && c != '"';
-  });
+  return std::all_of(v.begin(), v.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e && c != '#' && c != '\\' && c != '"'; });
 }
 
 bool safe_path(std::string_view p, std::size_t max = 200) {
   if (p.empty() || p.front() != '/' || p.size() > max) return false;
-  return std::all_of(p.begin(), p.end(), [](char c) {
-    return c > 0x20 && c <= 0x7e && c != '#' && c != '\\' && c != '"' && c != ',';
-  });
+  return std::all_of(p.begin(), p.end(),
+                     [](char c) { return c > 0x20 && c <= 0x7e && c != '#' && c != '\\' && c != '"' && c != ','; });
 }
 
 Error bad(std::string reason, std::string detail) { return make_error(std::move(reason), std::move(detail)); }
@@ -43,13 +41,35 @@ const std::vector<std::string_view>& allowed_extra_options() {
   // Options an operator may reasonably need on a censored or constrained network, or to
   // tune resources and guard/vanguard choices. Nothing that changes where tor keeps
   // state, what it listens on, how it logs, who it runs as, or its anonymity mode.
-  static const std::vector<std::string_view> v = {
-      "Bridge", "UseBridges", "ReachableAddresses", "ReachableORAddresses", "HTTPSProxy", "Socks4Proxy",
-      "Socks5Proxy", "ClientUseIPv4", "ClientUseIPv6", "ClientPreferIPv6ORPort", "NumEntryGuards",
-      "NumPrimaryGuards", "GuardLifetime", "VanguardsLiteEnabled", "HSLayer2Nodes", "HSLayer3Nodes",
-      "ExcludeNodes", "StrictNodes", "ConnectionPadding", "ReducedConnectionPadding", "CircuitPadding",
-      "ReducedCircuitPadding", "KeepalivePeriod", "CircuitBuildTimeout", "LearnCircuitBuildTimeout",
-      "MaxMemInQueues", "NumCPUs", "BandwidthRate", "BandwidthBurst"};
+  static const std::vector<std::string_view> v = {"Bridge",
+                                                  "UseBridges",
+                                                  "ReachableAddresses",
+                                                  "ReachableORAddresses",
+                                                  "HTTPSProxy",
+                                                  "Socks4Proxy",
+                                                  "Socks5Proxy",
+                                                  "ClientUseIPv4",
+                                                  "ClientUseIPv6",
+                                                  "ClientPreferIPv6ORPort",
+                                                  "NumEntryGuards",
+                                                  "NumPrimaryGuards",
+                                                  "GuardLifetime",
+                                                  "VanguardsLiteEnabled",
+                                                  "HSLayer2Nodes",
+                                                  "HSLayer3Nodes",
+                                                  "ExcludeNodes",
+                                                  "StrictNodes",
+                                                  "ConnectionPadding",
+                                                  "ReducedConnectionPadding",
+                                                  "CircuitPadding",
+                                                  "ReducedCircuitPadding",
+                                                  "KeepalivePeriod",
+                                                  "CircuitBuildTimeout",
+                                                  "LearnCircuitBuildTimeout",
+                                                  "MaxMemInQueues",
+                                                  "NumCPUs",
+                                                  "BandwidthRate",
+                                                  "BandwidthBurst"};
   return v;
 }
 
@@ -68,12 +88,14 @@ bool resolve_sandbox(Toggle t) {
 }
 
 Status validate(const SupervisorConfig& c) {
-  for (const auto& [name, p] : {std::pair<const char*, const std::string*>{"tor_binary", &c.tor_binary},
-                                {"data_dir", &c.data_dir}}) {
-    if (!safe_path(*p)) return bad("supervisor.bad_path", std::string(name) + " must be an absolute path without spaces");
+  for (const auto& [name, p] :
+       {std::pair<const char*, const std::string*>{"tor_binary", &c.tor_binary}, {"data_dir", &c.data_dir}}) {
+    if (!safe_path(*p))
+      return bad("supervisor.bad_path", std::string(name) + " must be an absolute path without spaces");
   }
   // The control socket path must fit sockaddr_un (108 bytes).
-  if (!safe_path(c.run_dir, 90)) return bad("supervisor.bad_path", "run_dir must be an absolute path of < 90 bytes without spaces");
+  if (!safe_path(c.run_dir, 90))
+    return bad("supervisor.bad_path", "run_dir must be an absolute path of < 90 bytes without spaces");
   if (c.ports.empty()) return bad("supervisor.no_ports", "the onion service needs at least one port");
   {
     controlport::AddOnionRequest probe;
@@ -82,14 +104,16 @@ Status validate(const SupervisorConfig& c) {
     auto r = controlport::cmd_add_onion(probe);
     if (!r) return bad("supervisor.bad_port", r.error().detail);
     probe.client_auth_v3 = c.client_auth_v3;
-    if (!controlport::cmd_add_onion(probe)) return bad("supervisor.bad_client_auth", "client_auth keys must be 52 base32 characters");
+    if (!controlport::cmd_add_onion(probe))
+      return bad("supervisor.bad_client_auth", "client_auth keys must be 52 base32 characters");
   }
   if (!c.onionbalance_master.empty()) {
     auto master = onion::public_key_from_address(c.onionbalance_master);
     if (!master) return bad("supervisor.bad_master", "onionbalance_master must be a v3 onion address");
     if (!c.identity) return bad("supervisor.bad_master", "instance mode needs the identity (its key files)");
     if (!c.client_auth_v3.empty()) return bad("supervisor.bad_master", "instance mode has no client auth");
-    if (c.identity->public_key() == *master) return bad("supervisor.bad_master", "the master address is this instance's own");
+    if (c.identity->public_key() == *master)
+      return bad("supervisor.bad_master", "the master address is this instance's own");
   }
   for (const auto& [k, v] : c.extra_options) {
     if (!extra_option_allowed(k)) return bad("supervisor.option_not_allowed", k);
@@ -98,7 +122,8 @@ Status validate(const SupervisorConfig& c) {
   if (c.test_network) {
     if (c.test_network->dir_authorities.empty()) return bad("supervisor.bad_dir_authority", "no DirAuthority line");
     for (const auto& d : c.test_network->dir_authorities)
-      if (!safe_value(d, 512)) return bad("supervisor.bad_dir_authority", "DirAuthority lines are single printable lines");
+      if (!safe_value(d, 512))
+        return bad("supervisor.bad_dir_authority", "DirAuthority lines are single printable lines");
   }
   const auto& t = c.timeouts;
   for (auto ms : {t.control_connect, t.command, t.bootstrap, t.publish, t.stop})
@@ -149,7 +174,8 @@ Result<std::string> render_torrc(const SupervisorConfig& c, const RenderContext&
     line("PathsNeededToBuildCircuits", "0.67");
   }
   if (!c.onionbalance_master.empty()) {
-    s += "# Onionbalance instance (master " + c.onionbalance_master + "): tor reads the key files and\n"
+    s += "# Onionbalance instance (master " + c.onionbalance_master +
+         "): tor reads the key files and\n"
          "# ob_config from this directory on the tmpfs (RAM only); ADD_ONION cannot make an instance.\n";
     line("HiddenServiceDir", instance_dir(c));
     for (const auto& p : c.ports)

@@ -37,7 +37,7 @@ struct Fixtures {
   std::unique_ptr<SimulatedPsp> sim = testsim::open(testsim::chip_named("cli-json"));
   onion::Identity id = onion::Identity::generate();
   std::string ark = dir.file("sim-ark.pem");
-  std::string log = dir.file("serial.log");           // a complete simulated READY boot
+  std::string log = dir.file("serial.log");             // a complete simulated READY boot
   std::string transfer_log = dir.file("transfer.log");  // a VM waiting for a transfer
   std::string key = dir.file("hs_ed25519_secret_key");
   std::string pub = dir.file("hs_ed25519_public_key");
@@ -76,32 +76,47 @@ struct Fixtures {
 };
 
 struct Row {
-  std::string command;                       // the words after `torgw`
+  std::string command;                                      // the words after `torgw`
   std::function<std::vector<std::string>(Fixtures&)> args;  // what makes it do its work
-  std::set<int> exit_codes;                  // right for these fixtures
-  std::vector<std::string> fields;           // top-level fields docs/cli.md promises
+  std::set<int> exit_codes;                                 // right for these fixtures
+  std::vector<std::string> fields;                          // top-level fields docs/cli.md promises
   bool needs_minisign = false;
 };
 
 // One row per subcommand. New subcommand: one more row.
 std::vector<Row> rows() {
   return {
-      {"serial parse", [](Fixtures& f) { return std::vector<std::string>{f.log}; }, {0},
+      {"serial parse",
+       [](Fixtures& f) { return std::vector<std::string>{f.log}; },
+       {0},
        {"lines", "marker_lines", "problems", "boots", "last_complete_boot"}},
-      {"serial watch", [](Fixtures& f) { return std::vector<std::string>{f.log, "--timeout", "20"}; }, {0},
+      {"serial watch",
+       [](Fixtures& f) {
+         return std::vector<std::string>{f.log, "--timeout", "20"};
+       },
+       {0},
        {"outcome", "reason", "exit_code", "elapsed_seconds", "lines", "boots_seen", "non_text_bytes", "boot",
         "tor_bootstrap"}},
       {"onion address", [](Fixtures& f) { return std::vector<std::string>{f.key}; }, {0}, {"hostname", "key_file"}},
-      {"config check", [](Fixtures& f) { return std::vector<std::string>{"--file", f.conf}; }, {0},
+      {"config check",
+       [](Fixtures& f) {
+         return std::vector<std::string>{"--file", f.conf};
+       },
+       {0},
        {"valid", "markers"}},
       {"config keys", [](Fixtures&) { return std::vector<std::string>{}; }, {0}, {"keys"}},
       {"report verify",
        [](Fixtures& f) {
          return std::vector<std::string>{"--report", f.report, "--cert-table", f.certs, "--allow-simulated", f.ark};
        },
-       {0}, {"valid", "reason", "signature_ok", "product", "report"}},
+       {0},
+       {"valid", "reason", "signature_ok", "product", "report"}},
       {"report show", [](Fixtures& f) { return std::vector<std::string>{f.report}; }, {0}, {"measurement", "policy"}},
-      {"verify", [](Fixtures& f) { return std::vector<std::string>{f.log, "--allow-simulated", f.ark}; }, {0},
+      {"verify",
+       [](Fixtures& f) {
+         return std::vector<std::string>{f.log, "--allow-simulated", f.ark};
+       },
+       {0},
        {"valid", "reason", "simulated", "boot_id", "onion_hostname", "image", "attested_config"}},
       // The fixture's boot serves no master: balance excludes it and writes nothing (exit 1).
       {"balance",
@@ -109,23 +124,36 @@ std::vector<Row> rows() {
          return std::vector<std::string>{f.log, "--key", f.key, "--out", f.dir.file("config.yaml"), "--allow-simulated",
                                          f.ark};
        },
-       {1}, {"master", "key", "config", "included", "max_instances", "error", "instances"}},
+       {1},
+       {"master", "key", "config", "included", "max_instances", "error", "instances"}},
       {"identity salt", [](Fixtures&) { return std::vector<std::string>{}; }, {0}, {"identity_salt"}},
       {"identity wrap",
-       [](Fixtures& f) { return std::vector<std::string>{f.transfer_log, "--key", f.key, "--allow-simulated", f.ark}; },
-       {0}, {"blob", "boot_id"}},
+       [](Fixtures& f) {
+         return std::vector<std::string>{f.transfer_log, "--key", f.key, "--allow-simulated", f.ark};
+       },
+       {0},
+       {"blob", "boot_id"}},
       {"measure",
        [](Fixtures& f) {
-         return std::vector<std::string>{"--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--ovmf", f.ovmf};
+         return std::vector<std::string>{"--mode",      "snp",        "--vcpus", "2",
+                                         "--vcpu-type", "EPYC-Milan", "--ovmf",  f.ovmf};
        },
-       {0}, {"measurement"}},
-      {"release sign", [](Fixtures& f) { return std::vector<std::string>{f.signed_file, "--key", f.release_key}; },
-       {0}, {"signature_file", "key_id", "trusted_comment"}, true},
+       {0},
+       {"measurement"}},
+      {"release sign",
+       [](Fixtures& f) {
+         return std::vector<std::string>{f.signed_file, "--key", f.release_key};
+       },
+       {0},
+       {"signature_file", "key_id", "trusted_comment"},
+       true},
       {"release verify",
        [](Fixtures& f) {
          return std::vector<std::string>{f.signed_file, "--sig", f.signed_file + ".minisig", "--key", f.release_pub};
        },
-       {0}, {"valid", "reason", "detail", "key_id", "trusted_comment"}, true},
+       {0},
+       {"valid", "reason", "detail", "key_id", "trusted_comment"},
+       true},
   };
 }
 
@@ -142,7 +170,8 @@ std::vector<std::string> leaf_commands(const std::vector<std::string>& words = {
   std::vector<std::string> subs;
   while (std::getline(in, line)) {
     if (line == "Subcommands:") on = true;
-    else if (on && line.size() > 2 && line.compare(0, 2, "  ") == 0 && std::islower(static_cast<unsigned char>(line[2])))
+    else if (on && line.size() > 2 && line.compare(0, 2, "  ") == 0 &&
+             std::islower(static_cast<unsigned char>(line[2])))
       subs.push_back(line.substr(2, line.find(' ', 2) - 2));
   }
   std::vector<std::string> out;

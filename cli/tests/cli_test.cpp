@@ -47,10 +47,10 @@ TEST_CASE("torgw onion address prints the hostname of either key file") {
     TORGW_SKIP(torgw::testing::Needs::package, "tor not installed");
   }
   std::string hs = dir.file("hs");
-  auto tor = Subprocess::spawn({find_program("tor"), "--DataDirectory", dir.file("data"), "--HiddenServiceDir", hs,
-                                "--HiddenServicePort", "80 127.0.0.1:9", "--DisableNetwork", "1", "--SocksPort", "0",
-                                "--GeoIPFile", "", "--GeoIPv6File", ""},
-                               {.stdout_path = dir.file("tor.log")});
+  auto tor = Subprocess::spawn(
+      {find_program("tor"), "--DataDirectory", dir.file("data"), "--HiddenServiceDir", hs, "--HiddenServicePort",
+       "80 127.0.0.1:9", "--DisableNetwork", "1", "--SocksPort", "0", "--GeoIPFile", "", "--GeoIPv6File", ""},
+      {.stdout_path = dir.file("tor.log")});
   std::string host;
   for (int i = 0; i < 1500 && (host.empty() || host.back() != '\n'); ++i) {
     host = read_file(hs + "/hostname");

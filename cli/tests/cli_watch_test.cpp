@@ -35,8 +35,8 @@ const std::string kOld = "11111111111111111111111111111111";
 const std::string kNew = "22222222222222222222222222222222";
 
 std::string boot_start(const std::string& id) {
-  return m("BOOT_ID", id) + m("MARKER_VERSION", "1") + "[    0.912345] EXT4-fs (sda1): noise\n" + m("VERSION", "0.1.0") +
-         m("SNP", "absent");
+  return m("BOOT_ID", id) + m("MARKER_VERSION", "1") + "[    0.912345] EXT4-fs (sda1): noise\n" +
+         m("VERSION", "0.1.0") + m("SNP", "absent");
 }
 
 void append(const std::string& path, const std::string& text) {
@@ -69,9 +69,9 @@ TEST_CASE("serial watch: a growing file with torn lines and a reboot ends READY 
   const std::string torn = m("TOR_BOOTSTRAP", "45");
   write_slowly(log,
                {boot_start(kOld), m("TOR_BOOTSTRAP", "10"), "[   3.1] reboot: Restarting system\r\n",
-                boot_start(kNew).substr(0, 20), boot_start(kNew).substr(20), torn.substr(0, 9),
-                "", torn.substr(9), "[  12.0] kernel noise between markers\n", m("ONION_HOSTNAME", "x.onion"),
-                m("TOR_BOOTSTRAP", "100"), m("DESCRIPTOR_PUBLISHED", "true"), m("READY", "true")},
+                boot_start(kNew).substr(0, 20), boot_start(kNew).substr(20), torn.substr(0, 9), "", torn.substr(9),
+                "[  12.0] kernel noise between markers\n", m("ONION_HOSTNAME", "x.onion"), m("TOR_BOOTSTRAP", "100"),
+                m("DESCRIPTOR_PUBLISHED", "true"), m("READY", "true")},
                80ms);
   CHECK(exit_code(w.wait(30000ms)) == 0);
   auto j = nlohmann::json::parse(read_file(out));

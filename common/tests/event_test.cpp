@@ -45,7 +45,8 @@ TEST_CASE("event::Timer fires once, or periodically, and not after cancel()") {
   int once = 0, periodic = 0, cancelled = 0;
   event::Timer t1(b.base), t2(b.base), t3(b.base), end(b.base);
   t1.start(5ms, [&] { ++once; });
-  t2.start(5ms, [&] { ++periodic; }, true);
+  t2.start(
+      5ms, [&] { ++periodic; }, true);
   t3.start(5ms, [&] { ++cancelled; });
   CHECK(t3.pending());
   t3.cancel();
@@ -102,11 +103,14 @@ TEST_CASE("event::Timer: a callback may destroy its own timer") {
   // A capture on the heap: if the running callable were destroyed with its owner, this
   // read would be of freed memory (and ASan builds say so).
   std::string text(100, 'x');
-  t->start(1ms, [&, text] {
-    t.reset();
-    seen = text;
-    b.stop();
-  }, true);
+  t->start(
+      1ms,
+      [&, text] {
+        t.reset();
+        seen = text;
+        b.stop();
+      },
+      true);
   b.run();
   CHECK(t == nullptr);
   CHECK(seen == std::string(100, 'x'));

@@ -31,4 +31,3 @@ TEST_CASE("SecretBytes memory is locked") {
   SecretBytes more(4096 * 4);
   CHECK(vmlck() > before);
 }
-

@@ -67,10 +67,9 @@ TEST_CASE("registry: every key is well-formed and its default validates") {
 }
 
 TEST_CASE("kernel command line: torgw.* parameters, kernel quoting, -- ends it") {
-  auto r = parse_cmdline(
-      "BOOT_IMAGE=/vmlinuz root=/dev/vda ro torgw.backend=10.0.0.1:1080 quiet "
-      "\"torgw.onion_port=81\" torgw.backend-mode=\"passthrough\" torgw.fatal_action=halt\n"
-      " -- torgw.identity=ephemeral");
+  auto r = parse_cmdline("BOOT_IMAGE=/vmlinuz root=/dev/vda ro torgw.backend=10.0.0.1:1080 quiet "
+                         "\"torgw.onion_port=81\" torgw.backend-mode=\"passthrough\" torgw.fatal_action=halt\n"
+                         " -- torgw.identity=ephemeral");
   REQUIRE(r.ok());
   REQUIRE(r->size() == 4);
   CHECK((*r)[0].key == "backend");
@@ -244,7 +243,8 @@ TEST_CASE("resolve: onionbalance_master is refused together with client_auth") {
   REQUIRE(ok.ok());
   CHECK(ok->str("onionbalance_master") == kMaster + ".onion");
   CHECK(ok->canonical().find("onionbalance_master=" + kMaster + ".onion\n") != std::string::npos);
-  auto both = resolve_text({{Source::File, "backend=10.9.9.9:1\nclient_auth=" + kKey1 + "\nonionbalance_master=" + kMaster}});
+  auto both = resolve_text(
+      {{Source::File, "backend=10.9.9.9:1\nclient_auth=" + kKey1 + "\nonionbalance_master=" + kMaster}});
   CHECK(reason_of(both) == "onionbalance_master:client_auth");
   // Also when the two come from different sources.
   CHECK(reason_of(resolve_text({{Source::Cmdline, "torgw.onionbalance_master=" + kMaster},
@@ -275,8 +275,7 @@ TEST_CASE("resolve: precedence cmdline > gce > hetzner > file > default") {
   CHECK(c->list("snp_key_fields") == std::vector<std::string>{"policy", "measurement"});
   CHECK_FALSE(c->has("client_auth"));
   CHECK(marker(*c, "CONFIG_SOURCES") == "cmdline,gce,hetzner,file");
-  CHECK(marker(*c, "CONFIG_ORIGIN") ==
-        "backend@cmdline,onion_port@gce,max_connections@hetzner,idle_timeout@file");
+  CHECK(marker(*c, "CONFIG_ORIGIN") == "backend@cmdline,onion_port@gce,max_connections@hetzner,idle_timeout@file");
   CHECK(marker(*c, "CONFIG_CLIENT_AUTH") == "unset");
   CHECK(marker(*c, "CONFIG_BACKEND") == "4.4.4.4:4");
 }
@@ -308,7 +307,8 @@ TEST_CASE("resolve: every invalid key or value is <key>:<reason>") {
   CHECK(reason_of(resolve_text({{Source::File, "backend=tls://10.9.9.9:1,10.9.9.8:2"}})) == "backend_tls_pin:missing");
   CHECK(reason_of(resolve_text({{Source::File, "backend=tls://10.9.9.9:1,10.9.9.8:2\nbackend_tls_ca=Y2E="}})) == "ok");
   // Under the firewall a tls:// backend is an IP literal too; names (lower-cased) only without it.
-  CHECK(reason_of(resolve_text({{Source::File, "backend=tls://a:1\nbackend_tls_ca=Y2E="}})) == "backend:not_ip_literal");
+  CHECK(reason_of(resolve_text({{Source::File, "backend=tls://a:1\nbackend_tls_ca=Y2E="}})) ==
+        "backend:not_ip_literal");
   auto tls = resolve_text({{Source::File, "backend=tls://A:1,b:2\nfirewall=off\nbackend_tls_pin=sha256//"
                                           "hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU="}});
   REQUIRE(tls.ok());
@@ -340,7 +340,8 @@ TEST_CASE("resolve: under the firewall (the default) backend is IP literals; met
 TEST_CASE("resolve: secrets live in SecretBytes and are redacted in markers") {
   std::vector<SourceData> srcs(1);
   srcs[0].source = Source::Cmdline;
-  srcs[0].entries = {{"backend", "10.9.9.9:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0}};
+  srcs[0].entries = {
+      {"backend", "10.9.9.9:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0}};
   auto c = resolve(srcs);
   REQUIRE(c.ok());
   const SecretBytes* pw = c->secret("backend_password");
@@ -373,7 +374,9 @@ TEST_CASE("resolve: long values are printed as a digest, every marker is marker-
 TEST_CASE("canonical config: sorted key=value lines, secrets and long values as SHA-256") {
   std::vector<SourceData> srcs(1);
   srcs[0].source = Source::Cmdline;
-  srcs[0].entries = {{"backend", "10.9.9.9:1", 0}, {"backend_user", "alice", 0}, {"backend_password", "hunter2hunter2", 0},
+  srcs[0].entries = {{"backend", "10.9.9.9:1", 0},
+                     {"backend_user", "alice", 0},
+                     {"backend_password", "hunter2hunter2", 0},
                      {"snp_key_fields", "measurement,policy", 0}};
   auto c = resolve(srcs);
   REQUIRE(c.ok());
@@ -433,10 +436,12 @@ TEST_CASE("canonical config: --expect-config KEY=VALUE") {
   auto parsed = parse_canonical_config(c->canonical());
   REQUIRE(parsed.ok());
   CHECK(check_expected_config(*parsed, "backend=10.0.0.1:1080").ok());
-  CHECK(check_expected_config(*parsed, "backend-mode=socks5").ok());    // '-' as '_'
-  CHECK(check_expected_config(*parsed, "pow_defense=off").ok());        // normalised: false
+  CHECK(check_expected_config(*parsed, "backend-mode=socks5").ok());              // '-' as '_'
+  CHECK(check_expected_config(*parsed, "pow_defense=off").ok());                  // normalised: false
   CHECK(check_expected_config(*parsed, "backend_password=hunter2hunter2").ok());  // compared as its hash
-  CHECK(check_expected_config(*parsed, "backend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718").ok());
+  CHECK(check_expected_config(
+            *parsed, "backend_password=sha256:76880d60191af3b3f803a656b7716f0179928357fc32421ced973ed265e15718")
+            .ok());
   CHECK(check_expected_config(*parsed, "expected_measurement=unset").ok());
   CHECK_THAT(check_expected_config(*parsed, "backend=10.0.0.2:1080"), FailsWith("attested_config.mismatch"));
   CHECK_THAT(check_expected_config(*parsed, "backend_password=hunter3"), FailsWith("attested_config.mismatch"));

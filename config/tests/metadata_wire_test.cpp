@@ -23,12 +23,12 @@ const std::string H = "torgw-metadata 1\n";
 TEST_CASE("metadata wire: the helper's output parses back to the same result") {
   MetadataResult m;
   m.gce.state = ProviderState::Present;
-  m.gce.data.entries = {{"backend", "127.0.0.1:9050", 0}, {"backend_password", "hunter2 secret", 0}, {"transfer_blob", "", 0}};
+  m.gce.data.entries = {
+      {"backend", "127.0.0.1:9050", 0}, {"backend_password", "hunter2 secret", 0}, {"transfer_blob", "", 0}};
   m.hetzner.state = ProviderState::Absent;
   m.hetzner.note = "no userdata (HTTP 404)";
   const std::string text = format_metadata_wire(m);
-  CHECK(text == H +
-                    "provider gce present -\n"
+  CHECK(text == H + "provider gce present -\n"
                     "entry gce backend MTI3LjAuMC4xOjkwNTA=\n"
                     "entry gce backend_password aHVudGVyMiBzZWNyZXQ=\n"
                     "entry gce transfer_blob -\n"
@@ -48,7 +48,8 @@ TEST_CASE("metadata wire: the helper's output parses back to the same result") {
 }
 
 TEST_CASE("metadata wire: a fetch error crosses with its reason token; a provider not tried is omitted") {
-  const std::string text = format_metadata_wire(Result<MetadataResult>(make_error("gce:http_500", "attribute listing")));
+  const std::string text = format_metadata_wire(
+      Result<MetadataResult>(make_error("gce:http_500", "attribute listing")));
   CHECK(text == H + "error gce:http_500 YXR0cmlidXRlIGxpc3Rpbmc=\n");
   auto r = parse_metadata_wire(text);
   REQUIRE(r);
@@ -64,11 +65,11 @@ TEST_CASE("metadata wire: a fetch error crosses with its reason token; a provide
 TEST_CASE("metadata wire: bad input is refused with a named reason") {
   CHECK(reason_of("") == "metadata_wire.truncated");
   CHECK(reason_of(H) == "metadata_wire.truncated");
-  CHECK(reason_of(H + "end 0") == "metadata_wire.truncated");                    // no newline
+  CHECK(reason_of(H + "end 0") == "metadata_wire.truncated");  // no newline
   CHECK(reason_of("torgw-metadata 2\nend 0\n") == "metadata_wire.bad_header");
   CHECK(reason_of("HTTP/1.1 200 OK\r\n") == "metadata_wire.bad_header");
-  CHECK(reason_of(H + "end 0\r\n") == "metadata_wire.bad_line");                  // no \r
-  CHECK(reason_of(H + "end  0\n") == "metadata_wire.bad_line");                   // two spaces
+  CHECK(reason_of(H + "end 0\r\n") == "metadata_wire.bad_line");  // no \r
+  CHECK(reason_of(H + "end  0\n") == "metadata_wire.bad_line");   // two spaces
   CHECK(reason_of(H + "end 1\n") == "metadata_wire.bad_count");
   CHECK(reason_of(H + "end 00\n") == "metadata_wire.bad_count");
   CHECK(reason_of(H + "end 0\nend 0\n") == "metadata_wire.trailing");

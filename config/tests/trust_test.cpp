@@ -139,10 +139,9 @@ TEST_CASE("trust: every key names a class; security keys are tighten-only") {
       {"snp_fallback", Trust::ascending},  {"attestation_required", Trust::ascending},
       {"snp_key_fields", Trust::superset}, {"expected_measurement", Trust::pinned},
       {"metadata", Trust::local},          {"metadata_url", Trust::local},
-      {"firewall", Trust::ascending},
-      {"backend_tls_pin", Trust::pinned},  {"backend_tls_ca", Trust::pinned},
-      {"backend_tls_sni", Trust::pinned},  {"backend_tls_cert", Trust::pinned},
-      {"backend_tls_key", Trust::pinned},
+      {"firewall", Trust::ascending},      {"backend_tls_pin", Trust::pinned},
+      {"backend_tls_ca", Trust::pinned},   {"backend_tls_sni", Trust::pinned},
+      {"backend_tls_cert", Trust::pinned}, {"backend_tls_key", Trust::pinned},
   };
   for (const auto& [key, trust] : security) {
     INFO(key);
@@ -188,8 +187,8 @@ TEST_CASE("trust: every tighten-only key: metadata tightening accepted, equal ac
             CHECK(d.find(c.metadata) == std::string::npos);
             CHECK(d.find(c.local) == std::string::npos);
           }
-          CHECK(d.find(c.local.empty() ? std::string("looser than default's") :
-                                         std::string("looser than ") + to_string(local) + "'s") != std::string::npos);
+          CHECK(d.find(c.local.empty() ? std::string("looser than default's")
+                                       : std::string("looser than ") + to_string(local) + "'s") != std::string::npos);
         } else {
           INFO((r.ok() ? std::string() : r.error().reason + ": " + r.error().detail));
           REQUIRE(r.ok());
@@ -222,7 +221,8 @@ TEST_CASE("trust: GCE and Hetzner are each held to the local value") {
                          {Source::Gce, "snp_key_fields=measurement"}});
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(r, FailsWith("snp_key_fields:metadata_loosens"));
-  CHECK(r.error().detail.rfind("gce sets snp_key_fields=measurement, looser than file's snp_key_fields=policy", 0) == 0);
+  CHECK(r.error().detail.rfind("gce sets snp_key_fields=measurement, looser than file's snp_key_fields=policy", 0) ==
+        0);
   // Both tighten: GCE wins (its precedence over Hetzner stands).
   auto ok = resolve_text({{Source::File, "backend=10.9.9.9:9\nsnp_key_fields=policy"},
                           {Source::Hetzner, "snp_key_fields=policy,measurement"},
@@ -237,7 +237,8 @@ TEST_CASE("trust: GCE and Hetzner are each held to the local value") {
   REQUIRE_FALSE(cl.ok());
   CHECK(cl.error().detail.find("looser than cmdline's identity=ephemeral") != std::string::npos);
   // Open keys keep plain precedence: the cmdline still beats GCE.
-  auto open = resolve_text({{Source::Cmdline, "torgw.backend=10.9.9.9:9 torgw.onion_port=81"}, {Source::Gce, "onion_port=82"}});
+  auto open = resolve_text(
+      {{Source::Cmdline, "torgw.backend=10.9.9.9:9 torgw.onion_port=81"}, {Source::Gce, "onion_port=82"}});
   REQUIRE(open.ok());
   CHECK(open->uint("onion_port") == 81);
 }
@@ -269,7 +270,7 @@ TEST_CASE("trust: an ascending value outside the order is never stricter") {
   const std::string derived = "derived";
   CHECK_FALSE(at_least_as_strict(*identity, &derived, "bogus"));
   CHECK_FALSE(at_least_as_strict(*find_key("metadata"), nullptr, "off"));  // local: never
-  CHECK(at_least_as_strict(*find_key("onion_port"), &derived, "82"));     // open: always
+  CHECK(at_least_as_strict(*find_key("onion_port"), &derived, "82"));      // open: always
 }
 
 TEST_CASE("trust: docs/config.md holds the registry's trust table verbatim") {

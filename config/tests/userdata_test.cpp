@@ -38,18 +38,17 @@ TEST_CASE("userdata: torgw.conf key=value text") {
 }
 
 TEST_CASE("userdata: cloud-config write_files with a literal block") {
-  const char* body =
-      "#cloud-config\n"
-      "# written by hand\n"
-      "write_files:\n"
-      "  - path: /etc/torgw/torgw.conf\n"
-      "    permissions: '0600'\n"
-      "    owner: root:root\n"
-      "    content: |\n"
-      "      backend=exit.example.net:1080\n"
-      "\n"
-      "      # a comment inside the file\n"
-      "      identity=ephemeral\n";
+  const char* body = "#cloud-config\n"
+                     "# written by hand\n"
+                     "write_files:\n"
+                     "  - path: /etc/torgw/torgw.conf\n"
+                     "    permissions: '0600'\n"
+                     "    owner: root:root\n"
+                     "    content: |\n"
+                     "      backend=exit.example.net:1080\n"
+                     "\n"
+                     "      # a comment inside the file\n"
+                     "      identity=ephemeral\n";
   auto r = parse_hetzner_userdata(body);
   INFO((r ? "" : r.error().to_string()));
   REQUIRE(r);
@@ -63,13 +62,14 @@ TEST_CASE("userdata: cloud-config write_files with a literal block") {
 
 TEST_CASE("userdata: cloud-config shapes hcloud users write") {
   // The dash at the key's indentation, `|-`, CRLF, the entry's keys in another order.
-  auto r = parse_hetzner_userdata(
-      "#cloud-config\r\nwrite_files:\r\n- content: |-\r\n    backend=10.0.0.1:1080\r\n  path: /etc/torgw/torgw.conf\r\n");
+  auto r = parse_hetzner_userdata("#cloud-config\r\nwrite_files:\r\n- content: |-\r\n    backend=10.0.0.1:1080\r\n  "
+                                  "path: /etc/torgw/torgw.conf\r\n");
   INFO((r ? "" : r.error().to_string()));
   REQUIRE(r);
   CHECK(as_map(*r)["backend"] == "10.0.0.1:1080");
   // The dash alone on its line.
-  r = parse_hetzner_userdata("#cloud-config\nwrite_files:\n  -\n    path: \"/etc/torgw/torgw.conf\"\n    content: backend=a:1\n");
+  r = parse_hetzner_userdata(
+      "#cloud-config\nwrite_files:\n  -\n    path: \"/etc/torgw/torgw.conf\"\n    content: backend=a:1\n");
   INFO((r ? "" : r.error().to_string()));
   REQUIRE(r);
   CHECK(as_map(*r)["backend"] == "a:1");
@@ -85,8 +85,9 @@ TEST_CASE("userdata: cloud-config with encoding b64, one line and folded over li
     REQUIRE(r);
     CHECK(as_map(*r)["identity"] == "ephemeral");
   }
-  auto r = parse_hetzner_userdata("#cloud-config\nwrite_files:\n- path: /etc/torgw/torgw.conf\n  encoding: b64\n  content: |\n    " +
-                                  b64.substr(0, 20) + "\n    " + b64.substr(20) + "\n");
+  auto r = parse_hetzner_userdata(
+      "#cloud-config\nwrite_files:\n- path: /etc/torgw/torgw.conf\n  encoding: b64\n  content: |\n    " +
+      b64.substr(0, 20) + "\n    " + b64.substr(20) + "\n");
   INFO((r ? "" : r.error().to_string()));
   REQUIRE(r);
   CHECK(as_map(*r)["backend"] == "exit.example.net:1080");
@@ -110,18 +111,22 @@ TEST_CASE("userdata: cloud-config outside the subset is refused with a reason") 
   CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  content: backend=a:1\nruncmd:\n- x\n") ==
         "hetzner:cloud_config_unsupported");
   CHECK(W("write_files: [{path: /etc/torgw/torgw.conf, content: x}]\n") == "hetzner:cloud_config_unsupported");
-  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  content: >\n    backend=a:1\n") == "hetzner:cloud_config_unsupported");
+  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  content: >\n    backend=a:1\n") ==
+        "hetzner:cloud_config_unsupported");
   CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  append: true\n  content: backend=a:1\n") ==
         "hetzner:cloud_config_unsupported");
-  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  content: \"backend=a:1\\n\"\n") == "hetzner:cloud_config_unsupported");
-  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  encoding: gzip\n  content: x\n") == "hetzner:cloud_config_encoding");
+  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  content: \"backend=a:1\\n\"\n") ==
+        "hetzner:cloud_config_unsupported");
+  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  encoding: gzip\n  content: x\n") ==
+        "hetzner:cloud_config_encoding");
   CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  encoding: b64\n  content: '%%%'\n") ==
         "hetzner:cloud_config_bad_base64");
-  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n") == "hetzner:cloud_config_syntax");        // no content
-  CHECK(W("write_files:\n- content: backend=a:1\n") == "hetzner:cloud_config_syntax");              // no path
+  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n") == "hetzner:cloud_config_syntax");  // no content
+  CHECK(W("write_files:\n- content: backend=a:1\n") == "hetzner:cloud_config_syntax");         // no path
   CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n\tcontent: x\n") == "hetzner:cloud_config_syntax");
   CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n   content: x\n") == "hetzner:cloud_config_syntax");
-  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  path: /x\n  content: x\n") == "hetzner:cloud_config_duplicate");
+  CHECK(W("write_files:\n- path: /etc/torgw/torgw.conf\n  path: /x\n  content: x\n") ==
+        "hetzner:cloud_config_duplicate");
   CHECK(W("write_files:\n- path: '/etc/torgw/torgw.conf\n  content: x\n") == "hetzner:cloud_config_unsupported");
   CHECK(W("write_files:\n  path: /etc/torgw/torgw.conf\n") == "hetzner:cloud_config_syntax");
   CHECK(W("  write_files:\n") == "hetzner:cloud_config_syntax");
@@ -131,11 +136,11 @@ TEST_CASE("userdata: cloud-config outside the subset is refused with a reason") 
 }
 
 TEST_CASE("userdata: garbage and cloud-init's other formats are refused, naming the accepted ones") {
-  for (std::string body : {std::string("#!/bin/bash\necho hi\n"), std::string("#include\nhttp://x/\n"),
-                           std::string("Content-Type: multipart/mixed; boundary=x\n"),
-                           std::string("#cloud-boothook\n"), std::string("\x1f\x8b\x08\x00garbage", 8),
-                           std::string("just some words\n"), std::string("\x01\x02\x03\xff", 4),
-                           std::string("#cloud-config\n\x01\n"), std::string("#cloud-config\n# \xc3\xa4\n")}) {
+  for (std::string body :
+       {std::string("#!/bin/bash\necho hi\n"), std::string("#include\nhttp://x/\n"),
+        std::string("Content-Type: multipart/mixed; boundary=x\n"), std::string("#cloud-boothook\n"),
+        std::string("\x1f\x8b\x08\x00garbage", 8), std::string("just some words\n"), std::string("\x01\x02\x03\xff", 4),
+        std::string("#cloud-config\n\x01\n"), std::string("#cloud-config\n# \xc3\xa4\n")}) {
     auto r = parse_hetzner_userdata(body);
     INFO(body);
     REQUIRE_FALSE(r);

@@ -36,8 +36,8 @@ TEST_CASE("quoted strings") {
   CHECK(*unquote(R"("a\"b\\c\nd\te\r")") == "a\"b\\c\nd\te\r");
   CHECK(*unquote(R"("\x41\102\7")") == "AB\x07");
   CHECK(*unquote(R"("\'")") == "'");
-  for (const char* bad : {"abc", "\"abc", "abc\"", "\"", "\"a\"b\"", R"("\q")", R"("\x4")", R"("\xzz")", R"("abc\")",
-                          R"("\777")"}) {
+  for (const char* bad :
+       {"abc", "\"abc", "abc\"", "\"", "\"a\"b\"", R"("\q")", R"("\x4")", R"("\xzz")", R"("abc\")", R"("\777")"}) {
     INFO(bad);
     CHECK_THAT(unquote(bad), FailsWith("controlport.bad_quoted"));
   }
@@ -49,7 +49,8 @@ TEST_CASE("quoted strings") {
 }
 
 TEST_CASE("keyword arguments") {
-  auto a = parse_args(R"(STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=75 TAG=enough_dirinfo SUMMARY="Loaded enough directory info to build circuits")");
+  auto a = parse_args(
+      R"(STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=75 TAG=enough_dirinfo SUMMARY="Loaded enough directory info to build circuits")");
   REQUIRE(a.ok());
   CHECK(a->positional == std::vector<std::string>{"STATUS_CLIENT", "NOTICE", "BOOTSTRAP"});
   CHECK(*a->get("PROGRESS") == "75");
@@ -66,12 +67,11 @@ TEST_CASE("keyword arguments") {
 }
 
 TEST_CASE("PROTOCOLINFO") {
-  auto pi = parse_protocolinfo(one(
-      "250-PROTOCOLINFO 1\r\n"
-      "250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE=\"/run/tor/control.authcookie\"\r\n"
-      "250-VERSION Tor=\"0.4.9.11\"\r\n"
-      "250-FUTURE-LINE whatever\r\n"
-      "250 OK\r\n"));
+  auto pi = parse_protocolinfo(one("250-PROTOCOLINFO 1\r\n"
+                                   "250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE=\"/run/tor/control.authcookie\"\r\n"
+                                   "250-VERSION Tor=\"0.4.9.11\"\r\n"
+                                   "250-FUTURE-LINE whatever\r\n"
+                                   "250 OK\r\n"));
   REQUIRE(pi.ok());
   CHECK(pi->protocol_version == 1);
   CHECK(pi->auth_methods == std::vector<std::string>{"COOKIE", "SAFECOOKIE"});
@@ -112,10 +112,11 @@ TEST_CASE("AUTHCHALLENGE") {
 
 TEST_CASE("GETINFO, GETCONF and ADD_ONION replies") {
   std::vector<std::string> keys{"version", "config-text", "status/bootstrap-phase"};
-  auto g = parse_getinfo(one("250-version=0.4.9.11\r\n250+config-text=\r\nA 1\r\nB 2\r\n.\r\n"
-                             "250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY=\"Starting\"\r\n"
-                             "250 OK\r\n"),
-                         keys);
+  auto g = parse_getinfo(
+      one("250-version=0.4.9.11\r\n250+config-text=\r\nA 1\r\nB 2\r\n.\r\n"
+          "250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY=\"Starting\"\r\n"
+          "250 OK\r\n"),
+      keys);
   REQUIRE(g.ok());
   CHECK((*g)[0].second == "0.4.9.11");
   CHECK((*g)[1].second == "A 1\nB 2");
@@ -144,16 +145,17 @@ TEST_CASE("GETINFO, GETCONF and ADD_ONION replies") {
 }
 
 TEST_CASE("HS_DESC events as tor 0.4.9 sends them") {
-  auto created = parse_hs_desc(one("650 HS_DESC CREATED " + kOnion + " UNKNOWN UNKNOWN Xq0PyFvVlyjcD4rmmdNiyDxFPkW8GTs0UExKZcUxSiQ\r\n"));
+  auto created = parse_hs_desc(
+      one("650 HS_DESC CREATED " + kOnion + " UNKNOWN UNKNOWN Xq0PyFvVlyjcD4rmmdNiyDxFPkW8GTs0UExKZcUxSiQ\r\n"));
   REQUIRE(created.ok());
   CHECK(created->action == HsDescAction::Created);
   CHECK(created->address == kOnion);
   CHECK(created->hs_dir == "UNKNOWN");
   CHECK(*created->descriptor_id == "Xq0PyFvVlyjcD4rmmdNiyDxFPkW8GTs0UExKZcUxSiQ");
 
-  auto upload = parse_hs_desc(one("650 HS_DESC UPLOAD " + kOnion + " UNKNOWN $" + kFp +
-                                  "~relay1 Xq0PyFvVlyjcD4rmmdNiyDxFPkW8GTs0UExKZcUxSiQ HSDIR_INDEX=" + std::string(64, 'f') +
-                                  "\r\n"));
+  auto upload = parse_hs_desc(
+      one("650 HS_DESC UPLOAD " + kOnion + " UNKNOWN $" + kFp +
+          "~relay1 Xq0PyFvVlyjcD4rmmdNiyDxFPkW8GTs0UExKZcUxSiQ HSDIR_INDEX=" + std::string(64, 'f') + "\r\n"));
   REQUIRE(upload.ok());
   CHECK(upload->action == HsDescAction::Upload);
   CHECK(upload->hs_dir_fingerprint == kFp);
@@ -171,7 +173,8 @@ TEST_CASE("HS_DESC events as tor 0.4.9 sends them") {
   CHECK(failed->action == HsDescAction::Failed);
   CHECK(*failed->reason == "UPLOAD_REJECTED");
   // Without a descriptor id, REASON comes right after the HsDir.
-  auto failed2 = parse_hs_desc(one("650 HS_DESC FAILED " + kOnion + " NO_AUTH UNKNOWN REASON=QUERY_NO_HSDIR NEWKW=1\r\n"));
+  auto failed2 = parse_hs_desc(
+      one("650 HS_DESC FAILED " + kOnion + " NO_AUTH UNKNOWN REASON=QUERY_NO_HSDIR NEWKW=1\r\n"));
   REQUIRE(failed2.ok());
   CHECK(*failed2->reason == "QUERY_NO_HSDIR");
   CHECK_FALSE(failed2->descriptor_id);
@@ -180,12 +183,12 @@ TEST_CASE("HS_DESC events as tor 0.4.9 sends them") {
   REQUIRE(future.ok());
   CHECK(future->action == HsDescAction::Unknown);
 
-  for (const std::string& bad : std::vector<std::string>{"650 HS_DESC UPLOADED " + kOnion + " UNKNOWN\r\n",
-                                "650 HS_DESC UPLOADED notanonion UNKNOWN UNKNOWN\r\n",
-                                "650 HS_DESC UPLOADED " + kOnion + " UNKNOWN $ZZZ~x\r\n",
-                                "650 HS_DESC UPLOADED " + kOnion + " UNKNOWN $" + kFp + "!x\r\n",
-                                "650 HS_DESC UPLOADED " + kOnion + " UN-KNOWN UNKNOWN\r\n",
-                                "650 STATUS_CLIENT NOTICE X\r\n", "250 OK\r\n"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "650 HS_DESC UPLOADED " + kOnion + " UNKNOWN\r\n", "650 HS_DESC UPLOADED notanonion UNKNOWN UNKNOWN\r\n",
+           "650 HS_DESC UPLOADED " + kOnion + " UNKNOWN $ZZZ~x\r\n",
+           "650 HS_DESC UPLOADED " + kOnion + " UNKNOWN $" + kFp + "!x\r\n",
+           "650 HS_DESC UPLOADED " + kOnion + " UN-KNOWN UNKNOWN\r\n", "650 STATUS_CLIENT NOTICE X\r\n",
+           "250 OK\r\n"}) {
     INFO(bad);
     CHECK_THAT(parse_hs_desc(one(bad)), FailsWith("controlport.bad_event"));
   }
@@ -202,9 +205,10 @@ TEST_CASE("STATUS_CLIENT BOOTSTRAP and log events") {
   CHECK(b->tag == "done");
   CHECK(b->summary == "Done");
 
-  auto w = parse_bootstrap(*parse_status(one(
-      "650 STATUS_CLIENT WARN BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY=\"Connecting to a relay\" WARNING=\"Connection refused\" "
-      "REASON=CONNECTREFUSED COUNT=3 RECOMMENDATION=ignore HOSTID=\"$" + kFp + "\" HOSTADDR=\"127.0.0.1:1\"\r\n")));
+  auto w = parse_bootstrap(*parse_status(one("650 STATUS_CLIENT WARN BOOTSTRAP PROGRESS=5 TAG=conn "
+                                             "SUMMARY=\"Connecting to a relay\" WARNING=\"Connection refused\" "
+                                             "REASON=CONNECTREFUSED COUNT=3 RECOMMENDATION=ignore HOSTID=\"$" +
+                                             kFp + "\" HOSTADDR=\"127.0.0.1:1\"\r\n")));
   REQUIRE(w.ok());
   CHECK(w->severity == "WARN");
   CHECK(*w->warning == "Connection refused");
@@ -247,7 +251,8 @@ TEST_CASE("command builders refuse what could inject a command") {
   std::vector<std::string> badconf{"Socks/Port"};
   CHECK_THAT(cmd_getconf(badconf), FailsWith("controlport.bad_argument"));
 
-  std::vector<std::pair<std::string, std::optional<std::string>>> kv{{"Log", "notice stdout"}, {"SocksPort", std::nullopt}};
+  std::vector<std::pair<std::string, std::optional<std::string>>> kv{{"Log", "notice stdout"},
+                                                                     {"SocksPort", std::nullopt}};
   CHECK(*cmd_setconf(kv) == "SETCONF Log=\"notice stdout\" SocksPort");
   kv = {{"Log", "x\nSIGNAL HALT"}};
   CHECK_THAT(cmd_setconf(kv), FailsWith("controlport.bad_argument"));
@@ -282,8 +287,8 @@ TEST_CASE("ADD_ONION lines") {
   auto line = line_of(*cmd_add_onion(req));
   CHECK(line == "ADD_ONION ED25519-V3:" + to_base64(id.expanded_secret()) +
                     " Flags=Detach,MaxStreamsCloseCircuit,V3Auth MaxStreams=10 Port=80,unix:/run/torgw/socks.sock"
-                    " Port=443 Port=22,2222 ClientAuthV3=" + std::string(52, 'a') +
-                    " PoWDefensesEnabled=1 PoWQueueRate=250 PoWQueueBurst=2500");
+                    " Port=443 Port=22,2222 ClientAuthV3=" +
+                    std::string(52, 'a') + " PoWDefensesEnabled=1 PoWQueueRate=250 PoWQueueBurst=2500");
 
   AddOnionRequest single;
   single.ports = {{80, ""}};

@@ -61,15 +61,14 @@ TEST_CASE("single-line and multi-line replies") {
 }
 
 TEST_CASE("data replies are dot-unescaped and may contain reply-like lines") {
-  const std::string s =
-      "250+config-text=\r\n"
-      "Log notice stdout\r\n"
-      "..leading dot\r\n"
-      "250 OK (inside data)\r\n"
-      "\r\n"
-      "650 HS_DESC (inside data)\r\n"
-      ".\r\n"
-      "250 OK\r\n";
+  const std::string s = "250+config-text=\r\n"
+                        "Log notice stdout\r\n"
+                        "..leading dot\r\n"
+                        "250 OK (inside data)\r\n"
+                        "\r\n"
+                        "650 HS_DESC (inside data)\r\n"
+                        ".\r\n"
+                        "250 OK\r\n";
   auto r = parse_ok(s);
   REQUIRE(r.size() == 1);
   REQUIRE(r[0].lines.size() == 2);
@@ -91,13 +90,12 @@ TEST_CASE("data replies are dot-unescaped and may contain reply-like lines") {
 
 TEST_CASE("asynchronous events interleave with command replies") {
   // An event between two replies, and one (old-tor style) between the lines of a reply.
-  const std::string s =
-      "650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY=\"Connecting\"\r\n"
-      "250-ServiceID=abc\r\n"
-      "650 HS_DESC CREATED x UNKNOWN UNKNOWN y\r\n"
-      "650+WARN\r\nmulti\r\nline\r\n.\r\n"
-      "250 OK\r\n"
-      "650 OK\r\n";
+  const std::string s = "650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY=\"Connecting\"\r\n"
+                        "250-ServiceID=abc\r\n"
+                        "650 HS_DESC CREATED x UNKNOWN UNKNOWN y\r\n"
+                        "650+WARN\r\nmulti\r\nline\r\n.\r\n"
+                        "250 OK\r\n"
+                        "650 OK\r\n";
   auto r = parse_ok(s);
   REQUIRE(r.size() == 4);
   CHECK(r[0].async());
@@ -113,9 +111,8 @@ TEST_CASE("asynchronous events interleave with command replies") {
 }
 
 TEST_CASE("partial reads give the same replies at every split") {
-  const std::string s =
-      "250-a=1\r\n250+b=\r\n..x\r\ny\r\n.\r\n650 CIRC 1 BUILT\r\n250 OK\r\n"
-      "650-CONF_CHANGED\r\n650-SocksPort=0\r\n650 OK\r\n551 nope\r\n";
+  const std::string s = "250-a=1\r\n250+b=\r\n..x\r\ny\r\n.\r\n650 CIRC 1 BUILT\r\n250 OK\r\n"
+                        "650-CONF_CHANGED\r\n650-SocksPort=0\r\n650 OK\r\n551 nope\r\n";
   auto whole = parse_ok(s);
   REQUIRE(whole.size() == 4);
   for (std::size_t step = 1; step <= s.size(); ++step) CHECK(feed_in_steps(s, step) == whole);
@@ -159,8 +156,16 @@ TEST_CASE("lines far longer than 16 KiB are fine, up to the limit") {
 }
 
 TEST_CASE("garbage is a clear error, and the parser stays failed") {
-  const std::vector<std::string> bad = {"hello\r\n", "25\r\n", "250\r\n", "2500OK\r\n", "700 x\r\n",
-                                        "099 x\r\n", "25a OK\r\n", "250*OK\r\n", "\r\n", " 250 OK\r\n",
+  const std::vector<std::string> bad = {"hello\r\n",
+                                        "25\r\n",
+                                        "250\r\n",
+                                        "2500OK\r\n",
+                                        "700 x\r\n",
+                                        "099 x\r\n",
+                                        "25a OK\r\n",
+                                        "250*OK\r\n",
+                                        "\r\n",
+                                        " 250 OK\r\n",
                                         std::string("\x00\x01\x02\r\n", 5)};
   for (const auto& b : bad) {
     INFO(b);

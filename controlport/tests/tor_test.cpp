@@ -28,8 +28,8 @@
 #include "onion/onion.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
-#include "tests/support/tempdir.h"
 #include "tests/support/result_matchers.h"
+#include "tests/support/tempdir.h"
 
 using namespace torgw;
 using namespace torgw::controlport;
@@ -48,16 +48,19 @@ struct Tor {
 
   // tcp_null: a TCP ControlPort without authentication besides the socket.
   explicit Tor(bool start = true, bool tcp_null = false) {
-    std::string rc =
-        "DataDirectory " + dir.file("data") + "\n"
-        "SocksPort 0\n"
-        "Log notice stdout\n"
-        "TestingTorNetwork 1\n"
-        "DirAuthority closed orport=1 no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:1 "
-        "0000000000000000000000000000000000000000\n"
-        "GeoIPFile " + dir.file("empty") + "\nGeoIPv6File " + dir.file("empty") + "\n"
-        "ShutdownWaitLength 0\n"
-        "__OwningControllerProcess " + std::to_string(::getpid()) + "\n";
+    std::string rc = "DataDirectory " + dir.file("data") +
+                     "\n"
+                     "SocksPort 0\n"
+                     "Log notice stdout\n"
+                     "TestingTorNetwork 1\n"
+                     "DirAuthority closed orport=1 no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:1 "
+                     "0000000000000000000000000000000000000000\n"
+                     "GeoIPFile " +
+                     dir.file("empty") + "\nGeoIPv6File " + dir.file("empty") +
+                     "\n"
+                     "ShutdownWaitLength 0\n"
+                     "__OwningControllerProcess " +
+                     std::to_string(::getpid()) + "\n";
     if (tcp_null) {
       control_port = free_tcp_port();
       rc += "ControlPort 127.0.0.1:" + std::to_string(control_port) + "\nCookieAuthentication 0\n";
@@ -83,7 +86,8 @@ struct Loop {
 
 template <class T>
 T wait(Loop& l, std::optional<T>& slot, std::chrono::milliseconds t = 30s) {
-  REQUIRE(run_until(l.base, [&] { return slot.has_value(); }, t));
+  REQUIRE(run_until(
+      l.base, [&] { return slot.has_value(); }, t));
   return std::move(*slot);
 }
 
@@ -108,7 +112,8 @@ TEST_CASE("real tor: connect with retry, SAFECOOKIE, commands and events") {
   // Connect first: the socket does not exist yet, the client retries until tor makes it.
   std::optional<Status> connected;
   c.connect(Endpoint::unix_socket(tor.control_sock), [&](Status s) { connected = s; });
-  run_until(loop.base, [] { return false; }, 300ms);
+  run_until(
+      loop.base, [] { return false; }, 300ms);
   CHECK_FALSE(connected.has_value());
   tor.spawn();
   auto cs = wait(loop, connected);
@@ -160,22 +165,26 @@ TEST_CASE("real tor: connect with retry, SAFECOOKIE, commands and events") {
   std::optional<Status> sig;
   REQUIRE(c.signal("HEARTBEAT", [&](Status s) { sig = s; }).ok());
   REQUIRE(wait(loop, sig).ok());
-  REQUIRE(run_until(loop.base, [&] {
-    for (const auto& e : events) {
-      auto l = parse_log_event(e);
-      if (l && l->severity == "NOTICE" && l->message.find("Heartbeat") != std::string::npos) return true;
-    }
-    return false;
-  }, 10s));
+  REQUIRE(run_until(
+      loop.base,
+      [&] {
+        for (const auto& e : events) {
+          auto l = parse_log_event(e);
+          if (l && l->severity == "NOTICE" && l->message.find("Heartbeat") != std::string::npos) return true;
+        }
+        return false;
+      },
+      10s));
 
   // A command in flight while events arrive; all in order.
   std::vector<int> order;
   for (int i = 0; i < 20; ++i)
     REQUIRE(c.command("GETINFO version", [&order, i](Result<Reply> r) {
-      REQUIRE(r.ok());
-      order.push_back(i);
-    }).ok());
-  REQUIRE(run_until(loop.base, [&] { return order.size() == 20; }, 10s));
+               REQUIRE(r.ok());
+               order.push_back(i);
+             }).ok());
+  REQUIRE(run_until(
+      loop.base, [&] { return order.size() == 20; }, 10s));
   for (int i = 0; i < 20; ++i) CHECK(order[static_cast<std::size_t>(i)] == i);
 
   std::optional<Result<Reply>> raw;
@@ -226,7 +235,8 @@ TEST_CASE("real tor: ADD_ONION with a caller-supplied key, collision, DEL_ONION"
 
   std::optional<Status> del;
   REQUIRE(b.connection().del_onion(service_id, [&](Status s) { del = s; }).ok());
-  REQUIRE(run_until(b.connection().base(), [&] { return del.has_value(); }, 10s));
+  REQUIRE(run_until(
+      b.connection().base(), [&] { return del.has_value(); }, 10s));
   REQUIRE(del->ok());
 
   auto again = b.add_onion(req);
@@ -298,7 +308,8 @@ TEST_CASE("real tor: auth failures and tor closing the connection") {
   REQUIRE(c.command("PROTOCOLINFO 1", [&](Result<Reply> r) { r1 = std::move(r); }).ok());
   REQUIRE(c.command("PROTOCOLINFO 1", [&](Result<Reply> r) { r2 = std::move(r); }).ok());
   REQUIRE(c.command("GETINFO version", [&](Result<Reply> r) { r3 = std::move(r); }).ok());
-  REQUIRE(run_until(loop.base, [&] { return closed.has_value(); }, 10s));
+  REQUIRE(run_until(
+      loop.base, [&] { return closed.has_value(); }, 10s));
   CHECK(r1->ok());
   REQUIRE(r2->ok());
   CHECK((*r2)->code() == 514);
@@ -420,28 +431,29 @@ TEST_CASE("fake tor: SAFECOOKIE server hash is checked, COOKIE sends the cookie"
   SECTION("a server that knows it gets our proof") {
     Bytes sn(32, 7);
     std::string client_nonce_hex;
-    FakeTor fake(dir.file("s"), {[&](const std::string&) { return protocolinfo("SAFECOOKIE,COOKIE", dir.file("cookie")); },
-                                 [&](const std::string& l) {
-                                   client_nonce_hex = l.substr(std::string("AUTHCHALLENGE SAFECOOKIE ").size());
-                                   auto cn = *from_hex(client_nonce_hex);
-                                   return "250 AUTHCHALLENGE SERVERHASH=" + to_hex(safecookie_server_hash(cookie, cn, sn)) +
-                                          " SERVERNONCE=" + to_hex(sn) + "\r\n";
-                                 },
-                                 [&](const std::string& l) {
-                                   auto cn = *from_hex(client_nonce_hex);
-                                   bool good = l == "AUTHENTICATE " + to_hex(safecookie_client_hash(cookie, cn, sn));
-                                   return std::string(good ? "250 OK\r\n" : "515 Authentication failed\r\n");
-                                 }});
+    FakeTor fake(dir.file("s"),
+                 {[&](const std::string&) { return protocolinfo("SAFECOOKIE,COOKIE", dir.file("cookie")); },
+                  [&](const std::string& l) {
+                    client_nonce_hex = l.substr(std::string("AUTHCHALLENGE SAFECOOKIE ").size());
+                    auto cn = *from_hex(client_nonce_hex);
+                    return "250 AUTHCHALLENGE SERVERHASH=" + to_hex(safecookie_server_hash(cookie, cn, sn)) +
+                           " SERVERNONCE=" + to_hex(sn) + "\r\n";
+                  },
+                  [&](const std::string& l) {
+                    auto cn = *from_hex(client_nonce_hex);
+                    bool good = l == "AUTHENTICATE " + to_hex(safecookie_client_hash(cookie, cn, sn));
+                    return std::string(good ? "250 OK\r\n" : "515 Authentication failed\r\n");
+                  }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{});
     REQUIRE(b.ok());
     CHECK(client_nonce_hex.size() == 64);
   }
   SECTION("COOKIE only") {
-    FakeTor fake(dir.file("s"), {[&](const std::string&) { return protocolinfo("COOKIE", dir.file("cookie")); },
-                                 [&](const std::string& l) {
-                                   return std::string(l == "AUTHENTICATE " + to_hex(cookie) ? "250 OK\r\n"
-                                                                                          : "515 Bad cookie\r\n");
-                                 }});
+    FakeTor fake(dir.file("s"),
+                 {[&](const std::string&) { return protocolinfo("COOKIE", dir.file("cookie")); },
+                  [&](const std::string& l) {
+                    return std::string(l == "AUTHENTICATE " + to_hex(cookie) ? "250 OK\r\n" : "515 Bad cookie\r\n");
+                  }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{});
     REQUIRE(b.ok());
   }
@@ -498,7 +510,8 @@ TEST_CASE("fake tor: garbage, long lines, unexpected replies and silence") {
     CHECK_FALSE((*b)->connection().connected());
   }
   SECTION("a reply nobody asked for") {
-    FakeTor fake(dir.file("s"), {null_auth, ok, [](const std::string&) { return std::string("250 OK\r\n250 OK\r\n"); }});
+    FakeTor fake(dir.file("s"),
+                 {null_auth, ok, [](const std::string&) { return std::string("250 OK\r\n250 OK\r\n"); }});
     auto b = BlockingControl::open(Endpoint::unix_socket(dir.file("s")), AuthOptions{}, fast);
     REQUIRE(b.ok());
     auto r = (*b)->command("GETINFO version");

@@ -80,9 +80,9 @@ TEST_CASE("endpoints: IPv4 and bracketed IPv6 literals with a port") {
 TEST_CASE("endpoints: names and malformed input are clear errors") {
   CHECK_THAT(parse_endpoint("exit.example.net:1080"), FailsWith("firewall.not_ip_literal"));
   CHECK_THAT(parse_endpoint("localhost:80"), FailsWith("firewall.not_ip_literal"));
-  for (const char* bad : {"", ":", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "10.0.0.1:8o",
-                          "10.0.0.256:1", "[10.0.0.1]:1", "[::1]", "[::1]1", "::1:80", "[::1:80", "1.2.3.4:-1",
-                          "1.2.3.4:123456", "a b:1", "10.0.0.1:80\n"}) {
+  for (const char* bad :
+       {"", ":", "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "10.0.0.1:8o", "10.0.0.256:1", "[10.0.0.1]:1",
+        "[::1]", "[::1]1", "::1:80", "[::1:80", "1.2.3.4:-1", "1.2.3.4:123456", "a b:1", "10.0.0.1:80\n"}) {
     INFO(bad);
     auto r = parse_endpoint(bad);
     REQUIRE_FALSE(r);

@@ -237,8 +237,8 @@ Net& net() {
   return n;
 }
 
-#define NEED_NET()                                   \
-  do {                                               \
+#define NEED_NET()                                     \
+  do {                                                 \
     if (!net().ok) TORGW_SKIP(net().needs, net().why); \
   } while (0)
 

@@ -19,8 +19,8 @@
 #include "init/child.h"
 #include "init/loop.h"
 #include "tests/support/process.h"
-#include "tests/support/tempdir.h"
 #include "tests/support/result_matchers.h"
+#include "tests/support/tempdir.h"
 
 using namespace torgw;
 using namespace torgw::init;
@@ -48,12 +48,15 @@ bool run_until(EventLoop& loop, std::function<bool()> pred, std::chrono::millise
   bool hit = false;
   Timer deadline(loop), poll(loop);
   deadline.start(limit, [&] { loop.stop(); });
-  poll.start(10ms, [&] {
-    if (pred()) {
-      hit = true;
-      loop.stop();
-    }
-  }, true);
+  poll.start(
+      10ms,
+      [&] {
+        if (pred()) {
+          hit = true;
+          loop.stop();
+        }
+      },
+      true);
   if (pred()) return true;
   loop.run();
   return hit;
@@ -85,7 +88,8 @@ TEST_CASE("spawn: clean environment, no inherited fds, own session, no_new_privs
   const std::string out_path = dir.file("out");
   ChildSpec s = shell("probe", "{ echo env=$(env | grep -c .); echo fds=$(ls /proc/self/fd | wc -l); "
                                "grep NoNewPrivs /proc/self/status; echo sid=$(cut -d' ' -f6 /proc/$$/stat); "
-                               "echo pid=$$; } > " + out_path);
+                               "echo pid=$$; } > " +
+                                   out_path);
   auto pid = spawn(s);
   REQUIRE(pid.ok());
   int st;
@@ -168,7 +172,8 @@ TEST_CASE("supervision: restart policies") {
   CHECK_FALSE(sup.start(never).ok());  // duplicate name
   REQUIRE(run_until(loop, [&] { return exits == 2; }));
   // Nothing restarts: give it time to prove it.
-  run_until(loop, [] { return false; }, 500ms);
+  run_until(
+      loop, [] { return false; }, 500ms);
   CHECK(exits == 2);
   CHECK(sup.starts("clean") == 1);
   CHECK(sup.starts("never") == 1);
@@ -188,7 +193,8 @@ TEST_CASE("supervision: ordered stop, SIGKILL after the deadline for a child ign
   stubborn.stop_timeout = 300ms;
   REQUIRE(sup.start(stubborn).ok());
   // Give the shell time to install its trap.
-  run_until(loop, [] { return false; }, 300ms);
+  run_until(
+      loop, [] { return false; }, 300ms);
   bool done = false;
   auto t0 = std::chrono::steady_clock::now();
   sup.stop_all([&] { done = true; });

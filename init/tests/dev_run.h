@@ -31,8 +31,8 @@ inline std::string tor_network_value(const std::vector<std::string>& dir_authori
 // A private network that does not exist: tor keeps knocking on 127.0.0.1:9 (nothing
 // listens there) and never leaves loopback.
 inline std::string dead_tor_network() {
-  return tor_network_value({"dead orport=9 no-v2 v3ident=" + std::string(40, 'A') + " 127.0.0.1:9 " +
-                            std::string(40, 'B')});
+  return tor_network_value(
+      {"dead orport=9 no-v2 v3ident=" + std::string(40, 'A') + " 127.0.0.1:9 " + std::string(40, 'B')});
 }
 
 struct DevRun {

@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "config/metadata.h"
+#include "init/tests/dev_run.h"
 #include "onion/onion.h"
-#include "tests/support/skip.h"
 #include "serial/serial.h"
 #include "tests/metadata/metadata_server.h"
 #include "tests/support/process.h"
+#include "tests/support/skip.h"
 #include "tests/support/tempdir.h"
-#include "init/tests/dev_run.h"
 
 using namespace torgw;
 using namespace std::chrono_literals;
@@ -134,7 +134,8 @@ TEST_CASE("dev mode: cmdline > GCE > Hetzner > file through the real binary and 
   tt::write_file(r.dir.file("torgw.conf"), "backend=127.0.0.11:1\nonion_port=81\nmax_connections=11\nidle_timeout=7\n"
                                            "handshake_timeout=11\n");
   tt::write_file(r.dir.file("cmdline"), "BOOT_IMAGE=/vmlinuz ro console=ttyS0 torgw.backend=127.0.0.14:4 "
-                                        "torgw.metadata=auto torgw.metadata_url=" + s.url() + "\n");
+                                        "torgw.metadata=auto torgw.metadata_url=" +
+                                            s.url() + "\n");
   r.start({"--config", r.dir.file("torgw.conf"), "--cmdline", r.dir.file("cmdline")});
   REQUIRE(r.wait_marker("INIT_DONE"));
   r.proc.signal(SIGTERM);
@@ -204,7 +205,8 @@ TEST_CASE("dev mode: metadata is fetched by the unprivileged helper, never by to
   s.serve_gce({{"torgw-onion-port", "83"}});
   s.serve_hetzner("max_connections=12\n");
   DevRun r;
-  tt::write_file(r.dir.file("cmdline"), "torgw.backend=127.0.0.14:4 torgw.metadata=auto torgw.metadata_url=" + s.url() + "\n");
+  tt::write_file(r.dir.file("cmdline"),
+                 "torgw.backend=127.0.0.14:4 torgw.metadata=auto torgw.metadata_url=" + s.url() + "\n");
   r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline")});
   REQUIRE(r.wait_marker("INIT_DONE"));
   INFO(r.out() << r.err());
@@ -238,7 +240,8 @@ TEST_CASE("dev mode: a helper that cannot run unprivileged is FATAL with its rea
            {"root", "metadata:helper_privileged"}, {"no-such-user-here", "metadata:helper_user_unknown"}}) {
     INFO(user);
     DevRun r;
-    tt::write_file(r.dir.file("cmdline"), "torgw.backend=127.0.0.14:4 torgw.metadata=gce torgw.metadata_url=" + s.url());
+    tt::write_file(r.dir.file("cmdline"),
+                   "torgw.backend=127.0.0.14:4 torgw.metadata=gce torgw.metadata_url=" + s.url());
     r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline"), "--metadata-user", user});
     CHECK(exit_code(r.proc.wait(30s)) == 1);
     INFO(r.out() << r.err());
@@ -254,14 +257,15 @@ TEST_CASE("torgw-init --metadata-helper: a strict report, only without privilege
   if (setpriv.empty()) TORGW_SKIP(tt::Needs::package, "setpriv (util-linux) is not installed");
   tt::MetadataServer s;
   s.serve_gce({{"torgw-onion-port", "83"}, {"torgw-backend-password", "s3cr3t pw"}});
-  const std::vector<std::string> helper{init_bin(), "--metadata-helper", "--url", s.url(), "--providers", "gce",
-                                        "--timeout-ms", "2000", "--attempts", "1", "--backoff-ms", "0"};
+  const std::vector<std::string> helper{
+      init_bin(), "--metadata-helper", "--url", s.url(), "--providers", "gce", "--timeout-ms", "2000", "--attempts",
+      "1",        "--backoff-ms",      "0"};
   auto as = [&](std::vector<std::string> prefix) {
     prefix.insert(prefix.end(), helper.begin(), helper.end());
     return tt::run(prefix);
   };
-  const std::vector<std::string> nobody{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                        "--inh-caps=-all", "--bounding-set=-all"};
+  const std::vector<std::string> nobody{setpriv,          "--reuid=nobody",  "--regid=nogroup",
+                                        "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"};
   // Unprivileged, as PID 1 runs it: the report parses to exactly what was served.
   auto nn = nobody;
   nn.push_back("--no-new-privs");
@@ -316,7 +320,8 @@ TEST_CASE("dev mode: a metadata service that answers every GET slowly is cut off
   }
   DevRun r;
   tt::write_file(r.dir.file("cmdline"), "torgw.backend=127.0.0.14:4 torgw.metadata=gce torgw.metadata_timeout=2 "
-                                        "torgw.metadata_attempts=1 torgw.metadata_url=" + s.url());
+                                        "torgw.metadata_attempts=1 torgw.metadata_url=" +
+                                            s.url());
   const auto t0 = std::chrono::steady_clock::now();
   r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline")});
   CHECK(exit_code(r.proc.wait(60s)) == 1);

@@ -78,8 +78,9 @@ Boot boot_with(const std::vector<std::string>& sets, const std::string& until = 
   DevRun r;
   write_file(r.dir.file("torgw.conf"),
              "backend=127.0.0.1:9050\n" + (salt.empty() ? std::string() : "identity_salt=" + salt + "\n"));
-  std::vector<std::string> args{"--config", r.dir.file("torgw.conf"), "--set", "snp_device=simulated", "--set",
-                                "snp_sim_state_dir=" + sim_host().path()};
+  std::vector<std::string> args{"--config", r.dir.file("torgw.conf"),
+                                "--set",    "snp_device=simulated",
+                                "--set",    "snp_sim_state_dir=" + sim_host().path()};
   for (const auto& s : sets) {
     args.push_back("--set");
     args.push_back(s);
@@ -185,7 +186,8 @@ TEST_CASE("derived identity from the simulated PSP: stable per chip, verified by
     extra.insert(extra.begin(), allow.begin(), allow.end());
     return extra;
   };
-  auto pinned = verify(dir, a, with({"--expect-config", "backend=127.0.0.1:9050", "--expect-config", "identity=derived"}));
+  auto pinned = verify(dir, a,
+                       with({"--expect-config", "backend=127.0.0.1:9050", "--expect-config", "identity=derived"}));
   INFO(pinned.out << pinned.err);
   CHECK(pinned.exit_code == 0);
   auto other_backend = verify(dir, a, with({"--expect-config", "backend=127.0.0.1:9051"}));
@@ -323,8 +325,8 @@ TEST_CASE("sealed identity: first boot seals, later boots unseal, another chip c
   CHECK(stolen.exit == 1);
   CHECK(marker(stolen, "FATAL") == "identity:identity.sealed.wrong_chip");
   CHECK(stolen.markers.get("ONION_HOSTNAME") == nullptr);
-  auto remeasured = boot_with({"identity=sealed", "sealed_identity=" + blob, "snp_sim_measurement=" + std::string(96, 'c')},
-                              "FATAL");
+  auto remeasured = boot_with(
+      {"identity=sealed", "sealed_identity=" + blob, "snp_sim_measurement=" + std::string(96, 'c')}, "FATAL");
   CHECK(marker(remeasured, "FATAL") == "identity:identity.sealed.wrong_measurement");
   // Same chip and measurement, another identity_salt: the blob does not open.
   auto resalted = boot_with({"identity=sealed", "sealed_identity=" + blob}, "FATAL", to_base64(Bytes(32, 0x01)));
@@ -346,9 +348,10 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
   meta.serve_gce({{"torgw-backend", "127.0.0.1:9050"}});
   DevRun vm;
   write_file(vm.dir.file("torgw.conf"), "backend=127.0.0.1:9050\n");
-  vm.start({"--config", vm.dir.file("torgw.conf"), "--set", "identity_salt=" + kSalt, "--set", "snp_device=simulated", "--set",
-            "snp_sim_state_dir=" + sim_host().path(), "--set", "identity=transfer", "--set", "metadata=gce", "--set",
-            "metadata_url=" + meta.url(), "--set", "metadata_timeout=1", "--set", "tor_test_network=" + network});
+  vm.start({"--config", vm.dir.file("torgw.conf"), "--set", "identity_salt=" + kSalt, "--set", "snp_device=simulated",
+            "--set", "snp_sim_state_dir=" + sim_host().path(), "--set", "identity=transfer", "--set", "metadata=gce",
+            "--set", "metadata_url=" + meta.url(), "--set", "metadata_timeout=1", "--set",
+            "tor_test_network=" + network});
   REQUIRE(vm.wait_value("ATTESTATION_CERTS", 120s));
   REQUIRE(vm.wait_marker("IDENTITY_TRANSFER", 1s));
   CHECK(vm.out().find("ONION_HOSTNAME=") == std::string::npos);
@@ -384,7 +387,8 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
 
   // The whole log verifies for the moved onion...
   Boot whole{vm.out(), b, 0};
-  auto v = verify(dir, whole, {"--allow-simulated", sim_host().file("ark.pem"), "--expected-onion", existing.hostname()});
+  auto v = verify(dir, whole,
+                  {"--allow-simulated", sim_host().file("ark.pem"), "--expected-onion", existing.hostname()});
   INFO(v.out << v.err);
   CHECK(v.exit_code == 0);
   // ...and the next boot keeps the onion from the sealed blob alone.
@@ -399,7 +403,8 @@ TEST_CASE("transfer: the VM publishes its key, the operator wraps a tor key, the
   CHECK(marker(replay, "FATAL").rfind("identity:identity.transfer.", 0) == 0);
 }
 
-TEST_CASE("identity_salt: required with SNP (FATAL that says how to make one), two salts give two onions, never printed") {
+TEST_CASE(
+    "identity_salt: required with SNP (FATAL that says how to make one), two salts give two onions, never printed") {
   // No salt: FATAL before any onion, for every mode that derives from the chip key.
   for (const char* mode : {"identity=derived", "identity=transfer"}) {
     INFO(mode);
@@ -423,8 +428,7 @@ TEST_CASE("identity_salt: required with SNP (FATAL that says how to make one), t
   REQUIRE(a.exit == 0);
   REQUIRE(b.exit == 0);
   CHECK(marker(a, "ONION_HOSTNAME") != marker(b, "ONION_HOSTNAME"));
-  CHECK(marker(b, "IDENTITY_BINDING") ==
-        "simulated-derived:vcek:policy+measurement:salted:" + sha256_prefix(raw_b));
+  CHECK(marker(b, "IDENTITY_BINDING") == "simulated-derived:vcek:policy+measurement:salted:" + sha256_prefix(raw_b));
   CHECK(marker(b, "CONFIG_IDENTITY_SALT") == "redacted");
   // Neither the base64 nor the hex of either salt anywhere in the serial log or stderr.
   for (const Boot* boot : {&a, &b})
@@ -457,7 +461,8 @@ TEST_CASE("without SEV-SNP: identity=derived is fatal unless snp_fallback=epheme
   CHECK(*b.get("ATTESTATION_REPORT_VALID_REASON") == "snp_absent");
 }
 
-TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdline; torgw verify --manifest binds the image") {
+TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdline; torgw verify --manifest binds the "
+          "image") {
   // The operator's side, as image/build does it: the direct-boot files and their expected
   // digests from `torgw measure` (a small synthetic AmdSev-like OVMF stands in for edk2's).
   TempDir dir("direct-boot");
@@ -482,17 +487,20 @@ TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdl
       table += std::string(table.empty() ? "" : ",") + R"({"vcpu_type": "EPYC-Genoa", "vcpus": )" + std::to_string(n) +
                R"(, "measurement": ")" + m + R"("})";
     return R"({"format": "torgw-image-manifest/1", "torgw": {"version": "1.2.3"},
-      "artefacts": {"disk.raw": {"sha256": "abcdef012345)" + std::string(52, '9') + R"("}},
+      "artefacts": {"disk.raw": {"sha256": "abcdef012345)" +
+           std::string(52, '9') + R"("}},
       "direct_boot": {"expected_measurements": {"format": "torgw-expected-measurements/1", "mode": "snp",
-        "measurements": [)" + table + "]}}}";
+        "measurements": [)" +
+           table + "]}}}";
   };
   write_file(dir.file("manifest.json"), manifest({{4, genoa4}, {2, genoa2}}));
   write_file(dir.file("other.json"), manifest({{4, genoa4}}));
 
   // The VM: torgw-init --dev launched "with" those files on 2 EPYC-Genoa vCPUs.
-  auto b = boot_with({"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
-                      "snp_sim_append=" + to_base64(as_bytes(cmdline)), "snp_sim_vcpus=2", "snp_sim_vcpu_type=EPYC-Genoa"},
-                     "READY");
+  auto b = boot_with(
+      {"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
+       "snp_sim_append=" + to_base64(as_bytes(cmdline)), "snp_sim_vcpus=2", "snp_sim_vcpu_type=EPYC-Genoa"},
+      "READY");
   INFO(b.log);  // the markers, if the boot did not get there
   REQUIRE(b.exit == 0);
   CHECK(marker(b, "ATTESTATION_MEASUREMENT") == genoa2);
@@ -512,8 +520,8 @@ TEST_CASE("measured direct boot: the simulated PSP measures OVMF + kernel + cmdl
 
   // A changed command line is another measurement: the same manifest no longer binds it.
   auto tampered = boot_with({"identity=derived", "snp_sim_ovmf=" + ovmf, "snp_sim_kernel=" + kernel,
-                             "snp_sim_append=" + to_base64(as_bytes(cmdline + " torgw.metadata=auto")), "snp_sim_vcpus=2",
-                             "snp_sim_vcpu_type=EPYC-Genoa"});
+                             "snp_sim_append=" + to_base64(as_bytes(cmdline + " torgw.metadata=auto")),
+                             "snp_sim_vcpus=2", "snp_sim_vcpu_type=EPYC-Genoa"});
   CHECK(marker(tampered, "ATTESTATION_MEASUREMENT") != genoa2);
   CHECK(marker(tampered, "ONION_HOSTNAME") != marker(b, "ONION_HOSTNAME"));
   // Inputs the digest code refuses stop the boot with its reason.
@@ -534,11 +542,13 @@ TorMadeKey tor_made_key(const TempDir& dir) {
   const std::string hs = dir.file("hs"), data = dir.file("tordata");
   ::mkdir(hs.c_str(), 0700);
   ::mkdir(data.c_str(), 0700);
-  auto tor = Subprocess::spawn({find_program("tor"), "--DisableNetwork", "1", "--SocksPort", "0", "--DataDirectory", data,
-                                "--HiddenServiceDir", hs, "--HiddenServicePort", "80 127.0.0.1:9", "--Log", "notice stderr"},
-                               SpawnOptions{.stdout_path = dir.file("tor.log")});
+  auto tor = Subprocess::spawn(
+      {find_program("tor"), "--DisableNetwork", "1", "--SocksPort", "0", "--DataDirectory", data, "--HiddenServiceDir",
+       hs, "--HiddenServicePort", "80 127.0.0.1:9", "--Log", "notice stderr"},
+      SpawnOptions{.stdout_path = dir.file("tor.log")});
   auto end = std::chrono::steady_clock::now() + 60s;
-  while (::access((hs + "/hostname").c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(50ms);
+  while (::access((hs + "/hostname").c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(50ms);
   tor.stop(5s);
   INFO(read_file(dir.file("tor.log")));
   REQUIRE(::access((hs + "/hostname").c_str(), F_OK) == 0);
@@ -553,8 +563,8 @@ TorMadeKey tor_made_key(const TempDir& dir) {
 std::vector<std::string> key_forms(const std::string& file) {
   const Bytes b(file.begin(), file.end());
   const ByteView expanded = ByteView(b).subspan(32);
-  return {to_base64(b), to_base64(b).substr(0, 100), to_hex(b), to_hex(expanded), to_base64(expanded).substr(0, 80),
-          to_hex(expanded.first(16))};
+  return {to_base64(b),     to_base64(b).substr(0, 100),       to_hex(b),
+          to_hex(expanded), to_base64(expanded).substr(0, 80), to_hex(expanded.first(16))};
 }
 
 }  // namespace
@@ -569,10 +579,12 @@ TEST_CASE("identity=provided: tor's own key publishes tor's own hostname; Hetzne
   const std::string network = tor_network_value(live_network().dir_authorities());
   MetadataServer meta;  // after the network: it listens in the network's namespace
   meta.serve_hetzner("#cloud-config\nwrite_files:\n  - path: /etc/torgw/torgw.conf\n    permissions: '0600'\n"
-                     "    content: |\n      backend=127.0.0.1:9050\n      identity_key=" + key_b64 + "\n");
+                     "    content: |\n      backend=127.0.0.1:9050\n      identity_key=" +
+                     key_b64 + "\n");
   DevRun vm;
-  write_file(vm.dir.file("cmdline"), "ro console=ttyS0 torgw.identity=provided torgw.metadata=hetzner torgw.metadata_url=" +
-                                         meta.url() + " torgw.metadata_timeout=1\n");
+  write_file(vm.dir.file("cmdline"),
+             "ro console=ttyS0 torgw.identity=provided torgw.metadata=hetzner torgw.metadata_url=" + meta.url() +
+                 " torgw.metadata_timeout=1\n");
   vm.start({"--cmdline", vm.dir.file("cmdline"), "--config", vm.dir.file("none.conf"), "--set", "snp_device=none",
             "--set", "tor_test_network=" + network});
   const bool ready = vm.wait_marker("READY", 180s);
@@ -626,12 +638,12 @@ TEST_CASE("identity=provided: refused with SEV-SNP unless identity_provided_with
   // Bad keys: FATAL with a token, never the bytes.
   std::string flipped = key.file;
   flipped[32] |= 0x07;  // 96 bytes with the header, but the scalar is not clamped: not tor's
-  auto bad = boot_with({"identity=provided", "identity_key=" + to_base64(as_bytes(flipped)),
-                        "identity_provided_with_snp=true"},
-                       "FATAL");
+  auto bad = boot_with(
+      {"identity=provided", "identity_key=" + to_base64(as_bytes(flipped)), "identity_provided_with_snp=true"},
+      "FATAL");
   CHECK(marker(bad, "FATAL") == "identity_key:identity.key.bad_scalar");
-  auto short_key = boot_with({"identity=provided", "identity_key=" + to_base64(Bytes(64, 1)),
-                              "identity_provided_with_snp=true"}, "FATAL");
+  auto short_key = boot_with(
+      {"identity=provided", "identity_key=" + to_base64(Bytes(64, 1)), "identity_provided_with_snp=true"}, "FATAL");
   CHECK(marker(short_key, "FATAL") == "identity_key:identity.key.size");
 
   // Metadata may bring the key but not switch the mode to provided.

@@ -41,9 +41,9 @@ std::vector<Row> rows(bool pid1) {
   };
 }
 
-const std::vector<LifeEvent> kColumns{LifeEvent::StageDone, LifeEvent::BootDone,  LifeEvent::StageFailed,
+const std::vector<LifeEvent> kColumns{LifeEvent::StageDone,    LifeEvent::BootDone,  LifeEvent::StageFailed,
                                       LifeEvent::PowerRequest, LifeEvent::Interrupt, LifeEvent::GaveUp,
-                                      LifeEvent::Stopped,   LifeEvent::FatalTimer};
+                                      LifeEvent::Stopped,      LifeEvent::FatalTimer};
 
 // One cell written out by hand from the comment's table: the next state as a row name
 // (with the requested action where it matters) and the effects. "-" = ignored.

@@ -16,7 +16,8 @@ TEST_CASE("timers: fire once, periodic, cancelled by destruction, movable while 
   Timer a(loop);
   a.start(10ms, [&] { ++once; });
   Timer p(loop);
-  p.start(5ms, [&] { ++periodic; }, true);
+  p.start(
+      5ms, [&] { ++periodic; }, true);
   {
     Timer gone(loop);
     gone.start(1ms, [&] { ++destroyed; });
@@ -56,10 +57,12 @@ TEST_CASE("post runs outside the current callback, in order") {
 TEST_CASE("signals arrive through the signalfd as loop events") {
   EventLoop loop;
   int got = 0;
-  REQUIRE(loop.on_signal(SIGUSR2, [&](const signalfd_siginfo& si) {
-    got = static_cast<int>(si.ssi_signo);
-    loop.stop();
-  }).ok());
+  REQUIRE(loop.on_signal(SIGUSR2,
+                         [&](const signalfd_siginfo& si) {
+                           got = static_cast<int>(si.ssi_signo);
+                           loop.stop();
+                         })
+              .ok());
   Timer t(loop);
   t.start(1ms, [] { ::raise(SIGUSR2); });
   Timer limit(loop);

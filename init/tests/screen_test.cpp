@@ -15,11 +15,11 @@ TEST_CASE("screen: device numbers, VTs, /sys/class/tty/console/active") {
   CHECK(*parse_tty_dev("136:3") == TtyId{136, 3});
   for (const char* bad : {"", ":", "4:", ":64", "4-64", "4:64x", "x4:64", "4:64:1", "99999999999:1"})
     CHECK_FALSE(parse_tty_dev(bad));
-  CHECK(is_vt({4, 0}));   // tty0
-  CHECK(is_vt({4, 1}));   // tty1: what TIOCGDEV names for console=tty0
+  CHECK(is_vt({4, 0}));         // tty0
+  CHECK(is_vt({4, 1}));         // tty1: what TIOCGDEV names for console=tty0
   CHECK_FALSE(is_vt({4, 64}));  // ttyS0
   CHECK_FALSE(is_vt({5, 1}));
-  CHECK(same_console({4, 0}, {4, 1}));     // /dev/tty0 and the VT behind /dev/console
+  CHECK(same_console({4, 0}, {4, 1}));  // /dev/tty0 and the VT behind /dev/console
   CHECK_FALSE(same_console({4, 64}, {4, 0}));
   CHECK(same_console({136, 2}, {136, 2}));
   CHECK_FALSE(same_console({136, 2}, {136, 3}));

@@ -23,8 +23,8 @@ const std::string kMeasureB(96, 'b');
 // A dev boot whose cmdline reads `local` and asks `s` (GCE and Hetzner) for the rest.
 void start(DevRun& r, const tt::MetadataServer& s, const std::string& local, const std::string& metadata = "auto") {
   tt::write_file(r.dir.file("cmdline"), "BOOT_IMAGE=/vmlinuz ro console=ttyS0 torgw.metadata=" + metadata +
-                                            " torgw.metadata_url=" + s.url() + " torgw.metadata_attempts=1 " +
-                                            local + "\n");
+                                            " torgw.metadata_url=" + s.url() + " torgw.metadata_attempts=1 " + local +
+                                            "\n");
   r.start({"--config", r.dir.file("none.conf"), "--cmdline", r.dir.file("cmdline")});
 }
 
@@ -51,8 +51,9 @@ TEST_CASE("trust: metadata that tightens every security key is accepted and wins
                {"torgw-identity", "ephemeral"},  // --dev's default: equal
                {"torgw-expected-measurement", kMeasureA}});
   DevRun r;
-  start(r, s, "torgw.backend=127.0.0.1:1 torgw.snp_key_fields=policy torgw.snp_fallback=ephemeral "
-              "torgw.attestation_required=false");
+  start(r, s,
+        "torgw.backend=127.0.0.1:1 torgw.snp_key_fields=policy torgw.snp_fallback=ephemeral "
+        "torgw.attestation_required=false");
   auto b = served_boot(r);
   CHECK(*b.get("METADATA") == "gce:present,hetzner:absent");
   CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:1");
@@ -62,7 +63,8 @@ TEST_CASE("trust: metadata that tightens every security key is accepted and wins
   CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");
   CHECK(*b.get("CONFIG_EXPECTED_MEASUREMENT") == kMeasureA);
   const std::string origin = *b.get("CONFIG_ORIGIN");
-  for (const char* k : {"snp_key_fields@gce", "snp_fallback@gce", "attestation_required@gce", "expected_measurement@gce"})
+  for (const char* k :
+       {"snp_key_fields@gce", "snp_fallback@gce", "attestation_required@gce", "expected_measurement@gce"})
     CHECK(origin.find(k) != std::string::npos);
 }
 
@@ -101,7 +103,8 @@ TEST_CASE("trust: metadata that loosens a security key is FATAL naming the key a
     CHECK(b.get("CONFIG_ORIGIN") == nullptr);  // no effective config: nothing ran with it
     CHECK(b.get("INIT_DONE") == nullptr);
     const std::string err = r.err();
-    CHECK(err.find("FATAL " + c.key + ":metadata_loosens: " + c.provider + " sets " + c.key + "=") != std::string::npos);
+    CHECK(err.find("FATAL " + c.key + ":metadata_loosens: " + c.provider + " sets " + c.key + "=") !=
+          std::string::npos);
     CHECK(err.find("looser than " + c.local_name + "'s " + c.key + "=") != std::string::npos);
   }
 }
@@ -109,8 +112,10 @@ TEST_CASE("trust: metadata that loosens a security key is FATAL naming the key a
 TEST_CASE("trust: torgw.metadata=off on the cmdline ignores metadata entirely") {
   tt::MetadataServer s;
   // Every one of these would be FATAL (or would redirect the backend) if it were read.
-  s.serve_gce({{"torgw-backend", "127.0.0.1:2"}, {"torgw-snp-key-fields", "policy"},
-               {"torgw-snp-fallback", "ephemeral"}, {"torgw-onion-port", "99"}});
+  s.serve_gce({{"torgw-backend", "127.0.0.1:2"},
+               {"torgw-snp-key-fields", "policy"},
+               {"torgw-snp-fallback", "ephemeral"},
+               {"torgw-onion-port", "99"}});
   s.serve_hetzner("attestation_required=false\nmax_connections=7\n");
   DevRun r;
   start(r, s, "torgw.backend=127.0.0.1:1 torgw.attestation_required=true", "off");

@@ -36,8 +36,9 @@ TEST_CASE("torgw measure: digests, formats and JSON") {
   l.direct_boot = measure::DirectBoot{as_bytes(kernel), std::nullopt, "ro quiet"};
   const auto want = *measure::snp_launch_digest(l);
 
-  const std::vector<std::string> base{torgw_bin(), "measure", "--mode", "snp", "--vcpus", "3", "--ovmf", dir.file("ovmf.fd"),
-                                      "--kernel", dir.file("kernel"), "--append", "ro quiet"};
+  const std::vector<std::string> base{
+      torgw_bin(),         "measure",  "--mode",           "snp",      "--vcpus", "3", "--ovmf",
+      dir.file("ovmf.fd"), "--kernel", dir.file("kernel"), "--append", "ro quiet"};
   auto with = [&](std::vector<std::string> extra) {
     auto v = base;
     v.insert(v.end(), extra.begin(), extra.end());
@@ -90,7 +91,8 @@ TEST_CASE("torgw measure: bad input exits 2 with one line saying why") {
     CHECK(one_line(r.err));
     CHECK(r.err.find(needle) != std::string::npos);
   };
-  fails_with({"--vcpus", "1", "--vcpu-type", "EPYC-Bergamo", "--ovmf", dir.file("amdsev.fd")}, "measure.vcpu.unknown_type");
+  fails_with({"--vcpus", "1", "--vcpu-type", "EPYC-Bergamo", "--ovmf", dir.file("amdsev.fd")},
+             "measure.vcpu.unknown_type");
   fails_with({"--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", dir.file("nometa.fd")}, "measure.ovmf.no_sev_metadata");
   fails_with({"--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", dir.file("junk.fd")}, "measure.ovmf.no_footer");
   fails_with({"--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", dir.file("plain.fd"), "--kernel", dir.file("kernel")},
@@ -108,6 +110,7 @@ TEST_CASE("torgw measure: bad input exits 2 with one line saying why") {
   fails_with({"--vcpus", "1", "--vcpu-type", "EPYC", "--append", "x", "--ovmf", dir.file("amdsev.fd")}, "--kernel");
   fails_with({"--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", dir.file("missing.fd")}, "cannot open");
   fails_with({"--vcpu-type", "EPYC", "--ovmf", dir.file("amdsev.fd")}, "--vcpus");
-  CHECK(run({torgw_bin(), "measure", "--mode", "seves", "--vcpus", "1", "--ovmf", dir.file("amdsev.fd")}).exit_code == 2);
+  CHECK(run({torgw_bin(), "measure", "--mode", "seves", "--vcpus", "1", "--ovmf", dir.file("amdsev.fd")}).exit_code ==
+        2);
   CHECK(run({torgw_bin(), "measure", "--help"}).exit_code == 0);
 }

@@ -22,11 +22,22 @@ Digest384 chain(const Digest384& ld, std::uint8_t type, std::uint64_t gpa, const
   Bytes info;
   info.insert(info.end(), ld.begin(), ld.end());
   info.insert(info.end(), contents.begin(), contents.end());
-  const std::uint8_t tail[16] = {0x70, 0x00, type, 0, 0, 0, 0, 0,
-                                 static_cast<std::uint8_t>(gpa), static_cast<std::uint8_t>(gpa >> 8),
-                                 static_cast<std::uint8_t>(gpa >> 16), static_cast<std::uint8_t>(gpa >> 24),
-                                 static_cast<std::uint8_t>(gpa >> 32), static_cast<std::uint8_t>(gpa >> 40),
-                                 static_cast<std::uint8_t>(gpa >> 48), static_cast<std::uint8_t>(gpa >> 56)};
+  const std::uint8_t tail[16] = {0x70,
+                                 0x00,
+                                 type,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 static_cast<std::uint8_t>(gpa),
+                                 static_cast<std::uint8_t>(gpa >> 8),
+                                 static_cast<std::uint8_t>(gpa >> 16),
+                                 static_cast<std::uint8_t>(gpa >> 24),
+                                 static_cast<std::uint8_t>(gpa >> 32),
+                                 static_cast<std::uint8_t>(gpa >> 40),
+                                 static_cast<std::uint8_t>(gpa >> 48),
+                                 static_cast<std::uint8_t>(gpa >> 56)};
   info.insert(info.end(), tail, tail + 16);
   REQUIRE(info.size() == 0x70);
   return sha384(info);
@@ -103,7 +114,7 @@ TEST_CASE("the SEV hashes table: layout, NUL-terminated command line, empty init
 TEST_CASE("the VMSA page carries the VMM's reset state") {
   auto qemu_bsp = vmsa_page(VmmType::Qemu, kBspEip, 0x1, 0xa00f11);
   auto qemu_ap = vmsa_page(VmmType::Qemu, 0xffffe123, 0x1, 0xa00f11);
-  CHECK(load_le64(&qemu_bsp[0x178]) == 0xfff0);         // rip
+  CHECK(load_le64(&qemu_bsp[0x178]) == 0xfff0);          // rip
   CHECK(load_le64(&qemu_bsp[0x010 + 8]) == 0xffff0000);  // cs.base
   CHECK(load_le64(&qemu_ap[0x178]) == 0xe123);
   CHECK(load_le64(&qemu_ap[0x010 + 8]) == 0xffff0000);
@@ -142,7 +153,8 @@ TEST_CASE("snp_launch_digest: the shortcuts change nothing") {
     ld.add_empty_pages(PageType::Zero, 0x80b000, kPageSize);  // no kernel: kernel hashes page zero
     Digest384 want = ld.value();
     for (unsigned i = 0; i < l.vcpus; ++i)
-      want = chain(want, 2, 0xFFFFFFFFF000, sha384(vmsa_page(VmmType::Qemu, i == 0 ? kBspEip : 0xffffe000, 1, 0xa00f11)));
+      want = chain(want, 2, 0xFFFFFFFFF000,
+                   sha384(vmsa_page(VmmType::Qemu, i == 0 ? kBspEip : 0xffffe000, 1, 0xa00f11)));
     CHECK(hex(*full) == hex(want));
   }
   SECTION("every input moves the digest") {

@@ -34,9 +34,9 @@ Bytes build_ovmf(const SyntheticOvmf& s, SyntheticLayout* layout) {
     return b;
   };
   if (s.metadata_entry)
-    entries.push_back({guid_le("dc886566-984a-4798-a75e-5585a7bf67cc"),
-                       u32(s.metadata_offset_from_end ? s.metadata_offset_from_end
-                                                      : static_cast<std::uint32_t>(size - meta_at))});
+    entries.push_back(
+        {guid_le("dc886566-984a-4798-a75e-5585a7bf67cc"),
+         u32(s.metadata_offset_from_end ? s.metadata_offset_from_end : static_cast<std::uint32_t>(size - meta_at))});
   if (s.reset_eip) entries.push_back({guid_le("00f771de-1a7e-4fcb-890e-68c77e2fb44e"), u32(*s.reset_eip)});
   if (s.hashes_table_gpa) {
     Bytes d = u32(*s.hashes_table_gpa);

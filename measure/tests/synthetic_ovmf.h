@@ -12,13 +12,13 @@
 namespace torgw::measure::testing {
 
 struct SyntheticOvmf {
-  std::size_t pages = 4;                                    // image size in 4 KiB pages
+  std::size_t pages = 4;  // image size in 4 KiB pages
   std::vector<MetadataSection> sections = default_sections();
   std::uint32_t metadata_version = 1;
-  std::optional<std::uint32_t> reset_eip = 0xffffe000;      // SEV-ES reset block (AP EIP)
-  std::optional<std::uint32_t> hashes_table_gpa;            // SEV hash table entry
+  std::optional<std::uint32_t> reset_eip = 0xffffe000;  // SEV-ES reset block (AP EIP)
+  std::optional<std::uint32_t> hashes_table_gpa;        // SEV hash table entry
   bool metadata_entry = true;
-  std::uint32_t metadata_offset_from_end = 0;               // 0: where the builder puts it
+  std::uint32_t metadata_offset_from_end = 0;  // 0: where the builder puts it
 
   static std::vector<MetadataSection> default_sections() {
     return {{0x800000, 0x9000, SectionType::SnpSecMemory},
@@ -36,9 +36,9 @@ struct SyntheticOvmf {
 
 // Offsets of the parts the tests corrupt.
 struct SyntheticLayout {
-  std::size_t footer_len_at;    // u16 full table length
+  std::size_t footer_len_at;       // u16 full table length
   std::size_t first_entry_len_at;  // u16 length of the entry nearest the footer
-  std::size_t metadata_at;      // the "ASEV" header
+  std::size_t metadata_at;         // the "ASEV" header
 };
 
 Bytes build_ovmf(const SyntheticOvmf& s, SyntheticLayout* layout = nullptr);

@@ -18,9 +18,9 @@
 
 using namespace torgw;
 using namespace torgw::measure;
+using torgw::testing::FailsWith;
 using torgw::testing::read_file;
 using torgw::testing::shared_dir;
-using torgw::testing::FailsWith;
 
 namespace {
 
@@ -153,8 +153,7 @@ TEST_CASE("torgw measure on a shared vector row (the binary, as operators run it
                                 fixtures + "/ovmf_AmdSev_suffix.bin", "--kernel", "/dev/null", "--initrd", "/dev/null",
                                 "--append", "console=ttyS0 loglevel=7", "--guest-features", "0x21"});
   CHECK(r.exit_code == 0);
-  CHECK(r.out ==
-        "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e7e1e17895dfe778d0228977\n");
+  CHECK(r.out == "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e7e1e17895dfe778d0228977\n");
   // Row snp_ovmfx64_with_kernel_must_fail.
   auto bad = torgw::testing::run({torgw, "measure", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf",
                                   fixtures + "/ovmf_OvmfX64_suffix.bin", "--kernel", "/dev/null"});

@@ -108,9 +108,8 @@ TEST_CASE("parser tolerates kernel output, CRLF and missing CR") {
 }
 
 TEST_CASE("several boots: the last complete one wins, an incomplete tail is reported") {
-  std::string log = boot(kId1, m("ONION_HOSTNAME", "aaa.onion")) +
-                     boot(kId2, m("ONION_HOSTNAME", "bbb.onion")) +
-                     boot("00000000000000000000000000000003", m("ONION_HOSTNAME", "ccc.onion"), false);
+  std::string log = boot(kId1, m("ONION_HOSTNAME", "aaa.onion")) + boot(kId2, m("ONION_HOSTNAME", "bbb.onion")) +
+                    boot("00000000000000000000000000000003", m("ONION_HOSTNAME", "ccc.onion"), false);
   auto p = parse_log(log);
   REQUIRE(p.ok());
   REQUIRE(p->boots.size() == 3);
@@ -160,9 +159,8 @@ TEST_CASE("a log cut in the middle of a marker is truncated, not trusted") {
 
 TEST_CASE("malformed marker lines are problems, never values") {
   const char* bad[] = {
-      "TORGW NOEQUALS", "TORGW lower=x", "TORGW K=has space", "TORGW K=",
-      "TORGW K.0/1=x",  "TORGW K.2/1=x", "TORGW K.1/0=x",    "TORGW K.01/2=x",
-      "TORGW K.1=x",    "TORGW K.a/b=x", "TORGW =x",         "TORGW K.1/5000=x",
+      "TORGW NOEQUALS", "TORGW lower=x",  "TORGW K=has space", "TORGW K=",      "TORGW K.0/1=x", "TORGW K.2/1=x",
+      "TORGW K.1/0=x",  "TORGW K.01/2=x", "TORGW K.1=x",       "TORGW K.a/b=x", "TORGW =x",      "TORGW K.1/5000=x",
   };
   for (const char* line : bad) {
     INFO(line);

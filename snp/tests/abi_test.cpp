@@ -124,8 +124,8 @@ TEST_CASE("parse_report rejects hostile input with a reason") {
     Bytes base = good;
     store_le32(base.data(), ver);
     REQUIRE(parse_report(base).ok());
-    std::vector<std::pair<std::size_t, std::size_t>> reserved = {{0x4C, 0x50}, {0x18B, 0x1A0}, {0x1EB, 0x1EC},
-                                                                 {0x1EF, 0x1F0}, {0x2A0 + 144, kReportSize}};
+    std::vector<std::pair<std::size_t, std::size_t>> reserved = {
+        {0x4C, 0x50}, {0x18B, 0x1A0}, {0x1EB, 0x1EC}, {0x1EF, 0x1F0}, {0x2A0 + 144, kReportSize}};
     if (ver < 3) reserved.push_back({0x188, 0x18B});
     reserved.push_back({ver >= 5 ? 0x208u : 0x1F8u, 0x2A0});
     for (auto [from, to] : reserved)

@@ -8,8 +8,8 @@
 #include "snp/tests/boot_log.h"
 #include "snp/tests/sim_fixture.h"
 #include "snp/tests/vectors.h"
-#include "tests/support/tempdir.h"
 #include "tests/support/result_matchers.h"
+#include "tests/support/tempdir.h"
 
 using namespace torgw;
 using namespace torgw::snp;
@@ -131,8 +131,8 @@ TEST_CASE("verify_boot: a forged onion, BOOT_ID, SNP claim or measurement marker
   CHECK_THAT(verify_text(replace_all(text, "TORGW SNP=simulated", "TORGW SNP=present")).status,
              FailsWith("log.bad_marker"));
   // A transfer key slipped in afterwards.
-  CHECK_THAT(verify_text(replace_all(text, "ATTESTATION_TRANSFER_KEY=none",
-                                     "ATTESTATION_TRANSFER_KEY=" + std::string(64, '1')))
+  CHECK_THAT(verify_text(
+                 replace_all(text, "ATTESTATION_TRANSFER_KEY=none", "ATTESTATION_TRANSFER_KEY=" + std::string(64, '1')))
                  .status,
              FailsWith("snp.report_data.mismatch"));
   // A measurement marker that does not match the report.
@@ -231,9 +231,9 @@ TEST_CASE("kds_vcek_url names AMD's KDS VCEK for the report's chip and TCB") {
     TORGW_SKIP(torgw::testing::Needs::shared, "../shared/vectors/snp absent");
   }
   auto genoa = *parse_report(testvec::read_bytes(testvec::root() + "/oak_genoa_oc/report.bin"));
-  CHECK(kds_vcek_url(genoa, Product::Genoa) ==
-        "https://kdsintf.amd.com/vcek/v1/Genoa/" + to_hex(ByteView(genoa.chip_id.data(), 64)) +
-            "?blSPL=10&teeSPL=0&snpSPL=25&ucodeSPL=84");
+  CHECK(kds_vcek_url(genoa, Product::Genoa) == "https://kdsintf.amd.com/vcek/v1/Genoa/" +
+                                                   to_hex(ByteView(genoa.chip_id.data(), 64)) +
+                                                   "?blSPL=10&teeSPL=0&snpSPL=25&ucodeSPL=84");
   auto turin = *parse_report(testvec::read_bytes(testvec::root() + "/oak_turin_oc/report.bin"));
   CHECK(kds_vcek_url(turin, Product::Turin) ==
         "https://kdsintf.amd.com/vcek/v1/Turin/3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71");

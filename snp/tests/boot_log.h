@@ -23,12 +23,12 @@
 namespace torgw::snp::testlog {
 
 struct BootSpec {
-  Device* dev = nullptr;  // nullptr: SNP=absent, ephemeral identity
+  Device* dev = nullptr;                // nullptr: SNP=absent, ephemeral identity
   const onion::Identity* id = nullptr;  // nullptr: no identity yet (transfer waiting)
   std::optional<X25519Key> transfer_key;
   std::string boot_id;  // empty: fresh
   identity::Mode mode = identity::Mode::Derived;
-  bool ready = true;  // print TOR_BOOTSTRAP/DESCRIPTOR_PUBLISHED/READY
+  bool ready = true;     // print TOR_BOOTSTRAP/DESCRIPTOR_PUBLISHED/READY
   std::string metadata;  // the METADATA marker (e.g. "gce:present"); empty: none
   // The canonical config text (config::Config::canonical()): printed as ATTESTED_CONFIG
   // and bound by REPORT_DATA v2, as torgw-init does. Empty: a v1 boot.

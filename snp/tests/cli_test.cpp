@@ -16,13 +16,13 @@
 #include "snp/tests/sim_fixture.h"
 #include "snp/tests/vectors.h"
 #include "tests/support/process.h"
-#include "tests/support/tempdir.h"
 #include "tests/support/result_matchers.h"
+#include "tests/support/tempdir.h"
 
 using namespace torgw;
 using namespace torgw::snp;
-using torgw::testing::run;
 using torgw::testing::FailsWith;
+using torgw::testing::run;
 
 namespace {
 
@@ -31,8 +31,9 @@ std::string torgw_bin() { return torgw::testing::binary_dir() + "/cli/torgw"; }
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
 std::vector<std::string> report_verify_args(const testvec::Vector& v) {
-  std::vector<std::string> a = {torgw_bin(), "report", "verify", "--report", v.dir + "/report.bin", "--vcek",
-                                v.vek_path,  "--ask",  v.ask_path, "--ark",  v.ark_path};
+  std::vector<std::string> a = {torgw_bin(), "report",   "verify", "--report", v.dir + "/report.bin",
+                                "--vcek",    v.vek_path, "--ask",  v.ask_path, "--ark",
+                                v.ark_path};
   if (v.vlek) a.insert(a.end(), {"--at", std::to_string(testvec::inside_validity(testvec::chain_of(v).vek))});
   return a;
 }
@@ -79,8 +80,9 @@ TEST_CASE("torgw report verify: every vector, with the exit code INDEX.md implie
 
   // VLEKs: expired now, valid with --at inside their year.
   auto vl = *testvec::get("trustee_milan_vlek");
-  std::vector<std::string> now_args = {torgw_bin(), "report", "verify", "--report", vl.dir + "/report.bin", "--vcek",
-                                       vl.vek_path, "--ask", vl.ask_path, "--ark", vl.ark_path, "--allow-uncommitted-tcb"};
+  std::vector<std::string> now_args = {
+      torgw_bin(), "report",    "verify", "--report",  vl.dir + "/report.bin",   "--vcek", vl.vek_path,
+      "--ask",     vl.ask_path, "--ark",  vl.ark_path, "--allow-uncommitted-tcb"};
   r = run(now_args);
   CHECK(r.exit_code == 1);
   CHECK(contains(r.out, "snp.chain.expired"));
@@ -92,7 +94,8 @@ TEST_CASE("torgw report verify: cert tables, trust dir, expectations, JSON, usag
   }
   const std::string d = testvec::root() + "/synthetic_cert_table";
   for (const char* t : {"auxblob_vcek_ask_ark.bin", "ext_report_certs_4k_padded.bin"}) {
-    auto r = run({torgw_bin(), "report", "verify", "--report", d + "/report.bin", "--cert-table", d + "/" + t, "--json"});
+    auto r = run(
+        {torgw_bin(), "report", "verify", "--report", d + "/report.bin", "--cert-table", d + "/" + t, "--json"});
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     auto j = nlohmann::json::parse(r.out);
@@ -117,8 +120,9 @@ TEST_CASE("torgw report verify: cert tables, trust dir, expectations, JSON, usag
 
   auto fields = nlohmann::json::parse(torgw::testing::read_file(v.dir + "/report_fields.json"));
   const std::string meas = fields["measurement"], rd = fields["report_data"];
-  std::vector<std::string> base = {torgw_bin(), "report", "verify", "--report", v.dir + "/report.bin", "--vcek",
-                                   v.vek_path,  "--ask",  v.ask_path, "--ark", v.ark_path};
+  std::vector<std::string> base = {torgw_bin(), "report",   "verify", "--report", v.dir + "/report.bin",
+                                   "--vcek",    v.vek_path, "--ask",  v.ask_path, "--ark",
+                                   v.ark_path};
   auto with = [&](std::vector<std::string> extra) {
     auto a = base;
     a.insert(a.end(), extra.begin(), extra.end());
@@ -256,7 +260,8 @@ TEST_CASE("torgw verify SERIAL.log: simulated boots are SIMULATED and never pass
   r = run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--crl", dir.file("revoked.crl")});
   CHECK(r.exit_code == 1);
   CHECK(contains(r.out, "snp.chain.revoked"));
-  CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--crl", dir.file("nonexistent.crl")}).exit_code == 2);
+  CHECK(run({torgw_bin(), "verify", log, "--allow-simulated", ark, "--crl", dir.file("nonexistent.crl")}).exit_code ==
+        2);
   // Another simulated root does not vouch for this one.
   torgw::testing::TempDir other("cli-verify-other");
   auto other_sim = SimulatedPsp::open(other.path(), {});
@@ -313,8 +318,8 @@ TEST_CASE("torgw verify: a host without a cert table, and the operator's own VCE
   const std::string hwid = to_hex(ByteView(sim->chip_id().data(), 64));
   CHECK(contains(r.out, "https://kdsintf.amd.com/vcek/v1/Milan/" + hwid + "?blSPL=4&teeSPL=0&snpSPL=24&ucodeSPL=219"));
 
-  r = run({torgw_bin(), "verify", log, "--allow-simulated", dir.file("ark.pem"), "--vcek", dir.file("vcek.der"), "--ask",
-           dir.file("ask.der"), "--ark", dir.file("ark.pem")});
+  r = run({torgw_bin(), "verify", log, "--allow-simulated", dir.file("ark.pem"), "--vcek", dir.file("vcek.der"),
+           "--ask", dir.file("ask.der"), "--ark", dir.file("ark.pem")});
   CHECK(r.exit_code == 0);
   CHECK(contains(r.out, "SIMULATED VALID"));
   // Another chip's VCEK does not fit this report.
@@ -431,13 +436,12 @@ namespace {
 std::string manifest_with(const std::vector<std::tuple<std::string, int, std::string>>& rows) {
   nlohmann::json table = nlohmann::json::array();
   for (const auto& [type, n, m] : rows) table.push_back({{"vcpu_type", type}, {"vcpus", n}, {"measurement", m}});
-  nlohmann::json j = {
-      {"format", "torgw-image-manifest/1"},
-      {"torgw", {{"version", "9.8.7"}, {"source_commit", "c0ffee"}}},
-      {"artefacts", {{"disk.raw", {{"sha256", "feedface0123" + std::string(52, '4')}, {"bytes", 1}}}}},
-      {"direct_boot",
-       {{"expected_measurements",
-         {{"format", "torgw-expected-measurements/1"}, {"mode", "snp"}, {"measurements", table}}}}}};
+  nlohmann::json j = {{"format", "torgw-image-manifest/1"},
+                      {"torgw", {{"version", "9.8.7"}, {"source_commit", "c0ffee"}}},
+                      {"artefacts", {{"disk.raw", {{"sha256", "feedface0123" + std::string(52, '4')}, {"bytes", 1}}}}},
+                      {"direct_boot",
+                       {{"expected_measurements",
+                         {{"format", "torgw-expected-measurements/1"}, {"mode", "snp"}, {"measurements", table}}}}}};
   return j.dump(2);
 }
 
@@ -548,8 +552,9 @@ TEST_CASE("torgw verify --manifest-sig --release-key: the signature is checked b
   REQUIRE(run({minisign, "-G", "-W", "-f", "-p", dir.file("other.pub"), "-s", dir.file("other.key")}).exit_code == 0);
   // Debian's minisign signs the release; torgw checks it, then trusts the table.
   REQUIRE(run({minisign, "-S", "-s", key, "-m", manifest, "-t", "torgw-image-manifest/1 torgw 9.8.7"}).exit_code == 0);
-  const std::vector<std::string> base = {torgw_bin(), "verify", log, "--allow-simulated", ark, "--manifest", manifest,
-                                         "--manifest-sig", manifest + ".minisig"};
+  const std::vector<std::string> base = {
+      torgw_bin(),          "verify", log, "--allow-simulated", ark, "--manifest", manifest, "--manifest-sig",
+      manifest + ".minisig"};
   auto with_key = [&](const std::string& k, bool json = false) {
     auto argv = base;
     argv.insert(argv.end(), {"--release-key", k});
@@ -657,7 +662,7 @@ TEST_CASE("torgw balance: only VALID instances of this master go into config.yam
   const std::string out = f.dir.file("config.yaml");
   std::vector<std::string> args = {torgw_bin(), "balance", "--key", key, "--out", out, "--allow-simulated", f.ark};
   for (std::size_t i = 0; i < 8; ++i) args.push_back(in[i].log);
-  args.push_back(in[0].log);                     // the same instance twice
+  args.push_back(in[0].log);                      // the same instance twice
   args.push_back(f.dir.file("nonexistent.log"));  // unreadable
 
   // torgw verify names the attested master of an instance, and nothing for the others.

@@ -2,8 +2,8 @@
 // backed by the simulated PSP), configfs-tsm reading, and device selection.
 #include <catch2/catch.hpp>
 
-#include <sys/ioctl.h>
 #include <linux/sev-guest.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -18,8 +18,8 @@
 #include "snp/tests/sim_fixture.h"
 #include "snp/verify.h"
 #include "tests/support/process.h"
-#include "tests/support/tempdir.h"
 #include "tests/support/result_matchers.h"
+#include "tests/support/tempdir.h"
 
 using namespace torgw;
 using namespace torgw::snp;
@@ -177,7 +177,7 @@ struct FakeKernel {
   int fail_with = 0;             // -errno to return once
   std::uint32_t fw_error = 0;
   bool zero_key = false;
-  int eagain = 0;                // how many EAGAINs before success
+  int eagain = 0;  // how many EAGAINs before success
   int calls = 0;
   std::vector<std::uint32_t> key_words;  // root_key_select word of every SNP_GET_DERIVED_KEY
 

@@ -266,7 +266,7 @@ TEST_CASE("identity_key: the whole hs_ed25519_secret_key file, base64, strictly"
   std::string noncanon = b95;
   noncanon[noncanon.size() - 2] = noncanon[noncanon.size() - 2] == 'A' ? 'B' : 'A';  // stray low bits
   CHECK(reason(noncanon) != "ok");
-  CHECK(reason(to_base64(ByteView(file).first(64))) == "identity.key.size");   // the key without the header
+  CHECK(reason(to_base64(ByteView(file).first(64))) == "identity.key.size");  // the key without the header
   CHECK(reason(to_base64(id.expanded_secret())) == "identity.key.size");
   Bytes longer = file;
   longer.push_back(0);

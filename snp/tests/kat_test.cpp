@@ -99,9 +99,10 @@ TransferKeypair keypair_from_secret(const Bytes& secret) {
   return kp;
 }
 
-const std::set<std::string> kFormats = {"torgw-identity-seed-v1", "torgw-seal-key-v1",      "torgw-sealed-blob-v1",
-                                        "torgw-transfer-blob-v1", "torgw-report-v1",        "onion-v3",
-                                        "torgw-identity-seed-v2", "torgw-seal-key-v2",      "torgw-sealed-blob-v2", "torgw-report-v2"};
+const std::set<std::string> kFormats = {"torgw-identity-seed-v1", "torgw-seal-key-v1", "torgw-sealed-blob-v1",
+                                        "torgw-transfer-blob-v1", "torgw-report-v1",   "onion-v3",
+                                        "torgw-identity-seed-v2", "torgw-seal-key-v2", "torgw-sealed-blob-v2",
+                                        "torgw-report-v2"};
 
 SecretBytes salt_in(const json& v) {
   Bytes b = hex_in(v, "salt");
@@ -216,8 +217,8 @@ TEST_CASE("kat: REPORT_DATA v2 and the attested config it binds (torgw-report-v2
     CHECK(to_hex(ByteView(digest.data(), digest.size())) == expected(v, "config_sha256"));
     std::optional<X25519Key> transfer;
     if (!in.at("transfer_public_key").is_null()) transfer = array_in<32>(v, "transfer_public_key");
-    const ReportData rd =
-        report_data_v2(array_in<32>(v, "onion_public_key"), transfer, array_in<16>(v, "boot_id"), digest);
+    const ReportData rd = report_data_v2(array_in<32>(v, "onion_public_key"), transfer, array_in<16>(v, "boot_id"),
+                                         digest);
     CHECK(to_hex(rd) == expected(v, "report_data"));
     // v2 never collides with v1 for the same onion, transfer key and BOOT_ID.
     CHECK(rd != report_data_for(array_in<32>(v, "onion_public_key"), transfer, array_in<16>(v, "boot_id")));

@@ -3,8 +3,8 @@
 // signals, and the privilege drop (as root).
 #include <catch2/catch.hpp>
 
-#include "tests/support/skip.h"
 #include "socks/privdrop.h"
+#include "tests/support/skip.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -98,19 +98,19 @@ TEST_CASE("torgw-socks: bad configuration exits 2 with one clear line") {
   check_config_error(run_socks({"--backend", "127.0.0.1:1", "--user", "no-such-user-xyz"}), "does not exist");
   check_config_error(run_socks({"--backend", "127.0.0.1:1", "--user", "root"}), "is root");
   // More connections than descriptors: a configuration problem, said before binding.
-  check_config_error(run_socks({"--listen", "127.0.0.1:" + std::to_string(free_tcp_port()), "--backend",
-                                "127.0.0.1:1", "--max-connections", "900000"}),
+  check_config_error(run_socks({"--listen", "127.0.0.1:" + std::to_string(free_tcp_port()), "--backend", "127.0.0.1:1",
+                                "--max-connections", "900000"}),
                      "file descriptors");
 }
 
 TEST_CASE("torgw-socks --check prints the effective config, secrets redacted") {
   TempDir dir("socks-cli");
-  write_file(dir.file("c.conf"),
-             "backend = 127.0.0.5:1080\nmode = passthrough\nbackend_credential = x:hunter2\n", 0600);
+  write_file(dir.file("c.conf"), "backend = 127.0.0.5:1080\nmode = passthrough\nbackend_credential = x:hunter2\n",
+             0600);
   // backend_auth applies to socks5 only: a clear error.
   check_config_error(run_socks({"--config", dir.file("c.conf"), "--check"}), "backend_credential is set");
-  write_file(dir.file("c.conf"),
-             "backend = 127.0.0.5:1080\nbackend_auth = password\nbackend_credential = x:hunter2\n", 0600);
+  write_file(dir.file("c.conf"), "backend = 127.0.0.5:1080\nbackend_auth = password\nbackend_credential = x:hunter2\n",
+             0600);
   auto r = run_socks({"--config", dir.file("c.conf"), "--check", "--backend", "10.9.9.9:1080", "--mode", "socks5"});
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("backend = 10.9.9.9:1080\n") != std::string::npos);
@@ -204,20 +204,24 @@ TEST_CASE("torgw-socks: started as root, drops to --user for good") {
 }
 
 TEST_CASE("torgw-socks: TLS material OpenSSL refuses is a configuration error (exit 2), the key unnamed") {
-  if (find_program("openssl").empty()) TORGW_SKIP(torgw::testing::Needs::package, "openssl not installed (scripts/setup)");
+  if (find_program("openssl").empty())
+    TORGW_SKIP(torgw::testing::Needs::package, "openssl not installed (scripts/setup)");
   TempDir dir("socks-cli");
   // A certificate and a key that is not its key.
-  auto made = run({"sh", "-c", "cd " + dir.path() +
-                                   " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout a.key"
-                                   " -out a.pem -days 2 -subj /CN=a 2>/dev/null"
-                                   " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out b.key 2>/dev/null"
-                                   " && base64 -w0 a.pem > a.b64 && base64 -w0 b.key > b.b64"});
+  auto made = run({"sh", "-c",
+                   "cd " + dir.path() +
+                       " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout a.key"
+                       " -out a.pem -days 2 -subj /CN=a 2>/dev/null"
+                       " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out b.key 2>/dev/null"
+                       " && base64 -w0 a.pem > a.b64 && base64 -w0 b.key > b.b64"});
   REQUIRE(made.exit_code == 0);
   auto key_b64 = read_file(dir.file("b.b64"));
   write_file(dir.file("s.conf"),
              "backend = tls://127.0.0.1:1443\n"
              "backend_tls_pin = sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=\n"
-             "backend_tls_cert = " + read_file(dir.file("a.b64")) + "\nbackend_tls_key = " + key_b64 + "\n", 0600);
+             "backend_tls_cert = " +
+                 read_file(dir.file("a.b64")) + "\nbackend_tls_key = " + key_b64 + "\n",
+             0600);
   auto r = run_socks({"--listen", "127.0.0.1:" + std::to_string(free_tcp_port()), "--config", dir.file("s.conf")});
   check_config_error(r, "backend_tls_key does not match backend_tls_cert");
   CHECK(r.err.find(key_b64.substr(0, 24)) == std::string::npos);

@@ -25,9 +25,9 @@ TEST_CASE("endpoints") {
   REQUIRE(u.ok());
   CHECK(u->kind == Endpoint::Kind::Unix);
   CHECK(u->to_string() == "unix:/run/torgw/socks.sock");
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:http", ":80",
-                          "::1:80", "[::1]", "[1.2.3.4]:80", "[::1]80", "bad host:80", "unix:relative",
-                          "unix:", "127.0.0.1:80x"}) {
+  for (const char* bad :
+       {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:http", ":80", "::1:80", "[::1]",
+        "[1.2.3.4]:80", "[::1]80", "bad host:80", "unix:relative", "unix:", "127.0.0.1:80x"}) {
     INFO(bad);
     auto r = parse_endpoint(bad, true);
     REQUIRE_FALSE(r.ok());
@@ -104,7 +104,9 @@ unix_group = nogroup
   CHECK(std::string(as_chars(c->client_credentials[0].pass.view())) == "pa#ss:word");
   CHECK(c->client_credentials[1].pass.empty());
   CHECK(c->backend_auth == BackendAuth::Password);
-  CHECK(std::string(as_chars(c->backend_auth_msg.view())) == std::string("\x01\x04" "exit\x02" "pw"));
+  CHECK(std::string(as_chars(c->backend_auth_msg.view())) == std::string("\x01\x04"
+                                                                         "exit\x02"
+                                                                         "pw"));
   CHECK(c->backend_pipelining == Pipelining::No);
   REQUIRE(c->rules.size() == 3);
   CHECK(c->rules[0].allow);
@@ -159,8 +161,10 @@ TEST_CASE("flags override the file") {
 }
 
 TEST_CASE("config errors name the place and the problem") {
-  CHECK(err(build("")) == "config.invalid: no backend: give --backend HOST:PORT or 'backend = HOST:PORT' in the config file");
-  CHECK(err(build("backend = 1.2.3.4:5\nfrobnicate = 1\n")) == "config.unknown_key: t.conf:2: unknown key 'frobnicate'");
+  CHECK(err(build("")) ==
+        "config.invalid: no backend: give --backend HOST:PORT or 'backend = HOST:PORT' in the config file");
+  CHECK(err(build("backend = 1.2.3.4:5\nfrobnicate = 1\n")) ==
+        "config.unknown_key: t.conf:2: unknown key 'frobnicate'");
   CHECK(err(build("backend = 1.2.3.4:5\nmode = socks4\n")) ==
         "config.bad_value: t.conf:2: mode: expected socks5 or passthrough, got 'socks4'");
   CHECK(err(build("backend = 1.2.3.4:5\nmode = socks5\nmode = socks5\n")) ==
@@ -225,16 +229,41 @@ TEST_CASE("command line") {
 
 TEST_CASE("help documents every flag and every config key") {
   auto h = help_text();
-  CHECK(h.rfind("Usage: torgw-socks --listen HOST:PORT|unix:PATH --backend HOST:PORT [--backend HOST:PORT ...]", 0) == 0);
-  for (const char* flag : {"--listen", "--backend", "--mode", "--config", "--max-connections", "--user", "--check",
-                           "--version", "--help"})
+  CHECK(h.rfind("Usage: torgw-socks --listen HOST:PORT|unix:PATH --backend HOST:PORT [--backend HOST:PORT ...]", 0) ==
+        0);
+  for (const char* flag :
+       {"--listen", "--backend", "--mode", "--config", "--max-connections", "--user", "--check", "--version", "--help"})
     CHECK(h.find(flag) != std::string::npos);
-  for (const char* key : {"handshake_timeout", "connect_timeout", "reply_timeout", "idle_timeout", "drain_timeout",
-                          "linger_timeout", "balance", "health_check", "health_interval", "client_auth",
-                          "client_credential", "backend_auth", "backend_credential", "backend_tls_pin", "backend_tls_ca",
-                          "backend_tls_sni", "backend_tls_cert", "backend_tls_key", "backend_tls_ktls",
-                          "backend_pipelining", "allow", "deny", "deny_private",
-                          "buffer_size", "splice", "pipe_size", "splice_min_bulk", "stats_interval", "log_level", "unix_mode",
+  for (const char* key : {"handshake_timeout",
+                          "connect_timeout",
+                          "reply_timeout",
+                          "idle_timeout",
+                          "drain_timeout",
+                          "linger_timeout",
+                          "balance",
+                          "health_check",
+                          "health_interval",
+                          "client_auth",
+                          "client_credential",
+                          "backend_auth",
+                          "backend_credential",
+                          "backend_tls_pin",
+                          "backend_tls_ca",
+                          "backend_tls_sni",
+                          "backend_tls_cert",
+                          "backend_tls_key",
+                          "backend_tls_ktls",
+                          "backend_pipelining",
+                          "allow",
+                          "deny",
+                          "deny_private",
+                          "buffer_size",
+                          "splice",
+                          "pipe_size",
+                          "splice_min_bulk",
+                          "stats_interval",
+                          "log_level",
+                          "unix_mode",
                           "unix_group"})
     CHECK(h.find(std::string("  ") + key) != std::string::npos);
 }

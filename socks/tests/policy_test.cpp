@@ -56,8 +56,8 @@ TEST_CASE("default policy: private IPv4 ranges") {
   CHECK(denied(p, v4("255.255.255.255")) == "policy.reserved");
   CHECK(denied(p, v4("240.0.0.1")) == "policy.reserved");
   // Just outside the ranges.
-  for (const char* ok : {"172.15.255.255", "172.32.0.0", "100.63.255.255", "100.128.0.0", "169.253.255.255",
-                         "11.0.0.0", "9.255.255.255", "192.167.255.255", "223.255.255.255", "1.1.1.1", "8.8.8.8"})
+  for (const char* ok : {"172.15.255.255", "172.32.0.0", "100.63.255.255", "100.128.0.0", "169.253.255.255", "11.0.0.0",
+                         "9.255.255.255", "192.167.255.255", "223.255.255.255", "1.1.1.1", "8.8.8.8"})
     CHECK(denied(p, v4(ok)) == "allowed");
 }
 
@@ -84,9 +84,9 @@ TEST_CASE("default policy: IPv6 ranges and embedded IPv4") {
 
 TEST_CASE("default policy: names that are addresses in disguise") {
   Policy p;
-  for (const char* n : {"127.0.0.1", "127.1", "127.0.1", "0x7f000001", "0x7f.0.0.1", "0177.0.0.1", "2130706433",
-                        "017700000001", "127.0.0.1.", "LOCALHOST", "localhost", "localhost.", "foo.localhost",
-                        "a.b.LocalHost"})
+  for (const char* n :
+       {"127.0.0.1", "127.1", "127.0.1", "0x7f000001", "0x7f.0.0.1", "0177.0.0.1", "2130706433", "017700000001",
+        "127.0.0.1.", "LOCALHOST", "localhost", "localhost.", "foo.localhost", "a.b.LocalHost"})
     CHECK(denied(p, name(n)) == "policy.loopback");
   CHECK(denied(p, name("169.254.169.254")) == "policy.link_local");
   CHECK(denied(p, name("2852039166")) == "policy.link_local");  // 169.254.169.254
@@ -136,8 +136,8 @@ TEST_CASE("parse_cidr") {
   CHECK(parse_cidr("0.0.0.0/0")->contains(*parse_ip("200.1.1.1")));
   CHECK(parse_cidr("10.0.0.0/9")->contains(*parse_ip("10.127.0.1")));
   CHECK_FALSE(parse_cidr("10.0.0.0/9")->contains(*parse_ip("10.128.0.1")));
-  for (const char* bad : {"10.0.0.1/8", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "x/8",
-                          "", "/8", "10.0.0.0/0008"}) {
+  for (const char* bad : {"10.0.0.1/8", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "x/8", "",
+                          "/8", "10.0.0.0/0008"}) {
     INFO(bad);
     auto r = parse_cidr(bad);
     REQUIRE_FALSE(r.ok());

@@ -19,10 +19,10 @@
 #include <vector>
 
 #include "socks/relay.h"
-#include "tests/support/net.h"
-#include "tests/support/tempdir.h"
 #include "tests/socks/socks_client.h"
+#include "tests/support/net.h"
 #include "tests/support/result_matchers.h"
+#include "tests/support/tempdir.h"
 
 using namespace torgw;
 using namespace torgw::socks;
@@ -49,21 +49,22 @@ bool readable_within(int fd, std::chrono::milliseconds t) {
 
 // What a fake backend does with each connection.
 struct BackendScript {
-  int reply = 0;                        // CONNECT reply code
-  bool require_auth = false;            // insist on RFC 1929
-  std::string user, pass;               // accepted credentials (require_auth)
-  bool silent = false;                  // accept, read, never answer
-  bool close_on_greeting = false;       // close as soon as the greeting arrives
-  std::string with_reply;               // bytes sent in the same write as the reply
+  int reply = 0;                   // CONNECT reply code
+  bool require_auth = false;       // insist on RFC 1929
+  std::string user, pass;          // accepted credentials (require_auth)
+  bool silent = false;             // accept, read, never answer
+  bool close_on_greeting = false;  // close as soon as the greeting arrives
+  std::string with_reply;          // bytes sent in the same write as the reply
   enum class After { Echo, Source, Hold } after = After::Echo;
-  std::size_t source_bytes = 0;         // After::Source: send this many, then close
+  std::size_t source_bytes = 0;  // After::Source: send this many, then close
 };
 
 // A SOCKS5 server that is also the destination: after its reply it echoes, sources
 // data or holds the connection. Records what it was asked.
 class FakeBackend {
  public:
-  explicit FakeBackend(BackendScript s = {}) : script_(std::move(s)), lfd_(listen_any()), port_(bound_port(lfd_.get())) {
+  explicit FakeBackend(BackendScript s = {})
+      : script_(std::move(s)), lfd_(listen_any()), port_(bound_port(lfd_.get())) {
     thread_ = std::thread([this] { accept_loop(); });
   }
   ~FakeBackend() { stop(); }
@@ -174,7 +175,8 @@ class FakeBackend {
       std::lock_guard lk(m_);
       dests_.push_back(dest);
     }
-    std::string rep = std::string("\x05", 1) + static_cast<char>(script_.reply) + std::string("\x00\x01\x0a\x00\x00\x07\x12\x34", 8);
+    std::string rep = std::string("\x05", 1) + static_cast<char>(script_.reply) +
+                      std::string("\x00\x01\x0a\x00\x00\x07\x12\x34", 8);
     rep += script_.with_reply;
     write_all(fd, rep.data(), rep.size());
     if (script_.reply != 0) return;
@@ -525,7 +527,8 @@ TEST_CASE("relay: client and backend authentication") {
     BackendScript s;
     s.require_auth = true;
     FakeBackend be(s);
-    RunningRelay r(make_config("client_auth = isolate\nbackend_auth = forward\nhealth_check = connect\n", {be.endpoint()}));
+    RunningRelay r(
+        make_config("client_auth = isolate\nbackend_auth = forward\nhealth_check = connect\n", {be.endpoint()}));
     Bytes tok = B({1, 4, 't', 'a', 'b', '1', 2, 'x', 'y'});
     CHECK(connect_via(r.port(), name_request("example.com", 80), B({5, 2, 0, 2}), tok).reply == 0);
     CHECK(be.creds() == std::vector<std::string>{"tab1:xy"});

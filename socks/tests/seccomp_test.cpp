@@ -49,9 +49,9 @@ std::string seccomp_line(pid_t pid) {
 
 }  // namespace
 
-#define NEED_FILTER()                                                                              \
-  do {                                                                                             \
-    if (!socks::syscall_filter_supported())                                                        \
+#define NEED_FILTER()                                                                                       \
+  do {                                                                                                      \
+    if (!socks::syscall_filter_supported())                                                                 \
       TORGW_SKIP(torgw::testing::Needs::sanitizer, "the filter is off in sanitizer builds (LSan ptraces)"); \
   } while (0)
 

@@ -30,11 +30,11 @@ const Bytes kGreetUserPass = B({5, 1, 2});
 const Bytes kConnect = B({5, 1, 0, 1, 93, 184, 216, 34, 0, 80});
 
 struct Outcome {
-  Bytes written;              // everything the session asked to send
+  Bytes written;  // everything the session asked to send
   Kind last = Kind::NeedMore;
   std::string reason;
   std::optional<Request> request;
-  std::size_t consumed = 0;   // total
+  std::size_t consumed = 0;  // total
   std::vector<std::string> creds;
 };
 
@@ -133,7 +133,8 @@ TEST_CASE("client session: password checking") {
   auto pol = password_policy();
   SECTION("good credentials") {
     ClientSession s(&pol);
-    auto o = drive(s, cat({kGreetBoth, B({1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c', 'r', 'e', 't'}), kConnect}), 4);
+    auto o = drive(s, cat({kGreetBoth, B({1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c', 'r', 'e', 't'}), kConnect}),
+                   4);
     CHECK(o.last == Kind::Request);
     CHECK(o.written == B({5, 2, 1, 0}));
   }

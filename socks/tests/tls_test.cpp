@@ -23,29 +23,26 @@ namespace {
 // and its pin computed independently twice: with the openssl CLI
 //   openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64
 // and with python3-cryptography (sha256 of public_bytes(DER, SubjectPublicKeyInfo)).
-constexpr const char* kKatCert =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBiTCCAS+gAwIBAgIUDeL6ZGWEkpx0owqKDQ6f1mFRWDUwCgYIKoZIzj0EAwIw\n"
-    "GTEXMBUGA1UEAwwOa2F0LnRvcmd3LnRlc3QwIBcNMjYxMjAzMTQwNjI0WhgPMjEy\n"
-    "NjExMDkxNDA2MjRaMBkxFzAVBgNVBAMMDmthdC50b3Jndy50ZXN0MFkwEwYHKoZI\n"
-    "zj0CAQYIKoZIzj0DAQcDQgAEsrZ+rYEN+Cg4zcuH/Fl8IIGPDTcGLxBp/pGnL6/r\n"
-    "oZp7tgguVCSbazAYX+ll/6RXi0nmiXsY8TuZSO1T19dXvaNTMFEwHQYDVR0OBBYE\n"
-    "FJQtmRv+NYBkEYOvqys5qJw6ODQnMB8GA1UdIwQYMBaAFJQtmRv+NYBkEYOvqys5\n"
-    "qJw6ODQnMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIhAMGoClwu\n"
-    "NEGcHdm9h4dGlfR/U/QTXTjElfXia0V9iTlzAiABroyLXX0tnBTRcAPtJge55Yh8\n"
-    "ZoqgjpGvRhIZO12KUQ==\n"
-    "-----END CERTIFICATE-----\n";
+constexpr const char* kKatCert = "-----BEGIN CERTIFICATE-----\n"
+                                 "MIIBiTCCAS+gAwIBAgIUDeL6ZGWEkpx0owqKDQ6f1mFRWDUwCgYIKoZIzj0EAwIw\n"
+                                 "GTEXMBUGA1UEAwwOa2F0LnRvcmd3LnRlc3QwIBcNMjYxMjAzMTQwNjI0WhgPMjEy\n"
+                                 "NjExMDkxNDA2MjRaMBkxFzAVBgNVBAMMDmthdC50b3Jndy50ZXN0MFkwEwYHKoZI\n"
+                                 "zj0CAQYIKoZIzj0DAQcDQgAEsrZ+rYEN+Cg4zcuH/Fl8IIGPDTcGLxBp/pGnL6/r\n"
+                                 "oZp7tgguVCSbazAYX+ll/6RXi0nmiXsY8TuZSO1T19dXvaNTMFEwHQYDVR0OBBYE\n"
+                                 "FJQtmRv+NYBkEYOvqys5qJw6ODQnMB8GA1UdIwQYMBaAFJQtmRv+NYBkEYOvqys5\n"
+                                 "qJw6ODQnMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIhAMGoClwu\n"
+                                 "NEGcHdm9h4dGlfR/U/QTXTjElfXia0V9iTlzAiABroyLXX0tnBTRcAPtJge55Yh8\n"
+                                 "ZoqgjpGvRhIZO12KUQ==\n"
+                                 "-----END CERTIFICATE-----\n";
 constexpr const char* kKatPin = "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=";
 constexpr const char* kOtherPin = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 // A key's armor only (the parser checks structure, never decodes a key).
-constexpr const char* kKeyArmor =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAAAAAAAAAAAAAAAA\n"
-    "-----END PRIVATE KEY-----\n";
+constexpr const char* kKeyArmor = "-----BEGIN PRIVATE KEY-----\n"
+                                  "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAAAAAAAAAAAAAAAA\n"
+                                  "-----END PRIVATE KEY-----\n";
 
 std::string b64(std::string_view s) { return to_base64(as_bytes(s)); }
-
 
 }  // namespace
 
@@ -61,10 +58,10 @@ TEST_CASE("tls: pins in curl's sha256// format") {
 
   for (const char* bad : {"", "sha256//", "sha1//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=",
                           "hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=",
-                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xy=",     // 43 characters
-                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU==",   // 45
-                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0x!U=",    // not base64
-                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=;",   // empty item
+                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xy=",    // 43 characters
+                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU==",  // 45
+                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0x!U=",   // not base64
+                          "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU=;",  // empty item
                           "sha256//hufrqJvISR5QC/CfNoCnUVS1uD34vmZvxZG9bFf0xyU= "}) {
     INFO(bad);
     auto r = tls::parse_pins(bad);
@@ -104,12 +101,15 @@ TEST_CASE("tls: PEM values are base64 of PEM text") {
   broken[101] = '*';
   CHECK_THAT(tls::parse_pem_base64(b64(broken), tls::PemKind::Certificates), FailsWith("tls.bad_pem"));
   // Keys: one unencrypted block, nothing else.
-  for (std::string bad : {std::string(kKatCert), std::string(kKeyArmor) + kKeyArmor,
-                          std::string("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"),
-                          std::string("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAAAAAAAAAAAAAAAAAA\n-----END RSA PRIVATE KEY-----\n"),
-                          std::string("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
-                          std::string("-----BEGIN PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END EC PRIVATE KEY-----\n"),
-                          std::string(1, '\0') + kKeyArmor}) {
+  for (std::string bad :
+       {std::string(kKatCert), std::string(kKeyArmor) + kKeyArmor,
+        std::string(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+        std::string("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAAAAAAAAAAAAAAAAAA\n-----END RSA "
+                    "PRIVATE KEY-----\n"),
+        std::string("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+        std::string("-----BEGIN PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END EC PRIVATE KEY-----\n"),
+        std::string(1, '\0') + kKeyArmor}) {
     INFO(bad);
     CHECK_THAT(tls::parse_pem_base64(b64(bad), tls::PemKind::PrivateKey), FailsWith("tls.bad_pem"));
   }
@@ -143,11 +143,10 @@ TEST_CASE("tls: tls:// endpoints, for backends only") {
 }
 
 TEST_CASE("tls: config keys and their validation") {
-  auto c = build(std::string("backend = tls://203.0.113.5:1443\nbackend = 10.0.0.2:1080\n") +
-                 "backend_tls_pin = " + kKatPin + "\nbackend_tls_pin = " + kOtherPin +
-                 "\nbackend_tls_sni = exit.example.net\nbackend_tls_ca = " + b64(kKatCert) +
-                 "\nbackend_tls_cert = " + b64(kKatCert) + "\nbackend_tls_key = " + b64(kKeyArmor) +
-                 "\nbackend_tls_ktls = no\n");
+  auto c = build(
+      std::string("backend = tls://203.0.113.5:1443\nbackend = 10.0.0.2:1080\n") + "backend_tls_pin = " + kKatPin +
+      "\nbackend_tls_pin = " + kOtherPin + "\nbackend_tls_sni = exit.example.net\nbackend_tls_ca = " + b64(kKatCert) +
+      "\nbackend_tls_cert = " + b64(kKatCert) + "\nbackend_tls_key = " + b64(kKeyArmor) + "\nbackend_tls_ktls = no\n");
   REQUIRE(c.ok());
   CHECK(c->backends[0].tls);
   CHECK_FALSE(c->backends[1].tls);
@@ -175,8 +174,9 @@ TEST_CASE("tls: config keys and their validation") {
             .find("go together") != std::string::npos);
   CHECK(err(build("backend = tls://127.0.0.1:1443\nbackend_tls_pin = sha256//x\n")).find("t.conf:2: backend_tls_pin") !=
         std::string::npos);
-  CHECK(err(build("backend = tls://127.0.0.1:1443\nbackend_tls_ca = bm90IHBlbQ==\n")).find("t.conf:2: backend_tls_ca") !=
-        std::string::npos);
+  CHECK(
+      err(build("backend = tls://127.0.0.1:1443\nbackend_tls_ca = bm90IHBlbQ==\n")).find("t.conf:2: backend_tls_ca") !=
+      std::string::npos);
   CHECK(err(build("backend = tls://127.0.0.1:1443\nbackend_tls_sni = a..b\n")).find("backend_tls_sni") !=
         std::string::npos);
   // A bad key value's error never quotes the value.

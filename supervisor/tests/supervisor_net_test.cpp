@@ -30,7 +30,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-long ms(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
+long ms(Clock::duration d) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
 
 // The static HTTP server, exposed on a unix socket through socat: tor connects to it as
 // the tor user, like to the appliance's torgw-socks socket.
@@ -45,7 +47,8 @@ struct UnixBackend {
     SpawnOptions so;
     so.stdout_path = dir + "/socat.log";
     socat = Subprocess::spawn({find_program("socat"), "UNIX-LISTEN:" + socket + ",fork,mode=666",
-                               "TCP:127.0.0.1:" + std::to_string(http->port())}, so);
+                               "TCP:127.0.0.1:" + std::to_string(http->port())},
+                              so);
     REQUIRE(torgw::testing::wait_for_unix(socket, 20s));
   }
   const std::string& token() const { return http->token(); }
@@ -94,7 +97,8 @@ TEST_CASE("supervisor on a private network: published, reachable, survives kill 
   Supervisor sup(loop.base, std::move(cfg), markers.writer(), hooks);
   const auto t0 = Clock::now();
   REQUIRE(sup.start().ok());
-  REQUIRE(controlport::run_until(loop.base, [&] { return ready == 1 || fatal; }, 180s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return ready == 1 || fatal; }, 180s));
   INFO(markers.dump() << "last tor warning: " << sup.last_tor_warning());
   REQUIRE(ready == 1);
   const auto first = sup.timeline();
@@ -122,7 +126,8 @@ TEST_CASE("supervisor on a private network: published, reachable, survives kill 
   const pid_t old_pid = sup.tor_pid();
   const auto killed_at = Clock::now();
   REQUIRE(::kill(old_pid, SIGKILL) == 0);
-  REQUIRE(controlport::run_until(loop.base, [&] { return ready == 2 || fatal; }, 180s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return ready == 2 || fatal; }, 180s));
   INFO(markers.dump());
   REQUIRE(ready == 2);
   const auto republished_at = Clock::now();
@@ -149,7 +154,8 @@ TEST_CASE("supervisor on a private network: published, reachable, survives kill 
   bool stopped = false;
   const pid_t last_pid = sup.tor_pid();
   sup.stop([&] { stopped = true; });
-  REQUIRE(controlport::run_until(loop.base, [&] { return stopped; }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return stopped; }, 30s));
   CHECK(::kill(last_pid, 0) != 0);
 
   {  // A descriptor that is not published in time is FATAL.
@@ -164,12 +170,14 @@ TEST_CASE("supervisor on a private network: published, reachable, survives kill 
     Supervisor sup2(loop.base, std::move(cfg2), m2.writer(),
                     Hooks{{}, [&](const Error& e) { fatal2 = e; }, [](std::string_view) {}});
     REQUIRE(sup2.start().ok());
-    REQUIRE(controlport::run_until(loop.base, [&] { return fatal2.has_value(); }, 120s));
+    REQUIRE(controlport::run_until(
+        loop.base, [&] { return fatal2.has_value(); }, 120s));
     INFO(m2.dump());
     CHECK(fatal2->reason == "tor.publish_timeout");
     CHECK(m2.values("TOR_BOOTSTRAP").back() == "100");
     CHECK(m2.count("DESCRIPTOR_PUBLISHED") == 0);
     CHECK(m2.values("FATAL") == std::vector<std::string>{"tor.publish_timeout"});
-    REQUIRE(controlport::run_until(loop.base, [&] { return sup2.tor_pid() <= 0; }, 30s));
+    REQUIRE(controlport::run_until(
+        loop.base, [&] { return sup2.tor_pid() <= 0; }, 30s));
   }
 }

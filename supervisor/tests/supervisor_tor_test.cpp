@@ -22,16 +22,17 @@
 using namespace torgw;
 using namespace torgw::supervisor;
 using namespace torgw::supervisor::testing;
-using torgw::testing::TempDir;
 using torgw::testing::find_program;
 using torgw::testing::read_file;
+using torgw::testing::TempDir;
 using namespace std::chrono_literals;
 using torgw::testing::FailsWith;
 
 namespace {
 
 TestNetwork closed_network() {
-  return TestNetwork{{"closed orport=1 no-v2 v3ident=" + std::string(40, '0') + " 127.0.0.1:1 " + std::string(40, '0')}};
+  return TestNetwork{
+      {"closed orport=1 no-v2 v3ident=" + std::string(40, '0') + " 127.0.0.1:1 " + std::string(40, '0')}};
 }
 
 bool have_tor() { return !find_program("tor").empty(); }
@@ -69,7 +70,8 @@ TEST_CASE("supervisor: tor as the tor user, SAFECOOKIE, ADD_ONION with our key, 
   }
 
   // The onion is added even though tor cannot bootstrap here.
-  REQUIRE(controlport::run_until(loop.base, [&] { return !sup.service_id().empty() || fatal; }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return !sup.service_id().empty() || fatal; }, 30s));
   INFO(markers.dump());
   REQUIRE(sup.service_id() + ".onion" == id->hostname());
   CHECK(markers.values("ONION_HOSTNAME") == std::vector<std::string>{id->hostname()});
@@ -91,18 +93,21 @@ TEST_CASE("supervisor: tor as the tor user, SAFECOOKIE, ADD_ONION with our key, 
     std::string content = read_file(e.path());
     INFO(e.path());
     CHECK(content.find(secret_b64) == std::string::npos);
-    CHECK(content.find(std::string(reinterpret_cast<const char*>(id->expanded_secret().data()), 32)) == std::string::npos);
+    CHECK(content.find(std::string(reinterpret_cast<const char*>(id->expanded_secret().data()), 32)) ==
+          std::string::npos);
     CHECK(e.path().filename() != "hs_ed25519_secret_key");
   }
   std::string torrc = read_file(sup.torrc_path());
   CHECK(torrc.find("HiddenService") == std::string::npos);
 
   // No network: the bootstrap deadline ends it with FATAL, and tor is stopped.
-  REQUIRE(controlport::run_until(loop.base, [&] { return fatal.has_value(); }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return fatal.has_value(); }, 30s));
   CHECK(fatal->reason == "tor.bootstrap_timeout");
   CHECK(markers.values("FATAL") == std::vector<std::string>{"tor.bootstrap_timeout"});
   CHECK(sup.phase() == Phase::Failed);
-  REQUIRE(controlport::run_until(loop.base, [&] { return sup.tor_pid() <= 0; }, 20s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return sup.tor_pid() <= 0; }, 20s));
   CHECK(::kill(pid, 0) != 0);
   auto progress = markers.values("TOR_BOOTSTRAP");
   REQUIRE_FALSE(progress.empty());
@@ -136,7 +141,8 @@ TEST_CASE("supervisor: Onionbalance instance: key files + ob_config on the data 
   Supervisor sup(loop.base, std::move(cfg), markers.writer(),
                  Hooks{{}, [&](const Error& e) { fatal = e; }, [&](std::string_view l) { lines.emplace_back(l); }});
   REQUIRE(sup.start().ok());
-  REQUIRE(controlport::run_until(loop.base, [&] { return !sup.service_id().empty() || fatal; }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return !sup.service_id().empty() || fatal; }, 30s));
   INFO(markers.dump());
   REQUIRE_FALSE(fatal);
   CHECK(sup.service_id() + ".onion" == id->hostname());
@@ -149,7 +155,10 @@ TEST_CASE("supervisor: Onionbalance instance: key files + ob_config on the data 
   const std::string registered = "OnionBalance: MasterOnionAddress " + master + " registered";
   REQUIRE(controlport::run_until(
       loop.base,
-      [&] { return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(registered) != std::string::npos; }); },
+      [&] {
+        return std::any_of(lines.begin(), lines.end(),
+                           [&](const std::string& l) { return l.find(registered) != std::string::npos; });
+      },
       10s));
   CHECK(read_file(hs_dir + "/hostname") == id->hostname() + "\n");
   CHECK(read_file(hs_dir + "/ob_config") == "MasterOnionAddress " + master + "\n");
@@ -175,9 +184,11 @@ TEST_CASE("supervisor: Onionbalance instance: key files + ob_config on the data 
   }
 
   // No network: the bootstrap deadline ends tor; the secret key file goes with it.
-  REQUIRE(controlport::run_until(loop.base, [&] { return fatal.has_value(); }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return fatal.has_value(); }, 30s));
   CHECK(fatal->reason == "tor.bootstrap_timeout");
-  REQUIRE(controlport::run_until(loop.base, [&] { return sup.tor_pid() <= 0; }, 20s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return sup.tor_pid() <= 0; }, 20s));
   CHECK_FALSE(std::filesystem::exists(hs_dir + "/hs_ed25519_secret_key"));
 }
 
@@ -224,7 +235,8 @@ TEST_CASE("supervisor: a tor that keeps dying is restarted with backoff, then FA
                  Hooks{{}, [&](const Error& e) { fatal = e; }, [&](std::string_view l) { lines.emplace_back(l); }});
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE(sup.start().ok());
-  REQUIRE(controlport::run_until(loop.base, [&] { return fatal.has_value(); }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return fatal.has_value(); }, 30s));
   const auto took = std::chrono::steady_clock::now() - t0;
   INFO(markers.dump());
   CHECK(fatal->reason == "tor.restart_limit");
@@ -254,11 +266,13 @@ TEST_CASE("supervisor: stop() ends tor and reports when it is gone") {
   Supervisor sup(loop.base, std::move(cfg), markers.writer(),
                  Hooks{{}, {}, [&](std::string_view l) { lines.emplace_back(l); }});
   REQUIRE(sup.start().ok());
-  REQUIRE(controlport::run_until(loop.base, [&] { return !sup.service_id().empty(); }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return !sup.service_id().empty(); }, 30s));
   const pid_t pid = sup.tor_pid();
   bool done = false;
   sup.stop([&] { done = true; });
-  REQUIRE(controlport::run_until(loop.base, [&] { return done; }, 60s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return done; }, 60s));
   CHECK(sup.phase() == Phase::Stopped);
   CHECK(::kill(pid, 0) != 0);
   CHECK(std::count(lines.begin(), lines.end(), "torgw: supervisor: tor exited 0") == 1);
@@ -280,7 +294,8 @@ TEST_CASE("supervisor: stop() ends tor and reports when it is gone") {
   REQUIRE(sup2.start().ok());
   REQUIRE(spawned.size() == 1);
   CHECK(spawned[0] == sup2.tor_pid());
-  REQUIRE(controlport::run_until(loop.base, [&] { return !sup2.service_id().empty(); }, 30s));
+  REQUIRE(controlport::run_until(
+      loop.base, [&] { return !sup2.service_id().empty(); }, 30s));
   const pid_t pid2 = sup2.tor_pid();
   ::kill(pid2, SIGKILL);
   int st = 0;
@@ -334,18 +349,22 @@ struct Scripted {
   }
 };
 
-const std::string kBoot = R"("650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=50 TAG=loading_descriptors SUMMARY=\"Loading\"",
+const std::string kBoot =
+    R"("650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=50 TAG=loading_descriptors SUMMARY=\"Loading\"",
                              "650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY=\"Done\"")";
-const std::string kUploaded = R"("650 HS_DESC UPLOADED {sid} UNKNOWN $B8D1CB8F3F4F5A7B1E6A1DA1C8A0A3D27C4F3A10~relay1")";
+const std::string kUploaded =
+    R"("650 HS_DESC UPLOADED {sid} UNKNOWN $B8D1CB8F3F4F5A7B1E6A1DA1C8A0A3D27C4F3A10~relay1")";
 
 }  // namespace
 
 TEST_CASE("scripted tor: HS_DESC FAILED reasons are markers; only our own UPLOADED counts") {
   Scripted s(R"({"attempts": [{"service_id": "{sid}", "after": [)" + kBoot + R"(,
-      "650 HS_DESC UPLOADED )" + std::string(56, 'b') + R"( UNKNOWN UNKNOWN",
+      "650 HS_DESC UPLOADED )" +
+             std::string(56, 'b') + R"( UNKNOWN UNKNOWN",
       "650 HS_DESC FAILED {sid} NO_AUTH $B8D1CB8F3F4F5A7B1E6A1DA1C8A0A3D27C4F3A10~relay2 abc REASON=UPLOAD_REJECTED",
       "650 HS_DESC FAILED {sid} NO_AUTH UNKNOWN",
-      "650 WARN something odd", {"sleep": 0.3}, )" + kUploaded + R"(, "hang"]}]})");
+      "650 WARN something odd", {"sleep": 0.3}, )" +
+             kUploaded + R"(, "hang"]}]})");
   REQUIRE(s.run_until([&] { return s.ready == 1 || s.fatal; }));
   INFO(s.log());
   REQUIRE(s.ready == 1);
@@ -409,9 +428,12 @@ TEST_CASE("scripted tor: stop() while the control connection is still being made
 
 TEST_CASE("scripted tor: lost control connection or tor exit -> restart, re-add, re-announce") {
   Scripted s(R"({"attempts": [
-      {"service_id": "{sid}", "after": [)" + kBoot + R"(, "close"]},
-      {"service_id": "{sid}", "after": [)" + kBoot + "," + kUploaded + R"(, {"sleep": 0.3}, "exit:3"]},
-      {"service_id": "{sid}", "after": [)" + kBoot + "," + kUploaded + R"(, "hang"]}]})");
+      {"service_id": "{sid}", "after": [)" +
+             kBoot + R"(, "close"]},
+      {"service_id": "{sid}", "after": [)" +
+             kBoot + "," + kUploaded + R"(, {"sleep": 0.3}, "exit:3"]},
+      {"service_id": "{sid}", "after": [)" +
+             kBoot + "," + kUploaded + R"(, "hang"]}]})");
   s.run_until([&] { return s.ready == 2 || s.fatal; });
   INFO(s.log());
   REQUIRE(s.ready == 2);

@@ -30,11 +30,11 @@ bool has_line(const std::string& torrc, const std::string& line) {
 TEST_CASE("torrc: what every tor of ours gets") {
   auto rc = render_torrc(base_config(), RenderContext{1, true});
   REQUIRE(rc.ok());
-  for (const char* l : {"DataDirectory /var/lib/tor", "ControlSocket /run/torgw/tor/control",
-                        "ControlSocketsGroupWritable 1", "CookieAuthentication 1",
-                        "CookieAuthFile /run/torgw/tor/control.authcookie", "CookieAuthFileGroupReadable 1",
-                        "SocksPort 0", "Log notice stdout", "RunAsDaemon 0", "__OwningControllerProcess 1", "Sandbox 1",
-                        "GeoIPFile /run/torgw/tor/geoip-empty", "GeoIPv6File /run/torgw/tor/geoip-empty"}) {
+  for (const char* l :
+       {"DataDirectory /var/lib/tor", "ControlSocket /run/torgw/tor/control", "ControlSocketsGroupWritable 1",
+        "CookieAuthentication 1", "CookieAuthFile /run/torgw/tor/control.authcookie", "CookieAuthFileGroupReadable 1",
+        "SocksPort 0", "Log notice stdout", "RunAsDaemon 0", "__OwningControllerProcess 1", "Sandbox 1",
+        "GeoIPFile /run/torgw/tor/geoip-empty", "GeoIPv6File /run/torgw/tor/geoip-empty"}) {
     INFO(l);
     CHECK(has_line(*rc, l));
   }
@@ -49,8 +49,8 @@ TEST_CASE("torrc: what every tor of ours gets") {
 
 TEST_CASE("torrc: test network, GeoIP and operator options") {
   auto c = base_config();
-  c.test_network = TestNetwork{{"auth orport=5000 no-v2 v3ident=" + std::string(40, 'A') + " 127.0.0.1:5001 " +
-                                std::string(40, 'B')}};
+  c.test_network = TestNetwork{
+      {"auth orport=5000 no-v2 v3ident=" + std::string(40, 'A') + " 127.0.0.1:5001 " + std::string(40, 'B')}};
   c.extra_options = {{"NumEntryGuards", "2"}, {"bridge", "192.0.2.1:443"}};
   auto rc = render_torrc(c, RenderContext{42, false});
   REQUIRE(rc.ok());
@@ -68,10 +68,9 @@ TEST_CASE("torrc: test network, GeoIP and operator options") {
 }
 
 TEST_CASE("config: anything outside the allowlist or unsafe is an error") {
-  for (const char* opt : {"ControlPort", "DataDirectory", "SocksPort", "HiddenServiceDir", "Log", "User",
-                          "RunAsDaemon", "SafeLogging", "Sandbox", "TestingTorNetwork", "DirAuthority",
-                          "__OwningControllerProcess", "HiddenServiceNonAnonymousMode", "ClientTransportPlugin",
-                          "%include", "UseEntryGuards", ""}) {
+  for (const char* opt : {"ControlPort", "DataDirectory", "SocksPort", "HiddenServiceDir", "Log", "User", "RunAsDaemon",
+                          "SafeLogging", "Sandbox", "TestingTorNetwork", "DirAuthority", "__OwningControllerProcess",
+                          "HiddenServiceNonAnonymousMode", "ClientTransportPlugin", "%include", "UseEntryGuards", ""}) {
     auto c = base_config();
     c.extra_options = {{opt, "1"}};
     INFO(opt);
@@ -140,7 +139,8 @@ TEST_CASE("torrc: Onionbalance instance mode names the HiddenServiceDir; bad ins
   CHECK(rc->find("HiddenServiceDir") < rc->find("HiddenServicePort"));
   CHECK(instance_dir(c) == "/var/lib/tor/ob_instance");
   CHECK(ob_config_file(master) == "MasterOnionAddress " + master + "\n");
-  CHECK(ob_config_file("2GZYXA5IHM7NSGGFXNU52RCK2VV4RVMDLKIU3ZZUI5DU4XYCLEN53WID") == "MasterOnionAddress " + master + "\n");
+  CHECK(ob_config_file("2GZYXA5IHM7NSGGFXNU52RCK2VV4RVMDLKIU3ZZUI5DU4XYCLEN53WID") ==
+        "MasterOnionAddress " + master + "\n");
   c.pow_defense = Toggle::Off;
   CHECK(has_line(*render_torrc(c, RenderContext{1, true}), "HiddenServicePoWDefensesEnabled 0"));
 

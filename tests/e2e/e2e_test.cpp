@@ -74,8 +74,9 @@ struct Appliance {
 
   explicit Appliance(const std::string& conf, std::vector<std::string> sets = {}, std::vector<std::string> flags = {}) {
     write_file(run.dir.file("torgw.conf"), conf);
-    std::vector<std::string> args{"--config", run.dir.file("torgw.conf"), "--state-dir", state, "--set",
-                                  "tor_test_network=" + tor_network_value(network().dir_authorities())};
+    std::vector<std::string> args{"--config",    run.dir.file("torgw.conf"),
+                                  "--state-dir", state,
+                                  "--set",       "tor_test_network=" + tor_network_value(network().dir_authorities())};
     for (auto& s : sets) args.insert(args.end(), {"--set", s});
     args.insert(args.end(), flags.begin(), flags.end());
     // A tor of its own user must reach its dirs under the state dir.
@@ -141,13 +142,12 @@ std::string gateway_conf(const std::string& backend, const std::string& mode = "
          (mode == "socks5" ? "socks_allow=127.0.0.1\n" : "");
 }
 
-#define NEED_PROGRAMS()                                                                  \
-  do {                                                                                   \
-    for (const char* p : {"tor", "curl", "socat", "danted", "python3"})                  \
-      if (find_program(p).empty()) {                                                     \
-        TORGW_SKIP(torgw::testing::Needs::package,                                       \
-                   std::string(p) + " is not installed (scripts/setup installs it)");    \
-      }                                                                                  \
+#define NEED_PROGRAMS()                                                                                               \
+  do {                                                                                                                \
+    for (const char* p : {"tor", "curl", "socat", "danted", "python3"})                                               \
+      if (find_program(p).empty()) {                                                                                  \
+        TORGW_SKIP(torgw::testing::Needs::package, std::string(p) + " is not installed (scripts/setup installs it)"); \
+      }                                                                                                               \
   } while (0)
 
 }  // namespace
@@ -191,7 +191,8 @@ TEST_CASE("tor as its own user: after PID 1 dropped its capabilities, kill -9 to
   NEED_PROGRAMS();
   if (::geteuid() != 0) TORGW_SKIP(torgw::testing::Needs::root, "running tor as another user needs root");
   const std::string tor_user = ::getpwnam("debian-tor") ? "debian-tor" : "";
-  if (tor_user.empty()) TORGW_SKIP(torgw::testing::Needs::package, "no debian-tor user (Debian's tor package makes it)");
+  if (tor_user.empty())
+    TORGW_SKIP(torgw::testing::Needs::package, "no debian-tor user (Debian's tor package makes it)");
   auto& b = backends();
   // As in the image: tor's run and data dirs are tor's own (0750/0700), so restarting tor
   // (unlink and read its control socket and cookie) needs what PID 1 kept:
@@ -202,8 +203,8 @@ TEST_CASE("tor as its own user: after PID 1 dropped its capabilities, kill -9 to
   CHECK(*gw.run.boot().get("PID1_CAPABILITIES") == "dac_override,kill,setgid,setuid,setpcap,sys_boot");
   pid_t tor = gw.tor_pid();
   REQUIRE(tor > 0);
-  CHECK(read_file("/proc/" + std::to_string(tor) + "/status").find("Uid:\t" + std::to_string(::getpwnam("debian-tor")->pw_uid)) !=
-        std::string::npos);
+  CHECK(read_file("/proc/" + std::to_string(tor) + "/status")
+            .find("Uid:\t" + std::to_string(::getpwnam("debian-tor")->pw_uid)) != std::string::npos);
   REQUIRE(::kill(tor, SIGKILL) == 0);
   REQUIRE(gw.run.wait_marker("TOR_RESTART", 60s));
   REQUIRE(gw.wait_count("DESCRIPTOR_PUBLISHED", 2, 180s));
@@ -311,7 +312,8 @@ TEST_CASE("client_auth: the authorized client reaches the backend through the on
   // The authorized client: tor's ClientOnionAuthDir file, <id>:descriptor:x25519:<secret>.
   const std::string auth_dir = gw.run.dir.file("client-auth");
   REQUIRE(::mkdir(auth_dir.c_str(), 0700) == 0);
-  write_file(auth_dir + "/gateway.auth_private", id + ":descriptor:x25519:" + onion::base32_encode(secret) + "\n", 0600);
+  write_file(auth_dir + "/gateway.auth_private", id + ":descriptor:x25519:" + onion::base32_encode(secret) + "\n",
+             0600);
   ClientTor authorized("authclient", auth_dir);
   Forwarder fwd(onion, 1080, authorized.socks);
   std::string last;

@@ -45,10 +45,10 @@ struct Instance {
   std::string log_path = run.dir.file("serial.log");
   void start(const std::string& chip, std::uint16_t web_port, const std::string& master, const std::string& sim_host,
              const tornet::Network& net) {
-    write_file(run.dir.file("torgw.conf"),
-               "backend=127.0.0.1:" + std::to_string(web_port) + "\nbackend_mode=passthrough\nonion_port=80\n" +
-                   "identity=derived\nidentity_salt=" + to_base64(Bytes(32, 0x5a)) + "\nonionbalance_master=" + master +
-                   "\n");
+    write_file(run.dir.file("torgw.conf"), "backend=127.0.0.1:" + std::to_string(web_port) +
+                                               "\nbackend_mode=passthrough\nonion_port=80\n" +
+                                               "identity=derived\nidentity_salt=" + to_base64(Bytes(32, 0x5a)) +
+                                               "\nonionbalance_master=" + master + "\n");
     run.start({"--config", run.dir.file("torgw.conf"), "--state-dir", run.dir.file("state"), "--set",
                "snp_device=simulated", "--set", "snp_sim_state_dir=" + sim_host, "--set", "snp_sim_chip=" + chip,
                "--set", "tor_test_network=" + tor_network_value(net.dir_authorities())});
@@ -76,7 +76,9 @@ std::string fetch(const tornet::Network& net, const std::string& host, int isola
   return r.exit_code == 0 ? r.out : std::string();
 }
 
-bool log_has(const std::string& path, const std::string& what) { return read_file(path).find(what) != std::string::npos; }
+bool log_has(const std::string& path, const std::string& what) {
+  return read_file(path).find(what) != std::string::npos;
+}
 
 // SIGNAL NEWNYM to the client tor: besides new circuits it purges the client's onion
 // descriptor cache and intro-point failure state (tor: hs_client_purge_state), so the
@@ -189,7 +191,7 @@ TEST_CASE("onionbalance: two attested instances behind one master address; one d
   while (seen.size() < 2 && tries < 30 && Clock::now() < fetch_deadline) {
     std::string body = fetch(net, M, ++tries);
     if (body == token_a || body == token_b) seen.insert(body);
-    else std::this_thread::sleep_for(2s);  // not reachable yet (descriptor still travelling)
+    else std::this_thread::sleep_for(2s);                       // not reachable yet (descriptor still travelling)
     if (tries % 5 == 0 && seen.size() < 2) client_newnym(net);  // refetch the master descriptor
   }
   INFO("tries " << tries);
@@ -232,7 +234,8 @@ TEST_CASE("onionbalance: two attested instances behind one master address; one d
     answered += body == token_b ? 1 : 0;
   }
   CHECK(answered == 4);
-  std::fprintf(stderr, "onionbalance: after instance A's shutdown, %d of 4 fetches answered by B in %.1f s; total %.1f s\n",
+  std::fprintf(stderr,
+               "onionbalance: after instance A's shutdown, %d of 4 fetches answered by B in %.1f s; total %.1f s\n",
                answered, since(t1), since(t0));
   ob.signal(SIGTERM);
   ob.wait(10s);

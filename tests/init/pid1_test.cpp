@@ -9,27 +9,27 @@
 
 #include <fcntl.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <termios.h>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
-#include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
-#include <mutex>
-#include <termios.h>
 #include <thread>
 
 #include "serial/serial.h"
@@ -83,7 +83,8 @@ struct TestRoot {
   std::string path = dir.path() + "/root";
 
   explicit TestRoot(bool with_tor_user = true) {
-    for (const char* d : {"sbin", "usr/sbin", "etc/torgw", "etc/test", "proc", "sys", "dev", "run", "tmp", "var/lib/tor"})
+    for (const char* d :
+         {"sbin", "usr/sbin", "etc/torgw", "etc/test", "proc", "sys", "dev", "run", "tmp", "var/lib/tor"})
       fs::create_directories(path + "/" + d);
     tt::write_file(path + "/etc/test/screen", "");  // a pty standing in for tty0 is bound here
     install(path, tt::binary_dir() + "/init/torgw-init", "/sbin/init");
@@ -92,13 +93,17 @@ struct TestRoot {
     tt::write_file(path + "/etc/passwd",
                    std::string("root:x:0:0:root:/:/sbin/nologin\n") +
                        (with_tor_user ? "tor:x:" + std::to_string(kTorUid) + ":" + std::to_string(kTorGid) +
-                                        "::/var/lib/tor:/sbin/nologin\n"
-                                  : std::string()) +
-                   "torgw-socks:x:1103:1104::/nonexistent:/sbin/nologin\n"
-                   "torgw-meta:x:" + std::to_string(kMetaUid) + ":" + std::to_string(kMetaUid) + "::/nonexistent:/sbin/nologin\n");
-    tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) + ":\ntorgw-socks:x:1104:\n"
-                   "torgw-meta:x:" + std::to_string(kMetaUid) + ":\n");
-    tt::write_file(path + "/etc/torgw/torgw.conf", "# the image's defaults\nbackend=127.0.0.1:9050\nidentity=ephemeral\n");
+                                            "::/var/lib/tor:/sbin/nologin\n"
+                                      : std::string()) +
+                       "torgw-socks:x:1103:1104::/nonexistent:/sbin/nologin\n"
+                       "torgw-meta:x:" +
+                       std::to_string(kMetaUid) + ":" + std::to_string(kMetaUid) + "::/nonexistent:/sbin/nologin\n");
+    tt::write_file(path + "/etc/group", "root:x:0:\ntor:x:" + std::to_string(kTorGid) +
+                                            ":\ntorgw-socks:x:1104:\n"
+                                            "torgw-meta:x:" +
+                                            std::to_string(kMetaUid) + ":\n");
+    tt::write_file(path + "/etc/torgw/torgw.conf",
+                   "# the image's defaults\nbackend=127.0.0.1:9050\nidentity=ephemeral\n");
     auto cmdline = [&](const std::string& name, const std::string& extra) {
       const bool own_metadata = extra.find("torgw.metadata=") != std::string::npos;
       tt::write_file(path + "/etc/test/" + name, "BOOT_IMAGE=/vmlinuz ro console=ttyS0 " +
@@ -147,16 +152,20 @@ int ns_init_main(void* p) {
   if (mount(a->root, a->root, nullptr, MS_BIND | MS_REC, nullptr) != 0) _exit(91);
   if (mount(nullptr, a->root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) _exit(92);
   // Never the host's own /dev/tty0 (the namespace's devtmpfs is the host's).
-  if (a->screen && mount(a->screen, (std::string(a->root) + "/etc/test/screen").c_str(), nullptr, MS_BIND, nullptr) != 0)
+  if (a->screen &&
+      mount(a->screen, (std::string(a->root) + "/etc/test/screen").c_str(), nullptr, MS_BIND, nullptr) != 0)
     _exit(95);
   if (chdir(a->root) != 0 || chroot(".") != 0 || chdir("/") != 0) _exit(93);
   dup2(a->null_fd, 0);
   dup2(a->out_fd, 1);
   dup2(a->out_fd, 2);
   std::string cmd = std::string("/etc/test/") + a->cmdline;
-  char* argv[] = {const_cast<char*>("/sbin/init"), const_cast<char*>("--cmdline"), cmd.data(),
+  char* argv[] = {const_cast<char*>("/sbin/init"),
+                  const_cast<char*>("--cmdline"),
+                  cmd.data(),
                   const_cast<char*>("--no-ttyS0"),
-                  const_cast<char*>(a->screen ? "--screen=/etc/test/screen" : "--no-screen"), nullptr};
+                  const_cast<char*>(a->screen ? "--screen=/etc/test/screen" : "--no-screen"),
+                  nullptr};
   char* envp[] = {const_cast<char*>("HOME=/"), const_cast<char*>("TERM=linux"), nullptr};
   execve("/sbin/init", argv, envp);
   _exit(94);
@@ -373,8 +382,8 @@ std::vector<std::string> marker_lines(const std::string& out) {
   return lines;
 }
 
-#define REQUIRE_ROOT()                                                  \
-  if (!is_root()) {                                                     \
+#define REQUIRE_ROOT()                                                                         \
+  if (!is_root()) {                                                                            \
     TORGW_SKIP(torgw::testing::Needs::root, "PID 1 in namespaces needs root (CAP_SYS_ADMIN)"); \
   }
 
@@ -491,11 +500,11 @@ TEST_CASE("PID 1: config from GCE and Hetzner metadata served inside the namespa
   auto b = ns.boot();
   CHECK(*b.get("METADATA") == "gce:present,hetzner:present");
   CHECK(*b.get("CONFIG_SOURCES") == "cmdline,gce,hetzner,file");
-  CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:9050");   // GCE restating the image's file
+  CHECK(*b.get("CONFIG_BACKEND") == "127.0.0.1:9050");  // GCE restating the image's file
   CHECK(b.get("CONFIG_ORIGIN")->find("backend@gce") != std::string::npos);
-  CHECK(*b.get("CONFIG_ONION_PORT") == "84");            // cmdline over GCE and Hetzner
-  CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");       // Hetzner over the default
-  CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");       // the file
+  CHECK(*b.get("CONFIG_ONION_PORT") == "84");       // cmdline over GCE and Hetzner
+  CHECK(*b.get("CONFIG_MAX_CONNECTIONS") == "12");  // Hetzner over the default
+  CHECK(*b.get("CONFIG_IDENTITY") == "ephemeral");  // the file
   CHECK(server->requests("/computeMetadata/v1/instance/attributes/torgw-backend") == 1);
   // PID 1 spoke no HTTP: every connection came from the helper, as torgw-meta.
   CHECK(server->client_uids() == std::set<long>{static_cast<long>(kMetaUid)});
@@ -750,8 +759,8 @@ TEST_CASE("PID 1: with a screen console, every marker on the console and on the 
   CHECK(on_console.size() > 20);
   for (const auto& [what, out] : {std::pair<std::string, std::string>{"console", console}, {"screen", tty}}) {
     INFO(what);
-    for (const char* key : {"BOOT_ID", "MARKER_VERSION", "IDENTITY_BINDING", "ONION_HOSTNAME", "INIT_DONE", "SHUTDOWN",
-                            "SHUTDOWN_DONE"})
+    for (const char* key :
+         {"BOOT_ID", "MARKER_VERSION", "IDENTITY_BINDING", "ONION_HOSTNAME", "INIT_DONE", "SHUTDOWN", "SHUTDOWN_DONE"})
       CHECK(count_of(out, std::string("\r\nTORGW ") + key + "=") == 1);
   }
   // The summary block: on the screen only, with the onion address, cursor saved and

@@ -21,11 +21,11 @@ struct Route {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::chrono::milliseconds delay{0};   // before answering at all
-  std::string raw;                      // sent verbatim instead of an HTTP answer
-  bool silent = false;                  // accept, read, never answer (until the client gives up)
-  bool trickle = false;                 // headers, then the body one byte per 50 ms
-  bool google = false;                  // GCE: add Metadata-Flavor: Google, 403 without the request header
+  std::chrono::milliseconds delay{0};  // before answering at all
+  std::string raw;                     // sent verbatim instead of an HTTP answer
+  bool silent = false;                 // accept, read, never answer (until the client gives up)
+  bool trickle = false;                // headers, then the body one byte per 50 ms
+  bool google = false;                 // GCE: add Metadata-Flavor: Google, 403 without the request header
 };
 
 class MetadataServer {

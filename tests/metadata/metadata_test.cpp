@@ -11,9 +11,9 @@
 using namespace torgw;
 using namespace torgw::config;
 using namespace std::chrono_literals;
+using torgw::testing::FailsWith;
 using torgw::testing::MetadataServer;
 using torgw::testing::Route;
-using torgw::testing::FailsWith;
 
 namespace {
 
@@ -123,7 +123,7 @@ TEST_CASE("slow answers: each attempt has a hard deadline") {
   REQUIRE(r.ok());
   CHECK(r->gce.state == ProviderState::Absent);
   CHECK(r->gce.note.find("timeout") != std::string::npos);
-  CHECK(s.requests(kList) == 2);  // attempts
+  CHECK(s.requests(kList) == 2);   // attempts
   CHECK(seconds_since(t0) < 4.5);  // never waited for the 5 s answer
 }
 
@@ -267,7 +267,9 @@ TEST_CASE("precedence across the real sources: cmdline > GCE > Hetzner > file") 
   auto r = fetch_metadata(opts_for(s));
   REQUIRE(r.ok());
   std::vector<SourceData> srcs;
-  srcs.push_back({Source::File, parse_kv_text("backend=1.1.1.1:1\nonion_port=81\nmax_connections=11\nidle_timeout=7", "file").value()});
+  srcs.push_back(
+      {Source::File,
+       parse_kv_text("backend=1.1.1.1:1\nonion_port=81\nmax_connections=11\nidle_timeout=7", "file").value()});
   srcs.push_back(r->hetzner.data);
   srcs.push_back(r->gce.data);
   srcs.push_back({Source::Cmdline, parse_cmdline("ro quiet torgw.backend=4.4.4.4:4").value()});

@@ -47,12 +47,18 @@ struct Module {
 };
 
 const Module kModules[] = {
-    {"common", torgw::kCommonReasons},        {"serial", torgw::serial::kReasons},
-    {"config", torgw::config::kReasons},      {"onion", torgw::onion::kReasons},
-    {"controlport", torgw::controlport::kReasons}, {"snp", torgw::snp::kReasons},
-    {"measure", torgw::measure::kReasons},    {"socks", torgw::socks::kReasons},
-    {"supervisor", torgw::supervisor::kReasons}, {"firewall", torgw::firewall::kReasons},
-    {"init", torgw::init::kReasons},          {"cli", torgw::cli::kReasons},
+    {"common", torgw::kCommonReasons},
+    {"serial", torgw::serial::kReasons},
+    {"config", torgw::config::kReasons},
+    {"onion", torgw::onion::kReasons},
+    {"controlport", torgw::controlport::kReasons},
+    {"snp", torgw::snp::kReasons},
+    {"measure", torgw::measure::kReasons},
+    {"socks", torgw::socks::kReasons},
+    {"supervisor", torgw::supervisor::kReasons},
+    {"firewall", torgw::firewall::kReasons},
+    {"init", torgw::init::kReasons},
+    {"cli", torgw::cli::kReasons},
     {"release", torgw::release::kReasons},
 };
 
@@ -65,18 +71,23 @@ enum class Kind {
 
 struct Producer {
   std::string_view name;
-  std::size_t arg;         // which argument is the reason
-  std::string_view file;   // only in this file ("": everywhere)
+  std::size_t arg;        // which argument is the reason
+  std::string_view file;  // only in this file ("": everywhere)
   Kind kind;
 };
 
 const Producer kProducers[] = {
     {"err", 1, "config/config.cpp", Kind::keyed},  // err(key, word): before the generic err
-    {"make_error", 0, "", Kind::token},  {"bad", 0, "", Kind::token},
-    {"err", 0, "", Kind::token},         {"fail", 0, "", Kind::token},
-    {"os_error", 0, "", Kind::token},    {"fatal", 0, "", Kind::token},
-    {"exclude", 0, "", Kind::token},     {"reject", 0, "", Kind::token},
-    {"wire_error", 0, "", Kind::token},  {"at", 1, "config/userdata.cpp", Kind::token},
+    {"make_error", 0, "", Kind::token},
+    {"bad", 0, "", Kind::token},
+    {"err", 0, "", Kind::token},
+    {"fail", 0, "", Kind::token},
+    {"os_error", 0, "", Kind::token},
+    {"fatal", 0, "", Kind::token},
+    {"exclude", 0, "", Kind::token},
+    {"reject", 0, "", Kind::token},
+    {"wire_error", 0, "", Kind::token},
+    {"at", 1, "config/userdata.cpp", Kind::token},
     {"prefixed", 0, "init/identity_stage.cpp", Kind::subject},
 };
 
@@ -206,7 +217,8 @@ Scan scan(const std::string& file, const std::string& text) {
     if (!p.file.empty() && p.file != file) continue;
     for (auto pos = text.find(std::string(p.name) + "("); pos != std::string::npos;
          pos = text.find(std::string(p.name) + "(", pos + 1)) {
-      if (pos > 0 && (ident_char(text[pos - 1]) || text[pos - 1] == '.' || text[pos - 1] == '>' || text[pos - 1] == ':'))
+      if (pos > 0 &&
+          (ident_char(text[pos - 1]) || text[pos - 1] == '.' || text[pos - 1] == '>' || text[pos - 1] == ':'))
         continue;
       if (!seen.insert(pos).second) continue;  // a file-specific producer took it
       auto args = call_args(text, pos + p.name.size());
@@ -317,7 +329,8 @@ std::vector<std::string> check(const Module& m, const ModuleSources& src) {
   for (auto e : m.reasons) {
     if (!grammatical(e)) problems.push_back(std::string(m.dir) + ": \"" + std::string(e) + "\" breaks the grammar");
     if (!spelled.count(std::string(e)))
-      problems.push_back(std::string(m.dir) + ": \"" + std::string(e) + "\" is listed but no source spells it (stale?)");
+      problems.push_back(std::string(m.dir) + ": \"" + std::string(e) +
+                         "\" is listed but no source spells it (stale?)");
   }
   return problems;
 }
@@ -368,16 +381,15 @@ TEST_CASE("the keyed words and the stage subjects are each spelled in their sour
 }
 
 TEST_CASE("the scanner finds what it must and flags what is missing") {
-  const std::string text =
-      "  if (x) return make_error(\"socks5.not_listed_anywhere\", \"d\");\n"
-      "  return make_error(cond ? \"socks5.bad_version\" : \"socks5.also_missing\");\n"
-      "  return bad(\"a message, not a reason\");\n"
-      "  auto v = j.at(\"snp.json\");\n"
-      "  return make_error(std::string(key) + \":composed\", \"d\");\n"
-      "  // reasons: socks:user_unknown\n"
-      "  return make_error(what + \":user_unknown\");\n"
-      "  case X: return \"spawn.exec_failed\";\n"
-      "  s.reason = e == \"socks5.compared\" ? \"socks5.chosen\" : \"socks5.otherwise\";\n";
+  const std::string text = "  if (x) return make_error(\"socks5.not_listed_anywhere\", \"d\");\n"
+                           "  return make_error(cond ? \"socks5.bad_version\" : \"socks5.also_missing\");\n"
+                           "  return bad(\"a message, not a reason\");\n"
+                           "  auto v = j.at(\"snp.json\");\n"
+                           "  return make_error(std::string(key) + \":composed\", \"d\");\n"
+                           "  // reasons: socks:user_unknown\n"
+                           "  return make_error(what + \":user_unknown\");\n"
+                           "  case X: return \"spawn.exec_failed\";\n"
+                           "  s.reason = e == \"socks5.compared\" ? \"socks5.chosen\" : \"socks5.otherwise\";\n";
   Scan s = scan("socks/example.cpp", text);
   std::vector<std::string> literals;
   for (const auto& f : s.found)

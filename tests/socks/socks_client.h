@@ -34,8 +34,8 @@ inline Bytes name_request(const std::string& host, std::uint16_t port, int cmd =
 inline Bytes ipv4_request(const std::string& ip, std::uint16_t port, int cmd = 1) {
   unsigned a, b, c, d;
   REQUIRE(std::sscanf(ip.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) == 4);
-  return B({5, cmd, 0, 1, static_cast<int>(a), static_cast<int>(b), static_cast<int>(c), static_cast<int>(d),
-            port >> 8, port & 0xff});
+  return B({5, cmd, 0, 1, static_cast<int>(a), static_cast<int>(b), static_cast<int>(c), static_cast<int>(d), port >> 8,
+            port & 0xff});
 }
 
 struct Client {
@@ -45,7 +45,8 @@ struct Client {
 };
 
 // Greeting (+ RFC 1929 message if the server picks it) + request; reads the reply.
-inline Client handshake(UniqueFd fd, const Bytes& request, const Bytes& greeting = B({5, 1, 0}), const Bytes& auth = {}) {
+inline Client handshake(UniqueFd fd, const Bytes& request, const Bytes& greeting = B({5, 1, 0}),
+                        const Bytes& auth = {}) {
   using namespace std::chrono_literals;
   Client c;
   c.fd = std::move(fd);

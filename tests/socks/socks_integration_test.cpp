@@ -71,17 +71,16 @@ const Netns& netns() {
   return n;
 }
 
-#define NEED_ENV(...)                                                     \
-  do {                                                                    \
-    if (!netns().ok) {                                                    \
-      TORGW_SKIP(torgw::testing::Needs::root, netns().why);               \
-    }                                                                     \
-    for (const char* prog : {__VA_ARGS__}) {                              \
-      if (find_program(prog).empty()) {                                   \
-        TORGW_SKIP(torgw::testing::Needs::package,                        \
-                   std::string(prog) + " not installed (scripts/setup)"); \
-      }                                                                   \
-    }                                                                     \
+#define NEED_ENV(...)                                                                                     \
+  do {                                                                                                    \
+    if (!netns().ok) {                                                                                    \
+      TORGW_SKIP(torgw::testing::Needs::root, netns().why);                                               \
+    }                                                                                                     \
+    for (const char* prog : {__VA_ARGS__}) {                                                              \
+      if (find_program(prog).empty()) {                                                                   \
+        TORGW_SKIP(torgw::testing::Needs::package, std::string(prog) + " not installed (scripts/setup)"); \
+      }                                                                                                   \
+    }                                                                                                     \
   } while (0)
 
 std::uint8_t pattern(std::size_t i) { return static_cast<std::uint8_t>(i ^ (i >> 8) ^ (i >> 16) ^ 0x5a); }
@@ -358,9 +357,9 @@ TEST_CASE("policy-denied destinations get 0x02 before any backend sees them") {
   HttpServer http;
   Dante dante(dir);
   Relay relay(dir, {dante.endpoint()}, "deny = *.blocked.example\n");
-  for (const char* url : {"http://169.254.169.254/computeMetadata/v1/", "http://10.0.0.1/", "http://192.168.1.1/",
-                          "http://[::1]:80/", "http://[fe80::1]/", "http://100.64.0.1/", "http://localhost/",
-                          "http://a.blocked.example/"}) {
+  for (const char* url :
+       {"http://169.254.169.254/computeMetadata/v1/", "http://10.0.0.1/", "http://192.168.1.1/", "http://[::1]:80/",
+        "http://[fe80::1]/", "http://100.64.0.1/", "http://localhost/", "http://a.blocked.example/"}) {
     INFO(url);
     auto r = curl(relay.proxy(), url);
     CHECK(r.exit_code == 97);
@@ -383,11 +382,11 @@ TEST_CASE("client credentials (RFC 1929) checked against curl; backend credentia
   Relay relay(dir, {ms.endpoint()},
               "client_auth = password\nclient_credential = alice:s3cret\n"
               "backend_auth = password\nbackend_credential = exit:exitpw\n");
-  auto ok = run({"curl", "-sS", "--max-time", "30", "--proxy", "socks5h://alice:s3cret@" + relay.proxy(),
-                 http.url("/hello")});
+  auto ok = run(
+      {"curl", "-sS", "--max-time", "30", "--proxy", "socks5h://alice:s3cret@" + relay.proxy(), http.url("/hello")});
   check_hello(ok);
-  auto bad = run({"curl", "-sS", "--max-time", "30", "--proxy", "socks5h://alice:wrong@" + relay.proxy(),
-                  http.url("/hello")});
+  auto bad = run(
+      {"curl", "-sS", "--max-time", "30", "--proxy", "socks5h://alice:wrong@" + relay.proxy(), http.url("/hello")});
   CHECK(bad.exit_code == 97);
   CHECK(relay.log().find("s3cret") == std::string::npos);
   CHECK(relay.log().find("exitpw") == std::string::npos);
@@ -551,13 +550,21 @@ std::string sh(const std::string& cmd) {
 struct Pki {
   explicit Pki(const TempDir& d) : dir(d.path()) {
     const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    sh("cd " + dir + " && openssl req -x509 " + ec + " -keyout ca.key -out ca.pem -days 30 -subj /CN=torgw-test-ca 2>/dev/null"
+    sh("cd " + dir + " && openssl req -x509 " + ec +
+       " -keyout ca.key -out ca.pem -days 30 -subj /CN=torgw-test-ca 2>/dev/null"
        " && printf 'subjectAltName=DNS:exit.torgw.test\\n' > san.ext"
-       " && openssl req " + ec + " -keyout server.key -out server.csr -subj /CN=exit.torgw.test 2>/dev/null"
-       " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile san.ext -out server.pem 2>/dev/null"
-       " && openssl req " + ec + " -keyout client.key -out client.csr -subj /CN=gateway 2>/dev/null"
-       " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out client.pem 2>/dev/null");
-    sh("cd " + dir + " && python3 -c '\n"
+       " && openssl req " +
+       ec +
+       " -keyout server.key -out server.csr -subj /CN=exit.torgw.test 2>/dev/null"
+       " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile san.ext -out "
+       "server.pem 2>/dev/null"
+       " && openssl req " +
+       ec +
+       " -keyout client.key -out client.csr -subj /CN=gateway 2>/dev/null"
+       " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out client.pem "
+       "2>/dev/null");
+    sh("cd " + dir +
+       " && python3 -c '\n"
        "import datetime\n"
        "from cryptography import x509\n"
        "from cryptography.x509.oid import NameOID\n"
@@ -576,7 +583,8 @@ struct Pki {
   std::string file(const std::string& name) const { return dir + "/" + name; }
   // curl's pin of a certificate's key, computed by the openssl CLI (not by our code).
   std::string pin(const std::string& cert) const {
-    auto b64 = sh("openssl x509 -in " + file(cert + ".pem") + " -pubkey -noout | openssl pkey -pubin -outform der"
+    auto b64 = sh("openssl x509 -in " + file(cert + ".pem") +
+                  " -pubkey -noout | openssl pkey -pubin -outform der"
                   " | openssl dgst -sha256 -binary | base64");
     return "sha256//" + b64.substr(0, b64.find('\n'));
   }
@@ -593,8 +601,8 @@ class Stunnel {
       : port_(free_tcp_port()) {
     std::string conf = dir.file("stunnel-" + std::to_string(port_) + ".conf");
     std::string text = "foreground = yes\npid =\ndebug = notice\n[exit]\naccept = 127.0.0.1:" + std::to_string(port_) +
-                       "\nconnect = " + target + "\ncert = " + pki.file(cert + ".pem") + "\nkey = " +
-                       pki.file(cert + ".key") + "\nsslVersionMin = TLSv1.3\n";
+                       "\nconnect = " + target + "\ncert = " + pki.file(cert + ".pem") +
+                       "\nkey = " + pki.file(cert + ".key") + "\nsslVersionMin = TLSv1.3\n";
     if (require_client_cert) text += "CAfile = " + pki.file("ca.pem") + "\nverifyChain = yes\nrequireCert = yes\n";
     write_file(conf, text);
     SpawnOptions o;
@@ -651,7 +659,8 @@ class Tee {
     char buf[16384];
     bool open[2] = {true, true};
     while (!stop_ && (open[0] || open[1])) {
-      pollfd p[2] = {{a, static_cast<short>(open[0] ? POLLIN : 0), 0}, {b, static_cast<short>(open[1] ? POLLIN : 0), 0}};
+      pollfd p[2] = {{a, static_cast<short>(open[0] ? POLLIN : 0), 0},
+                     {b, static_cast<short>(open[1] ? POLLIN : 0), 0}};
       if (::poll(p, 2, 50) <= 0) continue;
       for (int k = 0; k < 2; ++k) {
         if (!open[k] || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -784,14 +793,16 @@ TEST_CASE("tls: CA mode checks the name (SNI); mutual TLS needs the client certi
   }
   {
     // A CA that did not sign the server's certificate.
-    Relay relay(dir, {tunnel.backend()}, "backend_tls_ca = " + pki.b64("expired.pem") + "\nbackend_tls_sni = exit.torgw.test\n");
+    Relay relay(dir, {tunnel.backend()},
+                "backend_tls_ca = " + pki.b64("expired.pem") + "\nbackend_tls_sni = exit.torgw.test\n");
     check_refused(relay, curl(relay.proxy(), http.url("/hello")), 5, "tls.cert_untrusted");
   }
   Stunnel mutual(dir, pki, dante.endpoint(), "server", true);
   const std::string pin = tls_pin_conf(pki.pin("server"));
   {
-    Relay relay(dir, {mutual.backend()},
-                pin + "backend_tls_cert = " + pki.b64("client.pem") + "\nbackend_tls_key = " + pki.b64("client.key") + "\n");
+    Relay relay(
+        dir, {mutual.backend()},
+        pin + "backend_tls_cert = " + pki.b64("client.pem") + "\nbackend_tls_key = " + pki.b64("client.key") + "\n");
     check_hello(curl(relay.proxy(), http.url("/hello")));
     // The key never reaches the log, nor --check's dump.
     auto key_pem = read_file(pki.file("client.key"));
@@ -813,7 +824,8 @@ TEST_CASE("tls: failover from a dead TLS backend to a live one, mixed with plain
   auto first = std::make_unique<Stunnel>(dir, pki, dante.endpoint());
   Stunnel second(dir, pki, ms.endpoint());
   auto first_ep = first->backend();
-  Relay relay(dir, {first_ep, second.backend(), ms.endpoint()}, tls_pin_conf(pki.pin("server")) + "health_interval = 60s\n");
+  Relay relay(dir, {first_ep, second.backend(), ms.endpoint()},
+              tls_pin_conf(pki.pin("server")) + "health_interval = 60s\n");
   check_hello(curl(relay.proxy(), http.url("/hello")));
   first->proc().stop(0ms);
   first.reset();

@@ -36,8 +36,8 @@ bool ci_guarantees(Needs n) {
 }
 
 void record_skip(Needs n, std::string reason) {
-  skips().push_back(Skip{Catch::getResultCapture().getCurrentTestName(),
-                         std::string(needs_name(n)), std::move(reason)});
+  skips().push_back(
+      Skip{Catch::getResultCapture().getCurrentTestName(), std::string(needs_name(n)), std::move(reason)});
 }
 
 const std::vector<Skip>& recorded_skips() { return skips(); }

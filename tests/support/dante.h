@@ -21,12 +21,14 @@ class Dante {
     std::string conf = dir.file("danted-" + std::to_string(port_) + ".conf");
     log_ = dir.file("danted-" + std::to_string(port_) + ".log");
     write_file(conf, "logoutput: stderr\n"
-                     "internal: 127.0.0.5 port = " + std::to_string(port_) + "\n"
-                     "external: 127.0.0.5\n"
-                     "clientmethod: none\nsocksmethod: none\n"
-                     "user.privileged: root\nuser.unprivileged: nobody\n"
-                     "client pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  log: error\n}\n"
-                     "socks pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  command: connect\n  log: error\n}\n");
+                     "internal: 127.0.0.5 port = " +
+                         std::to_string(port_) +
+                         "\n"
+                         "external: 127.0.0.5\n"
+                         "clientmethod: none\nsocksmethod: none\n"
+                         "user.privileged: root\nuser.unprivileged: nobody\n"
+                         "client pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  log: error\n}\n"
+                         "socks pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  command: connect\n  log: error\n}\n");
     SpawnOptions o;
     o.stdout_path = log_;
     proc_ = Subprocess::spawn({find_program("danted"), "-f", conf, "-N", "2"}, o);

@@ -39,8 +39,7 @@ Subprocess::~Subprocess() {
 Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
   if (argv.empty()) throw std::runtime_error("spawn: empty argv");
   int in_pipe[2] = {-1, -1};
-  if (!opts.stdin_data.empty() && ::pipe2(in_pipe, O_CLOEXEC) != 0)
-    throw std::runtime_error("pipe2 failed");
+  if (!opts.stdin_data.empty() && ::pipe2(in_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
   // Report exec failure through a CLOEXEC pipe so spawn() throws instead of the child
   // silently exiting 127.
   int err_pipe[2];
@@ -150,8 +149,7 @@ int Subprocess::stop(std::chrono::milliseconds grace) {
   return st.value_or(-1);
 }
 
-RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-              const SpawnOptions& base) {
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout, const SpawnOptions& base) {
   TempDir dir("run");
   SpawnOptions opts = base;
   opts.stdout_path = dir.path() + "/out";

@@ -13,12 +13,12 @@
 namespace torgw::testing {
 
 struct SpawnOptions {
-  std::vector<std::string> env;      // extra NAME=VALUE entries on top of the parent's
-  std::string stdout_path;           // empty: inherit; output also goes to stderr file below
-  std::string stderr_path;           // empty: same as stdout_path (or inherit)
+  std::vector<std::string> env;  // extra NAME=VALUE entries on top of the parent's
+  std::string stdout_path;       // empty: inherit; output also goes to stderr file below
+  std::string stderr_path;       // empty: same as stdout_path (or inherit)
   std::string cwd;
-  std::string stdin_data;            // written to a pipe then closed; empty: /dev/null
-  bool new_process_group = true;     // so kill_group() reaches grandchildren
+  std::string stdin_data;         // written to a pipe then closed; empty: /dev/null
+  bool new_process_group = true;  // so kill_group() reaches grandchildren
 };
 
 class Subprocess {
@@ -48,17 +48,16 @@ class Subprocess {
 };
 
 struct RunResult {
-  int exit_code = -1;        // -1 if killed by a signal or timed out
+  int exit_code = -1;  // -1 if killed by a signal or timed out
   int term_signal = 0;
   bool timed_out = false;
-  std::string out;           // stdout
-  std::string err;           // stderr
+  std::string out;  // stdout
+  std::string err;  // stderr
 };
 
 // Runs argv to completion (bounded by timeout), capturing stdout and stderr.
 RunResult run(const std::vector<std::string>& argv,
-              std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),
-              const SpawnOptions& opts = {});
+              std::chrono::milliseconds timeout = std::chrono::milliseconds(30000), const SpawnOptions& opts = {});
 
 // Absolute path of an executable on PATH (or /usr/sbin, /sbin), or empty.
 std::string find_program(const std::string& name);

@@ -22,7 +22,7 @@ namespace torgw::testing {
 struct ResultView {
   template <class T>
   ResultView(const Result<T>& r) : error(r.ok() ? nullptr : &r.error()) {}  // NOLINT: implicit on purpose
-  const Error* error;  // null when the Result holds a value
+  const Error* error;                                                       // null when the Result holds a value
 };
 
 class FailsWithMatcher : public Catch::MatcherBase<ResultView> {

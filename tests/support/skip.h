@@ -53,25 +53,24 @@ const std::vector<Skip>& recorded_skips();
 
 // The common part of both macros: fail under CI when CI guarantees `needs`, else record
 // the skip (the main reports it) and say so in Catch2's output.
-#define TORGW_SKIP_RECORD_(needs, reason, prefix)                                      \
-  const std::string torgw_skip_reason_ = std::string(prefix) + (reason);               \
-  if (::torgw::testing::ci_guarantees(needs)) {                                        \
-    FAIL("CI guarantees this precondition (" << ::torgw::testing::needs_name(needs)    \
-                                             << "), so it is a failure, not a skip: "   \
-                                             << torgw_skip_reason_);                   \
-  }                                                                                    \
-  ::torgw::testing::record_skip(needs, torgw_skip_reason_);                            \
+#define TORGW_SKIP_RECORD_(needs, reason, prefix)                                                             \
+  const std::string torgw_skip_reason_ = std::string(prefix) + (reason);                                      \
+  if (::torgw::testing::ci_guarantees(needs)) {                                                               \
+    FAIL("CI guarantees this precondition (" << ::torgw::testing::needs_name(needs)                           \
+                                             << "), so it is a failure, not a skip: " << torgw_skip_reason_); \
+  }                                                                                                           \
+  ::torgw::testing::record_skip(needs, torgw_skip_reason_);                                                   \
   WARN("SKIP: " << ::torgw::testing::needs_name(needs) << ": " << torgw_skip_reason_)
 
-#define TORGW_SKIP(needs, reason)               \
-  do {                                          \
-    TORGW_SKIP_RECORD_(needs, reason, "");      \
-    return;                                     \
+#define TORGW_SKIP(needs, reason)          \
+  do {                                     \
+    TORGW_SKIP_RECORD_(needs, reason, ""); \
+    return;                                \
   } while (0)
 
 // The test case goes on without the part that needs `needs`; it is still reported as
 // skipped (a partial check is not a pass), and under CI it fails like TORGW_SKIP.
-#define TORGW_SKIP_IN_PART(needs, reason)             \
-  do {                                                \
-    TORGW_SKIP_RECORD_(needs, reason, "in part: ");   \
+#define TORGW_SKIP_IN_PART(needs, reason)           \
+  do {                                              \
+    TORGW_SKIP_RECORD_(needs, reason, "in part: "); \
   } while (0)

@@ -22,9 +22,9 @@
 
 #include "common/bytes.h"
 #include "common/fd.h"
+#include "common/spawn.h"
 #include "controlport/controlport.h"
 #include "controlport/testing.h"
-#include "common/spawn.h"
 #include "supervisor/process.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -181,7 +181,8 @@ Status generate_keys(const std::string& tor, const std::string& gencert, const s
   if (g.exit_code != 0) return make_error("tornet.keys", "tor-gencert failed: " + g.err + g.out);
   std::vector<std::string> names{kAuthNick};
   for (int i = 1; i <= kMaxRelays; ++i) names.push_back(relay_nick(i));
-  std::string meta = "v3ident " + field_after(read_file(out + "/auth/keys/authority_certificate"), "fingerprint") + "\n";
+  std::string meta = "v3ident " + field_after(read_file(out + "/auth/keys/authority_certificate"), "fingerprint") +
+                     "\n";
   for (const auto& n : names) {
     TORGW_ASSIGN_OR_RETURN(auto fp, router_keys(tor, out + "/" + n));
     meta += n + " " + fp + "\n";
@@ -225,9 +226,7 @@ Result<Keys> ensure_keys(const std::string& tor, const std::string& gencert, con
   // One generator at a time; others wait, then find the cache filled.
   UniqueFd lock(::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock || ::flock(lock.get(), LOCK_EX) != 0) return make_error("tornet.keys", "cannot lock " + dir + ".lock");
-  auto valid = [&] {
-    return fs::exists(dir + "/keys.txt") && cert_fresh(dir + "/auth/keys/authority_certificate");
-  };
+  auto valid = [&] { return fs::exists(dir + "/keys.txt") && cert_fresh(dir + "/auth/keys/authority_certificate"); };
   if (!valid()) {
     std::string tmp = dir + ".tmp." + std::to_string(::getpid());
     fs::remove_all(tmp, ec);
@@ -310,7 +309,8 @@ Result<std::string> tor_version(const std::string& tor) {
 Result<std::string> http_get(const std::string& host, std::uint16_t port, const std::string& path,
                              milliseconds timeout) {
   UniqueFd s = testing::connect_tcp(host, port);
-  if (!s) return make_error("tornet.http", "connect " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+  if (!s)
+    return make_error("tornet.http", "connect " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
   std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
   if (!testing::write_all(s.get(), req.data(), req.size())) return make_error("tornet.http", "write failed");
   std::string resp = testing::read_until_eof(s.get(), timeout);
@@ -616,26 +616,34 @@ Status Network::launch(Options& opts) {
   const std::string ivl = std::to_string(interval), delay = std::to_string(std::max(2L, interval / 5));
   launched_ = Clock::now();
   const long offset = (static_cast<long>(std::time(nullptr)) + 9) % interval;
-  std::string auth_rc = common +
-                        "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(auth_or) +
+  std::string auth_rc = common + "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(auth_or) +
                         "\nDirPort 127.0.0.1:" + std::to_string(auth_dir) +
                         "\nAuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\nExitPolicy reject *:*\n"
-                        "TestingV3AuthInitialVotingInterval " + ivl + "\nV3AuthVotingInterval " + ivl + "\n"
-                        "TestingV3AuthInitialVoteDelay " + delay + "\nTestingV3AuthInitialDistDelay " + delay + "\n"
-                        "V3AuthVoteDelay " + delay + "\nV3AuthDistDelay " + delay + "\n"
-                        "TestingV3AuthVotingStartOffset " + std::to_string(offset) + "\n"
+                        "TestingV3AuthInitialVotingInterval " +
+                        ivl + "\nV3AuthVotingInterval " + ivl +
+                        "\n"
+                        "TestingV3AuthInitialVoteDelay " +
+                        delay + "\nTestingV3AuthInitialDistDelay " + delay +
+                        "\n"
+                        "V3AuthVoteDelay " +
+                        delay + "\nV3AuthDistDelay " + delay +
+                        "\n"
+                        "TestingV3AuthVotingStartOffset " +
+                        std::to_string(offset) +
+                        "\n"
                         "AuthDirFastGuarantee 1\nAuthDirVoteStableGuaranteeMinUptime 0\n"
                         "AuthDirVoteStableGuaranteeMTBF 0\nAuthDirMaxServersPerAddr 0\n";
   TORGW_TRY(spawn_tor(kAuthNick, auth_rc));
   for (int i = 0; i < n_relays; ++i) {
-    std::string rc = common + "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(relay_or[static_cast<std::size_t>(i)]) +
+    std::string rc = common +
+                     "Address 127.0.0.1\nORPort 127.0.0.1:" + std::to_string(relay_or[static_cast<std::size_t>(i)]) +
                      "\nDirPort 127.0.0.1:" + std::to_string(relay_dir[static_cast<std::size_t>(i)]) +
                      "\nFetchDirInfoEarly 1\nFetchDirInfoExtraEarly 1\n";
-    if (i == 0) rc += "ExitRelay 1\nExitPolicyRejectPrivate 0\nExitPolicyRejectLocalInterfaces 0\n"
-                      "ExitPolicy accept 127.0.0.0/8:*\nExitPolicy reject *:*\n";
+    if (i == 0)
+      rc += "ExitRelay 1\nExitPolicyRejectPrivate 0\nExitPolicyRejectLocalInterfaces 0\n"
+            "ExitPolicy accept 127.0.0.0/8:*\nExitPolicy reject *:*\n";
     else rc += "ExitRelay 0\nExitPolicy reject *:*\n";
     TORGW_TRY(spawn_tor(relay_nick(i + 1), rc));
-
   }
   say("authority and " + std::to_string(n_relays) + " relays started");
 

@@ -34,13 +34,13 @@ namespace torgw::tornet {
 enum class Netns { Auto, On, Off };  // Auto: on when running as root
 
 struct Options {
-  std::string dir;              // working directory (created); empty: a fresh one under $TMPDIR
-  bool keep_dir = false;        // keep `dir` after stop() (always kept if TORGW_KEEP_TMP is set)
+  std::string dir;        // working directory (created); empty: a fresh one under $TMPDIR
+  bool keep_dir = false;  // keep `dir` after stop() (always kept if TORGW_KEEP_TMP is set)
   Netns netns = Netns::Auto;
-  std::string tor;              // tor binary; empty: found on PATH
-  std::string tor_gencert;      // empty: found on PATH
-  std::string key_cache;        // empty: $TORGW_TORNET_CACHE, else $XDG_CACHE_HOME or ~/.cache, + /torgw/tornet
-  bool client = true;           // start the client tor
+  std::string tor;                    // tor binary; empty: found on PATH
+  std::string tor_gencert;            // empty: found on PATH
+  std::string key_cache;              // empty: $TORGW_TORNET_CACHE, else $XDG_CACHE_HOME or ~/.cache, + /torgw/tornet
+  bool client = true;                 // start the client tor
   std::chrono::seconds timeout{180};  // for the whole start
   // The authority's V3AuthVotingInterval (vote and dist delays are a fifth of it). 10 s is
   // what ../shared/TORNET.md measured; Onionbalance's --is-testnet assumes chutney's 20 s
@@ -61,10 +61,10 @@ struct Timings {
 };
 
 struct TorProcess {
-  std::string name;     // "auth", "relay1", ..., "client", or the caller's name
+  std::string name;  // "auth", "relay1", ..., "client", or the caller's name
   pid_t pid = -1;
   std::string data_dir;
-  std::string log;      // its stdout/stderr
+  std::string log;  // its stdout/stderr
 };
 
 class Network {
@@ -92,7 +92,7 @@ class Network {
 
   std::string socks_endpoint() const;  // "127.0.0.1:PORT" of the client tor ("" if none)
   std::uint16_t socks_port() const { return socks_port_; }
-  std::string client_control_socket() const;  // unix socket path of the client tor
+  std::string client_control_socket() const;           // unix socket path of the client tor
   const std::string& netns() const { return netns_; }  // "" if none
   const std::string& dir() const { return dir_; }
   const std::string& tor_binary() const { return tor_; }

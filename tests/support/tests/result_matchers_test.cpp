@@ -29,7 +29,7 @@ TEST_CASE("FailsWith matches an error with exactly that reason") {
 TEST_CASE("FailsWith does not match a wrong reason, a prefix, or a value") {
   const auto bad = parse_digit('x');
   CHECK_FALSE(FailsWith("digit.out_of_range").match(bad));
-  CHECK_FALSE(FailsWith("digit").match(bad));  // reasons are compared whole
+  CHECK_FALSE(FailsWith("digit").match(bad));                   // reasons are compared whole
   CHECK_FALSE(FailsWith("digit.not_a_digit: 'x'").match(bad));  // the detail is not part of it
   CHECK_FALSE(FailsWith("digit.not_a_digit").match(parse_digit('7')));
   CHECK_THAT(bad, !FailsWith("digit.out_of_range"));
