@@ -295,25 +295,36 @@ Result<std::vector<std::string>> parse_gce_attribute_list(std::string_view body)
 
 namespace {
 
-// "[tls://]host:port,...": normalized, no duplicates.
-Result<std::string> validate_host_port_list(const KeySpec& spec, std::string_view value) {
+// A comma-separated list of at most spec.max items, each normalized by `item` (its
+// error ends the validation), no item twice (duplicate_item; the item is the detail
+// when `name_duplicate`). Returns the normalized items joined with commas.
+template <class NormalizeItem>
+Result<std::string> normalized_list(const KeySpec& spec, std::string_view value, bool name_duplicate,
+                                    NormalizeItem item) {
   const auto key = spec.name;
   auto items = split(value, ',');
   if (items.size() > spec.max) return err(key, "too_many_items");
   std::set<std::string> seen;
   std::string out;
-  for (auto item : items) {
+  for (auto raw : items) {
+    TORGW_ASSIGN_OR_RETURN(auto norm, item(raw));
+    if (!seen.insert(norm).second) return err(key, "duplicate_item", name_duplicate ? norm : std::string());
+    if (!out.empty()) out += ",";
+    out += norm;
+  }
+  return out;
+}
+
+// "[tls://]host:port,...": normalized, no duplicates.
+Result<std::string> validate_host_port_list(const KeySpec& spec, std::string_view value) {
+  return normalized_list(spec, value, true, [&](std::string_view item) -> Result<std::string> {
     // "tls://host:port": the same address reached over TLS (torgw-socks).
     const bool tls = item.substr(0, 6) == "tls://";
     if (tls) item.remove_prefix(6);
     auto hp = parse_host_port(item);
-    if (!hp) return err(key, "bad_format", "expected [tls://]host:port[,[tls://]host:port...]");
-    if (tls) hp = "tls://" + *hp;
-    if (!seen.insert(*hp).second) return err(key, "duplicate_item", *hp);
-    if (!out.empty()) out += ",";
-    out += *hp;
-  }
-  return out;
+    if (!hp) return err(spec.name, "bad_format", "expected [tls://]host:port[,[tls://]host:port...]");
+    return tls ? "tls://" + *hp : *hp;
+  });
 }
 
 // "30", "30s", "5m", "1h": the value in seconds, within the key's range.
@@ -358,12 +369,7 @@ Result<std::string> validate_enum_list(const KeySpec& spec, std::string_view val
 
 // Client-auth keys: tor's "descriptor:x25519:" form or bare, lower-cased, no duplicates.
 Result<std::string> validate_x25519_list(const KeySpec& spec, std::string_view value) {
-  const auto key = spec.name;
-  auto items = split(value, ',');
-  if (items.size() > spec.max) return err(key, "too_many_items");
-  std::set<std::string> seen;
-  std::string out;
-  for (auto item : items) {
+  return normalized_list(spec, value, false, [&](std::string_view item) -> Result<std::string> {
     static constexpr std::string_view kTorPrefix = "descriptor:x25519:";
     if (item.substr(0, kTorPrefix.size()) == kTorPrefix) item.remove_prefix(kTorPrefix.size());
     std::string k(item);
@@ -371,14 +377,11 @@ Result<std::string> validate_x25519_list(const KeySpec& spec, std::string_view v
                    [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
     // 32 bytes in unpadded base32 is 52 characters; the last one carries 1 bit.
     if (k.size() != 52 || !std::all_of(k.begin(), k.end(), is_base32_lower))
-      return err(key, "bad_key_format", "expected [descriptor:x25519:]<52 base32 chars>");
+      return err(spec.name, "bad_key_format", "expected [descriptor:x25519:]<52 base32 chars>");
     if (std::string_view("aq").find(k.back()) == std::string_view::npos)
-      return err(key, "bad_key_format", "trailing bits set");
-    if (!seen.insert(k).second) return err(key, "duplicate_item");
-    if (!out.empty()) out += ",";
-    out += k;
-  }
-  return out;
+      return err(spec.name, "bad_key_format", "trailing bits set");
+    return k;
+  });
 }
 
 // "http://<ip literal>[:port]" (the metadata endpoint): never a name to resolve.
