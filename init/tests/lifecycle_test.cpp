@@ -66,6 +66,19 @@ std::string cell(const Lifecycle& now, LifeEvent e) {
   return out;
 }
 
+// Every row x column of the table against the hand-written cells.
+template <class Rows>
+void check_table(const Rows& rs, const std::vector<std::vector<std::string>>& expected) {
+  REQUIRE(rs.size() == expected.size());
+  for (std::size_t r = 0; r < rs.size(); ++r) {
+    REQUIRE(expected[r].size() == kColumns.size());
+    for (std::size_t c = 0; c < kColumns.size(); ++c) {
+      INFO(rs[r].name << " x " << to_string(kColumns[c]));
+      CHECK(cell(rs[r].at, kColumns[c]) == expected[r][c]);
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("lifecycle: every cell of the table, PID 1") {
@@ -83,14 +96,7 @@ TEST_CASE("lifecycle: every cell of the table, PID 1") {
        "final(poweroff): end(fatal)"},
       {"-", "-", "-", "-", "-", "-", "-", "-"},
   };
-  auto rs = rows(true);
-  REQUIRE(rs.size() == expected.size());
-  for (std::size_t r = 0; r < rs.size(); ++r) {
-    for (std::size_t c = 0; c < kColumns.size(); ++c) {
-      INFO(rs[r].name << " x " << to_string(kColumns[c]));
-      CHECK(cell(rs[r].at, kColumns[c]) == expected[r][c]);
-    }
-  }
+  check_table(rows(true), expected);
 }
 
 TEST_CASE("lifecycle: every cell of the table, --dev (no FATAL delay, Ctrl-C powers off)") {
@@ -108,13 +114,7 @@ TEST_CASE("lifecycle: every cell of the table, --dev (no FATAL delay, Ctrl-C pow
        "final(poweroff): end(fatal)"},
       {"-", "-", "-", "-", "-", "-", "-", "-"},
   };
-  auto rs = rows(false);
-  for (std::size_t r = 0; r < rs.size(); ++r) {
-    for (std::size_t c = 0; c < kColumns.size(); ++c) {
-      INFO(rs[r].name << " x " << to_string(kColumns[c]));
-      CHECK(cell(rs[r].at, kColumns[c]) == expected[r][c]);
-    }
-  }
+  check_table(rows(false), expected);
 }
 
 TEST_CASE("lifecycle: the paths the boot takes, end to end") {
