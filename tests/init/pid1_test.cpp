@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -276,7 +277,9 @@ std::map<pid_t, char> children_of(pid_t ppid) {
 }
 
 // Forks `n` processes inside the namespace of `init_pid` whose parent exits at once, so
-// they are orphans of the namespace's init. Each runs `body` then _exits.
+// they are orphans of the namespace's init. Each runs `body` then _exits. A fork of this
+// process inherits Catch's handlers for fatal signals; an orphan gets the default ones
+// back first, so a signal that reaches it never reports as this test's own failure.
 template <class Body>
 void spawn_orphans(pid_t init_pid, int n, Body body) {
   pid_t helper = fork();
@@ -290,6 +293,7 @@ void spawn_orphans(pid_t init_pid, int n, Body body) {
       for (int i = 0; i < n; ++i) {
         pid_t c = fork();
         if (c == 0) {
+          for (int sig : {SIGINT, SIGILL, SIGFPE, SIGSEGV, SIGTERM, SIGABRT}) ::signal(sig, SIG_DFL);
           body(i);
           _exit(0);
         }
@@ -614,6 +618,10 @@ TEST_CASE("PID 1: ordered shutdown sends what remains SIGTERM before the end") {
   REQUIRE(ns.wait_marker("INIT_DONE"));
   const auto services = children_of(ns.pid);  // tor and torgw-socks
   std::string flag = ns.dir.file("stray-got-term");
+  // The stray says it is ready once its handler is in place: SIGTERM sent before that
+  // would kill it unnoted (a CI run on a loaded machine lost that race).
+  int ready[2];
+  REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
   spawn_orphans(ns.pid, 1, [&](int) {
     // A stray process (as a leftover tor helper would be): note SIGTERM, then linger.
     static std::string path;
@@ -623,8 +631,15 @@ TEST_CASE("PID 1: ordered shutdown sends what remains SIGTERM before the end") {
       if (fd >= 0) ::close(fd);
       _exit(0);
     });
+    if (::write(ready[1], "r", 1) != 1) _exit(14);
     for (;;) pause();
   });
+  ::close(ready[1]);
+  pollfd pfd{ready[0], POLLIN, 0};
+  REQUIRE(::poll(&pfd, 1, 30000) == 1);
+  char byte = 0;
+  REQUIRE(::read(ready[0], &byte, 1) == 1);
+  ::close(ready[0]);
   REQUIRE(children_of(ns.pid).size() == services.size() + 1);
   ::kill(ns.pid, SIGTERM);
   const bool ended = ns.ended(60s);
