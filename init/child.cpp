@@ -97,7 +97,66 @@ Result<pid_t> spawn(const ChildSpec& spec) {
 
 // ---- short-lived helpers -----------------------------------------------------------------
 
+// One run. Everything that can call back into it dies with it: the pipe watch and the
+// deadline are members, its posts are tied to `life`, and retire() hands the reaper's
+// entry to a callback that ignores the exit before the State goes. So the callbacks
+// hold a plain State*, with no "is it still there" guard of their own.
 struct HelperRun::State {
+  State(EventLoop& on, std::size_t limit, Done report) : loop(on), max_bytes(limit), done(std::move(report)) {}
+
+  // Reports once, on the loop, never from inside the caller's start().
+  void finish(Result<std::string> r) {
+    if (finished) return;
+    finished = true;
+    // Timeout, too large: the helper's whole process group (spawn gave it a session of
+    // its own), so a descendant holding the pipe goes too. Its exit is reaped later.
+    if (pid > 0 && !(exited && eof)) ::kill(-pid, SIGKILL);
+    // The watch and the timer go on the loop, not inside their own callbacks.
+    event::post(loop.base(), life, [this, r = std::move(r)]() mutable {
+      watch.reset();
+      deadline.reset();
+      auto d = std::move(done);
+      if (d) d(std::move(r));  // may destroy the run, and this State with it
+    });
+  }
+
+  // Reports when both the exit and EOF have been seen.
+  void settle() {
+    if (finished || !eof || !exited) return;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      std::string collected = std::move(buf);
+      buf.clear();
+      return finish(std::move(collected));
+    }
+    wipe(buf.data(), buf.size());
+    finish(make_error("helper.exit", describe_status(status)));
+  }
+
+  void read_output() {
+    if (finished) return;
+    char chunk[16384];
+    while (true) {
+      ssize_t n = ::read(out.get(), chunk, sizeof chunk);
+      if (n > 0) {
+        if (buf.size() + static_cast<std::size_t>(n) > max_bytes) {
+          wipe(chunk, sizeof chunk);
+          wipe(buf.data(), buf.size());
+          return finish(make_error("helper.too_large", "over " + std::to_string(max_bytes) + " bytes"));
+        }
+        buf.append(chunk, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      eof = true;                                                 // EOF, or an error that ends the stream just the same
+      event::post(loop.base(), life, [this] { watch.reset(); });  // not inside its own callback
+      break;
+    }
+    wipe(chunk, sizeof chunk);
+    settle();
+  }
+
+  EventLoop& loop;
   pid_t pid = -1;
   UniqueFd out;
   std::optional<FdWatch> watch;
@@ -109,16 +168,19 @@ struct HelperRun::State {
   int status = 0;
   bool finished = false;
   Done done;
+  event::Lifetime life;  // what finish() and read_output() posted
 };
 
 HelperRun::HelperRun(EventLoop& loop, Reaper& reaper) : loop_(loop), reaper_(reaper) {}
 
-HelperRun::~HelperRun() {
+HelperRun::~HelperRun() { retire(); }
+
+void HelperRun::retire() {
   if (!st_) return;
-  st_->finished = true;
   if (st_->pid > 0 && !(st_->exited && st_->eof)) ::kill(-st_->pid, SIGKILL);
   if (!st_->exited && st_->pid > 0) reaper_.watch(st_->pid, [](int) {});  // reaped and ignored
   wipe(st_->buf.data(), st_->buf.size());
+  st_.reset();
 }
 
 std::optional<pid_t> HelperRun::pid() const {
@@ -127,86 +189,31 @@ std::optional<pid_t> HelperRun::pid() const {
 }
 
 void HelperRun::start(ChildSpec spec, std::chrono::milliseconds deadline, std::size_t max_bytes, Done done) {
-  auto st = std::make_shared<State>();
-  st_ = st;
-  st->max_bytes = max_bytes;
-  st->done = std::move(done);
-  std::weak_ptr<State> weak = st;
-  // Reports once, on the loop, never from inside the caller's start().
-  auto finish = [this, weak](Result<std::string> r) {
-    auto s = weak.lock();
-    if (!s || s->finished) return;
-    s->finished = true;
-    // Timeout, too large: the helper's whole process group (spawn gave it a session of
-    // its own), so a descendant holding the pipe goes too. Its exit is reaped later.
-    if (s->pid > 0 && !(s->exited && s->eof)) ::kill(-s->pid, SIGKILL);
-    // The watch and the timer go on the loop, not inside their own callbacks.
-    loop_.post([s, r = std::move(r)]() mutable {
-      s->watch.reset();
-      s->deadline.reset();
-      auto d = std::move(s->done);
-      if (d) d(std::move(r));
-      if (r) wipe(r->data(), r->size());
-    });
-  };
-  auto settle = [weak, finish] {
-    auto s = weak.lock();
-    if (!s || s->finished || !s->eof || !s->exited) return;
-    if (WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0) {
-      std::string out = std::move(s->buf);
-      s->buf.clear();
-      return finish(std::move(out));
-    }
-    wipe(s->buf.data(), s->buf.size());
-    finish(make_error("helper.exit", describe_status(s->status)));
-  };
+  retire();
+  st_ = std::make_unique<State>(loop_, max_bytes, std::move(done));
+  State* s = st_.get();
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
-    return finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
-  st->out.reset(fds[0]);
+    return s->finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
+  s->out.reset(fds[0]);
   UniqueFd write_end(fds[1]);
   // Only our end is non-blocking: the helper writes with ordinary blocking writes.
   if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0)
-    return finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
+    return s->finish(make_error("helper.spawn_failed", std::string("pipe: ") + std::strerror(errno)));
   spec.stdout_fd = write_end.get();
   auto pid = spawn(spec);
   write_end.reset();  // the helper holds the only write end now: its exit is our EOF
-  if (!pid) return finish(make_error("helper.spawn_failed", pid.error().to_string()));
-  st->pid = *pid;
-  reaper_.watch(*pid, [weak, settle](int status) {
-    auto s = weak.lock();
-    if (!s) return;
+  if (!pid) return s->finish(make_error("helper.spawn_failed", pid.error().to_string()));
+  s->pid = *pid;
+  reaper_.watch(*pid, [s](int status) {
     s->exited = true;
     s->status = status;
-    settle();
+    s->settle();
   });
-  st->watch.emplace(loop_, st->out.get(), [this, weak, settle, finish] {
-    auto s = weak.lock();
-    if (!s || s->finished) return;
-    char chunk[16384];
-    while (true) {
-      ssize_t n = ::read(s->out.get(), chunk, sizeof chunk);
-      if (n > 0) {
-        if (s->buf.size() + static_cast<std::size_t>(n) > s->max_bytes) {
-          wipe(chunk, sizeof chunk);
-          wipe(s->buf.data(), s->buf.size());
-          return finish(make_error("helper.too_large", "over " + std::to_string(s->max_bytes) + " bytes"));
-        }
-        s->buf.append(chunk, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) break;
-      s->eof = true;                          // EOF, or an error that ends the stream just the same
-      loop_.post([s] { s->watch.reset(); });  // not inside its own callback
-      break;
-    }
-    wipe(chunk, sizeof chunk);
-    settle();
-  });
-  st->deadline.emplace(loop_);
-  st->deadline->start(deadline, [finish, deadline] {
-    finish(make_error("helper.timeout", "killed after " + std::to_string(deadline.count()) + " ms"));
+  s->watch.emplace(loop_, s->out.get(), [s] { s->read_output(); });
+  s->deadline.emplace(loop_);
+  s->deadline->start(deadline, [s, deadline] {
+    s->finish(make_error("helper.timeout", "killed after " + std::to_string(deadline.count()) + " ms"));
   });
 }
 

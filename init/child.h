@@ -109,9 +109,9 @@ class Reaper {
 // read on the loop up to `max_bytes`, killed (SIGKILL) at `deadline`. `done` is called
 // once, on the loop, after both EOF and the exit: with the output when the helper
 // exited 0, else with helper.spawn_failed, helper.timeout, helper.too_large or
-// helper.exit (detail: describe_status, e.g. "signal_11"). Destroying the run kills a
-// helper still running (its exit is reaped and ignored). The output may hold secrets:
-// the caller wipes it.
+// helper.exit (detail: describe_status, e.g. "signal_11"). Destroying the run (or
+// starting it again) kills a helper still running (its exit is reaped and ignored), and
+// its `done` is never called after that. The output may hold secrets: the caller wipes it.
 class HelperRun {
  public:
   using Done = std::function<void(Result<std::string>)>;
@@ -125,9 +125,10 @@ class HelperRun {
 
  private:
   struct State;
+  void retire();  // kills and forgets the current run, if any
   EventLoop& loop_;
   Reaper& reaper_;
-  std::shared_ptr<State> st_;
+  std::unique_ptr<State> st_;
 };
 
 // ---- supervision ------------------------------------------------------------------------

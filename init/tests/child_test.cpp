@@ -26,6 +26,7 @@ using namespace torgw;
 using namespace torgw::init;
 using namespace std::chrono_literals;
 using torgw::testing::FailsWith;
+using torgw::testing::Succeeds;
 
 namespace {
 
@@ -306,4 +307,35 @@ TEST_CASE("HelperRun: a crash, a failing exit, a hang and a flood are errors, ne
   auto missing = run_helper("exit 0", 30s);
   REQUIRE(*missing.result);
   CHECK(missing.result->value().empty());
+}
+
+TEST_CASE("HelperRun: destroyed, or started again, while running: the helper is killed and reaped, done never called") {
+  EventLoop loop;
+  Reaper reaper(loop);
+  REQUIRE(reaper.init());
+  int calls = 0;
+  pid_t first = -1;
+  {
+    auto run = std::make_unique<HelperRun>(loop, reaper);
+    run->start(shell("helper", "exec sleep 60"), 30s, 1 << 20, [&](Result<std::string>) { ++calls; });
+    REQUIRE(run->pid());
+    first = *run->pid();
+    // Its deadline and pipe watch are armed: the run is torn down under them.
+    run.reset();
+  }
+  // The helper's exit is reaped (as ignored), and nothing of the run calls back.
+  REQUIRE(run_until(loop, [&] { return reaper.watched() == 0; }));
+  CHECK(::kill(first, 0) != 0);
+  HelperRun run(loop, reaper);
+  std::optional<Result<std::string>> second;
+  run.start(shell("helper", "exec sleep 60"), 30s, 1 << 20, [&](Result<std::string>) { ++calls; });
+  REQUIRE(run.pid());
+  const pid_t killed = *run.pid();
+  run.start(shell("helper", "printf again"), 30s, 1 << 20,
+            [&](Result<std::string> r) { second.emplace(std::move(r)); });
+  REQUIRE(run_until(loop, [&] { return second.has_value() && reaper.watched() == 0; }));
+  CHECK_THAT(*second, Succeeds());
+  CHECK(second->value() == "again");
+  CHECK(::kill(killed, 0) != 0);
+  CHECK(calls == 0);
 }
