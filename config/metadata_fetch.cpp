@@ -7,6 +7,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include <deque>
+#include <memory>
 
 #include "common/event.h"
 #include "common/secret.h"
@@ -60,7 +61,11 @@ struct MetadataFetcher::Impl {
     std::function<void(Outcome)> cb;
   };
   Get get;
-  evhttp_connection* conn = nullptr;
+  struct ConnectionFree {
+    void operator()(evhttp_connection* c) const { evhttp_connection_free(c); }
+  };
+  // Freed before each new attempt and outside libevent's callbacks (after_attempt()).
+  std::unique_ptr<evhttp_connection, ConnectionFree> conn;
   event::Timer deadline;
   event::Timer later;  // finishes work outside libevent callbacks; waits between attempts
   bool attempt_done = true;
@@ -81,10 +86,6 @@ struct MetadataFetcher::Impl {
     }
   }
 
-  ~Impl() {
-    if (conn) evhttp_connection_free(conn);
-  }
-
   void defer(std::function<void()> fn) { later.start(std::chrono::milliseconds(0), std::move(fn)); }
 
   void fetch(std::string path, bool google, std::function<void(Outcome)> cb) {
@@ -94,18 +95,18 @@ struct MetadataFetcher::Impl {
 
   void attempt() {
     ++get.attempt;
-    if (conn) evhttp_connection_free(conn);
-    conn = evhttp_connection_base_new(base, nullptr, host.c_str(), static_cast<unsigned short>(port));
+    conn.reset();  // the last attempt's, before its successor opens
+    conn.reset(evhttp_connection_base_new(base, nullptr, host.c_str(), static_cast<unsigned short>(port)));
     if (!conn) {
       attempt_end(Outcome{Outcome::Transport, 0, false, {}, "cannot create connection"});
       return;
     }
     timeval tv{static_cast<time_t>(opts.timeout.count() / 1000),
                static_cast<suseconds_t>((opts.timeout.count() % 1000) * 1000)};
-    evhttp_connection_set_timeout_tv(conn, &tv);
-    evhttp_connection_set_retries(conn, 0);
-    evhttp_connection_set_max_body_size(conn, static_cast<ev_ssize_t>(opts.max_body));
-    evhttp_connection_set_max_headers_size(conn, 8192);
+    evhttp_connection_set_timeout_tv(conn.get(), &tv);
+    evhttp_connection_set_retries(conn.get(), 0);
+    evhttp_connection_set_max_body_size(conn.get(), static_cast<ev_ssize_t>(opts.max_body));
+    evhttp_connection_set_max_headers_size(conn.get(), 8192);
     evhttp_request* req = evhttp_request_new(&Impl::on_response, this);
     evhttp_request_set_error_cb(req, &Impl::on_error);
     evkeyvalq* h = evhttp_request_get_output_headers(req);
@@ -117,7 +118,7 @@ struct MetadataFetcher::Impl {
     attempt_done = false;
     last_error = -1;
     deadline.start(opts.timeout, [this] { on_deadline(); });
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, get.path.c_str()) != 0) {
+    if (evhttp_make_request(conn.get(), req, EVHTTP_REQ_GET, get.path.c_str()) != 0) {
       // libevent has freed the request.
       attempt_end(Outcome{Outcome::Transport, 0, false, {}, "cannot send request"});
     }
@@ -169,10 +170,7 @@ struct MetadataFetcher::Impl {
   }
 
   void after_attempt() {
-    if (conn) {
-      evhttp_connection_free(conn);
-      conn = nullptr;
-    }
+    conn.reset();
     Outcome o = std::move(pending);
     bool retry = o.kind == Outcome::Transport || (o.kind == Outcome::Response && o.status >= 500);
     if (retry && get.attempt < opts.attempts) {
