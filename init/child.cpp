@@ -103,6 +103,13 @@ Result<pid_t> spawn(const ChildSpec& spec) {
 // hold a plain State*, with no "is it still there" guard of their own.
 struct HelperRun::State {
   State(EventLoop& on, std::size_t limit, Done report) : loop(on), max_bytes(limit), done(std::move(report)) {}
+  // The output may hold secrets, whether it was still being read or not yet reported.
+  ~State() {
+    wipe(buf.data(), buf.size());
+    if (outcome && *outcome) wipe((*outcome)->data(), (*outcome)->size());
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 
   // Reports once, on the loop, never from inside the caller's start().
   void finish(Result<std::string> r) {
@@ -111,12 +118,16 @@ struct HelperRun::State {
     // Timeout, too large: the helper's whole process group (spawn gave it a session of
     // its own), so a descendant holding the pipe goes too. Its exit is reaped later.
     if (pid > 0 && !(exited && eof)) ::kill(-pid, SIGKILL);
+    // Kept here, not in the posted call, so ~State wipes it if the run dies first.
+    outcome.emplace(std::move(r));
     // The watch and the timer go on the loop, not inside their own callbacks.
-    event::post(loop.base(), life, [this, r = std::move(r)]() mutable {
+    event::post(loop.base(), life, [this] {
       watch.reset();
       deadline.reset();
       auto d = std::move(done);
-      if (d) d(std::move(r));  // may destroy the run, and this State with it
+      Result<std::string> report = std::move(*outcome);
+      outcome.reset();
+      if (d) d(std::move(report));  // may destroy the run, and this State with it
     });
   }
 
@@ -168,7 +179,8 @@ struct HelperRun::State {
   int status = 0;
   bool finished = false;
   Done done;
-  event::Lifetime life;  // what finish() and read_output() posted
+  std::optional<Result<std::string>> outcome;  // finish()'s, until the loop hands it to `done`
+  event::Lifetime life;                        // what finish() and read_output() posted
 };
 
 HelperRun::HelperRun(EventLoop& loop, Reaper& reaper) : loop_(loop), reaper_(reaper) {}
@@ -179,7 +191,6 @@ void HelperRun::retire() {
   if (!st_) return;
   if (st_->pid > 0 && !(st_->exited && st_->eof)) ::kill(-st_->pid, SIGKILL);
   if (!st_->exited && st_->pid > 0) reaper_.watch(st_->pid, [](int) {});  // reaped and ignored
-  wipe(st_->buf.data(), st_->buf.size());
   st_.reset();
 }
 
